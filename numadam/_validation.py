@@ -1,0 +1,119 @@
+"""Argument checks shared by the front ends. They run once, at the Python boundary, never in kernels.
+
+Messages follow PyTorch's wording where PyTorch has the same check ("Invalid learning rate: -1"),
+so users recognise them, and otherwise name the parameter, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+#: The floating dtypes every kernel is compiled for.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def real_scalar(name, value):
+    """``value`` as a Python float; TypeError unless it is a real number (bool excluded)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    return float(value)
+
+
+def nonnegative(name, value, label=None):
+    """A finite float ``>= 0``; ``label`` is PyTorch's phrase for the parameter in its message."""
+    value = real_scalar(name, value)
+    if not (0.0 <= value < math.inf):  # written so that NaN fails too
+        raise ValueError(f"Invalid {label or name}: {value}")
+    return value
+
+
+def learning_rate(name, value):
+    return nonnegative(name, value, "learning rate")
+
+
+def epsilon(name, value):
+    return nonnegative(name, value, "epsilon value")
+
+
+def weight_decay(name, value):
+    return nonnegative(name, value, "weight_decay value")
+
+
+def momentum(name, value):
+    return nonnegative(name, value, "momentum value")
+
+
+def dampening(name, value):
+    value = real_scalar(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid dampening value: {value}")
+    return value
+
+
+def unit_interval(name, value, label=None):
+    """A float in ``[0, 1)``, the range of a decay rate such as ``beta1`` or ``alpha``."""
+    value = real_scalar(name, value)
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"Invalid {label or name}: {value}")
+    return value
+
+
+def alpha(name, value):
+    return unit_interval(name, value, "alpha value")
+
+
+def betas(name, value):
+    """A pair ``(beta1, beta2)``, each in ``[0, 1)``, returned as a tuple of floats."""
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {value!r}") from None
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2), got {len(pair)} values: {value!r}")
+    return tuple(
+        unit_interval(name, beta, f"beta parameter at index {index}")
+        for index, beta in enumerate(pair)
+    )
+
+
+def flag(name, value):
+    """A bool; TypeError for anything else, so that ``amsgrad="no"`` is not silently true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}: {value!r}")
+    return bool(value)
+
+
+def describe_array(value):
+    """A short description of ``value`` for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__}"
+
+
+def parameter_vector(name, value):
+    """Check the vector an optimizer updates in place: 1-D, writeable, C-contiguous float32/64.
+
+    It is never copied: a copy would leave the caller's array unchanged by ``step``.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} must be a 1-D NumPy array of float32 or float64, got {describe_array(value)}"
+        )
+    if value.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {value.dtype}; convert it first, "
+            f"e.g. {name} = {name}.astype(np.float64)"
+        )
+    if value.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one flat parameter vector), got shape {value.shape}; "
+            f"flatten it with np.ravel or keep views into one flat vector"
+        )
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous, so that it can be updated in place")
+    if not value.flags.writeable:
+        raise ValueError(f"{name} must be writeable: it is updated in place")
+    return value
