@@ -148,7 +148,8 @@ def adam_parallel(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign, param_
 
 @_element
 def _rmsprop_element(i, param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                     alpha, one_minus_alpha, eps, neg_lr, momentum, centered, has_momentum):
+                     alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered,
+                     has_momentum):
     g = grad[i] * sign
     p = param[i]
     if weight_decay != 0:
@@ -156,7 +157,7 @@ def _rmsprop_element(i, param, grad, square_avg, grad_avg, momentum_buffer, sign
     s = square_avg[i] * alpha + one_minus_alpha * g * g
     square_avg[i] = s
     if centered:
-        a = _lerp(grad_avg[i], g, one_minus_alpha, alpha)
+        a = _lerp(grad_avg[i], g, one_minus_alpha, lerp_complement)
         grad_avg[i] = a
         s = s - a * a  # torch's addcmul(value=-1) computes s + (-a) * a: the same bits
     avg = np.sqrt(s) + eps
@@ -170,48 +171,49 @@ def _rmsprop_element(i, param, grad, square_avg, grad_avg, momentum_buffer, sign
 
 @_element
 def _rmsprop_loop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay, alpha,
-                  one_minus_alpha, eps, neg_lr, momentum, centered, has_momentum):
+                  one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered, has_momentum):
     for i in range(param.shape[0]):
         _rmsprop_element(i, param, grad, square_avg, grad_avg, momentum_buffer, sign,
-                         weight_decay, alpha, one_minus_alpha, eps, neg_lr, momentum, centered,
-                         has_momentum)
+                         weight_decay, alpha, one_minus_alpha, lerp_complement, eps, neg_lr,
+                         momentum, centered, has_momentum)
 
 
 @_serial
 def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay, alpha,
-            one_minus_alpha, eps, neg_lr, momentum, centered):
+            one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
     """One RMSProp step in place, on one thread.
 
     ``grad_avg`` is touched only when ``centered``, ``momentum_buffer`` only when
     ``momentum > 0`` (pass empty arrays otherwise). ``neg_lr`` is ``-lr``. The centred average
-    becomes ``torch.lerp(grad_avg, grad, one_minus_alpha)``, so ``alpha`` must be
-    ``1 - one_minus_alpha`` computed in the array dtype (see :func:`adam`).
+    becomes ``torch.lerp(grad_avg, grad, one_minus_alpha)``, whose second form needs
+    ``lerp_complement = 1 - one_minus_alpha`` computed in the array dtype (which is not always
+    ``alpha``: in float64, ``1 - (1 - 0.3) == 0.30000000000000004``).
     """
     # Unswitched by hand on the flags that load and store optional buffers (see adam).
     has_momentum = momentum > 0
     if centered and has_momentum:
         _rmsprop_loop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                      alpha, one_minus_alpha, eps, neg_lr, momentum, True, True)
+                      alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, True, True)
     elif centered:
         _rmsprop_loop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                      alpha, one_minus_alpha, eps, neg_lr, momentum, True, False)
+                      alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, True, False)
     elif has_momentum:
         _rmsprop_loop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                      alpha, one_minus_alpha, eps, neg_lr, momentum, False, True)
+                      alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, False, True)
     else:
         _rmsprop_loop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                      alpha, one_minus_alpha, eps, neg_lr, momentum, False, False)
+                      alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, False, False)
 
 
 @_parallel
 def rmsprop_parallel(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                     alpha, one_minus_alpha, eps, neg_lr, momentum, centered):
+                     alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
     """:func:`rmsprop` on all threads."""
     has_momentum = momentum > 0
     for i in prange(param.shape[0]):
         _rmsprop_element(i, param, grad, square_avg, grad_avg, momentum_buffer, sign,
-                         weight_decay, alpha, one_minus_alpha, eps, neg_lr, momentum, centered,
-                         has_momentum)
+                         weight_decay, alpha, one_minus_alpha, lerp_complement, eps, neg_lr,
+                         momentum, centered, has_momentum)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -485,7 +485,8 @@ class RMSProp(Optimizer):
         one_minus_alpha = to_dtype(1 - self.alpha)
         self._scalars = (
             to_dtype(-1 if self.maximize else 1), to_dtype(self.weight_decay),
-            to_dtype(1) - one_minus_alpha, one_minus_alpha, to_dtype(self.eps),
+            to_dtype(self.alpha), one_minus_alpha, to_dtype(1) - one_minus_alpha,
+            to_dtype(self.eps),
             to_dtype(-self.lr), to_dtype(self.momentum), self.centered,
         )
 

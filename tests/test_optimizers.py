@@ -1,0 +1,364 @@
+"""The optimizer objects: documented equations, state round trips, compilation, validation."""
+
+import math
+
+import numpy as np
+import pytest
+
+import numadam
+from numadam import kernels
+
+N = 64
+
+
+def _preset(optimizer, rng, step=9):
+    """Give ``optimizer`` a random state at ``step`` through ``load_state_dict``."""
+    saved = optimizer.state_dict()
+    saved["step"] = step
+    for name, vector in saved["state"].items():
+        if vector.size:
+            # second-moment-like vectors must be non-negative; the max must dominate exp_avg_sq
+            vector[:] = rng.uniform(0.1, 2.0, vector.size)
+    if "max_exp_avg_sq" in saved["state"] and saved["state"]["max_exp_avg_sq"].size:
+        saved["state"]["max_exp_avg_sq"] += saved["state"]["exp_avg_sq"] * rng.integers(0, 2, N)
+    optimizer.load_state_dict(saved)
+    return {name: vector.copy() for name, vector in saved["state"].items()}
+
+
+# -- white-box: one step recomputed by hand from the documented equations ------------------------
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_one_step_follows_the_documented_equations(amsgrad, decoupled, rng):
+    lr, (beta1, beta2), eps, wd = 0.05, (0.8, 0.95), 1e-6, 0.1
+    x = rng.standard_normal(N)
+    cls = numadam.AdamW if decoupled else numadam.Adam
+    opt = cls(x, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=wd, amsgrad=amsgrad)
+    state = _preset(opt, rng, step=9)
+    theta, g = x.copy(), rng.standard_normal(N)
+    opt.step(g)
+
+    t = 10
+    if decoupled:
+        theta = theta * (1 - lr * wd)
+    else:
+        g = g + wd * theta
+    m = beta1 * state["exp_avg"] + (1 - beta1) * g
+    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g**2
+    u = np.maximum(state["max_exp_avg_sq"], v) if amsgrad else v
+    expected = theta - lr / (1 - beta1**t) * m / (np.sqrt(u) / math.sqrt(1 - beta2**t) + eps)
+
+    assert opt.step_count == t
+    np.testing.assert_allclose(opt.state["exp_avg"], m, rtol=1e-12)
+    np.testing.assert_allclose(opt.state["exp_avg_sq"], v, rtol=1e-12)
+    np.testing.assert_allclose(x, expected, rtol=1e-12)
+    if amsgrad:
+        np.testing.assert_allclose(opt.state["max_exp_avg_sq"], u, rtol=1e-12)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_rmsprop_one_step_follows_the_documented_equations(centered, momentum, rng):
+    lr, alpha, eps, wd = 0.01, 0.9, 1e-6, 0.05
+    x = rng.standard_normal(N)
+    opt = numadam.RMSProp(x, lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=momentum,
+                          centered=centered, maximize=True)
+    state = _preset(opt, rng)
+    if centered:  # keep the variance estimate positive: |grad_avg| < sqrt(square_avg)
+        state["grad_avg"] = 0.1 * state["grad_avg"]
+        saved = opt.state_dict()
+        saved["state"]["grad_avg"][:] = state["grad_avg"]
+        opt.load_state_dict(saved)
+    theta, g = x.copy(), rng.standard_normal(N)
+    opt.step(g)
+
+    g = -g + wd * theta  # maximize, then L2
+    v = alpha * state["square_avg"] + (1 - alpha) * g**2
+    if centered:
+        gbar = alpha * state["grad_avg"] + (1 - alpha) * g
+        denom = np.sqrt(v - gbar**2) + eps
+    else:
+        denom = np.sqrt(v) + eps
+    if momentum:
+        b = momentum * state["momentum_buffer"] + g / denom
+        expected = theta - lr * b
+    else:
+        expected = theta - lr * g / denom
+    np.testing.assert_allclose(opt.state["square_avg"], v, rtol=1e-12)
+    np.testing.assert_allclose(x, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_one_step_follows_the_documented_equations(nesterov, rng):
+    lr, mu, wd = 0.1, 0.9, 0.01
+    dampening = 0.0 if nesterov else 0.3
+    x = rng.standard_normal(N)
+    opt = numadam.SGD(x, lr=lr, momentum=mu, dampening=dampening, weight_decay=wd,
+                      nesterov=nesterov)
+    state = _preset(opt, rng)
+    theta, g = x.copy(), rng.standard_normal(N)
+    opt.step(g)
+    g = g + wd * theta
+    b = mu * state["momentum_buffer"] + (1 - dampening) * g
+    expected = theta - lr * (g + mu * b if nesterov else b)
+    np.testing.assert_allclose(opt.state["momentum_buffer"], b, rtol=1e-12)
+    np.testing.assert_allclose(x, expected, rtol=1e-12)
+
+
+def test_sgd_first_step_sets_the_buffer_to_the_gradient_without_dampening(rng):
+    x = rng.standard_normal(N)
+    opt = numadam.SGD(x, lr=0.1, momentum=0.9, dampening=0.5)
+    theta, g = x.copy(), rng.standard_normal(N)
+    opt.step(g)
+    np.testing.assert_array_equal(opt.state["momentum_buffer"], g)
+    np.testing.assert_allclose(x, theta - 0.1 * g, rtol=1e-15)
+
+
+def test_momentum_is_sgd_with_momentum_by_default():
+    opt = numadam.Momentum(np.zeros(3))
+    assert isinstance(opt, numadam.SGD) and opt.momentum == 0.9
+
+
+# -- saving and restoring -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: numadam.Adam(x, lr=1e-2, amsgrad=True, weight_decay=1e-3),
+    lambda x: numadam.AdamW(x, lr=1e-2),
+    lambda x: numadam.RMSProp(x, centered=True, momentum=0.5),
+    lambda x: numadam.SGD(x, lr=1e-2, momentum=0.9, nesterov=True),
+], ids=["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_and_restore_continue_bitwise(make, dtype, rng):
+    k = 7
+    grads = [rng.standard_normal(N).astype(dtype) for _ in range(3 * k)]
+    x = rng.standard_normal(N).astype(dtype)
+    opt = make(x)
+    for g in grads[:k]:
+        opt.step(g)
+    saved, x_saved = opt.state_dict(), x.copy()
+    for g in grads[k:2 * k]:
+        opt.step(g)
+    for g in grads[2 * k:]:
+        opt.step(g)
+
+    x_restored = x_saved.copy()
+    fresh = make(x_restored)
+    fresh.load_state_dict(saved)
+    for g in grads[k:]:
+        fresh.step(g)
+    np.testing.assert_array_equal(x_restored, x)
+    for name in opt.state:
+        np.testing.assert_array_equal(fresh.state[name], opt.state[name])
+    assert fresh.step_count == opt.step_count == 3 * k
+
+
+def test_state_dict_is_a_copy_and_restores_hyperparameters(rng):
+    x = rng.standard_normal(N)
+    opt = numadam.Adam(x, lr=0.1)
+    opt.step(rng.standard_normal(N))
+    saved = opt.state_dict()
+    opt.step(rng.standard_normal(N))
+    assert not np.array_equal(saved["state"]["exp_avg"], opt.state["exp_avg"])
+    other = numadam.Adam(rng.standard_normal(N))
+    other.load_state_dict(saved)
+    assert other.lr == 0.1 and other.step_count == 1
+
+
+@pytest.mark.parametrize("mutate, exception, match", [
+    (lambda d: d["state"].__setitem__("exp_avg", np.zeros(N + 1)), ValueError, "shape"),
+    (lambda d: d["state"].__setitem__("exp_avg", np.zeros(N, np.float32)), TypeError, "dtype"),
+    (lambda d: d["state"].pop("exp_avg_sq"), ValueError, "exactly the vectors"),
+    (lambda d: d.__setitem__("step", -1), ValueError, "non-negative integer"),
+    (lambda d: d.__setitem__("step", 1.5), ValueError, "non-negative integer"),
+    (lambda d: d["hyperparameters"].__setitem__("lr", -1.0), ValueError, "learning rate"),
+    (lambda d: d["hyperparameters"].__setitem__("amsgrad", True), ValueError, "fixed"),
+    (lambda d: d["hyperparameters"].pop("eps"), ValueError, "exactly"),
+    (lambda d: d.pop("state"), ValueError, "keys"),
+])
+def test_load_state_dict_rejects_bad_state_and_changes_nothing(mutate, exception, match, rng):
+    opt = numadam.Adam(rng.standard_normal(N), lr=0.01)
+    opt.step(rng.standard_normal(N))
+    before = opt.state_dict()
+    bad = opt.state_dict()
+    mutate(bad)
+    with pytest.raises(exception, match=match):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["step"] == before["step"] and after["hyperparameters"] == before["hyperparameters"]
+    for name in before["state"]:
+        np.testing.assert_array_equal(after["state"][name], before["state"][name])
+
+
+# -- compilation and inputs ------------------------------------------------------------------------
+
+
+def test_a_second_call_compiles_nothing_new(rng):
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal(N).astype(dtype)
+        opt = numadam.Adam(x)
+        opt.step(rng.standard_normal(N).astype(dtype))
+        before = len(kernels.adam.signatures)
+        for lr in (1e-3, 1e-2, 0.5):
+            opt.lr = lr
+            opt.step(rng.standard_normal(N).astype(dtype))
+        numadam.Adam(x.copy(), amsgrad=True, maximize=True).step(np.ones(N, dtype))
+        assert len(kernels.adam.signatures) == before
+
+
+def test_read_only_and_strided_gradients_are_accepted(rng):
+    x1, x2 = rng.standard_normal(N), None
+    x2 = x1.copy()
+    g = rng.standard_normal(2 * N)
+    readonly = g[::2].copy()
+    readonly.flags.writeable = False
+    numadam.Adam(x1).step(readonly)
+    numadam.Adam(x2).step(g[::2])  # strided: copied once to a contiguous buffer
+    np.testing.assert_array_equal(x1, x2)
+    assert not np.array_equal(x1, g[::2])
+
+
+def test_gradient_that_is_the_parameter_vector_itself(rng):
+    x, y = rng.standard_normal(N), None
+    y = x.copy()
+    numadam.SGD(x, lr=0.5).step(x)
+    numadam.SGD(y, lr=0.5).step(y.copy())
+    np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_gradient_raises_and_leaves_everything_untouched(bad, rng):
+    x = rng.standard_normal(N).astype(np.float32)
+    opt = numadam.Adam(x, amsgrad=True)
+    opt.step(rng.standard_normal(N).astype(np.float32))
+    before, x_before = opt.state_dict(), x.copy()
+    g = rng.standard_normal(N).astype(np.float32)
+    g[5] = bad
+    g_before = g.copy()
+    with pytest.raises(ValueError, match="non-finite.*unchanged"):
+        opt.step(g)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(g, g_before)
+    assert opt.step_count == before["step"]
+    for name, vector in before["state"].items():
+        np.testing.assert_array_equal(opt.state[name], vector)
+
+
+def test_check_finite_false_skips_the_check(rng):
+    x = rng.standard_normal(N)
+    opt = numadam.SGD(x, lr=0.1, check_finite=False)
+    g = np.zeros(N)
+    g[0] = np.nan
+    opt.step(g)
+    assert np.isnan(x[0]) and np.isfinite(x[1:]).all()
+
+
+def test_float32_stays_float32(rng):
+    x = rng.standard_normal(N).astype(np.float32)
+    for cls in (numadam.Adam, numadam.AdamW, numadam.RMSProp, numadam.SGD):
+        opt = cls(x)
+        opt.step(np.ones(N, np.float32))
+        assert x.dtype == np.float32
+        assert all(v.dtype == np.float32 for v in opt.state.values())
+
+
+def test_hyperparameters_can_change_between_steps_and_are_validated(rng):
+    x = rng.standard_normal(N)
+    opt = numadam.Adam(x, lr=1.0)
+    opt.lr = 0.0
+    x_before = x.copy()
+    opt.step(rng.standard_normal(N))
+    np.testing.assert_array_equal(x, x_before)  # lr = 0: no move
+    with pytest.raises(ValueError, match="Invalid learning rate: -0.1"):
+        opt.lr = -0.1
+    assert opt.lr == 0.0
+    with pytest.raises(AttributeError, match="fixed"):
+        opt.amsgrad = True
+    sgd = numadam.SGD(x, momentum=0.9, nesterov=True)
+    with pytest.raises(ValueError, match="Nesterov"):
+        sgd.momentum = 0.0
+    assert sgd.momentum == 0.9
+
+
+# -- the error table ----------------------------------------------------------------------------
+
+X = np.zeros(4)
+ERRORS = [
+    (numadam.Adam, dict(lr=-1e-3), ValueError, "Invalid learning rate: -0.001"),
+    (numadam.Adam, dict(lr=float("nan")), ValueError, "Invalid learning rate: nan"),
+    (numadam.Adam, dict(lr=float("inf")), ValueError, "Invalid learning rate: inf"),
+    (numadam.Adam, dict(lr="0.1"), TypeError, "lr must be a real number"),
+    (numadam.Adam, dict(lr=1j), TypeError, "lr must be a real number"),
+    (numadam.Adam, dict(eps=-1.0), ValueError, "Invalid epsilon value: -1.0"),
+    (numadam.Adam, dict(eps=float("nan")), ValueError, "Invalid epsilon value: nan"),
+    (numadam.Adam, dict(weight_decay=-0.1), ValueError, "Invalid weight_decay value: -0.1"),
+    (numadam.Adam, dict(weight_decay=float("nan")), ValueError, "Invalid weight_decay value"),
+    (numadam.Adam, dict(betas=(1.0, 0.999)), ValueError, "Invalid beta parameter at index 0"),
+    (numadam.Adam, dict(betas=(0.9, -0.1)), ValueError, "Invalid beta parameter at index 1"),
+    (numadam.Adam, dict(betas=(0.9, float("nan"))), ValueError, "beta parameter at index 1"),
+    (numadam.Adam, dict(betas=(0.9,)), ValueError, "betas must be a pair"),
+    (numadam.Adam, dict(betas=0.9), TypeError, "betas must be a pair"),
+    (numadam.Adam, dict(amsgrad="yes"), TypeError, "amsgrad must be True or False"),
+    (numadam.Adam, dict(foo=1), TypeError, "unexpected keyword"),
+    (numadam.AdamW, dict(weight_decay=-1), ValueError, "Invalid weight_decay value"),
+    (numadam.RMSProp, dict(alpha=1.5), ValueError, "Invalid alpha value: 1.5"),
+    (numadam.RMSProp, dict(momentum=-0.5), ValueError, "Invalid momentum value: -0.5"),
+    (numadam.SGD, dict(momentum=-0.5), ValueError, "Invalid momentum value: -0.5"),
+    (numadam.SGD, dict(nesterov=True), ValueError, "Nesterov momentum requires a momentum"),
+    (numadam.SGD, dict(nesterov=True, momentum=0.9, dampening=0.1), ValueError,
+     "Nesterov momentum requires a momentum and zero dampening"),
+    (numadam.SGD, dict(dampening=float("inf")), ValueError, "Invalid dampening value"),
+    (numadam.SGD, dict(check_finite=1), TypeError, "check_finite must be True or False"),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, exception, match", ERRORS)
+def test_bad_hyperparameters(cls, kwargs, exception, match):
+    x = X.copy()
+    with pytest.raises(exception, match=match):
+        cls(x, **kwargs)
+    np.testing.assert_array_equal(x, X)
+
+
+PARAM_ERRORS = [
+    ([0.0, 1.0], TypeError, "params must be a 1-D NumPy array"),
+    (np.zeros(3, dtype=np.int64), TypeError, "dtype float32 or float64, got int64"),
+    (np.zeros(3, dtype=np.complex128), TypeError, "got complex128"),
+    (np.zeros(3, dtype=np.float16), TypeError, "got float16"),
+    (np.zeros((2, 3)), ValueError, r"must be 1-D .* got shape \(2, 3\)"),
+    (np.zeros(6)[::2], ValueError, "C-contiguous"),
+]
+
+
+@pytest.mark.parametrize("params, exception, match", PARAM_ERRORS)
+def test_bad_parameter_vectors(params, exception, match):
+    with pytest.raises(exception, match=match):
+        numadam.Adam(params)
+
+
+def test_read_only_parameter_vector_is_rejected():
+    x = np.zeros(3)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        numadam.Adam(x)
+
+
+GRAD_ERRORS = [
+    (np.zeros(5), ValueError, r"grad has shape \(5,\), the parameters have shape \(4,\)"),
+    (np.zeros(4, np.float32), TypeError, "grad has dtype float32, the parameters have float64"),
+    (np.zeros(4, np.int64), TypeError, "grad has dtype int64"),
+    (np.zeros(4, np.complex128), TypeError, "grad has dtype complex128"),
+    (np.zeros((4, 1)), ValueError, "grad has shape"),
+    ([0.0] * 4, TypeError, "grad must be a NumPy array"),
+]
+
+
+@pytest.mark.parametrize("grad, exception, match", GRAD_ERRORS)
+def test_bad_gradients_raise_and_change_nothing(grad, exception, match):
+    x = np.ones(4)
+    opt = numadam.Adam(x)
+    with pytest.raises(exception, match=match):
+        opt.step(grad)
+    np.testing.assert_array_equal(x, np.ones(4))
+    assert opt.step_count == 0
