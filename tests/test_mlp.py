@@ -1,0 +1,117 @@
+"""The flat-vector MLP: views, initialisation, loss, gradients against finite differences."""
+
+import numpy as np
+import pytest
+
+import numadam
+from numadam.mlp import MLP
+
+
+def test_views_alias_the_flat_vectors():
+    net = MLP((5, 4, 3), rng=0)
+    assert net.params.shape == (5 * 4 + 4 + 4 * 3 + 3,)
+    assert [w.shape for w in net.weights] == [(5, 4), (4, 3)]
+    assert [b.shape for b in net.biases] == [(4,), (3,)]
+    net.weights[1][2, 1] = 123.0
+    assert 123.0 in net.params
+    net.grad[:] = 7
+    assert all((g == 7).all() for g in net.weight_grads + net.bias_grads)
+    assert all(np.shares_memory(v, net.params) for v in net.weights + net.biases)
+
+
+def test_initialisation_follows_torch_linear_bounds_and_is_seeded():
+    net = MLP((784, 128, 10), rng=1)
+    assert net.params.dtype == np.float32
+    for weight, bias in zip(net.weights, net.biases):
+        bound = 1 / np.sqrt(weight.shape[0])
+        assert np.abs(weight).max() <= bound and np.abs(bias).max() <= bound
+        assert np.abs(weight).max() > 0.9 * bound  # really spread over the interval
+    np.testing.assert_array_equal(net.params, MLP((784, 128, 10), rng=1).params)
+    assert not np.array_equal(net.params, MLP((784, 128, 10), rng=2).params)
+
+
+def test_gradient_matches_central_finite_differences(rng):
+    net = MLP((6, 5, 4, 3), dtype=np.float64, rng=3)
+    X = rng.standard_normal((7, 6))
+    y = rng.integers(0, 3, 7)
+    net.loss_and_grad(X, y)
+    analytic = net.grad.copy()
+    numeric = np.empty_like(analytic)
+    h = 1e-6
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + h
+        up = net.loss(X, y)
+        net.params[i] = saved - h
+        down = net.loss(X, y)
+        net.params[i] = saved
+        numeric[i] = (up - down) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_equals_the_textbook_formula(rng):
+    net = MLP((3, 4, 5), dtype=np.float64, rng=0)
+    X, y = rng.standard_normal((6, 3)), rng.integers(0, 5, 6)
+    hidden = np.maximum(X @ net.weights[0] + net.biases[0], 0)
+    logits = hidden @ net.weights[1] + net.biases[1]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log(probabilities[np.arange(6), y]))
+    assert net.loss(X, y) == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(net.logits(X), logits, rtol=1e-12)
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    net = MLP((2, 3), dtype=np.float32, rng=0)
+    net.weights[0][:] = [[1e4, -1e4, 0], [0, 0, 0]]
+    net.biases[0][:] = 0
+    X = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)
+    loss = net.loss_and_grad(X, np.array([1, 1]))
+    # row 0: logits (1e4, -1e4, 0), label 1 -> loss 2e4; row 1: label 1 is the max -> loss ~0
+    assert np.isfinite(loss) and loss == pytest.approx(1e4, rel=1e-6)
+    assert np.isfinite(net.grad).all()
+
+
+def test_predict_accuracy_and_shapes(rng):
+    net = MLP((4, 8, 3), rng=0)
+    X = rng.standard_normal((10, 4)).astype(np.float32)
+    assert net.predict(X).shape == (10,)
+    assert net.logits(X).shape == (10, 3)
+    labels = net.predict(X)
+    assert net.accuracy(X, labels) == 1.0
+
+
+def test_one_optimizer_step_trains_every_layer(rng):
+    net = MLP((4, 8, 3), rng=0)
+    X = rng.standard_normal((32, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    opt = numadam.Adam(net.params, lr=1e-2)
+    first = net.loss_and_grad(X, y)
+    for _ in range(300):
+        net.loss_and_grad(X, y)
+        opt.step(net.grad)
+    assert net.loss(X, y) < 0.25 * first
+
+
+@pytest.mark.parametrize("X, y, exception, match", [
+    (np.zeros((2, 5), np.float32), [0, 1], ValueError, r"shape \(n, 4\)"),
+    (np.zeros(4, np.float32), None, ValueError, "2-D"),
+    (np.zeros((2, 4), np.float64), [0, 1], TypeError, "dtype float64"),
+    (np.zeros((2, 4), np.float32), [0, 3], ValueError, "outside 0..2"),
+    (np.zeros((2, 4), np.float32), [0, -1], ValueError, "outside"),
+    (np.zeros((2, 4), np.float32), [0.5, 1.0], ValueError, "integer labels"),
+    (np.zeros((2, 4), np.float32), [0], ValueError, "integer labels of shape"),
+])
+def test_bad_inputs(X, y, exception, match):
+    net = MLP((4, 3), rng=0)
+    with pytest.raises(exception, match=match):
+        if y is None:
+            net.predict(X)
+        else:
+            net.loss_and_grad(X, np.asarray(y))
+
+
+def test_bad_construction():
+    with pytest.raises(ValueError, match="layer_sizes"):
+        MLP((784,))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        MLP((2, 2), dtype=np.int32)

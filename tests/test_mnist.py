@@ -1,0 +1,71 @@
+"""The MNIST experiment end to end: accuracy targets, printed lines, the command line, the plot."""
+
+import numpy as np
+import pytest
+
+from numadam import mnist
+from numadam.__main__ import main as cli
+from numadam.datasets import load_mnist
+from tests.mnist_files import MNIST_DIR, requires_mnist
+
+pytestmark = requires_mnist
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_mnist(MNIST_DIR, download=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_experiment_reaches_its_accuracy(data, seed):
+    """The PyTorch example's settings, 5 full epochs: >= 97.3% and its first-epoch loss."""
+    lines = []
+    history = mnist.train(data, epochs=5, batch_size=64, lr=1e-3, optimizer="adam", seed=seed,
+                          out=lines.append)
+    assert history.test_accuracy[-1] >= 0.973
+    assert 0.29 <= history.train_loss[0] <= 0.37
+    assert lines[0].startswith("Epoch 1, Average Loss: ")
+    assert lines[1].startswith("Test Accuracy: ")
+    assert len(lines) == 10
+
+
+def test_sgd_comparison_learns_more_slowly(data):
+    adam = mnist.train(data, epochs=1, optimizer="adam", lr=1e-3, train_subset=10_000,
+                       out=lambda line: None)
+    sgd = mnist.train(data, epochs=1, optimizer="sgd", lr=1e-2, train_subset=10_000,
+                      out=lambda line: None)
+    assert adam.test_accuracy[0] > 0.85 and sgd.test_accuracy[0] > 0.5
+    assert adam.test_accuracy[0] > sgd.test_accuracy[0]
+
+
+def test_command_line_smoke_run_and_plot(tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    status = cli(["mnist", "--epochs", "2", "--train-subset", "2000", "--seed", "3",
+                  "--data-dir", str(MNIST_DIR), "--plot", str(png), "--optimizer", "rmsprop"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "Epoch 2, Average Loss: " in out and out.count("Test Accuracy: ") == 2
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+
+
+def test_command_line_rejects_bad_options(capsys):
+    with pytest.raises(SystemExit):
+        cli(["mnist", "--optimizer", "lbfgs"])
+    with pytest.raises(SystemExit):
+        cli(["mnist", "--epochs", "0"])
+    assert cli(["nonsense"]) == 2
+    assert "mnist" in capsys.readouterr().out
+
+
+def test_training_is_reproducible_for_a_seed(data):
+    runs = [mnist.train(data, epochs=1, train_subset=3000, seed=5, out=lambda line: None)
+            for _ in range(2)]
+    assert runs[0].train_loss == runs[1].train_loss
+
+
+def test_batches_are_pixels_over_255():
+    images = np.array([[0, 51, 255], [255, 0, 1]], np.uint8)
+    out = np.empty((2, 3), np.float32)
+    mnist._gather_scaled(images, np.array([1, 0]), out)
+    np.testing.assert_array_equal(out, np.array([[255, 0, 1], [0, 51, 255]], np.float32) / 255)
