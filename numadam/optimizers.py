@@ -90,7 +90,10 @@ class Optimizer:
         self.param = check.parameter_vector("params", params)
         self.dtype = self.param.dtype
         self.check_finite = check.flag("check_finite", check_finite)
-        self._scalar = self.dtype.type  # host scalars are converted to the parameter dtype
+        # Host scalars are converted to the parameter dtype. For float64 a Python float is that
+        # dtype already, and Numba's dispatcher unboxes it faster than an np.float64 (~0.2 us a
+        # step at small sizes).
+        self._scalar = float if self.dtype == np.float64 else self.dtype.type
         self._hyperparameters = {}
         self._set_hyperparameters(hyperparameters)
         self.step_count = 0
@@ -190,7 +193,11 @@ class Optimizer:
             ``grad`` of another dtype or shape, or, with ``check_finite``, a gradient holding NaN
             or inf; nothing is changed then.
         """
-        grad = self._check_grad(grad)
+        self._step_checked(self._check_grad(grad))
+
+    def _step_checked(self, grad):
+        """:meth:`step` for callers that have checked ``grad`` themselves (``minimize``):
+        C-contiguous, of the parameters' dtype and shape, finite, not overlapping them."""
         self.step_count += 1
         self._update(grad)
 

@@ -1,0 +1,649 @@
+r"""SciPy-style ``minimize(fun, x0, method="adam")`` on top of numadam's optimizers.
+
+A SciPy user can swap ``method="BFGS"`` for ``method="adam"`` and keep ``args``, ``jac``
+(callable, ``True``, or finite differences), ``bounds``, ``callback`` (both protocols),
+``tol`` and ``options``; the result is a :class:`scipy.optimize.OptimizeResult`. The per-method
+callables :func:`adam`, :func:`rmsprop`, ... plug into SciPy itself::
+
+    scipy.optimize.minimize(fun, x0, jac=grad, method=numadam.adam, options={"lr": 1e-2})
+
+Stopping and status
+-------------------
+
+======  =======  ==========================================================================
+status  success  meaning
+======  =======  ==========================================================================
+0       True     a tolerance was met (``gtol``: max-norm of the gradient; ``ftol``: relative
+                 change of ``f``; ``xtol``: max-norm of the step), or ``maxiter`` iterations
+                 completed when no tolerance was asked for (fixed-budget stochastic runs)
+1       False    ``maxiter`` reached while a requested tolerance was not met
+3       False    ``fun`` or ``jac`` returned NaN or inf: the last finite iterate is returned
+99      False    ``callback`` raised ``StopIteration``: the result equals the run with
+                 ``maxiter`` set to that iteration, and ``fun`` is not called again
+======  =======  ==========================================================================
+
+An iteration is one optimizer step followed by one evaluation of ``fun`` and ``jac`` at the new
+point; ``nit`` counts them. The library itself draws no random numbers: stochastic objectives
+bring their own generator (see :mod:`numadam.problems`).
+
+Compiled loop
+-------------
+
+When ``fun`` and ``jac`` are Numba-jitted functions (``numba.njit``), the whole loop runs in
+nopython mode: no Python call per iteration. It computes exactly what the Python loop computes
+(the same kernels, the same host scalars, in the same order), so both give bitwise-equal
+results. It serves the options ``maxiter``, ``gtol``, ``ftol``, ``xtol``, bounds and every
+method with a constant learning rate; a callback, a schedule, gradient clipping, averaging or
+finite differences select the Python loop. ``options={"compiled": False}`` turns it off. The
+compiled loop is not cached on disk (a cache keyed on the user's function would be recompiled
+or go stale unpredictably), so its first call per objective pays a compile of about a second.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+
+import numpy as np
+from numba import njit
+from numba.extending import is_jitted
+from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
+from scipy.optimize._numdiff import approx_derivative  # SciPy's own finite differences
+
+from numadam import kernels, schedules
+from numadam._validation import real_scalar
+from numadam.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
+
+__all__ = ["minimize", "show_options", "adam", "adamw", "amsgrad", "rmsprop", "momentum",
+           "nesterov", "sgd"]
+
+#: method name -> (optimizer class, hyperparameters the method fixes)
+METHODS = {
+    "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+    "amsgrad": (Adam, {"amsgrad": True}),
+    "rmsprop": (RMSProp, {}),
+    "momentum": (Momentum, {}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "sgd": (SGD, {}),
+}
+
+STATUS_MESSAGES = {
+    0: "Optimization terminated successfully.",
+    1: "Maximum number of iterations has been exceeded.",
+    3: "NaN result encountered.",
+    99: "`callback` raised `StopIteration`.",
+}
+
+#: The options every method takes, with their meaning (shown by :func:`show_options`).
+COMMON_OPTIONS = {
+    "maxiter": "int, default 1000. Number of iterations (optimizer steps).",
+    "gtol": "float, optional. Stop when max|g| <= gtol (also set by minimize's `tol`).",
+    "ftol": "float, optional. Stop when |f_k - f_(k-1)| <= ftol * max(|f_k|, |f_(k-1)|, 1).",
+    "xtol": "float, optional. Stop when max|x_k - x_(k-1)| <= xtol.",
+    "schedule": "callable k -> lr, or 'constant', 'step', 'exponential', 'cosine', 'warmup'.",
+    "schedule_options": "dict, parameters of a named schedule (see numadam.schedules); "
+                        "'cosine' defaults to T_max=maxiter.",
+    "clip_norm": "float, optional. Rescale g to this Euclidean norm when it is longer.",
+    "clip_value": "float, optional. Clip every component of g to [-clip_value, clip_value].",
+    "average": "None, 'polyak' or 'ema'. Return the running mean (Polyak-Ruppert) or an "
+               "exponential moving average of the iterates instead of the last one.",
+    "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
+    "average_start": "int, default 0. Iteration from which iterates enter the average.",
+    "compiled": "bool, default True. Run the loop in nopython mode for jitted fun and jac.",
+    "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
+}
+
+_HYPERPARAMETER_DOCS = {
+    "lr": "float, learning rate",
+    "betas": "(float, float), decay rates of the first and second moments",
+    "eps": "float, added to the denominator",
+    "weight_decay": "float, L2 penalty (decoupled for adamw)",
+    "amsgrad": "bool, use the running maximum of the second moment",
+    "maximize": "bool, ascend instead of descend",
+    "alpha": "float, decay rate of the squared-gradient average",
+    "momentum": "float, momentum factor",
+    "centered": "bool, normalise by the gradient's estimated variance",
+    "dampening": "float, dampening of the momentum",
+    "nesterov": "bool, Nesterov momentum",
+}
+
+
+def _hyperparameter_defaults(method):
+    cls, fixed = METHODS[method]
+    signature = inspect.signature(cls.__init__)
+    return {name: fixed.get(name, signature.parameters[name].default)
+            for name in cls.hyperparameter_names()}
+
+
+def show_options(method=None, *, disp=True):
+    """Print (or return) every option of ``method``, or of every method, with its meaning.
+
+    Parameters
+    ----------
+    method : str, optional
+        One of :data:`METHODS`; all methods when omitted.
+    disp : bool, default True
+        Print the text; otherwise return it.
+    """
+    names = [_method_name(method)] if method is not None else list(METHODS)
+    blocks = []
+    for name in names:
+        lines = [name, "=" * len(name), "Options", "-------"]
+        for option, default in _hyperparameter_defaults(name).items():
+            lines.append(f"{option} : {_HYPERPARAMETER_DOCS[option]}; default {default!r}")
+        lines += [f"{option} : {text}" for option, text in COMMON_OPTIONS.items()]
+        blocks.append("\n".join(lines))
+    text = "\n\n".join(blocks)
+    if not disp:
+        return text
+    print(text)
+    return None
+
+
+def _method_name(method):
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string or a callable, got {type(method).__name__}")
+    name = method.lower()
+    if name not in METHODS:
+        raise ValueError(f"Unknown solver {method!r}; numadam's methods are {list(METHODS)}")
+    return name
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------------------
+
+
+def _initial_point(x0):
+    """A float copy of ``x0`` (float32 stays float32, everything else becomes float64)."""
+    array = np.asarray(x0)
+    if array.dtype.kind not in "biuf" or array.dtype == bool:
+        raise TypeError(f"x0 must be an array of real numbers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"'x0' must only have one dimension; got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError("x0 must not be empty")
+    dtype = np.float32 if array.dtype == np.float32 else np.float64
+    x = np.array(array, dtype=dtype)  # always a copy: the caller's x0 is never modified
+    if not np.isfinite(x).all():
+        raise ValueError("x0 must be finite; it holds NaN or inf")
+    return x
+
+
+def _bounds_arrays(bounds, n, dtype):
+    """``(lower, upper)`` arrays from a :class:`scipy.optimize.Bounds` or ``(lo, hi)`` pairs."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Bounds):
+        lower, upper = bounds.lb, bounds.ub
+    else:
+        pairs = list(bounds)
+        if len(pairs) != n:
+            raise ValueError(f"bounds must hold one (lo, hi) pair per variable: got {len(pairs)} "
+                             f"pairs for {n} variables")
+        lower = [-np.inf if lo is None else lo for lo, _ in pairs]
+        upper = [np.inf if hi is None else hi for _, hi in pairs]
+    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).astype(dtype)
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).astype(dtype)
+    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
+        raise ValueError("bounds must satisfy lower <= upper, without NaN")
+    return lower, upper
+
+
+class _Objective:
+    """``fun`` and its gradient as one call, ``evaluate(x) -> (f, g)``, counting evaluations."""
+
+    def __init__(self, fun, jac, args, x):
+        if not callable(fun):
+            raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        self.fun, self.args, self.nfev, self.njev = fun, tuple(args), 0, 0
+        self.shape, self.dtype, self.point = x.shape, x.dtype, x
+        if callable(jac):
+            self.jac, self._evaluate = jac, self._with_jac
+        elif jac is True:
+            self._evaluate = self._with_value_and_grad
+        elif jac is None or jac is False or jac in ("2-point", "3-point", "cs"):
+            self.fd_method = "2-point" if jac in (None, False) else jac
+            self._evaluate = self._with_finite_differences
+        else:
+            raise ValueError(f"jac must be a callable, True, None, '2-point', '3-point' or "
+                             f"'cs', got {jac!r}")
+
+    def _value(self, value):
+        self.nfev += 1
+        if isinstance(value, (float, np.floating)):  # the common case, checked cheaply
+            return float(value)
+        if np.ndim(value) != 0:
+            raise ValueError(f"fun must return a scalar, got an array of shape "
+                             f"{np.shape(value)}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"fun must return a real number, got {value!r}") from None
+
+    def _gradient(self, g):
+        self.njev += 1
+        if type(g) is not np.ndarray or g.dtype != self.dtype or not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g, dtype=self.dtype)
+        elif g.base is not None and np.may_share_memory(g, self.point):
+            g = g.copy()  # a view of x itself: x changes during the step
+        if g.shape != self.shape:
+            raise ValueError(f"jac must return an array of shape {self.shape} like x0, got "
+                             f"shape {g.shape}")
+        return g
+
+    def _with_jac(self, x):
+        return self._value(self.fun(x, *self.args)), self._gradient(self.jac(x, *self.args))
+
+    def _with_value_and_grad(self, x):
+        result = self.fun(x, *self.args)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise ValueError("with jac=True, fun must return a pair (f, g)")
+        return self._value(result[0]), self._gradient(result[1])
+
+    def _with_finite_differences(self, x):
+        f = self._value(self.fun(x, *self.args))
+
+        def counted(point):
+            self.nfev += 1
+            return float(self.fun(point.astype(self.dtype, copy=False), *self.args))
+
+        g = approx_derivative(counted, x.astype(np.float64), method=self.fd_method, f0=f)
+        return f, self._gradient(np.asarray(g, dtype=self.dtype))
+
+    def __call__(self, x):
+        return self._evaluate(x)
+
+
+def _callback_caller(callback):
+    """``call(result)`` for either SciPy callback protocol, detected as SciPy detects it."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    try:
+        parameters = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        parameters = set()
+    if parameters == {"intermediate_result"}:
+        return lambda result: callback(intermediate_result=result)
+    return lambda result: callback(np.copy(result.x))
+
+
+def _clip(g, clip_norm, clip_value):
+    """The clipped gradient, as a new array (the objective's own array is never modified)."""
+    if clip_value is not None:
+        g = np.clip(g, -clip_value, clip_value)
+    if clip_norm is not None:
+        norm = float(np.linalg.norm(g))
+        if norm > clip_norm:
+            g = g * g.dtype.type(clip_norm / norm)
+    return g
+
+
+def _schedule(schedule, schedule_options, lr, maxiter):
+    if schedule is None:
+        return None
+    if callable(schedule):
+        return schedule
+    if schedule not in schedules.SCHEDULES:
+        raise ValueError(f"schedule must be a callable or one of {list(schedules.SCHEDULES)}, "
+                         f"got {schedule!r}")
+    settings = dict(schedule_options or {})
+    if schedule == "cosine":
+        settings.setdefault("T_max", maxiter)
+    return schedules.SCHEDULES[schedule](lr, **settings)
+
+
+def _tolerance(name, value):
+    if value is None:
+        return None
+    value = real_scalar(name, value)
+    if not value >= 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return value
+
+
+@njit(cache=True, error_model="numpy")
+def _max_abs(values):
+    largest = 0.0
+    for value in values:
+        largest = max(largest, abs(value))
+    return largest
+
+
+@njit(cache=True, error_model="numpy")
+def _accept(x, g, previous):
+    """After evaluating at the new point ``x``: whether ``g`` holds NaN/inf; if not, also the
+    step's max-norm ``max|x - previous|``, and ``previous[:] = x`` for the next iteration.
+
+    One pass instead of three Python-level calls: this runs once per iteration.
+    """
+    for i in range(g.shape[0]):
+        if (g[i] - g[i]) != 0:
+            return True, 0.0
+    largest = 0.0
+    for i in range(x.shape[0]):
+        largest = max(largest, abs(x[i] - previous[i]))
+        previous[i] = x[i]
+    return False, largest
+
+
+# ------------------------------------------------------------------------------------------------
+# minimize
+# ------------------------------------------------------------------------------------------------
+
+
+def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=None, tol=None,
+             options=None):
+    """Minimize ``fun`` from ``x0`` with a first-order method, SciPy's way.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``; with ``jac=True``, ``fun(x, *args) -> (float, ndarray)``.
+        It may be stochastic (a minibatch loss, a noisy measurement).
+    x0 : array_like, shape (n,)
+        Starting point; never modified. float32 stays float32, anything else becomes float64.
+    args : tuple
+        Extra arguments of ``fun`` and ``jac``.
+    method : str or callable, default "adam"
+        "adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov" (SGD with momentum 0.9 and
+        Nesterov) or "sgd", case-insensitive; or a callable with SciPy's custom-method signature.
+    jac : callable, True, None, "2-point" or "3-point"
+        The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
+        otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point").
+    bounds : scipy.optimize.Bounds or sequence of (lo, hi), optional
+        Box constraints, enforced by projection: ``x0`` and every iterate are clipped inside.
+    callback : callable, optional
+        ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,
+        ``nit``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
+    tol : float, optional
+        Sets ``gtol`` unless ``options`` sets it.
+    options : dict, optional
+        The method's hyperparameters (PyTorch's names and defaults, e.g. ``lr``, ``betas``) and
+        the options listed by :func:`show_options`. Unknown options warn
+        (``OptimizeWarning``), as in SciPy.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``success``, ``status``,
+        ``message`` (see the status table in the module docstring), and ``method`` and
+        ``compiled`` (whether the nopython loop ran).
+
+    Examples
+    --------
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> import numadam
+    >>> result = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="adam",
+    ...                           options={"lr": 1e-2, "maxiter": 20000, "gtol": 1e-8})
+    >>> result.success, bool(abs(result.x - 1).max() < 1e-4)
+    (True, True)
+    """
+    options = dict(options or {})
+    if tol is not None:
+        options.setdefault("gtol", tol)
+    if callable(method):
+        return method(fun, x0, args=args, jac=jac, bounds=bounds, callback=callback, **options)
+    return _minimize(fun, x0, args, _method_name(method), jac, bounds, callback, options)
+
+
+def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
+    cls, fixed = METHODS[method]
+    hyperparameters = _hyperparameter_defaults(method)
+    settings = dict.fromkeys(COMMON_OPTIONS)
+    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True)
+    unknown = []
+    for name, value in options.items():
+        if name in hyperparameters:
+            if name in fixed and value != fixed[name]:
+                raise ValueError(f"`{name}` is fixed to {fixed[name]!r} by method={method!r}")
+            hyperparameters[name] = value
+        elif name in settings:
+            settings[name] = value
+        else:
+            unknown.append(name)
+    if unknown:
+        warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
+                      stacklevel=stacklevel)
+
+    maxiter = settings["maxiter"]
+    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
+    clip_norm = _tolerance("clip_norm", settings["clip_norm"])
+    clip_value = _tolerance("clip_value", settings["clip_value"])
+    average = settings["average"]
+    if average not in (None, "polyak", "ema"):
+        raise ValueError(f"average must be None, 'polyak' or 'ema', got {average!r}")
+
+    x = _initial_point(x0)
+    limits = _bounds_arrays(bounds, x.size, x.dtype)
+    if limits is not None:
+        np.clip(x, *limits, out=x)
+    optimizer = cls(x, **hyperparameters)  # validates the hyperparameters
+    schedule = _schedule(settings["schedule"], settings["schedule_options"], optimizer.lr,
+                         maxiter)
+    objective = _Objective(fun, jac, args, x)
+
+    use_compiled = (settings["compiled"] and x.dtype == np.float64 and is_jitted(fun) and callable(jac) and is_jitted(jac)
+                    and callback is None and schedule is None and clip_norm is None
+                    and clip_value is None and average is None)
+    loop = _compiled_loop if use_compiled else _python_loop
+    result = loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol,
+                  callback=_callback_caller(callback), schedule=schedule, clip_norm=clip_norm,
+                  clip_value=clip_value, average=average,
+                  average_decay=settings["average_decay"],
+                  average_start=settings["average_start"])
+    result.method = method
+    result.compiled = use_compiled
+    return result
+
+
+def _finish(status, x, f, g, nit, objective, any_tolerance):
+    if status == 1 and not any_tolerance:
+        status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
+    else:
+        message = STATUS_MESSAGES[status]
+    return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
+                          status=status, success=status == 0, message=message)
+
+
+def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, callback,
+                 schedule, clip_norm, clip_value, average, average_decay, average_start):
+    evaluate, update = objective._evaluate, optimizer._update  # bound once: this loop is hot
+    f, g = evaluate(x)
+    any_tolerance = gtol is not None or ftol is not None or xtol is not None
+    if not math.isfinite(f) or kernels.count_nonfinite(g):
+        return _finish(3, x, f, g, 0, objective, any_tolerance)
+    clipping = clip_norm is not None or clip_value is not None
+    previous = x.copy()  # the last accepted iterate
+    averaged, averaged_count = None, 0
+    status, nit = 1, 0
+    while nit < maxiter:
+        if gtol is not None and _max_abs(g) <= gtol:
+            status = 0
+            break
+        if schedule is not None:
+            optimizer.lr = schedule(nit)
+        if clipping:
+            g = _clip(g, clip_norm, clip_value)
+        optimizer.step_count += 1  # the optimizer's step(), minus checks already made here
+        update(g)
+        if limits is not None:
+            np.clip(x, *limits, out=x)
+        nit += 1
+        f_previous = f
+        f, g_new = evaluate(x)
+        nonfinite, step_norm = _accept(x, g_new, previous)
+        if nonfinite or not math.isfinite(f):
+            x[:] = previous  # the last finite iterate, with its f and g
+            f, nit, status = f_previous, nit - 1, 3
+            optimizer.step_count -= 1
+            break
+        g = g_new
+        if average is not None and nit >= average_start:
+            if averaged is None:
+                averaged = x.copy()
+            elif average == "polyak":
+                averaged += (x - averaged) / (averaged_count + 1)
+            else:
+                averaged *= average_decay
+                averaged += (1 - average_decay) * x
+            averaged_count += 1
+        if callback is not None:
+            try:
+                callback(OptimizeResult(x=x, fun=f, jac=g, nit=nit))
+            except StopIteration:
+                status = 99
+                break
+        if ftol is not None and abs(f - f_previous) <= ftol * max(abs(f), abs(f_previous), 1.0):
+            status = 0
+            break
+        if xtol is not None and step_norm <= xtol:
+            status = 0
+            break
+    if averaged is not None and status != 3:
+        x = averaged
+        f, g = evaluate(x)
+    return _finish(status, x, f, g, nit, objective, any_tolerance)
+
+
+# ------------------------------------------------------------------------------------------------
+# The compiled loop: everything above in nopython mode, for jitted fun and jac
+# ------------------------------------------------------------------------------------------------
+
+
+@njit(error_model="numpy")
+def _adam_step(optimizer_state, x, g, step):
+    # The arithmetic of Adam._update: the same kernel, the same host scalars.
+    vectors, before, after, lr, beta1, beta2, to_dtype = optimizer_state
+    neg_step_size = to_dtype(-(lr / (1 - math.pow(beta1, step))))
+    bias_correction2_sqrt = to_dtype(math.sqrt(1 - math.pow(beta2, step)))
+    kernels.adam(x, g, vectors[0], vectors[1], vectors[2], before[0], before[1], before[2],
+                 before[3], before[4], before[5], before[6], neg_step_size,
+                 bias_correction2_sqrt, after[0], after[1])
+
+
+@njit(error_model="numpy")
+def _rmsprop_step(optimizer_state, x, g, step):
+    vectors, s = optimizer_state
+    kernels.rmsprop(x, g, vectors[0], vectors[1], vectors[2], s[0], s[1], s[2], s[3], s[4],
+                    s[5], s[6], s[7], s[8])
+
+
+@njit(error_model="numpy")
+def _sgd_step(optimizer_state, x, g, step):
+    vectors, head, first, later = optimizer_state
+    tail = first if step == 1 else later
+    kernels.sgd(x, g, vectors[0], head[0], head[1], head[2], head[3], tail[0], tail[1], tail[2])
+
+
+@njit(error_model="numpy")
+def _run_compiled(fun, jac, args, step, optimizer_state, first_step, x, lower, upper,
+                  bounded, maxiter, gtol, ftol, xtol):
+    """The Python loop's logic, line for line, for jitted ``fun`` and ``jac``.
+
+    Returns ``(status, nit, f, g, nfev)``; ``x`` is updated in place.
+    """
+    f = fun(x, *args)
+    g = jac(x, *args)
+    nfev = 1
+    if not math.isfinite(f) or kernels.count_nonfinite(g):
+        return 3, 0, f, g, nfev
+    previous = x.copy()
+    status, nit = 1, 0
+    while nit < maxiter:
+        if gtol >= 0 and _max_abs(g) <= gtol:
+            status = 0
+            break
+        step(optimizer_state, x, g, first_step + nit)
+        if bounded:
+            for i in range(x.shape[0]):
+                x[i] = min(max(x[i], lower[i]), upper[i])
+        nit += 1
+        f_previous = f
+        f = fun(x, *args)
+        g_new = jac(x, *args)
+        nfev += 1
+        if g_new.shape != x.shape:
+            return -1, nit, f, g_new, nfev  # reported as a ValueError by the caller
+        nonfinite, step_norm = _accept(x, g_new, previous)
+        if nonfinite or not math.isfinite(f):
+            x[:] = previous
+            f, nit, status = f_previous, nit - 1, 3
+            break
+        g = g_new
+        if ftol >= 0 and abs(f - f_previous) <= ftol * max(abs(f), abs(f_previous), 1.0):
+            status = 0
+            break
+        if xtol >= 0 and step_norm <= xtol:
+            status = 0
+            break
+    return status, nit, f, g, nfev
+
+
+def _compiled_state(optimizer):
+    """The optimizer's step function and state as a tuple the compiled loop can take."""
+    vectors = optimizer._state_vectors
+    if isinstance(optimizer, Adam):
+        return _adam_step, (vectors, optimizer._scalars_before, optimizer._scalars_after,
+                            optimizer._lr, *optimizer._betas,
+                            np.float64 if optimizer._scalar is float else optimizer._scalar)
+    if isinstance(optimizer, RMSProp):
+        return _rmsprop_step, (vectors, optimizer._scalars)
+    return _sgd_step, (vectors, optimizer._head, optimizer._first_step, optimizer._later_steps)
+
+
+def _compiled_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, **_):
+    step, state = _compiled_state(optimizer)
+    bounded = limits is not None
+    lower, upper = limits if bounded else (x[:0], x[:0])
+    status, nit, f, g, nfev = _run_compiled(
+        objective.fun, objective.jac, objective.args, step, state, optimizer.step_count + 1, x,
+        lower, upper, bounded, maxiter, -1.0 if gtol is None else gtol,
+        -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
+    if status == -1:
+        raise ValueError(f"jac must return an array of shape {x.shape} like x0, got shape "
+                         f"{g.shape}")
+    optimizer.step_count += nit
+    objective.nfev = objective.njev = nfev
+    any_tolerance = gtol is not None or ftol is not None or xtol is not None
+    return _finish(status, x, float(f), g, nit, objective, any_tolerance)
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points for scipy.optimize.minimize(method=numadam.adam)
+# ------------------------------------------------------------------------------------------------
+
+
+def _scipy_method(name):
+    def method(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=(),
+               callback=None, **options):
+        if hess is not None or hessp is not None:
+            raise ValueError(f"method {name!r} is first-order: it cannot use `hess` or `hessp`")
+        if constraints is not None and (isinstance(constraints, dict) or len(constraints)):
+            raise ValueError(f"method {name!r} cannot handle `constraints` (only `bounds`)")
+        if "tol" in options:  # SciPy passes minimize's `tol` to custom methods as an option
+            options.setdefault("gtol", options.pop("tol"))
+        return _minimize(fun, x0, args, name, jac, bounds, callback, options)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"``{name}`` for ``scipy.optimize.minimize(fun, x0, method=numadam.{name}, "
+        f"options={{...}})``; the same as ``numadam.minimize(..., method={name!r})``.\n\n"
+        f"Options\n-------\n" + show_options(name, disp=False).split("-------\n", 1)[1]
+    )
+    return method
+
+
+adam = _scipy_method("adam")
+adamw = _scipy_method("adamw")
+amsgrad = _scipy_method("amsgrad")
+rmsprop = _scipy_method("rmsprop")
+momentum = _scipy_method("momentum")
+nesterov = _scipy_method("nesterov")
+sgd = _scipy_method("sgd")

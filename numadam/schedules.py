@@ -1,0 +1,62 @@
+"""Learning-rate schedules: callables ``schedule(k) -> lr`` of the iteration ``k = 0, 1, ...``.
+
+Each factory takes the base learning rate first, as PyTorch's ``lr_scheduler`` classes take the
+optimizer's. ``numadam.minimize`` accepts any callable of the iteration, or one of the names in
+:data:`SCHEDULES` with its parameters in ``options["schedule_options"]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numadam import _validation as check
+
+
+def constant(lr):
+    """``lr`` at every iteration."""
+    lr = check.learning_rate("lr", lr)
+    return lambda k: lr
+
+
+def step(lr, step_size=100, gamma=0.1):
+    """``lr * gamma ** (k // step_size)``: decay by ``gamma`` every ``step_size`` iterations."""
+    lr = check.learning_rate("lr", lr)
+    if not (isinstance(step_size, int) and step_size >= 1):
+        raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+    gamma = check.nonnegative("gamma", gamma)
+    return lambda k: lr * gamma ** (k // step_size)
+
+
+def exponential(lr, gamma=0.999):
+    """``lr * gamma ** k``."""
+    lr = check.learning_rate("lr", lr)
+    gamma = check.nonnegative("gamma", gamma)
+    return lambda k: lr * gamma**k
+
+
+def cosine(lr, T_max=1000, eta_min=0.0):  # noqa: N803 - PyTorch's name
+    """Cosine annealing from ``lr`` to ``eta_min`` over ``T_max`` iterations, then ``eta_min``."""
+    lr = check.learning_rate("lr", lr)
+    eta_min = check.learning_rate("eta_min", eta_min)
+    if not (isinstance(T_max, int) and T_max >= 1):
+        raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+    return lambda k: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * min(k, T_max) / T_max)) / 2
+
+
+def warmup(lr, warmup_iters=100, start_factor=0.0):
+    """Linear warm-up from ``start_factor * lr`` to ``lr`` over ``warmup_iters``, then ``lr``."""
+    lr = check.learning_rate("lr", lr)
+    if not (isinstance(warmup_iters, int) and warmup_iters >= 1):
+        raise ValueError(f"warmup_iters must be a positive integer, got {warmup_iters!r}")
+    start_factor = check.unit_interval("start_factor", start_factor)
+    return lambda k: lr * (start_factor + (1 - start_factor) * min(k, warmup_iters) / warmup_iters)
+
+
+#: Named schedules for ``minimize(options={"schedule": name, "schedule_options": {...}})``.
+SCHEDULES = {
+    "constant": constant,
+    "step": step,
+    "exponential": exponential,
+    "cosine": cosine,
+    "warmup": warmup,
+}
