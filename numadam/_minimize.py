@@ -46,12 +46,12 @@ import math
 import warnings
 
 import numpy as np
-from numba import njit
-from numba.extending import is_jitted
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 from scipy.optimize._numdiff import approx_derivative  # SciPy's own finite differences
 
-from numadam import kernels, schedules
+from numadam import _compiled_loop, kernels, schedules
+from numadam._compiled_loop import accept as _accept
+from numadam._compiled_loop import max_abs as _max_abs
 from numadam._validation import real_scalar
 from numadam.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
 
@@ -306,31 +306,6 @@ def _tolerance(name, value):
     return value
 
 
-@njit(cache=True, error_model="numpy")
-def _max_abs(values):
-    largest = 0.0
-    for value in values:
-        largest = max(largest, abs(value))
-    return largest
-
-
-@njit(cache=True, error_model="numpy")
-def _accept(x, g, previous):
-    """After evaluating at the new point ``x``: whether ``g`` holds NaN/inf; if not, also the
-    step's max-norm ``max|x - previous|``, and ``previous[:] = x`` for the next iteration.
-
-    One pass instead of three Python-level calls: this runs once per iteration.
-    """
-    for i in range(g.shape[0]):
-        if (g[i] - g[i]) != 0:
-            return True, 0.0
-    largest = 0.0
-    for i in range(x.shape[0]):
-        largest = max(largest, abs(x[i] - previous[i]))
-        previous[i] = x[i]
-    return False, largest
-
-
 # ------------------------------------------------------------------------------------------------
 # minimize
 # ------------------------------------------------------------------------------------------------
@@ -429,36 +404,38 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
                          maxiter)
     objective = _Objective(fun, jac, args, x)
 
-    use_compiled = (settings["compiled"] and x.dtype == np.float64 and is_jitted(fun) and callable(jac) and is_jitted(jac)
-                    and callback is None and schedule is None and clip_norm is None
-                    and clip_value is None and average is None)
-    loop = _compiled_loop if use_compiled else _python_loop
-    result = loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol,
-                  callback=_callback_caller(callback), schedule=schedule, clip_norm=clip_norm,
-                  clip_value=clip_value, average=average,
-                  average_decay=settings["average_decay"],
-                  average_start=settings["average_start"])
-    result.method = method
-    result.compiled = use_compiled
-    return result
-
-
-def _finish(status, x, f, g, nit, objective, any_tolerance):
+    callback = _callback_caller(callback)
+    any_tolerance = gtol is not None or ftol is not None or xtol is not None
+    compiled = None
+    if (settings["compiled"] and x.dtype == np.float64 and callback is None and schedule is None
+            and clip_norm is None and clip_value is None and average is None
+            and _compiled_loop.is_jitted_pair(fun, jac)):
+        compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, maxiter,
+                                      gtol, ftol, xtol)
+    if compiled is not None:
+        status, nit, f, g, objective.nfev = compiled
+        objective.njev = objective.nfev
+    else:
+        status, nit, f, g, x = _python_loop(
+            objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, callback=callback,
+            schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, average=average,
+            average_decay=settings["average_decay"], average_start=settings["average_start"])
     if status == 1 and not any_tolerance:
         status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
     else:
         message = STATUS_MESSAGES[status]
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
-                          status=status, success=status == 0, message=message)
+                          status=status, success=status == 0, message=message, method=method,
+                          compiled=compiled is not None)
 
 
 def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, callback,
                  schedule, clip_norm, clip_value, average, average_decay, average_start):
-    evaluate, update = objective._evaluate, optimizer._update  # bound once: this loop is hot
+    # Bound once: this loop is hot.
+    evaluate, update = objective._evaluate, optimizer._update
     f, g = evaluate(x)
-    any_tolerance = gtol is not None or ftol is not None or xtol is not None
     if not math.isfinite(f) or kernels.count_nonfinite(g):
-        return _finish(3, x, f, g, 0, objective, any_tolerance)
+        return 3, 0, f, g, x
     clipping = clip_norm is not None or clip_value is not None
     previous = x.copy()  # the last accepted iterate
     averaged, averaged_count = None, 0
@@ -469,17 +446,15 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
             break
         if schedule is not None:
             optimizer.lr = schedule(nit)
-        if clipping:
-            g = _clip(g, clip_norm, clip_value)
         optimizer.step_count += 1  # the optimizer's step(), minus checks already made here
-        update(g)
+        update(_clip(g, clip_norm, clip_value) if clipping else g)
         if limits is not None:
             np.clip(x, *limits, out=x)
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
-        nonfinite, step_norm = _accept(x, g_new, previous)
-        if nonfinite or not math.isfinite(f):
+        nonfinite, step_norm = _accept(x, f, g_new, previous)
+        if nonfinite:
             x[:] = previous  # the last finite iterate, with its f and g
             f, nit, status = f_previous, nit - 1, 3
             optimizer.step_count -= 1
@@ -496,7 +471,7 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
             averaged_count += 1
         if callback is not None:
             try:
-                callback(OptimizeResult(x=x, fun=f, jac=g, nit=nit))
+                callback(OptimizeResult(x=x.copy(), fun=f, jac=g, nit=nit))
             except StopIteration:
                 status = 99
                 break
@@ -509,110 +484,7 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
     if averaged is not None and status != 3:
         x = averaged
         f, g = evaluate(x)
-    return _finish(status, x, f, g, nit, objective, any_tolerance)
-
-
-# ------------------------------------------------------------------------------------------------
-# The compiled loop: everything above in nopython mode, for jitted fun and jac
-# ------------------------------------------------------------------------------------------------
-
-
-@njit(error_model="numpy")
-def _adam_step(optimizer_state, x, g, step):
-    # The arithmetic of Adam._update: the same kernel, the same host scalars.
-    vectors, before, after, lr, beta1, beta2, to_dtype = optimizer_state
-    neg_step_size = to_dtype(-(lr / (1 - math.pow(beta1, step))))
-    bias_correction2_sqrt = to_dtype(math.sqrt(1 - math.pow(beta2, step)))
-    kernels.adam(x, g, vectors[0], vectors[1], vectors[2], before[0], before[1], before[2],
-                 before[3], before[4], before[5], before[6], neg_step_size,
-                 bias_correction2_sqrt, after[0], after[1])
-
-
-@njit(error_model="numpy")
-def _rmsprop_step(optimizer_state, x, g, step):
-    vectors, s = optimizer_state
-    kernels.rmsprop(x, g, vectors[0], vectors[1], vectors[2], s[0], s[1], s[2], s[3], s[4],
-                    s[5], s[6], s[7], s[8])
-
-
-@njit(error_model="numpy")
-def _sgd_step(optimizer_state, x, g, step):
-    vectors, head, first, later = optimizer_state
-    tail = first if step == 1 else later
-    kernels.sgd(x, g, vectors[0], head[0], head[1], head[2], head[3], tail[0], tail[1], tail[2])
-
-
-@njit(error_model="numpy")
-def _run_compiled(fun, jac, args, step, optimizer_state, first_step, x, lower, upper,
-                  bounded, maxiter, gtol, ftol, xtol):
-    """The Python loop's logic, line for line, for jitted ``fun`` and ``jac``.
-
-    Returns ``(status, nit, f, g, nfev)``; ``x`` is updated in place.
-    """
-    f = fun(x, *args)
-    g = jac(x, *args)
-    nfev = 1
-    if not math.isfinite(f) or kernels.count_nonfinite(g):
-        return 3, 0, f, g, nfev
-    previous = x.copy()
-    status, nit = 1, 0
-    while nit < maxiter:
-        if gtol >= 0 and _max_abs(g) <= gtol:
-            status = 0
-            break
-        step(optimizer_state, x, g, first_step + nit)
-        if bounded:
-            for i in range(x.shape[0]):
-                x[i] = min(max(x[i], lower[i]), upper[i])
-        nit += 1
-        f_previous = f
-        f = fun(x, *args)
-        g_new = jac(x, *args)
-        nfev += 1
-        if g_new.shape != x.shape:
-            return -1, nit, f, g_new, nfev  # reported as a ValueError by the caller
-        nonfinite, step_norm = _accept(x, g_new, previous)
-        if nonfinite or not math.isfinite(f):
-            x[:] = previous
-            f, nit, status = f_previous, nit - 1, 3
-            break
-        g = g_new
-        if ftol >= 0 and abs(f - f_previous) <= ftol * max(abs(f), abs(f_previous), 1.0):
-            status = 0
-            break
-        if xtol >= 0 and step_norm <= xtol:
-            status = 0
-            break
-    return status, nit, f, g, nfev
-
-
-def _compiled_state(optimizer):
-    """The optimizer's step function and state as a tuple the compiled loop can take."""
-    vectors = optimizer._state_vectors
-    if isinstance(optimizer, Adam):
-        return _adam_step, (vectors, optimizer._scalars_before, optimizer._scalars_after,
-                            optimizer._lr, *optimizer._betas,
-                            np.float64 if optimizer._scalar is float else optimizer._scalar)
-    if isinstance(optimizer, RMSProp):
-        return _rmsprop_step, (vectors, optimizer._scalars)
-    return _sgd_step, (vectors, optimizer._head, optimizer._first_step, optimizer._later_steps)
-
-
-def _compiled_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, **_):
-    step, state = _compiled_state(optimizer)
-    bounded = limits is not None
-    lower, upper = limits if bounded else (x[:0], x[:0])
-    status, nit, f, g, nfev = _run_compiled(
-        objective.fun, objective.jac, objective.args, step, state, optimizer.step_count + 1, x,
-        lower, upper, bounded, maxiter, -1.0 if gtol is None else gtol,
-        -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
-    if status == -1:
-        raise ValueError(f"jac must return an array of shape {x.shape} like x0, got shape "
-                         f"{g.shape}")
-    optimizer.step_count += nit
-    objective.nfev = objective.njev = nfev
-    any_tolerance = gtol is not None or ftol is not None or xtol is not None
-    return _finish(status, x, float(f), g, nit, objective, any_tolerance)
+    return status, nit, f, g, x
 
 
 # ------------------------------------------------------------------------------------------------
@@ -640,10 +512,12 @@ def _scipy_method(name):
     return method
 
 
-adam = _scipy_method("adam")
-adamw = _scipy_method("adamw")
-amsgrad = _scipy_method("amsgrad")
-rmsprop = _scipy_method("rmsprop")
-momentum = _scipy_method("momentum")
-nesterov = _scipy_method("nesterov")
-sgd = _scipy_method("sgd")
+# SciPy's naming for per-method solvers (``_minimize_bfgs``), and the public names to pass as
+# ``method=``: the same functions.
+_minimize_adam = adam = _scipy_method("adam")
+_minimize_adamw = adamw = _scipy_method("adamw")
+_minimize_amsgrad = amsgrad = _scipy_method("amsgrad")
+_minimize_rmsprop = rmsprop = _scipy_method("rmsprop")
+_minimize_momentum = momentum = _scipy_method("momentum")
+_minimize_nesterov = nesterov = _scipy_method("nesterov")
+_minimize_sgd = sgd = _scipy_method("sgd")

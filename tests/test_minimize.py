@@ -1,0 +1,422 @@
+"""numadam.minimize: convergence, SciPy interop, callbacks, stopping, bounds, errors, compiled
+loop."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+from numba import njit
+from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
+
+import numadam
+from numadam import minimize, schedules
+
+METHODS = ["adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov", "sgd"]
+DIAGONAL = np.array([1.0, 3.0, 10.0])
+
+
+def quadratic(x):
+    return 0.5 * float(np.sum(DIAGONAL * x**2))
+
+
+def quadratic_grad(x):
+    return DIAGONAL * x
+
+
+@njit
+def rosen_jit(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+@njit
+def rosen_jit_der(x):
+    return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
+
+
+# -- convergence ------------------------------------------------------------------------------
+
+
+def test_adam_solves_rosenbrock_from_the_classic_start():
+    result = minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="adam",
+                      options={"lr": 1e-2, "maxiter": 20_000, "gtol": 1e-8})
+    assert result.success and result.status == 0
+    assert np.abs(result.x - 1).max() < 1e-4
+    assert result.nfev == result.njev == result.nit + 1
+    assert result.fun == pytest.approx(rosen(result.x))
+    np.testing.assert_allclose(result.jac, rosen_der(result.x))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_converges_on_a_convex_quadratic(method):
+    lr = {"sgd": 0.15, "momentum": 0.05, "nesterov": 0.05}.get(method, 0.05)
+    result = minimize(quadratic, [1.0, -2.0, 0.5], jac=quadratic_grad, method=method.upper(),
+                      options={"lr": lr, "maxiter": 5000, "gtol": 1e-6})
+    assert result.success, result.message
+    assert np.abs(result.x).max() < 1e-5
+    assert result.method == method
+
+
+def test_float32_start_stays_float32():
+    result = minimize(quadratic, np.array([1.0, 2.0, 3.0], np.float32), jac=quadratic_grad,
+                      options={"lr": 0.1, "maxiter": 50})
+    assert result.x.dtype == np.float32 and result.jac.dtype == np.float32
+
+
+# -- jac variants ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jac", [None, "2-point", "3-point"])
+def test_finite_difference_gradients(jac):
+    result = minimize(quadratic, [1.0, -1.0, 0.5], jac=jac,
+                      options={"lr": 0.05, "maxiter": 3000, "gtol": 1e-5})
+    assert result.success
+    assert np.abs(result.x).max() < 1e-4
+    evaluations_per_gradient = 2 * 3 if jac == "3-point" else 3
+    assert result.nfev == (result.nit + 1) * (1 + evaluations_per_gradient)
+
+
+def test_jac_true_means_fun_returns_value_and_gradient():
+    calls = []
+
+    def fun_and_grad(x):
+        calls.append(1)
+        return quadratic(x), quadratic_grad(x)
+
+    result = minimize(fun_and_grad, [1.0, 1.0, 1.0], jac=True, options={"lr": 0.05,
+                                                                        "maxiter": 100})
+    assert len(calls) == result.nit + 1 == 101
+    reference = minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                         options={"lr": 0.05, "maxiter": 100})
+    np.testing.assert_array_equal(result.x, reference.x)
+
+
+def test_args_are_passed_to_fun_and_jac():
+    result = minimize(lambda x, c: float(np.sum((x - c) ** 2)), [0.0, 0.0],
+                      jac=lambda x, c: 2 * (x - c), args=(np.array([1.0, -2.0]),),
+                      options={"lr": 0.1, "maxiter": 2000, "gtol": 1e-8})
+    np.testing.assert_allclose(result.x, [1.0, -2.0], atol=1e-6)
+
+
+# -- SciPy interop -------------------------------------------------------------------------------
+
+
+def test_scipy_minimize_accepts_numadam_methods_with_bounds_and_callback():
+    seen = []
+    result = scipy.optimize.minimize(
+        rosen, [-1.2, 1.0], jac=rosen_der, method=numadam.adam,
+        bounds=[(-2.0, 0.8), (None, None)], callback=lambda xk: seen.append(xk),
+        options={"lr": 1e-2, "maxiter": 5000},
+    )
+    assert isinstance(result, scipy.optimize.OptimizeResult)
+    assert result.success and result.nit == 5000 == len(seen)
+    assert all(-2.0 <= xk[0] <= 0.8 for xk in seen)
+    assert result.x[0] == pytest.approx(0.8, abs=1e-6)  # the constrained minimum is on the bound
+    assert result.x[1] == pytest.approx(0.64, abs=1e-3)
+
+
+def test_scipy_minimize_passes_tol_and_rejects_what_adam_cannot_use():
+    result = scipy.optimize.minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                                     method=numadam.rmsprop, tol=1e-6,
+                                     options={"lr": 0.01, "maxiter": 10_000})
+    assert result.success and np.abs(result.jac).max() <= 1e-6
+    with pytest.raises(ValueError, match="hess"):
+        scipy.optimize.minimize(quadratic, [1.0], jac=quadratic_grad, method=numadam.adam,
+                                hess=lambda x: np.eye(1))
+    with pytest.raises(ValueError, match="constraints"):
+        scipy.optimize.minimize(quadratic, [1.0], method=numadam.adam,
+                                constraints=[{"type": "eq", "fun": lambda x: x[0]}])
+
+
+def test_scipy_jac_true_goes_through_memoize_jac():
+    result = scipy.optimize.minimize(lambda x: (quadratic(x), quadratic_grad(x)),
+                                     [1.0, 1.0, 1.0], jac=True, method=numadam.sgd,
+                                     options={"lr": 0.1, "maxiter": 500})
+    assert np.abs(result.x).max() < 1e-6
+
+
+def test_method_can_be_a_callable():
+    assert minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, method=numadam.adam,
+                    options={"lr": 0.1, "maxiter": 10}).nit == 10
+
+
+# -- callbacks and stopping ---------------------------------------------------------------------
+
+
+def test_stop_iteration_equals_the_run_with_that_maxiter():
+    calls = {"fun": 0}
+
+    def counted(x):
+        calls["fun"] += 1
+        return rosen(x)
+
+    def stop_at_5(intermediate_result):
+        if intermediate_result.nit == 5:
+            raise StopIteration
+
+    stopped = minimize(counted, [-1.2, 1.0], jac=rosen_der, callback=stop_at_5,
+                       options={"lr": 1e-2, "maxiter": 100})
+    fun_calls = calls["fun"]
+    budget = minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={"lr": 1e-2, "maxiter": 5})
+    assert stopped.status == 99 and not stopped.success
+    assert stopped.message == "`callback` raised `StopIteration`."
+    assert stopped.nit == budget.nit == 5
+    assert stopped.fun == budget.fun
+    np.testing.assert_array_equal(stopped.x, budget.x)
+    assert fun_calls == stopped.nfev == 6  # fun is not called after the stop
+
+
+def test_both_callback_protocols():
+    new_style, legacy = [], []
+
+    def new(intermediate_result):
+        new_style.append((intermediate_result.nit, intermediate_result.fun,
+                          intermediate_result.x.copy()))
+
+    def old(xk):
+        xk[:] = 1e9  # a copy: mutating it must not disturb the run
+        legacy.append(xk)
+
+    a = minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, callback=new,
+                 options={"lr": 0.1, "maxiter": 7})
+    b = minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, callback=old,
+                 options={"lr": 0.1, "maxiter": 7})
+    assert [nit for nit, _, _ in new_style] == list(range(1, 8))
+    assert new_style[-1][1] == a.fun
+    np.testing.assert_array_equal(new_style[-1][2], a.x)
+    assert len(legacy) == 7
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_status_for_maxiter_with_and_without_a_tolerance():
+    free = minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={"maxiter": 10})
+    assert free.success and free.status == 0 and "Completed maxiter" in free.message
+    strict = minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={"maxiter": 10, "gtol": 1e-12})
+    assert not strict.success and strict.status == 1
+    assert strict.message == "Maximum number of iterations has been exceeded."
+
+
+@pytest.mark.parametrize("option", ["ftol", "xtol"])
+def test_ftol_and_xtol_stop(option):
+    result = minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                      options={"lr": 0.01, "maxiter": 100_000, option: 1e-10})
+    assert result.success and result.status == 0 and result.nit < 100_000
+
+
+@pytest.mark.parametrize("bad_at", [0, 3])
+@pytest.mark.parametrize("where", ["fun", "jac"])
+def test_non_finite_values_stop_with_the_last_finite_iterate(bad_at, where):
+    count = {"n": 0}
+
+    def fun(x):
+        count["n"] += 1
+        return np.nan if where == "fun" and count["n"] > bad_at else quadratic(x)
+
+    def jac(x):
+        return quadratic_grad(x) * (np.inf if where == "jac" and count["n"] > bad_at else 1)
+
+    result = minimize(fun, [1.0, 2.0, 3.0], jac=jac, options={"lr": 0.1, "maxiter": 50})
+    assert result.status == 3 and not result.success
+    assert np.isfinite(result.x).all()
+    if bad_at:
+        assert result.nit == bad_at - 1 and np.isfinite(result.fun)
+        budget = minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad,
+                          options={"lr": 0.1, "maxiter": bad_at - 1})
+        np.testing.assert_array_equal(result.x, budget.x)
+    else:
+        np.testing.assert_array_equal(result.x, [1.0, 2.0, 3.0])
+
+
+# -- bounds, schedules, clipping, averaging -------------------------------------------------------
+
+
+def test_bounds_project_x0_and_every_iterate():
+    seen = []
+    result = minimize(quadratic, [5.0, -5.0, 0.3], jac=quadratic_grad,
+                      bounds=Bounds([0.5, -np.inf, -1.0], [np.inf, -0.25, 1.0]),
+                      callback=lambda intermediate_result: seen.append(
+                          intermediate_result.x.copy()),
+                      options={"lr": 0.1, "maxiter": 2000})
+    seen = np.array(seen)
+    assert (seen[:, 0] >= 0.5).all() and (seen[:, 1] <= -0.25).all()
+    np.testing.assert_allclose(result.x, [0.5, -0.25, 0.0], atol=1e-6)
+
+
+def test_x0_outside_the_bounds_is_clipped_and_not_modified():
+    x0 = np.array([10.0, 10.0, 10.0])
+    result = minimize(quadratic, x0, jac=quadratic_grad, bounds=[(None, 1.0)] * 3,
+                      options={"maxiter": 0})
+    np.testing.assert_array_equal(result.x, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(x0, [10.0, 10.0, 10.0])
+
+
+def test_named_and_callable_schedules():
+    lrs = []
+
+    def schedule(k):
+        lrs.append(0.1 / (1 + k))
+        return lrs[-1]
+
+    minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+             options={"schedule": schedule, "maxiter": 5})
+    assert lrs == [0.1, 0.05, 0.1 / 3, 0.025, 0.02]
+    cosine = minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                      options={"lr": 0.1, "schedule": "cosine", "maxiter": 2000})
+    assert np.abs(cosine.x).max() < 1e-3
+    assert schedules.cosine(0.1, T_max=10)(10) == 0.0
+    assert schedules.step(1.0, step_size=2, gamma=0.5)(5) == 0.25
+    assert schedules.warmup(1.0, warmup_iters=4)(1) == 0.25
+    assert schedules.exponential(1.0, gamma=0.5)(3) == 0.125
+
+
+def test_gradient_clipping_limits_the_step_and_leaves_the_gradient_alone():
+    grads = []
+
+    def jac(x):
+        grads.append(np.array([1e6, -1e6]))
+        return grads[-1]
+
+    minimize(lambda x: 0.0, [0.0, 0.0], jac=jac, method="sgd",
+             options={"lr": 1.0, "maxiter": 1, "clip_value": 0.5})
+    assert grads[0][0] == 1e6  # the objective's own array is untouched
+    result = minimize(lambda x: 0.0, [0.0, 0.0], jac=lambda x: np.array([3.0, 4.0]),
+                      method="sgd", options={"lr": 1.0, "maxiter": 1, "clip_norm": 1.0})
+    np.testing.assert_allclose(result.x, [-0.6, -0.8])
+    result = minimize(lambda x: 0.0, [0.0, 0.0], jac=lambda x: np.array([3.0, -0.1]),
+                      method="sgd", options={"lr": 1.0, "maxiter": 1, "clip_value": 1.0})
+    np.testing.assert_allclose(result.x, [-1.0, 0.1])
+
+
+@pytest.mark.parametrize("average", ["polyak", "ema"])
+def test_iterate_averaging_reduces_the_noise_of_a_stochastic_objective(average):
+    target = np.array([1.0, -1.0])
+
+    def run(seed, **options):
+        rng = np.random.default_rng(seed)
+        return minimize(lambda x: float(np.sum((x - target) ** 2)), [0.0, 0.0],
+                        jac=lambda x: 2 * (x - target) + rng.normal(0, 1.0, 2), method="sgd",
+                        options={"lr": 0.05, "maxiter": 3000, **options}).x
+
+    plain = np.mean([np.linalg.norm(run(s) - target) for s in range(5)])
+    averaged = np.mean([np.linalg.norm(run(s, average=average, average_start=500) - target)
+                        for s in range(5)])
+    assert averaged < 0.5 * plain
+
+
+# -- the error table ------------------------------------------------------------------------------
+
+ERRORS = [
+    (dict(x0=[[1.0, 2.0]]), ValueError, "'x0' must only have one dimension"),
+    (dict(x0=[]), ValueError, "x0 must not be empty"),
+    (dict(x0=[1.0, np.nan]), ValueError, "x0 must be finite"),
+    (dict(x0=["a", "b"]), TypeError, "x0 must be an array of real numbers"),
+    (dict(x0=[1 + 2j, 0j]), TypeError, "x0 must be an array of real numbers"),
+    (dict(fun=lambda x: x), ValueError, "fun must return a scalar"),
+    (dict(fun=lambda x: "high"), TypeError, "fun must return a real number"),
+    (dict(fun=42), TypeError, "fun must be callable"),
+    (dict(jac=lambda x: np.ones(3)), ValueError, r"jac must return an array of shape \(2,\)"),
+    (dict(jac="5-point"), ValueError, "jac must be a callable"),
+    (dict(method="lbfgs"), ValueError, "Unknown solver 'lbfgs'"),
+    (dict(method=3), TypeError, "method must be a string or a callable"),
+    (dict(options={"lr": -1.0}), ValueError, "Invalid learning rate: -1.0"),
+    (dict(options={"betas": (0.9, 1.5)}), ValueError, "Invalid beta parameter at index 1"),
+    (dict(options={"maxiter": -1}), ValueError, "maxiter must be a non-negative integer"),
+    (dict(options={"gtol": -1.0}), ValueError, "gtol must be non-negative"),
+    (dict(options={"average": "median"}), ValueError, "average must be"),
+    (dict(options={"schedule": "linear"}), ValueError, "schedule must be a callable or one of"),
+    (dict(method="amsgrad", options={"amsgrad": False}), ValueError, "`amsgrad` is fixed"),
+    (dict(bounds=[(0.0, 1.0)]), ValueError, "one \\(lo, hi\\) pair per variable"),
+    (dict(bounds=[(1.0, 0.0), (None, None)]), ValueError, "lower <= upper"),
+    (dict(callback=5), TypeError, "callback must be callable"),
+]
+
+
+@pytest.mark.parametrize("kwargs, exception, match", ERRORS)
+def test_error_table(kwargs, exception, match):
+    arguments = dict(fun=rosen, x0=[-1.2, 1.0], jac=rosen_der, options={"maxiter": 3})
+    arguments.update(kwargs)
+    before = repr(arguments["x0"])
+    with pytest.raises(exception, match=match):
+        minimize(**arguments)
+    assert repr(arguments["x0"]) == before
+
+
+def test_unknown_options_warn_like_scipy():
+    with pytest.warns(OptimizeWarning, match="Unknown solver options: learning_rate"):
+        minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                 options={"learning_rate": 0.1, "maxiter": 1})
+
+
+def test_known_options_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                 options={"lr": 0.1, "maxiter": 1, "ftol": 1e-9, "clip_norm": 10.0})
+
+
+def test_x0_is_never_modified():
+    x0 = np.array([-1.2, 1.0])
+    minimize(rosen, x0, jac=rosen_der, options={"maxiter": 100})
+    np.testing.assert_array_equal(x0, [-1.2, 1.0])
+
+
+def test_show_options_lists_hyperparameters_and_common_options(capsys):
+    numadam.show_options("adam")
+    text = capsys.readouterr().out
+    for option in ("lr", "betas", "eps", "amsgrad", "maxiter", "gtol", "schedule", "clip_norm",
+                   "average"):
+        assert f"\n{option} :" in text
+    everything = numadam.show_options(disp=False)
+    assert all(method in everything for method in METHODS)
+    assert "Options" in numadam.adam.__doc__
+
+
+# -- the compiled loop ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, options", [
+    ("adam", {"lr": 1e-2}),
+    ("amsgrad", {"lr": 1e-2, "weight_decay": 1e-3}),
+    ("adamw", {"lr": 1e-2, "maximize": False}),
+    ("rmsprop", {"lr": 1e-3, "centered": True, "momentum": 0.5}),
+    ("nesterov", {"lr": 1e-4}),
+    ("sgd", {"lr": 1e-4, "momentum": 0.9, "dampening": 0.1}),
+])
+def test_compiled_loop_equals_python_loop_bitwise(method, options):
+    settings = dict(options, maxiter=3000, ftol=1e-15)
+    compiled = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                        bounds=[(-1.1, 2.0), (None, 0.95)], options=settings)
+    python = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                      bounds=[(-1.1, 2.0), (None, 0.95)], options=dict(settings, compiled=False))
+    assert compiled.compiled and not python.compiled
+    np.testing.assert_array_equal(compiled.x, python.x)
+    assert compiled.fun == python.fun
+    assert (compiled.nit, compiled.nfev, compiled.status) == (python.nit, python.nfev,
+                                                               python.status)
+
+
+def test_compiled_loop_reaches_the_rosenbrock_minimum_and_reports_gtol():
+    result = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                      options={"lr": 1e-2, "maxiter": 20_000, "gtol": 1e-8})
+    assert result.compiled and result.success
+    assert np.abs(result.x - 1).max() < 1e-4
+
+
+def test_features_the_compiled_loop_lacks_select_the_python_loop():
+    result = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                      callback=lambda xk: None, options={"maxiter": 3})
+    assert not result.compiled and result.nit == 3
+
+
+def test_compiled_loop_stops_on_non_finite_values():
+    @njit
+    def cliff(x):
+        return np.nan if x[0] > 0.5 else (x[0] - 2.0) ** 2
+
+    @njit
+    def cliff_der(x):
+        return np.array([2 * (x[0] - 2.0)])
+
+    result = minimize(cliff, [0.0], jac=cliff_der, options={"lr": 0.1, "maxiter": 100})
+    assert result.compiled and result.status == 3
+    assert result.x[0] <= 0.5 and np.isfinite(result.fun)
