@@ -23,20 +23,33 @@ status  success  meaning
 ======  =======  ==========================================================================
 
 An iteration is one optimizer step followed by one evaluation of ``fun`` and ``jac`` at the new
-point; ``nit`` counts them. The library itself draws no random numbers: stochastic objectives
-bring their own generator (see :mod:`numadam.problems`).
+point; ``nit`` counts them, ``nfev`` counts calls of ``fun`` (finite differences included) and
+``njev`` gradient evaluations. Tolerances are tested in the order ``gtol`` (before a step),
+``ftol``, ``xtol`` (after it); the first met stops the run.
+
+Stochastic objectives
+---------------------
+``fun`` and ``jac`` may be random (a minibatch loss, a noisy measurement): they bring their own
+``np.random.Generator``. numadam itself draws no random numbers. With noise, prefer a fixed
+budget (no tolerance: status 0 when ``maxiter`` completes) and iterate averaging,
+``options={"average": "polyak"}`` (running mean of the iterates from ``average_start`` on) or
+``"ema"`` (exponential moving average with ``average_decay``): the result's ``x`` is then the
+averaged point, and ``fun``/``jac`` are evaluated once more there.
 
 Compiled loop
 -------------
-
-When ``fun`` and ``jac`` are Numba-jitted functions (``numba.njit``), the whole loop runs in
-nopython mode: no Python call per iteration. It computes exactly what the Python loop computes
-(the same kernels, the same host scalars, in the same order), so both give bitwise-equal
-results. It serves the options ``maxiter``, ``gtol``, ``ftol``, ``xtol``, bounds and every
-method with a constant learning rate; a callback, a schedule, gradient clipping, averaging or
-finite differences select the Python loop. ``options={"compiled": False}`` turns it off. The
-compiled loop is not cached on disk (a cache keyed on the user's function would be recompiled
-or go stale unpredictably), so its first call per objective pays a compile of about a second.
+When ``fun`` and ``jac`` are both Numba-jitted functions (``numba.njit``) and ``x0`` is float64,
+the whole loop runs in nopython mode: no Python call per iteration (see
+:mod:`numadam._compiled_loop`). It performs the same operations as the Python loop (the same
+kernels, the same host scalars, in the same order), so both give bitwise-equal results. It
+serves every method with constant hyperparameters, ``maxiter``, ``gtol``, ``ftol``, ``xtol`` and
+bounds. A callback, a learning-rate schedule, gradient clipping, iterate averaging, ``jac=True``,
+finite differences or a float32 ``x0`` select the Python loop automatically, as does an
+objective Numba cannot call that way (e.g. ``fun`` returning an array: the Python loop then
+raises its clear error). ``options={"compiled": False}`` turns it off; the result's ``compiled``
+field says which loop ran. The compiled loop is deliberately not cached on disk (``cache=True``
+on a loop that takes the user's function as an argument recompiles or goes stale
+unpredictably), so its first call per objective and session pays a compile of about a second.
 """
 
 from __future__ import annotations
@@ -52,7 +65,7 @@ from scipy.optimize._numdiff import approx_derivative  # SciPy's own finite diff
 from numadam import _compiled_loop, kernels, schedules
 from numadam._compiled_loop import accept as _accept
 from numadam._compiled_loop import max_abs as _max_abs
-from numadam._validation import real_scalar
+from numadam._validation import flag, real_scalar, unit_interval
 from numadam.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
 
 __all__ = ["minimize", "show_options", "adam", "adamw", "amsgrad", "rmsprop", "momentum",
@@ -363,10 +376,14 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=No
         options.setdefault("gtol", tol)
     if callable(method):
         return method(fun, x0, args=args, jac=jac, bounds=bounds, callback=callback, **options)
-    return _minimize(fun, x0, args, _method_name(method), jac, bounds, callback, options)
+    return _minimize(fun, x0, args, _method_name(method), jac, bounds, callback, options,
+                     stacklevel=3)
 
 
 def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
+    # stacklevel: the first frame in user code, for the unknown-option warning (as SciPy's
+    # _check_unknown_options): user -> minimize -> _minimize is 3; user -> scipy's minimize ->
+    # numadam.adam -> _minimize is 4.
     cls, fixed = METHODS[method]
     hyperparameters = _hyperparameter_defaults(method)
     settings = dict.fromkeys(COMMON_OPTIONS)
@@ -394,6 +411,12 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     average = settings["average"]
     if average not in (None, "polyak", "ema"):
         raise ValueError(f"average must be None, 'polyak' or 'ema', got {average!r}")
+    average_decay = unit_interval("average_decay", settings["average_decay"])
+    average_start = settings["average_start"]
+    if (isinstance(average_start, bool) or not isinstance(average_start, (int, np.integer))
+            or average_start < 0):
+        raise ValueError(f"average_start must be a non-negative integer, got {average_start!r}")
+    use_compiled = flag("compiled", settings["compiled"])
 
     x = _initial_point(x0)
     limits = _bounds_arrays(bounds, x.size, x.dtype)
@@ -407,7 +430,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     callback = _callback_caller(callback)
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
     compiled = None
-    if (settings["compiled"] and x.dtype == np.float64 and callback is None and schedule is None
+    if (use_compiled and x.dtype == np.float64 and callback is None and schedule is None
             and clip_norm is None and clip_value is None and average is None
             and _compiled_loop.is_jitted_pair(fun, jac)):
         compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, maxiter,
@@ -419,7 +442,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
         status, nit, f, g, x = _python_loop(
             objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, callback=callback,
             schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, average=average,
-            average_decay=settings["average_decay"], average_start=settings["average_start"])
+            average_decay=average_decay, average_start=average_start)
     if status == 1 and not any_tolerance:
         status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
     else:
