@@ -54,6 +54,21 @@ def max_abs(values):
 
 
 @njit(cache=True, error_model="numpy")
+def max_abs_projected(g, x, lower, upper, sign):
+    """``max|g|`` over the components not blocked by an active bound: a component where ``x``
+    sits on its lower bound and the step would go down (``sign * g > 0``), or on its upper bound
+    and the step would go up, counts as 0 (the projected gradient of L-BFGS-B's ``pgtol``).
+    ``sign`` is ``-1`` when maximizing."""
+    largest = 0.0
+    for i in range(g.shape[0]):
+        d = sign * g[i]
+        if (d > 0 and x[i] <= lower[i]) or (d < 0 and x[i] >= upper[i]):
+            continue
+        largest = max(largest, abs(g[i]))
+    return largest
+
+
+@njit(cache=True, error_model="numpy")
 def accept(x, f, g, previous):
     """After evaluating at the new point ``x``: whether ``f`` or ``g`` is NaN/inf; if not, also
     the step's max-norm ``max|x - previous|``, and ``previous[:] = x`` for the next iteration.
@@ -70,6 +85,11 @@ def accept(x, f, g, previous):
         largest = max(largest, abs(x[i] - previous[i]))
         previous[i] = x[i]
     return False, largest
+
+
+def descent_sign(optimizer):
+    """``-1.0`` when the optimizer maximizes, else ``1.0``."""
+    return -1.0 if optimizer.hyperparameters.get("maximize", False) else 1.0
 
 
 def is_jitted_pair(fun, jac):
@@ -128,8 +148,8 @@ def _step_and_state(optimizer):
 
 
 @njit(error_model="numpy")
-def _run(fun, jac, args, step, state, first_step, x, lower, upper, bounded, maxiter, gtol, ftol,
-         xtol):
+def _run(fun, jac, args, step, state, first_step, x, lower, upper, bounded, sign, maxiter, gtol,
+         ftol, xtol):
     """``_minimize._python_loop`` line for line, minus the features listed in the module
     docstring. A negative tolerance means "not requested".
 
@@ -146,7 +166,8 @@ def _run(fun, jac, args, step, state, first_step, x, lower, upper, bounded, maxi
     previous = x.copy()
     status, nit = 1, 0
     while nit < maxiter:
-        if gtol >= 0 and max_abs(g) <= gtol:
+        if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
+                          else max_abs(g)) <= gtol:
             status = 0
             break
         step(state, x, g, first_step + nit)
@@ -188,7 +209,7 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol):
     try:
         status, nit, f, g, nfev = _run(
             fun, jac, tuple(args), step, state, optimizer.step_count + 1, x, lower, upper,
-            bounded, int(maxiter), -1.0 if gtol is None else gtol,
+            bounded, descent_sign(optimizer), int(maxiter), -1.0 if gtol is None else gtol,
             -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched

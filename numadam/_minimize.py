@@ -13,7 +13,8 @@ Stopping and status
 ======  =======  ==========================================================================
 status  success  meaning
 ======  =======  ==========================================================================
-0       True     a tolerance was met (``gtol``: max-norm of the gradient; ``ftol``: relative
+0       True     a tolerance was met (``gtol``: max-norm of the gradient, projected on the
+                 bounds; ``ftol``: relative
                  change of ``f``; ``xtol``: max-norm of the step), or ``maxiter`` iterations
                  completed when no tolerance was asked for (fixed-budget stochastic runs)
 1       False    ``maxiter`` reached while a requested tolerance was not met
@@ -65,6 +66,7 @@ from scipy.optimize._numdiff import approx_derivative  # SciPy's own finite diff
 from numadam import _compiled_loop, kernels, schedules
 from numadam._compiled_loop import accept as _accept
 from numadam._compiled_loop import max_abs as _max_abs
+from numadam._compiled_loop import max_abs_projected as _max_abs_projected
 from numadam._validation import flag, real_scalar, unit_interval
 from numadam.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
 
@@ -92,7 +94,9 @@ STATUS_MESSAGES = {
 #: The options every method takes, with their meaning (shown by :func:`show_options`).
 COMMON_OPTIONS = {
     "maxiter": "int, default 1000. Number of iterations (optimizer steps).",
-    "gtol": "float, optional. Stop when max|g| <= gtol (also set by minimize's `tol`).",
+    "gtol": "float, optional. Stop when max|g| <= gtol (also set by minimize's `tol`); with "
+            "bounds, components pushing out of an active bound are left out (projected "
+            "gradient).",
     "ftol": "float, optional. Stop when |f_k - f_(k-1)| <= ftol * max(|f_k|, |f_(k-1)|, 1).",
     "xtol": "float, optional. Stop when max|x_k - x_(k-1)| <= xtol.",
     "schedule": "callable k -> lr, or 'constant', 'step', 'exponential', 'cosine', 'warmup'.",
@@ -460,11 +464,15 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
     if not math.isfinite(f) or kernels.count_nonfinite(g):
         return 3, 0, f, g, x
     clipping = clip_norm is not None or clip_value is not None
+    if limits is not None:
+        lower, upper = limits
+        sign = _compiled_loop.descent_sign(optimizer)
     previous = x.copy()  # the last accepted iterate
     averaged, averaged_count = None, 0
     status, nit = 1, 0
     while nit < maxiter:
-        if gtol is not None and _max_abs(g) <= gtol:
+        if gtol is not None and (_max_abs(g) if limits is None
+                                 else _max_abs_projected(g, x, lower, upper, sign)) <= gtol:
             status = 0
             break
         if schedule is not None:

@@ -9,8 +9,8 @@ import scipy.optimize
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
-import numadam
-from numadam import minimize, schedules
+from numadam import _compiled_loop, schedules
+from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
 
 METHODS = ["adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov", "sgd"]
 DIAGONAL = np.array([1.0, 3.0, 10.0])
@@ -104,7 +104,7 @@ def test_args_are_passed_to_fun_and_jac():
 def test_scipy_minimize_accepts_numadam_methods_with_bounds_and_callback():
     seen = []
     result = scipy.optimize.minimize(
-        rosen, [-1.2, 1.0], jac=rosen_der, method=numadam.adam,
+        rosen, [-1.2, 1.0], jac=rosen_der, method=adam,
         bounds=[(-2.0, 0.8), (None, None)], callback=lambda xk: seen.append(xk),
         options={"lr": 1e-2, "maxiter": 5000},
     )
@@ -117,26 +117,26 @@ def test_scipy_minimize_accepts_numadam_methods_with_bounds_and_callback():
 
 def test_scipy_minimize_passes_tol_and_rejects_what_adam_cannot_use():
     result = scipy.optimize.minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
-                                     method=numadam.rmsprop, tol=1e-6,
+                                     method=rmsprop, tol=1e-6,
                                      options={"lr": 0.01, "maxiter": 10_000})
     assert result.success and np.abs(result.jac).max() <= 1e-6
     with pytest.raises(ValueError, match="hess"):
-        scipy.optimize.minimize(quadratic, [1.0], jac=quadratic_grad, method=numadam.adam,
+        scipy.optimize.minimize(quadratic, [1.0], jac=quadratic_grad, method=adam,
                                 hess=lambda x: np.eye(1))
     with pytest.raises(ValueError, match="constraints"):
-        scipy.optimize.minimize(quadratic, [1.0], method=numadam.adam,
+        scipy.optimize.minimize(quadratic, [1.0], method=adam,
                                 constraints=[{"type": "eq", "fun": lambda x: x[0]}])
 
 
 def test_scipy_jac_true_goes_through_memoize_jac():
     result = scipy.optimize.minimize(lambda x: (quadratic(x), quadratic_grad(x)),
-                                     [1.0, 1.0, 1.0], jac=True, method=numadam.sgd,
+                                     [1.0, 1.0, 1.0], jac=True, method=sgd,
                                      options={"lr": 0.1, "maxiter": 500})
     assert np.abs(result.x).max() < 1e-6
 
 
 def test_method_can_be_a_callable():
-    assert minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, method=numadam.adam,
+    assert minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, method=adam,
                     options={"lr": 0.1, "maxiter": 10}).nit == 10
 
 
@@ -328,6 +328,13 @@ ERRORS = [
     (dict(bounds=[(0.0, 1.0)]), ValueError, "one \\(lo, hi\\) pair per variable"),
     (dict(bounds=[(1.0, 0.0), (None, None)]), ValueError, "lower <= upper"),
     (dict(callback=5), TypeError, "callback must be callable"),
+    (dict(options={"average_decay": 1.0}), ValueError, "Invalid average_decay: 1.0"),
+    (dict(options={"average_start": -1}), ValueError, "average_start must be a non-negative"),
+    (dict(options={"compiled": "no"}), TypeError, "compiled must be True or False"),
+    (dict(options={"clip_norm": -1.0}), ValueError, "clip_norm must be non-negative"),
+    (dict(method="rmsprop", options={"alpha": 1.0}), ValueError, "Invalid alpha value: 1.0"),
+    (dict(method="nesterov", options={"dampening": 0.5}), ValueError,
+     "Nesterov momentum requires"),
 ]
 
 
@@ -361,14 +368,14 @@ def test_x0_is_never_modified():
 
 
 def test_show_options_lists_hyperparameters_and_common_options(capsys):
-    numadam.show_options("adam")
+    show_options("adam")
     text = capsys.readouterr().out
     for option in ("lr", "betas", "eps", "amsgrad", "maxiter", "gtol", "schedule", "clip_norm",
                    "average"):
         assert f"\n{option} :" in text
-    everything = numadam.show_options(disp=False)
+    everything = show_options(disp=False)
     assert all(method in everything for method in METHODS)
-    assert "Options" in numadam.adam.__doc__
+    assert "Options" in adam.__doc__
 
 
 # -- the compiled loop ------------------------------------------------------------------------------
@@ -381,6 +388,7 @@ def test_show_options_lists_hyperparameters_and_common_options(capsys):
     ("rmsprop", {"lr": 1e-3, "centered": True, "momentum": 0.5}),
     ("nesterov", {"lr": 1e-4}),
     ("sgd", {"lr": 1e-4, "momentum": 0.9, "dampening": 0.1}),
+    ("adam", {"lr": 1e-2, "gtol": 1e-3}),  # gtol on the projected gradient, at the bound
 ])
 def test_compiled_loop_equals_python_loop_bitwise(method, options):
     settings = dict(options, maxiter=3000, ftol=1e-15)
@@ -420,3 +428,142 @@ def test_compiled_loop_stops_on_non_finite_values():
     result = minimize(cliff, [0.0], jac=cliff_der, options={"lr": 0.1, "maxiter": 100})
     assert result.compiled and result.status == 3
     assert result.x[0] <= 0.5 and np.isfinite(result.fun)
+
+
+class StopAt:
+    """A callable-object callback, the third of SciPy's protocols in test_callback_stopiteration."""
+
+    def __init__(self, k):
+        self.k, self.seen = k, []
+
+    def __call__(self, intermediate_result):
+        self.seen.append(intermediate_result.x)
+        if intermediate_result.nit == self.k:
+            raise StopIteration
+
+
+def stop_at_4_keyword_only(*, intermediate_result):
+    if intermediate_result.nit == 4:
+        raise StopIteration
+
+
+def stop_at_4_legacy(xk):
+    stop_at_4_legacy.calls += 1
+    if stop_at_4_legacy.calls == 4:
+        raise StopIteration
+
+
+@pytest.mark.parametrize("style", ["object", "keyword-only", "legacy"])
+@pytest.mark.parametrize("through_scipy", [False, True])
+def test_stop_iteration_for_every_callback_style_and_through_scipy(style, through_scipy):
+    stop_at_4_legacy.calls = 0
+    callback = {"object": StopAt(4), "keyword-only": stop_at_4_keyword_only,
+                "legacy": stop_at_4_legacy}[style]
+    run = scipy.optimize.minimize if through_scipy else minimize
+    stopped = run(rosen, [-1.2, 1.0], jac=rosen_der, method=adam, callback=callback,
+                  options={"lr": 1e-2, "maxiter": 50})
+    budget = minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={"lr": 1e-2, "maxiter": 4})
+    assert (stopped.status, stopped.success, stopped.nit) == (99, False, 4)
+    assert stopped.message.startswith("`callback` raised `StopIteration`")
+    assert stopped.fun == budget.fun
+    np.testing.assert_array_equal(stopped.x, budget.x)
+
+
+def test_intermediate_results_are_copies_that_later_iterations_do_not_change():
+    callback = StopAt(-1)
+    result = minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, callback=callback,
+                      options={"lr": 0.1, "maxiter": 5})
+    assert len(callback.seen) == 5
+    assert not np.array_equal(callback.seen[0], callback.seen[-1])
+    np.testing.assert_array_equal(callback.seen[-1], result.x)
+    assert callback.seen[-1] is not result.x
+
+
+def test_unknown_option_warning_points_at_the_caller():
+    with pytest.warns(OptimizeWarning) as direct:
+        minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad,
+                 options={"maxiter": 1, "lrr": 0.1})
+    with pytest.warns(OptimizeWarning) as via_scipy:
+        scipy.optimize.minimize(quadratic, [1.0, 1.0, 1.0], jac=quadratic_grad, method=adam,
+                                options={"maxiter": 1, "lrr": 0.1})
+    assert direct[0].filename == via_scipy[0].filename == __file__
+
+
+def test_scipy_bounds_object_and_gtol_on_the_projected_gradient():
+    seen = []
+    result = scipy.optimize.minimize(
+        quadratic, [2.0, 2.0, 2.0], jac=quadratic_grad, method=sgd,
+        bounds=Bounds([1.0, -np.inf, -np.inf], [np.inf, np.inf, np.inf]),
+        callback=lambda intermediate_result: seen.append(intermediate_result.fun),
+        options={"lr": 0.05, "momentum": 0.5, "maxiter": 500, "gtol": 1e-9})
+    assert result.success and result.status == 0 and len(seen) == result.nit < 500
+    np.testing.assert_allclose(result.x, [1.0, 0.0, 0.0], atol=1e-8)
+    assert result.jac[0] == 1.0  # the full gradient is not small: the bound is active
+    assert result.fun == seen[-1]
+    # maximize: the maximum of the convex quadratic on the box is a corner, on upper bounds
+    upper = minimize(quadratic, [0.5, 0.5, 0.5], jac=quadratic_grad, method="sgd",
+                     bounds=[(-1.0, 1.0)] * 3,
+                     options={"lr": 0.05, "maximize": True, "maxiter": 500, "gtol": 1e-9})
+    assert upper.success and upper.nit < 500
+    np.testing.assert_array_equal(upper.x, [1.0, 1.0, 1.0])
+
+
+@njit
+def shifted_quadratic(x, c):
+    return 0.5 * np.sum((x - c) ** 2)
+
+
+@njit
+def shifted_quadratic_der(x, c):
+    return x - c
+
+
+@pytest.mark.parametrize("method, options", [
+    ("adam", {"lr": 0.05, "gtol": 1e-7}),
+    ("rmsprop", {"lr": 0.01, "xtol": 1e-9}),
+    ("momentum", {"lr": 0.05, "gtol": 1e-9}),
+])
+def test_compiled_loop_with_args_gtol_and_xtol_equals_the_python_loop(method, options):
+    c = np.array([1.0, -2.0, 3.0])
+    settings = dict(options, maxiter=20_000)
+    compiled = minimize(shifted_quadratic, np.zeros(3), args=(c,), jac=shifted_quadratic_der,
+                        method=method, options=settings)
+    python = minimize(shifted_quadratic, np.zeros(3), args=(c,), jac=shifted_quadratic_der,
+                      method=method, options=dict(settings, compiled=False))
+    assert compiled.compiled and not python.compiled
+    assert compiled.success and compiled.nit < 20_000
+    np.testing.assert_array_equal(compiled.x, python.x)
+    np.testing.assert_array_equal(compiled.jac, python.jac)
+    assert (compiled.fun, compiled.nit, compiled.nfev, compiled.njev) == (
+        python.fun, python.nit, python.nfev, python.njev)
+
+
+def test_compiled_loop_does_not_recompile_for_the_same_objective():
+    minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, options={"maxiter": 2})
+    signatures = len(_compiled_loop._run.signatures)
+    result = minimize(rosen_jit, [0.0, 0.0], jac=rosen_jit_der, bounds=[(-1, 1)] * 2,
+                      options={"maxiter": 2, "gtol": 1e-3})
+    assert result.compiled
+    assert len(_compiled_loop._run.signatures) == signatures
+
+
+def test_compiled_loop_is_skipped_for_float32_and_on_request():
+    x0 = np.array([-1.2, 1.0], np.float32)
+    assert not minimize(rosen_jit, x0, jac=rosen_jit_der, options={"maxiter": 2}).compiled
+    assert not minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                        options={"maxiter": 2, "compiled": False}).compiled
+
+
+def test_compiled_loop_reports_bad_objectives_like_the_python_loop():
+    @njit
+    def vector_valued(x):
+        return x * 2.0
+
+    @njit
+    def wrong_shape_der(x):
+        return np.ones(3)
+
+    with pytest.raises(ValueError, match="fun must return a scalar"):
+        minimize(vector_valued, [1.0, 2.0], jac=rosen_jit_der, options={"maxiter": 2})
+    with pytest.raises(ValueError, match=r"jac must return an array of shape \(2,\)"):
+        minimize(rosen_jit, [1.0, 2.0], jac=wrong_shape_der, options={"maxiter": 2})
