@@ -1,0 +1,473 @@
+"""``numba.cuda`` versions of every update kernel, and the device-array helpers the optimizers use.
+
+The optimizers switch to this module by themselves when their parameter vector lives on an
+NVIDIA GPU (a Numba device array, or anything exposing ``__cuda_array_interface__``: CuPy
+arrays, PyTorch CUDA tensors)::
+
+    x = cupy.zeros(10**8, dtype=cupy.float32)       # or numadam.cuda.to_device(numpy_array)
+    opt = numadam.Adam(x, lr=1e-3)                  # state vectors allocated on the same GPU
+    opt.step(grad)                                  # grad on the GPU too; x updated in place
+
+Nothing here is imported by ``import numadam``: the module is loaded the first time a device
+array reaches an optimizer (or ``minimize`` is asked for the GPU), and ``import numadam.cuda``
+itself never fails. Without ``numba.cuda`` (``pip install 'numadam[cuda]'`` brings in
+``numba-cuda``) or without a GPU and its driver, every entry point raises one
+:class:`CudaUnavailableError` that says what is missing.
+
+Kernels
+-------
+:func:`adam`, :func:`rmsprop`, :func:`sgd` and :func:`count_nonfinite` take exactly the arguments
+of their CPU counterparts in :mod:`numadam.kernels` (device arrays in place of NumPy arrays, the
+same host-computed scalars), so an optimizer swaps one for the other without any other change.
+Each launches one ``@cuda.jit`` kernel whose grid-stride loop applies the per-element update,
+written operation for operation as ``numadam.kernels._<rule>_element``. Under Numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``) results are bitwise those of the CPU kernels. On a real GPU
+they agree to a few ulps: NVVM contracts ``a * b + c`` into fused multiply-adds, which the CPU
+kernels avoid, while division and square root stay correctly rounded.
+
+Launches go to the default stream and return without waiting, as CUDA launches do;
+:func:`count_nonfinite` alone waits, since it returns a number to the host.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba's built-in CUDA target, or the numba-cuda package's when that is installed
+    from numba import cuda
+except Exception as error:  # noqa: BLE001 - any failure here only disables the GPU path
+    cuda = None
+    _IMPORT_ERROR = f"numba.cuda cannot be imported ({type(error).__name__}: {error})"
+else:
+    _IMPORT_ERROR = None
+
+__all__ = [
+    "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
+    "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
+    "adam", "rmsprop", "sgd", "count_nonfinite",
+]
+
+#: Threads in one block of every kernel launch.
+THREADS_PER_BLOCK = 256
+#: Grids are at most this many blocks per multiprocessor; longer vectors are covered by each
+#: thread's grid-stride loop. Both knobs are read at every launch, so tests can shrink them to
+#: make small vectors wrap around the grid.
+BLOCKS_PER_MULTIPROCESSOR = 32
+
+
+class CudaUnavailableError(RuntimeError):
+    """The CUDA path was asked for, but ``numba.cuda`` or a GPU with its driver is missing."""
+
+
+def _unavailable_reason():
+    """Why the CUDA path cannot run here, or ``None`` when it can."""
+    if cuda is None:
+        return _IMPORT_ERROR
+    try:
+        if cuda.is_available():
+            return None
+    except Exception as error:  # noqa: BLE001
+        return f"{type(error).__name__}: {error}"
+    try:  # the driver's own explanation (no library found, no device, ...)
+        from numba.cuda.cudadrv.driver import driver
+
+        reason = driver.initialization_error
+    except Exception:  # noqa: BLE001
+        reason = None
+    return " ".join(str(reason or "numba.cuda.is_available() is False").split())
+
+
+_available = False
+
+
+def require():
+    """Return ``numba.cuda`` if a GPU can be used, else raise :class:`CudaUnavailableError`."""
+    global _available
+    if not _available:
+        reason = _unavailable_reason()
+        if reason is not None:
+            raise CudaUnavailableError(
+                "numadam's CUDA path needs an NVIDIA GPU with its driver and the numba-cuda "
+                "package (pip install 'numadam[cuda]'); none was found: " + reason
+            )
+        _available = True
+    return cuda
+
+
+def is_available():
+    """Whether :func:`require` would succeed (a GPU, its driver and ``numba.cuda`` are there)."""
+    return _unavailable_reason() is None
+
+
+def _simulated():
+    from numba.core import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+# ------------------------------------------------------------------------------------------------
+# Device arrays
+# ------------------------------------------------------------------------------------------------
+
+
+def is_device_array(value):
+    """Whether ``value`` is a GPU array: a Numba device array or any object exposing
+    ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors). Never imports numba.cuda."""
+    if isinstance(value, np.ndarray):
+        return False
+    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
+        value, "__cuda_array_interface__"
+    )
+
+
+class _HostView:
+    """Exposes a simulated device pointer through ``__array_interface__`` (simulator only)."""
+
+    def __init__(self, owner, interface):
+        self.owner = owner  # keeps the exporting object, hence its memory, alive
+        self.__array_interface__ = {
+            "version": 3, "shape": tuple(interface["shape"]), "typestr": interface["typestr"],
+            "data": tuple(interface["data"]), "strides": interface.get("strides"),
+        }
+
+
+def as_device_array(value):
+    """``value`` as a Numba device array sharing its memory (no copy).
+
+    Numba device arrays are returned as they are; other objects go through
+    ``cuda.as_cuda_array``. Under the simulator, where "device" memory is host memory, the
+    pointer of ``__cuda_array_interface__`` is wrapped directly.
+    """
+    cuda = require()
+    if getattr(type(value), "__cuda_ndarray__", False):
+        return value
+    if not hasattr(value, "__cuda_array_interface__"):
+        raise TypeError(f"expected a GPU array, got {type(value).__name__}")
+    if _simulated():
+        view = np.asarray(_HostView(value, value.__cuda_array_interface__))
+        return cuda.devicearray.FakeCUDAArray(view)
+    return cuda.as_cuda_array(value)
+
+
+def to_device(array):
+    """Copy a host array to a new device array."""
+    return require().to_device(np.ascontiguousarray(array))
+
+
+def to_host(device_array):
+    """Copy a device array (or anything :func:`as_device_array` takes) to a new NumPy array."""
+    return as_device_array(device_array).copy_to_host()
+
+
+def zeros(n, dtype):
+    """A new zero-filled device vector of ``n`` elements."""
+    cuda = require()
+    out = cuda.device_array(n, np.dtype(dtype))
+    if n:
+        _fill_zero[_grid(n)](out)
+    return out
+
+
+def copy_to_device(device_array, host_array):
+    """Overwrite ``device_array`` with the host array of the same shape and dtype."""
+    if device_array.shape[0]:
+        device_array.copy_to_device(np.ascontiguousarray(host_array))
+
+
+def _describe(value):
+    if is_device_array(value):
+        try:
+            array = as_device_array(value)
+            return f"a GPU array of shape {tuple(array.shape)} and dtype {array.dtype}"
+        except Exception:  # noqa: BLE001
+            pass
+    if isinstance(value, np.ndarray):
+        return f"a NumPy array of shape {value.shape} and dtype {value.dtype}"
+    return type(value).__name__
+
+
+def parameter_vector(name, value):
+    """The checks of ``numadam._validation.parameter_vector`` for a GPU array; returns it as a
+    Numba device array sharing its memory (it is updated in place and never copied)."""
+    interface = getattr(value, "__cuda_array_interface__", None)
+    readonly = bool(interface and interface["data"][1])
+    array = as_device_array(value)
+    if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {array.dtype}; convert it first"
+        )
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one flat parameter vector), got shape {tuple(array.shape)}"
+        )
+    if not array.is_c_contiguous():
+        raise ValueError(f"{name} must be C-contiguous, so that it can be updated in place")
+    if readonly:
+        raise ValueError(f"{name} must be writeable: it is updated in place")
+    return array
+
+
+def _may_overlap(a, b):
+    if _simulated():
+        return np.may_share_memory(a._ary, b._ary)
+    if a.size == 0 or b.size == 0:
+        return False
+    start_a = a.__cuda_array_interface__["data"][0]
+    start_b = b.__cuda_array_interface__["data"][0]
+    # Bounds of the memory spans, generous for strided arrays (an overlap then costs a copy).
+    span_a = a.size * a.dtype.itemsize * max(1, abs(a.strides[0]) // a.dtype.itemsize)
+    span_b = b.size * b.dtype.itemsize * max(1, abs(b.strides[0]) // b.dtype.itemsize)
+    return start_a < start_b + span_b and start_b < start_a + span_a
+
+
+def check_grad(optimizer, grad):
+    """``Optimizer._check_grad`` for an optimizer whose parameters are on the GPU.
+
+    Returns ``grad`` as a C-contiguous device vector that does not overlap the parameters
+    (copied on the device only when it is strided or overlaps), or raises as the CPU path does.
+    """
+    if not is_device_array(grad):
+        raise TypeError(
+            f"grad must be a GPU array like the parameters, got {_describe(grad)}; copy it to "
+            f"the GPU first (numadam.cuda.to_device(grad)) or compute it there"
+        )
+    grad = as_device_array(grad)
+    if grad.dtype != optimizer.dtype:
+        raise TypeError(
+            f"grad has dtype {grad.dtype}, the parameters have {optimizer.dtype}: they must "
+            f"match (no silent conversion)"
+        )
+    if tuple(grad.shape) != tuple(optimizer.param.shape):
+        raise ValueError(
+            f"grad has shape {tuple(grad.shape)}, the parameters have shape "
+            f"{tuple(optimizer.param.shape)}"
+        )
+    if not grad.is_c_contiguous() or _may_overlap(grad, optimizer.param):
+        copy = require().device_array(grad.shape[0], grad.dtype)
+        if grad.shape[0]:
+            _gather[_grid(grad.shape[0])](copy, grad)
+        grad = copy
+    if optimizer.check_finite:
+        bad = count_nonfinite(grad)
+        if bad:
+            raise ValueError(
+                f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
+                f"taken and the parameters and the optimizer state are unchanged"
+            )
+    return grad
+
+
+_max_blocks_cache = None
+
+
+def _max_blocks():
+    global _max_blocks_cache
+    if _max_blocks_cache is None:
+        try:
+            multiprocessors = require().get_current_device().MULTIPROCESSOR_COUNT
+        except Exception:  # noqa: BLE001 - the simulator's fake device has no such attribute
+            multiprocessors = 1
+        _max_blocks_cache = max(1, int(multiprocessors))
+    return _max_blocks_cache * BLOCKS_PER_MULTIPROCESSOR
+
+
+def _grid(n):
+    """Launch configuration ``(blocks, THREADS_PER_BLOCK)`` for a vector of ``n > 0`` elements."""
+    return min(-(-n // THREADS_PER_BLOCK), _max_blocks()), THREADS_PER_BLOCK
+
+
+# ------------------------------------------------------------------------------------------------
+# Kernels. Without numba.cuda they are stand-ins that raise CudaUnavailableError when launched.
+# ------------------------------------------------------------------------------------------------
+
+
+class _Unavailable:
+    def __init__(self, function):
+        self.__wrapped__ = function
+
+    def __getitem__(self, configuration):
+        return self
+
+    def __call__(self, *args):
+        require()
+
+
+def _kernel(function):
+    return _Unavailable(function) if cuda is None else cuda.jit(function)
+
+
+def _device(function):
+    return function if cuda is None else cuda.jit(device=True)(function)
+
+
+@_device
+def _lerp(start, end, weight, one_minus_weight):
+    """``torch.lerp(start, end, weight)``, as ``numadam.kernels._lerp``."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
+
+
+@_device
+def _maximum(a, b):
+    """``np.maximum`` for two scalars: the larger, or NaN if either is NaN."""
+    if a > b or a != a:
+        return a
+    return b
+
+
+@_kernel
+def _fill_zero(out):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, out.shape[0], stride):
+        out[i] = 0
+
+
+@_kernel
+def _gather(out, source):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, out.shape[0], stride):
+        out[i] = source[i]
+
+
+@_kernel
+def _adam_kernel(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign, param_scale,
+                 weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2, neg_step_size,
+                 bias_correction2_sqrt, eps, amsgrad):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, param.shape[0], stride):
+        # numadam.kernels._adam_element, operation for operation
+        g = grad[i] * sign
+        p = param[i] * param_scale
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        m = _lerp(exp_avg[i], g, one_minus_beta1, beta1)
+        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        if amsgrad:
+            v = _maximum(max_exp_avg_sq[i], v)
+            max_exp_avg_sq[i] = v
+        denom = math.sqrt(v) / bias_correction2_sqrt + eps
+        param[i] = p + neg_step_size * m / denom
+
+
+@_kernel
+def _rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
+                    alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    has_momentum = momentum > 0
+    for i in range(start, param.shape[0], stride):
+        # numadam.kernels._rmsprop_element, operation for operation
+        g = grad[i] * sign
+        p = param[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        s = square_avg[i] * alpha + one_minus_alpha * g * g
+        square_avg[i] = s
+        if centered:
+            a = _lerp(grad_avg[i], g, one_minus_alpha, lerp_complement)
+            grad_avg[i] = a
+            s = s - a * a
+        avg = math.sqrt(s) + eps
+        if has_momentum:
+            b = momentum_buffer[i] * momentum + g / avg
+            momentum_buffer[i] = b
+            param[i] = p + neg_lr * b
+        else:
+            param[i] = p + neg_lr * g / avg
+
+
+@_kernel
+def _sgd_kernel(param, grad, momentum_buffer, sign, weight_decay, neg_lr, momentum, buffer_decay,
+                grad_scale, nesterov):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    has_momentum = momentum != 0
+    for i in range(start, param.shape[0], stride):
+        # numadam.kernels._sgd_element, operation for operation
+        g = grad[i] * sign
+        p = param[i]
+        if weight_decay != 0:
+            g = g + weight_decay * p
+        if has_momentum:
+            b = momentum_buffer[i] * buffer_decay + grad_scale * g
+            momentum_buffer[i] = b
+            if nesterov:
+                g = g + momentum * b
+            else:
+                g = b
+        param[i] = p + neg_lr * g
+
+
+@_kernel
+def _count_nonfinite_kernel(grad, count):
+    start, stride = cuda.grid(1), cuda.gridsize(1)
+    bad = 0
+    for i in range(start, grad.shape[0], stride):
+        if not math.isfinite(grad[i]):
+            bad += 1
+    if bad:  # one atomic per thread that saw a bad value, none otherwise
+        cuda.atomic.add(count, 0, bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# Host launchers: the argument lists of numadam.kernels.
+# ------------------------------------------------------------------------------------------------
+
+
+def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign, param_scale, weight_decay,
+         one_minus_beta1, beta1, one_minus_beta2, beta2, neg_step_size, bias_correction2_sqrt,
+         eps, amsgrad):
+    """One Adam/AdamW step in place on the GPU; the arguments of :func:`numadam.kernels.adam`."""
+    n = param.shape[0]
+    if n:
+        _adam_kernel[_grid(n)](param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign,
+                               param_scale, weight_decay, one_minus_beta1, beta1,
+                               one_minus_beta2, beta2, neg_step_size, bias_correction2_sqrt,
+                               eps, amsgrad)
+
+
+def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay, alpha,
+            one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
+    """One RMSProp step in place on the GPU; the arguments of :func:`numadam.kernels.rmsprop`."""
+    n = param.shape[0]
+    if n:
+        _rmsprop_kernel[_grid(n)](param, grad, square_avg, grad_avg, momentum_buffer, sign,
+                                  weight_decay, alpha, one_minus_alpha, lerp_complement, eps,
+                                  neg_lr, momentum, centered)
+
+
+def sgd(param, grad, momentum_buffer, sign, weight_decay, neg_lr, momentum, buffer_decay,
+        grad_scale, nesterov):
+    """One SGD / momentum step in place on the GPU; the arguments of :func:`numadam.kernels.sgd`."""
+    n = param.shape[0]
+    if n:
+        _sgd_kernel[_grid(n)](param, grad, momentum_buffer, sign, weight_decay, neg_lr,
+                              momentum, buffer_decay, grad_scale, nesterov)
+
+
+def count_nonfinite(grad):
+    """Number of NaN or infinite entries of the device vector ``grad`` (waits for the result)."""
+    n = grad.shape[0]
+    if not n:
+        return 0
+    count = require().to_device(np.zeros(1, np.int64))
+    _count_nonfinite_kernel[_grid(n)](grad, count)
+    return int(count.copy_to_host()[0])
+
+
+#: The launcher standing in for each CPU kernel, by the CPU kernel's name.
+_LAUNCHERS = {
+    "adam": adam, "adam_parallel": adam,
+    "rmsprop": rmsprop, "rmsprop_parallel": rmsprop,
+    "sgd": sgd, "sgd_parallel": sgd,
+    "count_nonfinite": count_nonfinite, "count_nonfinite_parallel": count_nonfinite,
+}
+
+
+def launcher_for(cpu_kernel):
+    """The GPU launcher taking the same arguments as ``cpu_kernel`` (from numadam.kernels)."""
+    name = getattr(cpu_kernel, "__name__", None) or cpu_kernel.py_func.__name__
+    return _LAUNCHERS[name]
