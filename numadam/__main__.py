@@ -9,6 +9,8 @@ import sys
 #: command -> ("module", "function taking argv", one-line description)
 COMMANDS = {
     "mnist": ("numadam.mnist", "main", "train the MNIST MLP (PyTorch's example) with numadam"),
+    "gallery": ("numadam._scripts", "gallery", "regenerate gallery/images (--quick: small)"),
+    "bench": ("numadam._scripts", "bench", "run the benchmark scripts in benchmarks/"),
 }
 
 

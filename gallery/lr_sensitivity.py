@@ -1,0 +1,72 @@
+"""Learning-rate sensitivity: final loss against the learning rate, 1e-4 to 1, per optimizer.
+
+    python gallery/lr_sensitivity.py [--quick]
+
+The claim under test: Adam is less sensitive to its learning rate than SGD. Two problems:
+least squares on minibatches (well conditioned) and the ill-conditioned quadratic (condition
+number 1e3, 10 dimensions), a fixed budget of iterations each. ``good range`` counts the grid
+points at which the optimizer cut f - f* at least 100-fold from the start: the learning rates
+that work. Writes
+``images/lr_sensitivity.png``.
+"""
+
+import numpy as np
+from _common import COLORS, OPTIMIZERS, parse_args, plt, run, save
+
+from numadam.functions import ill_conditioned_quadratic
+from numadam.problems import make_least_squares
+
+
+def least_squares():
+    problem = make_least_squares(n_samples=1000, n_features=10, batch_size=32, rng=0)
+    return problem.fun, problem.jac, np.zeros(10), problem.fun(problem.optimum)
+
+
+def quadratic():
+    fun, jac = ill_conditioned_quadratic(10, condition_number=1e3)
+    return fun, jac, np.ones(10), 0.0
+
+
+PROBLEMS = {"least squares, minibatches": least_squares,
+            "ill-conditioned quadratic (kappa = 1e3)": quadratic}
+
+
+def good_range(gaps, start_gap, factor=100.0):
+    """How many learning rates cut the gap ``f - f*`` by ``factor`` from the start."""
+    return int(np.sum(gaps <= start_gap / factor))
+
+
+def main():
+    args = parse_args(__doc__.splitlines()[0])
+    lrs = np.logspace(-4, 0, 9 if args.quick else 17)
+    maxiter = 500 if args.quick else 2000
+    results = {}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (title, make) in zip(axes, PROBLEMS.items()):
+        fun, jac, x0, fmin = make()
+        start_gap = fun(x0) - fmin
+        for label, method, _ in OPTIMIZERS:
+            gaps = []
+            for lr in lrs:
+                result, _, _ = run(fun, jac, x0, method, lr, maxiter, record=False)
+                gap = fun(result.x) - fmin
+                gaps.append(gap if result.status != 3 and np.isfinite(gap) and gap < 1e12
+                            else np.inf)
+            gaps = np.array(gaps)
+            results[(title, label)] = good_range(gaps, start_gap), gaps
+            shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
+            ax.loglog(lrs, shown, "o-", color=COLORS[label], ms=3,
+                      label=f"{label} (works at {good_range(gaps, start_gap)} of {lrs.size} rates)")
+        ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
+        ax.set(title=title, xlabel="learning rate", ylabel=f"f - f* after {maxiter} iterations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save(fig, args.out, "lr_sensitivity.png")
+    for (title, label), (good, _) in results.items():
+        print(f"{title:40} {label:9} works at {good} of {lrs.size} learning rates")
+    return results
+
+
+if __name__ == "__main__":
+    main()
