@@ -25,6 +25,7 @@ hyperparameters and every state vector exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -33,6 +34,15 @@ from numadam import _validation as check
 from numadam import kernels
 
 __all__ = ["Optimizer", "Adam", "AdamW", "RMSProp", "RMSprop", "SGD", "Momentum"]
+
+
+def _is_gpu_array(value):
+    """A Numba device array or an object exposing ``__cuda_array_interface__`` (CuPy, PyTorch
+    CUDA tensors); see :func:`numadam.cuda.is_device_array`, which this mirrors without importing
+    numba.cuda."""
+    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
+        value, "__cuda_array_interface__"
+    )
 
 
 class _Hyperparameter:
@@ -71,9 +81,12 @@ class Optimizer:
 
     Parameters
     ----------
-    params : ndarray
+    params : ndarray or GPU array
         The parameter vector, 1-D, C-contiguous, writeable, float32 or float64. It is updated in
-        place and never copied.
+        place and never copied. A GPU array (a Numba device array, a CuPy array, a PyTorch CUDA
+        tensor: anything exposing ``__cuda_array_interface__``) puts the optimizer on the GPU:
+        its state lives there, gradients must be GPU arrays too, ``self.device`` is ``"cuda"``,
+        and :mod:`numadam.cuda` runs the update (see there for what a GPU run needs).
     check_finite : bool
         Check every gradient for NaN and infinity before the update (one extra read-only pass;
         about 15% of a large Adam step). A non-finite gradient raises ``ValueError`` and leaves
@@ -87,7 +100,17 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, params, *, check_finite=True, **hyperparameters):
-        self.param = check.parameter_vector("params", params)
+        # A GPU array (Numba device array, CuPy array, PyTorch CUDA tensor) puts the optimizer on
+        # the GPU: numadam.cuda, imported only then, supplies the checks, state and kernels.
+        if isinstance(params, np.ndarray) or not _is_gpu_array(params):
+            self._device = None
+            self.param = check.parameter_vector("params", params)
+        else:
+            from numadam import cuda as device
+
+            self._device = device
+            self.param = device.parameter_vector("params", params)
+        self.device = "cpu" if self._device is None else "cuda"
         self.dtype = self.param.dtype
         self.check_finite = check.flag("check_finite", check_finite)
         # Host scalars are converted to the parameter dtype. For float64 a Python float is that
@@ -97,16 +120,22 @@ class Optimizer:
         self._hyperparameters = {}
         self._set_hyperparameters(hyperparameters)
         self.step_count = 0
+        zeros = np.zeros if self._device is None else self._device.zeros
         self.state = {
-            name: np.zeros(self.param.shape[0] if self._state_is_used(name) else 0, self.dtype)
+            name: zeros(self.param.shape[0] if self._state_is_used(name) else 0, self.dtype)
             for name in self.state_names
         }
         self._state_vectors = tuple(self.state.values())  # in the order the kernel takes them
-        parallel = self.param.shape[0] >= kernels.PARALLEL_THRESHOLD
-        self._count_nonfinite = (
-            kernels.count_nonfinite_parallel if parallel else kernels.count_nonfinite
-        )
-        self._kernel = self._parallel_kernel if parallel else self._serial_kernel
+        if self._device is None:
+            parallel = self.param.shape[0] >= kernels.PARALLEL_THRESHOLD
+            self._count_nonfinite = (
+                kernels.count_nonfinite_parallel if parallel else kernels.count_nonfinite
+            )
+            self._kernel = self._parallel_kernel if parallel else self._serial_kernel
+        else:  # GPU launchers with the CPU kernels' argument lists, and GPU gradient checks
+            self._count_nonfinite = self._device.count_nonfinite
+            self._kernel = self._device.launcher_for(self._serial_kernel)
+            self._check_grad = functools.partial(self._device.check_grad, self)
 
     # -- hyperparameters --------------------------------------------------------------------
 
@@ -218,7 +247,10 @@ class Optimizer:
         return {
             "step": self.step_count,
             "hyperparameters": self.hyperparameters,
-            "state": {name: vector.copy() for name, vector in self.state.items()},
+            "state": {
+                name: vector.copy() if self._device is None else self._device.to_host(vector)
+                for name, vector in self.state.items()
+            },
         }
 
     def load_state_dict(self, state_dict):
@@ -281,7 +313,10 @@ class Optimizer:
             self._hyperparameters_changed()
             raise
         for name, vector in vectors.items():
-            np.copyto(self.state[name], vector)
+            if self._device is None:
+                np.copyto(self.state[name], vector)
+            else:
+                self._device.copy_to_device(self.state[name], vector)
         self.step_count = int(step)
 
     def __repr__(self):
