@@ -389,6 +389,7 @@ def test_show_options_lists_hyperparameters_and_common_options(capsys):
     ("nesterov", {"lr": 1e-4}),
     ("sgd", {"lr": 1e-4, "momentum": 0.9, "dampening": 0.1}),
     ("adam", {"lr": 1e-2, "gtol": 1e-3}),  # gtol on the projected gradient, at the bound
+    ("adam", {"lr": 1e-2, "betas": (0.5, 0.9)}),  # both bias corrections reach exactly 1
 ])
 def test_compiled_loop_equals_python_loop_bitwise(method, options):
     settings = dict(options, maxiter=3000, ftol=1e-15)
@@ -567,3 +568,11 @@ def test_compiled_loop_reports_bad_objectives_like_the_python_loop():
         minimize(vector_valued, [1.0, 2.0], jac=rosen_jit_der, options={"maxiter": 2})
     with pytest.raises(ValueError, match=r"jac must return an array of shape \(2,\)"):
         minimize(rosen_jit, [1.0, 2.0], jac=wrong_shape_der, options={"maxiter": 2})
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9, 0.999])
+def test_bias_correction_done_is_the_first_step_where_the_correction_is_exactly_one(beta):
+    t = _compiled_loop.bias_correction_done(beta)
+    assert 1 - beta**t == 1.0
+    assert t == 1.0 or 1 - beta ** (t - 1) != 1.0
+    assert _compiled_loop.bias_correction_done(1 - 2.0**-52) == 2.0**53  # not before 2**53
