@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numba import njit
 from threadpoolctl import threadpool_limits
@@ -69,13 +70,21 @@ def evaluate(net, images, labels, batch_size=2000):
 def train(data, **settings):
     """Train the MLP on MNIST and print the experiment's lines after each epoch.
 
-    Runs :func:`train_on_one_blas_thread`'s loop with BLAS limited to one thread: the batches'
-    matrix products are small (64 x 784 x 128), and a second BLAS thread spinning against
-    Numba's threads made an epoch take 10 s instead of 0.5 s on the project's 2-core machine.
+    Runs :func:`train_on_one_blas_thread`'s loop with BLAS and Numba each limited to one thread
+    (both restored afterwards). The batches' matrix products are small (64 x 784 x 128): a second
+    BLAS thread spinning against Numba's threads made an epoch take 10 s instead of 0.5 s on the
+    project's 2-core machine. The optimizer's step on the 101,770 parameters is ~0.1 ms either
+    way, but a parallel kernel launched 938 times an epoch waits for a second core each time:
+    beside two busy processes an epoch took 6.7 s with two Numba threads and 0.4 s with one.
     Parameters and return value are those of :func:`train_on_one_blas_thread`.
     """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return train_on_one_blas_thread(data, **settings)
+    numba_threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return train_on_one_blas_thread(data, **settings)
+    finally:
+        numba.set_num_threads(numba_threads)
 
 
 def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimizer="adam",
@@ -97,8 +106,9 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
         Train on the first ``train_subset`` images only (for quick runs).
     out : callable
         Receives each printed line.
-    progress : bool
-        Draw a progress bar on stderr while an epoch runs.
+    progress : bool or file
+        Draw a progress bar while an epoch runs: on this stream (``True``: ``sys.stdout``),
+        erased before the epoch's lines are printed.
 
     Returns
     -------
@@ -121,6 +131,7 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     opt = OPTIMIZERS[optimizer](net.params, lr=lr)
     batch = np.empty((batch_size, train_images.shape[1]), np.float32)
     history = History()
+    bar = sys.stdout if progress is True else progress or None
     n = train_images.shape[0]
     batches = (n + batch_size - 1) // batch_size
     for epoch in range(1, epochs + 1):
@@ -133,12 +144,12 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
             _gather_scaled(train_images, indices, x)
             total += net.loss_and_grad(x, train_labels[indices])
             opt.step(net.grad)
-            if progress and (b % 20 == 0 or b == batches - 1):
-                _draw_progress(epoch, b + 1, batches, total / (b + 1))
+            if bar is not None and (b % 20 == 0 or b == batches - 1):
+                _draw_progress(bar, epoch, b + 1, batches, total / (b + 1))
         seconds = time.perf_counter() - start
         accuracy = evaluate(net, test_images, data.test_labels)
-        if progress:
-            sys.stderr.write("\r\033[K")
+        if bar is not None:
+            bar.write("\r\033[K")  # erase the bar: the epoch's lines replace it
         history.train_loss.append(total / batches)
         history.test_accuracy.append(accuracy)
         history.seconds.append(seconds)
@@ -147,11 +158,12 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     return history
 
 
-def _draw_progress(epoch, done, total, loss, width=30):
+def _draw_progress(stream, epoch, done, total, loss, width=30):
+    """Redraw one line: ``Epoch k [#####.....] done/total loss x`` (``\\r`` returns to its start)."""
     filled = width * done // total
-    sys.stderr.write(f"\rEpoch {epoch} [{'#' * filled}{'.' * (width - filled)}] "
-                     f"{done}/{total} loss {loss:.4f}")
-    sys.stderr.flush()
+    stream.write(f"\rEpoch {epoch} [{'#' * filled}{'.' * (width - filled)}] "
+                 f"{done}/{total} loss {loss:.4f}")
+    stream.flush()
 
 
 def plot_history(history, path, label="numadam"):
@@ -199,7 +211,7 @@ def main(argv=None):
           f"seed {args.seed}")
     history = train(data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer=args.optimizer, seed=args.seed, train_subset=args.train_subset,
-                    progress=sys.stderr.isatty(), out=lambda line: print(line, flush=True))
+                    progress=sys.stdout.isatty(), out=lambda line: print(line, flush=True))
     if args.plot:
         plot_history(history, args.plot, label=f"{args.optimizer} lr={args.lr}")
         print(f"Curves saved to {args.plot}")

@@ -1,5 +1,8 @@
 """The MNIST experiment end to end: accuracy targets, printed lines, the command line, the plot."""
 
+import io
+
+import numba
 import numpy as np
 import pytest
 
@@ -46,6 +49,7 @@ def test_command_line_smoke_run_and_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0
     assert "Epoch 2, Average Loss: " in out and out.count("Test Accuracy: ") == 2
+    assert "\r" not in out  # captured stdout is no terminal: plain lines, no progress bar
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
 
 
@@ -69,3 +73,37 @@ def test_batches_are_pixels_over_255():
     out = np.empty((2, 3), np.float32)
     mnist._gather_scaled(images, np.array([1, 0]), out)
     np.testing.assert_array_equal(out, np.array([[255, 0, 1], [0, 51, 255]], np.float32) / 255)
+
+
+def test_progress_bar_is_drawn_then_erased(data):
+    stream, lines = io.StringIO(), []
+    mnist.train(data, epochs=1, train_subset=2000, batch_size=100, out=lines.append,
+                progress=stream)
+    drawn = stream.getvalue()
+    assert "\rEpoch 1 [" in drawn and "20/20 loss " in drawn
+    assert drawn.endswith("\r\033[K")  # erased before the epoch's lines are printed
+    assert not any("\r" in line for line in lines)
+
+
+def test_training_restores_the_thread_settings(data):
+    """One Numba and one BLAS thread while training (see mnist.train), the caller's after."""
+    from threadpoolctl import threadpool_info
+
+    before = numba.get_num_threads(), [lib["num_threads"] for lib in threadpool_info()]
+    mnist.train(data, epochs=1, train_subset=500, out=lambda line: None)
+    assert (numba.get_num_threads(), [lib["num_threads"] for lib in threadpool_info()]) == before
+
+
+def test_last_partial_batch_is_trained_and_counted(data, monkeypatch):
+    """1000 images in batches of 300: four steps, the last of 100 images, like drop_last=False."""
+    rows = []
+    original = mnist.MLP.loss_and_grad
+
+    def recording(self, X, y):
+        rows.append(X.shape[0])
+        return original(self, X, y)
+
+    monkeypatch.setattr(mnist.MLP, "loss_and_grad", recording)
+    history = mnist.train(data, epochs=1, train_subset=1000, batch_size=300,
+                          out=lambda line: None)
+    assert rows == [300, 300, 300, 100] and np.isfinite(history.train_loss[0])
