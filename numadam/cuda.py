@@ -102,9 +102,9 @@ def is_available():
 
 
 def _simulated():
-    from numba.core import config
-
-    return bool(config.ENABLE_CUDASIM)
+    """Whether ``numba.cuda`` is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` when it was
+    first imported; asked of the module itself, as the configuration may be reloaded since)."""
+    return cuda is not None and "simulator" in getattr(cuda.to_device, "__module__", "")
 
 
 # ------------------------------------------------------------------------------------------------

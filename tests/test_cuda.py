@@ -1,0 +1,465 @@
+"""The CUDA kernels and the optimizers on GPU arrays, run under Numba's CUDA simulator.
+
+CI has no GPU: unless ``NUMBA_ENABLE_CUDASIM`` is set already, this module selects the simulator
+before ``numba.cuda`` is first imported (no other test module imports it), so the kernels run as
+Python threads over host memory and every test here runs. With a GPU,
+``NUMBA_ENABLE_CUDASIM=0 python -m pytest tests/test_cuda.py`` runs the same tests on the device
+(the bitwise comparisons with the CPU kernels then give way to the tolerances, since NVVM
+contracts multiply-adds), plus the tests marked ``needs_gpu``.
+
+Sizes stay small (about 100 elements, 20 steps): the simulator runs a few milliseconds a launch.
+Under the simulator the grids are shrunk to 2 blocks of 8 threads, so that every thread's
+grid-stride loop wraps several times.
+"""
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+if "numba.cuda" not in sys.modules:  # the simulator is chosen when numba.cuda is first imported
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+    from numba.core import config
+
+    config.reload_config()
+
+import numpy as np
+import pytest
+
+import numadam
+import numadam.cuda as nc
+from numadam import kernels
+from tests.test_kernels import CASES, OPTIMIZERS, TOLERANCE, ReferenceRun
+
+SIMULATED = nc._simulated()
+N = 103  # odd, not a multiple of the block size
+STEPS = 20
+
+needs_cuda = pytest.mark.skipif(
+    not nc.is_available(), reason="numba.cuda is neither simulated nor backed by a GPU here"
+)
+simulator_only = pytest.mark.skipif(
+    not SIMULATED, reason="needs the CUDA simulator (host memory stands in for device memory)"
+)
+needs_gpu = pytest.mark.skipif(
+    SIMULATED or not nc.is_available(), reason="needs a real NVIDIA GPU with its driver"
+)
+
+
+@pytest.fixture(autouse=True)
+def small_grids(monkeypatch):
+    """Under the simulator, 2 blocks of 8 threads: grid-stride loops wrap, launches stay fast."""
+    if SIMULATED:
+        monkeypatch.setattr(nc, "THREADS_PER_BLOCK", 8)
+        monkeypatch.setattr(nc, "BLOCKS_PER_MULTIPROCESSOR", 2)
+
+
+class ForeignGpuArray:
+    """Stands for a CuPy array or a PyTorch CUDA tensor: an object that exposes its memory only
+    through ``__cuda_array_interface__``. Under the simulator device memory is host memory, so it
+    wraps a NumPy array's buffer."""
+
+    def __init__(self, host, readonly=False):
+        self.host, self.readonly = host, readonly
+
+    @property
+    def __cuda_array_interface__(self):
+        strides = None if self.host.flags.c_contiguous else self.host.strides
+        return {"shape": self.host.shape, "typestr": self.host.dtype.str, "version": 3,
+                "data": (self.host.ctypes.data, self.readonly), "strides": strides}
+
+
+def _on_device(array):
+    return nc.to_device(array)
+
+
+# -- the kernels against the reference and the CPU kernels -----------------------------------------
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule, options", CASES)
+def test_cuda_kernel_matches_reference(rule, options, dtype, rng):
+    """Each option combination of each rule: STEPS steps of random gradients through an optimizer
+    on the GPU, against the NumPy reference (the tolerance is the contract) and the CPU kernels
+    (bitwise under the simulator, which evaluates the same operations in the same dtype)."""
+    x0 = rng.standard_normal(N).astype(dtype)
+    x_ref, x_cpu = x0.copy(), x0.copy()
+    gpu = OPTIMIZERS[rule](_on_device(x0), **options)
+    cpu = OPTIMIZERS[rule](x_cpu, **options)
+    reference = ReferenceRun(rule, x_ref, options)
+    assert gpu.device == "cuda" and cpu.device == "cpu"
+    for _ in range(STEPS):
+        grad = (rng.standard_normal(N) * rng.uniform(0.1, 10)).astype(dtype)
+        gpu.step(_on_device(grad))
+        cpu.step(grad)
+        reference.step(grad)
+
+    rtol = TOLERANCE[dtype]
+    x_gpu = nc.to_host(gpu.param)
+    assert x_gpu.dtype == dtype
+    np.testing.assert_allclose(x_gpu, reference.x, rtol=rtol, atol=rtol * 1e-3)
+    saved = gpu.state_dict()["state"]
+    for name, vector in saved.items():
+        assert isinstance(vector, np.ndarray) and vector.dtype == dtype, name
+        if vector.size:
+            np.testing.assert_allclose(vector, reference.state[name], rtol=rtol,
+                                       atol=rtol * 1e-3, err_msg=name)
+    if SIMULATED:
+        np.testing.assert_array_equal(x_gpu, x_cpu)
+        for name, vector in saved.items():
+            np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+
+
+def test_launchers_take_the_cpu_kernels_arguments():
+    for name in ("adam", "rmsprop", "sgd", "count_nonfinite"):
+        cpu = inspect.signature(getattr(kernels, name).py_func)
+        assert inspect.signature(getattr(nc, name)) == cpu, name
+        assert nc.launcher_for(getattr(kernels, name)) is getattr(nc, name)
+        assert nc.launcher_for(getattr(kernels, name + "_parallel")) is getattr(nc, name)
+
+
+@needs_cuda
+@pytest.mark.parametrize("n", [1, 7, 16, 17, 100, 1000])
+def test_grid_stride_loop_updates_every_element_exactly_once(n):
+    """SGD with lr=1 and a gradient of ones subtracts exactly 1 from each element it visits."""
+    x = _on_device(np.zeros(n))
+    numadam.SGD(x, lr=1.0).step(_on_device(np.ones(n)))
+    np.testing.assert_array_equal(nc.to_host(x), -np.ones(n))
+
+
+@needs_cuda
+def test_empty_vectors_launch_nothing():
+    opt = numadam.Adam(_on_device(np.zeros(0)), amsgrad=True)
+    opt.step(_on_device(np.zeros(0)))
+    assert nc.count_nonfinite(_on_device(np.zeros(0))) == 0
+    assert opt.state_dict()["state"]["exp_avg"].shape == (0,)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_count_nonfinite_matches_the_cpu_kernel(dtype, rng):
+    grad = rng.standard_normal(N).astype(dtype)
+    assert nc.count_nonfinite(_on_device(grad)) == 0
+    grad[[0, 5, 50, N - 1]] = [np.nan, np.inf, -np.inf, np.nan]
+    grad[7] = np.finfo(dtype).max  # large but finite
+    assert nc.count_nonfinite(_on_device(grad)) == kernels.count_nonfinite(grad) == 4
+
+
+@needs_cuda
+def test_hyperparameters_can_change_between_steps(rng):
+    grads = [rng.standard_normal(N) for _ in range(6)]
+    x_cpu = rng.standard_normal(N)
+    gpu, cpu = numadam.AdamW(_on_device(x_cpu)), numadam.AdamW(x_cpu)
+    for i, g in enumerate(grads):
+        for opt in (gpu, cpu):
+            opt.lr, opt.betas = 1e-2 / (i + 1), (0.9 - 0.1 * (i % 2), 0.999)
+        gpu.step(_on_device(g))
+        cpu.step(g)
+    np.testing.assert_allclose(nc.to_host(gpu.param), x_cpu, rtol=1e-12)
+
+
+# -- state: on the device, saved to the host, restored --------------------------------------------
+
+
+MAKERS = [
+    lambda x: numadam.Adam(x, lr=1e-2, amsgrad=True, weight_decay=1e-3),
+    lambda x: numadam.AdamW(x, lr=1e-2),
+    lambda x: numadam.RMSProp(x, centered=True, momentum=0.5),
+    lambda x: numadam.SGD(x, lr=1e-2, momentum=0.9, nesterov=True),
+]
+
+
+@needs_cuda
+@pytest.mark.parametrize("make", MAKERS, ids=["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_state_lives_on_the_device(make, dtype):
+    opt = make(_on_device(np.zeros(N, dtype)))
+    for name, vector in opt.state.items():
+        assert nc.is_device_array(vector), name
+        assert vector.dtype == dtype and vector.shape[0] in (0, N), name
+
+
+@needs_cuda
+@pytest.mark.parametrize("make", MAKERS, ids=["adam", "adamw", "rmsprop", "sgd"])
+def test_save_and_restore_round_trip(make, rng):
+    """state_dict() brings the state to the host; load_state_dict() puts it back on the device,
+    and the run goes on as if never interrupted. The saved state is interchangeable with a CPU
+    optimizer's, both ways."""
+    k = 5
+    grads = [rng.standard_normal(N) for _ in range(2 * k)]
+    x0 = rng.standard_normal(N)
+    x = _on_device(x0)
+    opt = make(x)
+    for g in grads[:k]:
+        opt.step(_on_device(g))
+    saved, x_saved = opt.state_dict(), nc.to_host(x)
+    assert all(isinstance(v, np.ndarray) for v in saved["state"].values())
+    for g in grads[k:]:
+        opt.step(_on_device(g))
+
+    restored = _on_device(x_saved)
+    fresh = make(restored)
+    fresh.load_state_dict(saved)
+    for g in grads[k:]:
+        fresh.step(_on_device(g))
+    np.testing.assert_array_equal(nc.to_host(restored), nc.to_host(x))
+    assert fresh.step_count == opt.step_count == 2 * k
+
+    # GPU state -> CPU optimizer, and CPU state -> GPU optimizer
+    x_cpu = x_saved.copy()
+    cpu = make(x_cpu)
+    cpu.load_state_dict(saved)
+    for g in grads[k:]:
+        cpu.step(g)
+    np.testing.assert_allclose(x_cpu, nc.to_host(x), rtol=1e-12)
+    back = make(_on_device(x_cpu))
+    back.load_state_dict(cpu.state_dict())
+    for name, vector in back.state_dict()["state"].items():
+        np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+
+
+@needs_cuda
+def test_state_dict_is_a_host_copy(rng):
+    opt = numadam.Adam(_on_device(rng.standard_normal(N)))
+    opt.step(_on_device(rng.standard_normal(N)))
+    saved = opt.state_dict()
+    saved["state"]["exp_avg"][:] = 123.0
+    assert not np.any(nc.to_host(opt.state["exp_avg"]) == 123.0)
+
+
+@needs_cuda
+def test_load_state_dict_rejects_bad_state_and_changes_nothing(rng):
+    opt = numadam.Adam(_on_device(rng.standard_normal(N)))
+    opt.step(_on_device(rng.standard_normal(N)))
+    before = opt.state_dict()
+    bad = opt.state_dict()
+    bad["state"]["exp_avg"] = bad["state"]["exp_avg"][:-1]
+    with pytest.raises(ValueError, match="has shape"):
+        opt.load_state_dict(bad)
+    bad = opt.state_dict()
+    bad["state"]["exp_avg"] = bad["state"]["exp_avg"].astype(np.float32)
+    with pytest.raises(TypeError, match="dtype float64"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    for name in before["state"]:
+        np.testing.assert_array_equal(after["state"][name], before["state"][name])
+
+
+# -- device arrays: Numba's, and anything exposing __cuda_array_interface__ ------------------------
+
+
+@simulator_only
+def test_foreign_gpu_arrays_are_updated_in_place_without_a_copy(rng):
+    """A CuPy- or PyTorch-like array: the optimizer wraps its memory, never copies it."""
+    x_host = rng.standard_normal(N)
+    x_cpu = x_host.copy()
+    gpu, cpu = numadam.Adam(ForeignGpuArray(x_host), lr=0.1), numadam.Adam(x_cpu, lr=0.1)
+    assert gpu.device == "cuda"
+    for _ in range(3):
+        g = rng.standard_normal(N)
+        gpu.step(ForeignGpuArray(g.copy()))
+        cpu.step(g)
+    np.testing.assert_array_equal(x_host, x_cpu)  # the caller's memory holds the result
+    np.testing.assert_array_equal(nc.to_host(ForeignGpuArray(x_host)), x_cpu)
+
+
+@needs_cuda
+def test_strided_and_overlapping_gradients_are_accepted(rng):
+    g_long = rng.standard_normal(2 * N)
+    x0 = rng.standard_normal(N)
+    gpu, x_cpu = numadam.SGD(_on_device(x0), lr=0.1, momentum=0.9), x0.copy()
+    cpu = numadam.SGD(x_cpu, lr=0.1, momentum=0.9)
+    gpu.step(_on_device(g_long)[::2])  # a strided device view
+    cpu.step(g_long[::2])
+    gpu.step(gpu.param)  # the gradient is the parameter vector itself
+    cpu.step(x_cpu)
+    np.testing.assert_array_equal(nc.to_host(gpu.param), x_cpu)
+
+
+@needs_cuda
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator, unchecked step
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_gradient_raises_and_leaves_everything_untouched(bad, rng):
+    opt = numadam.Adam(_on_device(rng.standard_normal(N)), amsgrad=True)
+    opt.step(_on_device(rng.standard_normal(N)))
+    before, x_before = opt.state_dict(), nc.to_host(opt.param)
+    grad = rng.standard_normal(N)
+    grad[N // 2] = bad
+    with pytest.raises(ValueError, match="1 non-finite value"):
+        opt.step(_on_device(grad))
+    np.testing.assert_array_equal(nc.to_host(opt.param), x_before)
+    assert opt.state_dict()["step"] == before["step"]
+    for name, vector in opt.state_dict()["state"].items():
+        np.testing.assert_array_equal(vector, before["state"][name])
+    opt.check_finite = False
+    opt.step(_on_device(grad))  # taken without the check
+    assert np.isnan(nc.to_host(opt.param)[N // 2])
+
+
+@needs_cuda
+@pytest.mark.parametrize("grad, exception, match", [
+    (lambda: np.ones(N), TypeError, "must be a GPU array like the parameters"),
+    (lambda: _on_device(np.ones(N, np.float32)), TypeError, "dtype float32.*must match"),
+    (lambda: _on_device(np.ones(N + 1)), ValueError, r"shape \(104,\)"),
+    (lambda: [1.0] * N, TypeError, "must be a GPU array"),
+])
+def test_bad_gradients_raise(grad, exception, match):
+    opt = numadam.Adam(_on_device(np.ones(N)))
+    with pytest.raises(exception, match=match):
+        opt.step(grad())
+    assert opt.step_count == 0
+
+
+@needs_cuda
+@pytest.mark.parametrize("params, exception, match", [
+    (lambda: _on_device(np.ones(4, np.int64)), TypeError, "float32 or float64"),
+    (lambda: _on_device(np.ones((2, 3))), ValueError, "must be 1-D"),
+    (lambda: _on_device(np.ones(8))[::2], ValueError, "C-contiguous"),
+])
+def test_bad_parameter_vectors(params, exception, match):
+    with pytest.raises(exception, match=match):
+        numadam.Adam(params())
+
+
+@simulator_only
+def test_read_only_gpu_parameter_vector_is_rejected():
+    with pytest.raises(ValueError, match="writeable"):
+        numadam.Adam(ForeignGpuArray(np.ones(4), readonly=True))
+
+
+def test_device_array_detection_never_imports_anything():
+    assert not nc.is_device_array(np.ones(3))
+    assert not nc.is_device_array([1.0])
+    assert nc.is_device_array(ForeignGpuArray(np.ones(3)))
+
+
+@needs_gpu
+def test_pytorch_cuda_tensors_work_in_place():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch without CUDA")
+    x = torch.linspace(-1, 1, 1000, device="cuda", dtype=torch.float32)
+    x_cpu = x.cpu().numpy().copy()
+    gpu, cpu = numadam.Adam(x, lr=1e-2), numadam.Adam(x_cpu, lr=1e-2)
+    for _ in range(10):
+        gpu.step(2 * x)
+        cpu.step(2 * x_cpu)
+    torch.cuda.synchronize()
+    np.testing.assert_allclose(x.cpu().numpy(), x_cpu, rtol=1e-5)
+
+
+@needs_gpu
+def test_cupy_arrays_work_in_place():
+    cupy = pytest.importorskip("cupy")
+    x = cupy.linspace(-1, 1, 1000)
+    x_cpu = cupy.asnumpy(x).copy()
+    gpu, cpu = numadam.RMSProp(x, lr=1e-2), numadam.RMSProp(x_cpu, lr=1e-2)
+    for _ in range(10):
+        gpu.step(2 * x)
+        cpu.step(2 * x_cpu)
+    np.testing.assert_allclose(cupy.asnumpy(x), x_cpu, rtol=1e-12)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_vector_on_a_real_gpu(dtype, rng):
+    """Default grid (THREADS_PER_BLOCK, all multiprocessors) over a vector larger than it."""
+    n = 3_000_017
+    x0 = rng.standard_normal(n).astype(dtype)
+    x_cpu = x0.copy()
+    gpu, cpu = numadam.Adam(nc.to_device(x0), amsgrad=True), numadam.Adam(x_cpu, amsgrad=True)
+    for _ in range(5):
+        g = rng.standard_normal(n).astype(dtype)
+        gpu.step(nc.to_device(g))
+        cpu.step(g)
+    np.testing.assert_allclose(nc.to_host(gpu.param), x_cpu, rtol=TOLERANCE[dtype])
+
+
+# -- without a GPU: one clear error, and importing numadam never fails ----------------------------
+
+
+NO_GPU = r"needs an NVIDIA GPU with its driver and the numba-cuda package \(pip install " \
+         r"'numadam\[cuda\]'\); none was found: "
+
+
+def test_no_gpu_raises_one_clear_error(monkeypatch):
+    monkeypatch.setattr(nc, "_available", False)
+    monkeypatch.setattr(nc, "_unavailable_reason", lambda: "CUDA driver library cannot be found")
+    for attempt in (
+        lambda: numadam.Adam(ForeignGpuArray(np.ones(3))),
+        lambda: nc.to_device(np.ones(3)),
+        lambda: nc.zeros(3, np.float64),
+        nc.require,
+    ):
+        with pytest.raises(nc.CudaUnavailableError, match=NO_GPU + "CUDA driver library"):
+            attempt()
+    assert not nc.is_available()
+    assert issubclass(nc.CudaUnavailableError, RuntimeError)
+
+
+def _run_python(code, **env):
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        env={**os.environ, **env}, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_without_numba_cuda_numadam_imports_and_says_what_is_missing():
+    out = _run_python("""
+        import sys
+        sys.modules["numba.cuda"] = None  # as if numba had no CUDA target and no numba-cuda
+        import numpy as np
+        import numadam
+        x = np.ones(3)
+        numadam.Adam(x).step(x)  # the CPU path is untouched
+        import numadam.cuda
+        for attempt in (numadam.cuda.require, lambda: numadam.cuda.to_device(x)):
+            try:
+                attempt()
+            except numadam.cuda.CudaUnavailableError as error:
+                print(error)
+        print(numadam.cuda.is_available())
+    """)
+    lines = out.splitlines()
+    assert len(lines) == 3 and lines[-1] == "False"
+    for line in lines[:2]:
+        assert "pip install 'numadam[cuda]'" in line
+        assert "numba.cuda cannot be imported" in line
+
+
+def test_without_a_driver_the_error_gives_the_drivers_reason():
+    out = _run_python("""
+        import numadam.cuda
+        if numadam.cuda.is_available():
+            print("GPU")
+        else:
+            try:
+                numadam.cuda.require()
+            except numadam.cuda.CudaUnavailableError as error:
+                print(error)
+    """, NUMBA_ENABLE_CUDASIM="0")
+    if out.strip() == "GPU":
+        pytest.skip("a real GPU is present")
+    assert "none was found: " in out
+    assert out.split("none was found: ", 1)[1].strip()  # a reason, from numba's driver
+
+
+def test_importing_numadam_does_not_import_numba_cuda():
+    out = _run_python("""
+        import sys
+        import numpy as np
+        import numadam
+        numadam.SGD(np.ones(3)).step(np.ones(3))
+        print("numba.cuda" in sys.modules, "numadam.cuda" in sys.modules)
+    """)
+    assert out.split() == ["False", "False"]
+
+
+def test_ci_runs_these_tests():
+    """In CI the simulator (or a GPU) must be there: the tests above must not all skip."""
+    if os.environ.get("CI"):
+        assert nc.is_available(), nc._unavailable_reason()
