@@ -33,6 +33,7 @@ def main():
     ax_loss.set(xlabel="epoch", ylabel="average training loss", title="Training loss")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.set_xticks(np.arange(1, epochs + 1))  # whole epochs only
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
