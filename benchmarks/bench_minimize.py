@@ -108,7 +108,9 @@ start = time.perf_counter()
 import numpy as np
 import numadam
 def f(x): return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
-def g(x): return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
+def g(x):
+    return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2),
+                     200 * (x[1] - x[0] ** 2)])
 numadam.minimize(f, [-1.2, 1.0], jac=g, options={"lr": 1e-2, "maxiter": 100})
 print(time.perf_counter() - start)
 """

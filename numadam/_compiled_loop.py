@@ -53,10 +53,9 @@ from numba.extending import is_jitted
 from numadam import kernels
 from numadam.optimizers import Adam, RMSProp
 
-
-# The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``: Numba's
-# float ``max`` costs about 20 ns, more than a whole 2-D Adam step. Their inputs are finite (the
-# iterates and checked gradients), where both give the same value.
+# The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``:
+# Numba's float ``max`` costs about 20 ns, more than a whole 2-D Adam step. Their inputs are
+# finite (the iterates and checked gradients), where both give the same value.
 
 
 @njit(cache=True, error_model="numpy")

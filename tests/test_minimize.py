@@ -378,7 +378,7 @@ def test_show_options_lists_hyperparameters_and_common_options(capsys):
     assert "Options" in adam.__doc__
 
 
-# -- the compiled loop ------------------------------------------------------------------------------
+# -- the compiled loop ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method, options", [
@@ -432,7 +432,7 @@ def test_compiled_loop_stops_on_non_finite_values():
 
 
 class StopAt:
-    """A callable-object callback, the third of SciPy's protocols in test_callback_stopiteration."""
+    """A callable-object callback: the third protocol of SciPy's test_callback_stopiteration."""
 
     def __init__(self, k):
         self.k, self.seen = k, []
