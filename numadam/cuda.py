@@ -209,17 +209,25 @@ def parameter_vector(name, value):
     return array
 
 
+def _memory_span(interface):
+    """``(first byte, one past the last byte)`` of a 1-D array from its ``__cuda_array_interface__``
+    (an empty span for an empty array)."""
+    start, (n,) = interface["data"][0], interface["shape"]
+    itemsize = np.dtype(interface["typestr"]).itemsize
+    if n == 0:
+        return start, start
+    stride = (interface.get("strides") or (itemsize,))[0]
+    last = start + (n - 1) * stride
+    return min(start, last), max(start, last) + itemsize
+
+
 def _may_overlap(a, b):
+    """Whether two device vectors may share memory (conservative for interleaved strides)."""
     if _simulated():
         return np.may_share_memory(a._ary, b._ary)
-    if a.size == 0 or b.size == 0:
-        return False
-    start_a = a.__cuda_array_interface__["data"][0]
-    start_b = b.__cuda_array_interface__["data"][0]
-    # Bounds of the memory spans, generous for strided arrays (an overlap then costs a copy).
-    span_a = a.size * a.dtype.itemsize * max(1, abs(a.strides[0]) // a.dtype.itemsize)
-    span_b = b.size * b.dtype.itemsize * max(1, abs(b.strides[0]) // b.dtype.itemsize)
-    return start_a < start_b + span_b and start_b < start_a + span_a
+    a_first, a_end = _memory_span(a.__cuda_array_interface__)
+    b_first, b_end = _memory_span(b.__cuda_array_interface__)
+    return a_first < a_end and b_first < b_end and a_first < b_end and b_first < a_end
 
 
 def check_grad(optimizer, grad):

@@ -278,6 +278,26 @@ def test_strided_and_overlapping_gradients_are_accepted(rng):
     np.testing.assert_array_equal(nc.to_host(gpu.param), x_cpu)
 
 
+def test_memory_spans_for_the_overlap_check():
+    """The pointer arithmetic behind the overlap check on a real GPU, on host pointers."""
+    x = np.arange(10.0)
+
+    def span(array):
+        return nc._memory_span(ForeignGpuArray(array).__cuda_array_interface__)
+
+    def overlap(a, b):
+        (a0, a1), (b0, b1) = span(a), span(b)
+        return a0 < a1 and b0 < b1 and a0 < b1 and b0 < a1
+
+    base = x.ctypes.data
+    assert span(x) == (base, base + 80)
+    assert span(x[::3]) == (base, base + 80)
+    assert span(x[::-1]) == (base, base + 80)
+    assert span(x[:0]) == (base, base)
+    assert overlap(x, x) and overlap(x[:6], x[5:]) and overlap(x[::2], x[1::2])
+    assert not overlap(x[:5], x[5:]) and not overlap(x[:0], x)
+
+
 @needs_cuda
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator, unchecked step
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -463,3 +483,14 @@ def test_ci_runs_these_tests():
     """In CI the simulator (or a GPU) must be there: the tests above must not all skip."""
     if os.environ.get("CI"):
         assert nc.is_available(), nc._unavailable_reason()
+
+
+def test_benchmark_without_a_gpu_says_so_and_exits_0():
+    if nc.is_available() and not SIMULATED:
+        pytest.skip("a real GPU is present: the benchmark would run for real")
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_cuda.py")
+    result = subprocess.run([sys.executable, script], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "NUMBA_ENABLE_CUDASIM": "0"})
+    assert result.returncode == 0, result.stderr
+    assert "bench_cuda: no GPU, nothing measured" in result.stdout
+    assert "pip install 'numadam[cuda]'" in result.stdout
