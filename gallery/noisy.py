@@ -45,16 +45,17 @@ def main():
     results = {}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, (title, make) in zip(axes, PROBLEMS.items()):
+        tick_labels = []
         for position, (label, method, _) in enumerate(OPTIMIZERS):
             lr = min(LR_GRID, key=lambda lr: final_gap(make, 0, method, lr, maxiter))
+            tick_labels.append(f"{label}\nlr={lr:g}")
             gaps = np.array([final_gap(make, seed, method, lr, maxiter) for seed in seeds])
             results[(title, label)] = gaps
             jitter = np.random.default_rng(position).uniform(-0.15, 0.15, gaps.size)
             ax.scatter(position + jitter, np.maximum(gaps, 1e-12), color=COLORS[label], s=14)
             ax.plot([position - 0.3, position + 0.3], [np.median(gaps)] * 2, color="k", lw=1)
-            ax.annotate(f"lr={lr:g}", (position, ax.get_ylim()[0]), fontsize=7, ha="center")
         ax.set_yscale("log")
-        ax.set_xticks(range(len(OPTIMIZERS)), [label for label, _, _ in OPTIMIZERS])
+        ax.set_xticks(range(len(OPTIMIZERS)), tick_labels)
         ax.set(title=title, ylabel="final f - f* (one dot per seed; bar: median)")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
