@@ -82,7 +82,6 @@ def bench_dtype(n, dtype, steps, repeats):
     src, dst = nc.zeros(n, dtype), nc.zeros(n, dtype)
     t_copy = event_time(lambda: dst.copy_to_device(src), steps, repeats, record, synchronize)
     rows.append(("device-to-device copy", t_copy, COPY_VECTORS * n * itemsize / t_copy))
-    del src, dst
 
     rng = np.random.default_rng(0)
     x = nc.to_device(rng.standard_normal(n).astype(dtype))
@@ -93,8 +92,6 @@ def bench_dtype(n, dtype, steps, repeats):
         opt = numadam.Adam(x, lr=1e-6, check_finite=check_finite)
         t = event_time(lambda opt=opt: opt.step(g), steps, repeats, record, synchronize)
         rows.append((label, t, adam_bytes / t))
-        del opt
-    del x, g
     synchronize()
 
     if torch is not None and torch.cuda.is_available():

@@ -210,8 +210,8 @@ def parameter_vector(name, value):
 
 
 def _memory_span(interface):
-    """``(first byte, one past the last byte)`` of a 1-D array from its ``__cuda_array_interface__``
-    (an empty span for an empty array)."""
+    """``(first byte, one past the last byte)`` of a 1-D array, from its
+    ``__cuda_array_interface__`` (an empty span for an empty array)."""
     start, (n,) = interface["data"][0], interface["shape"]
     itemsize = np.dtype(interface["typestr"]).itemsize
     if n == 0:
@@ -449,7 +449,8 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_dec
 
 def sgd(param, grad, momentum_buffer, sign, weight_decay, neg_lr, momentum, buffer_decay,
         grad_scale, nesterov):
-    """One SGD / momentum step in place on the GPU; the arguments of :func:`numadam.kernels.sgd`."""
+    """One SGD / momentum step in place on the GPU; the arguments of
+    :func:`numadam.kernels.sgd`."""
     n = param.shape[0]
     if n:
         _sgd_kernel[_grid(n)](param, grad, momentum_buffer, sign, weight_decay, neg_lr,

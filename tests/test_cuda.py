@@ -74,7 +74,7 @@ def _on_device(array):
     return nc.to_device(array)
 
 
-# -- the kernels against the reference and the CPU kernels -----------------------------------------
+# -- the kernels against the reference and the CPU kernels ----------------------------------------
 
 
 @needs_cuda
@@ -247,7 +247,7 @@ def test_load_state_dict_rejects_bad_state_and_changes_nothing(rng):
         np.testing.assert_array_equal(after["state"][name], before["state"][name])
 
 
-# -- device arrays: Numba's, and anything exposing __cuda_array_interface__ ------------------------
+# -- device arrays: Numba's, and anything exposing __cuda_array_interface__ -----------------------
 
 
 @simulator_only
