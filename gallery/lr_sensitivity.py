@@ -56,7 +56,8 @@ def main():
             results[(title, label)] = good_range(gaps, start_gap), gaps
             shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
             ax.loglog(lrs, shown, "o-", color=COLORS[label], ms=3,
-                      label=f"{label} (works at {good_range(gaps, start_gap)} of {lrs.size} rates)")
+                      label=f"{label} (works at {good_range(gaps, start_gap)} of "
+                            f"{lrs.size} rates)")
         ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
         ax.set(title=title, xlabel="learning rate", ylabel=f"f - f* after {maxiter} iterations")
         ax.grid(alpha=0.3)

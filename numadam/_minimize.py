@@ -110,6 +110,9 @@ COMMON_OPTIONS = {
     "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
     "average_start": "int, default 0. Iteration from which iterates enter the average.",
     "compiled": "bool, default True. Run the loop in nopython mode for jitted fun and jac.",
+    "device": "'cpu' (default) or 'cuda': run the optimizer's update on the GPU, its state kept "
+              "there; fun and jac still see NumPy arrays (x and g cross the bus every "
+              "iteration, so this pays off only for large vectors and costly steps).",
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
 }
 
@@ -406,7 +409,8 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     cls, fixed = METHODS[method]
     hyperparameters = _hyperparameter_defaults(method)
     settings = dict.fromkeys(COMMON_OPTIONS)
-    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True)
+    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
+                    device="cpu")
     unknown = []
     for name, value in options.items():
         if name in hyperparameters:
@@ -441,7 +445,14 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     limits = _bounds_arrays(bounds, x.size, x.dtype)
     if limits is not None:
         np.clip(x, *limits, out=x)
-    optimizer = cls(x, **hyperparameters)  # validates the hyperparameters
+    device = settings["device"]
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        optimizer = _OnGPU(cls, x, hyperparameters)
+        use_compiled = False
+    else:
+        optimizer = cls(x, **hyperparameters)  # validates the hyperparameters
     schedule = _schedule(settings["schedule"], settings["schedule_options"], optimizer.lr,
                          maxiter)
     objective = _Objective(fun, jac, args, x)
@@ -469,6 +480,39 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=message, method=method,
                           compiled=compiled is not None)
+
+
+class _OnGPU:
+    """An optimizer whose state and update live on the GPU, driven by the host loop.
+
+    The loop keeps ``x`` and ``g`` as NumPy arrays for the objective; each update sends both to
+    the device (the loop may have projected or restored ``x`` on the host), steps there, and
+    brings ``x`` back. Everything else (``lr``, ``step_count``, hyperparameters) is the wrapped
+    optimizer's.
+    """
+
+    def __init__(self, cls, x, hyperparameters):
+        from numadam import cuda  # imported only for this option
+
+        self._cuda, self._x = cuda, x
+        self._x_device = cuda.to_device(x)
+        self._g_device = cuda.zeros(x.shape[0], x.dtype)
+        self.__dict__["optimizer"] = cls(self._x_device, **hyperparameters)
+
+    def _update(self, g):
+        self._cuda.copy_to_device(self._x_device, self._x)
+        self._cuda.copy_to_device(self._g_device, g)
+        self.optimizer._update(self._g_device)
+        self._x_device.copy_to_host(self._x)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["optimizer"], name)
+
+    def __setattr__(self, name, value):
+        if name in ("lr", "step_count"):
+            setattr(self.optimizer, name, value)
+        else:
+            object.__setattr__(self, name, value)
 
 
 def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, callback,

@@ -1,4 +1,4 @@
-"""Readable NumPy versions of every update rule: the ground truth the fast kernels are tested against.
+"""Readable NumPy versions of every update rule: the ground truth for the fast kernels.
 
 Each function follows PyTorch's single-tensor ``torch.optim`` implementation line by line, in
 the same order of floating-point operations, and updates its arrays in place. They are written

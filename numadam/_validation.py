@@ -1,4 +1,4 @@
-"""Argument checks shared by the front ends. They run once, at the Python boundary, never in kernels.
+"""Argument checks shared by the front ends: once, at the Python boundary, never in kernels.
 
 Messages follow PyTorch's wording where PyTorch has the same check ("Invalid learning rate: -1"),
 so users recognise them, and otherwise name the parameter, what was expected and what was given.
@@ -72,7 +72,8 @@ def betas(name, value):
     except TypeError:
         raise TypeError(f"{name} must be a pair (beta1, beta2), got {value!r}") from None
     if len(pair) != 2:
-        raise ValueError(f"{name} must be a pair (beta1, beta2), got {len(pair)} values: {value!r}")
+        raise ValueError(
+            f"{name} must be a pair (beta1, beta2), got {len(pair)} values: {value!r}")
     return tuple(
         unit_interval(name, beta, f"beta parameter at index {index}")
         for index, beta in enumerate(pair)

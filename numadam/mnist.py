@@ -159,7 +159,7 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
 
 
 def _draw_progress(stream, epoch, done, total, loss, width=30):
-    """Redraw one line: ``Epoch k [#####.....] done/total loss x`` (``\\r`` returns to its start)."""
+    """Redraw one line, ``Epoch k [#####.....] done/total loss x`` (``\\r`` goes to its start)."""
     filled = width * done // total
     stream.write(f"\rEpoch {epoch} [{'#' * filled}{'.' * (width - filled)}] "
                  f"{done}/{total} loss {loss:.4f}")

@@ -254,7 +254,7 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict):
-        """Restore a state saved by :meth:`state_dict`, checking everything before changing anything.
+        """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.
 
         Raises
         ------
@@ -268,7 +268,8 @@ class Optimizer:
                 "as returned by state_dict()"
             )
         step = state_dict["step"]
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
+        if (isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer))
+                or step < 0):
             raise ValueError(f"state_dict['step'] must be a non-negative integer, got {step!r}")
         vectors = state_dict["state"]
         if not isinstance(vectors, dict) or set(vectors) != set(self.state_names):
@@ -461,7 +462,8 @@ class RMSProp(Optimizer):
          \quad \textbf{else} \; \tilde v_t \leftarrow v_t \\
        &\textbf{if } \mu > 0: \; b_t \leftarrow \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon),
          \; \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
-       &\textbf{else}: \; \theta_t \leftarrow \theta_{t-1} - \gamma g_t / (\sqrt{\tilde v_t}+\epsilon)
+       &\textbf{else}: \; \theta_t \leftarrow \theta_{t-1}
+         - \gamma g_t / (\sqrt{\tilde v_t}+\epsilon)
        \end{aligned}
 
     State vectors: ``square_avg`` (:math:`v`), ``grad_avg`` (:math:`\bar g`, empty unless

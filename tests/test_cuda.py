@@ -494,3 +494,46 @@ def test_benchmark_without_a_gpu_says_so_and_exits_0():
     assert result.returncode == 0, result.stderr
     assert "bench_cuda: no GPU, nothing measured" in result.stdout
     assert "pip install 'numadam[cuda]'" in result.stdout
+
+
+# -- minimize(options={"device": "cuda"}) ---------------------------------------------------
+
+
+@needs_cuda
+@pytest.mark.parametrize("method", ["adam", "rmsprop", "nesterov"])
+def test_minimize_runs_the_update_on_the_gpu(method):
+    from scipy.optimize import rosen, rosen_der
+
+    options = {"lr": 1e-3, "maxiter": 30, "gtol": 1e-12}
+    gpu = numadam.minimize(rosen, [-1.2, 1.0, 0.5], jac=rosen_der, method=method,
+                           bounds=[(-1.1, 2.0)] * 3, options=dict(options, device="cuda"))
+    cpu = numadam.minimize(rosen, [-1.2, 1.0, 0.5], jac=rosen_der, method=method,
+                           bounds=[(-1.1, 2.0)] * 3, options=options)
+    assert isinstance(gpu.x, np.ndarray) and gpu.nit == cpu.nit == 30
+    assert (gpu.status, gpu.nfev) == (cpu.status, cpu.nfev)
+    np.testing.assert_allclose(gpu.x, cpu.x, rtol=1e-12)
+    if SIMULATED:  # the simulator does the CPU's arithmetic: nothing fused, bitwise equal
+        np.testing.assert_array_equal(gpu.x, cpu.x)
+
+
+@needs_cuda
+def test_minimize_on_the_gpu_with_a_schedule_and_a_stop():
+    from scipy.optimize import rosen, rosen_der
+
+    def stop_at_4(intermediate_result):
+        if intermediate_result.nit == 4:
+            raise StopIteration
+
+    gpu = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, callback=stop_at_4,
+                           options={"device": "cuda", "schedule": "cosine", "maxiter": 10})
+    cpu = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der,
+                           options={"schedule": "cosine", "schedule_options": {"T_max": 10},
+                                    "maxiter": 4})
+    assert gpu.status == 99 and gpu.nit == 4
+    np.testing.assert_allclose(gpu.x, cpu.x, rtol=1e-12)
+
+
+def test_minimize_rejects_an_unknown_device():
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        numadam.minimize(lambda x: 0.0, [1.0], jac=lambda x: np.zeros(1),
+                         options={"device": "tpu"})

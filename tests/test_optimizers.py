@@ -186,12 +186,13 @@ def test_load_state_dict_rejects_bad_state_and_changes_nothing(mutate, exception
     with pytest.raises(exception, match=match):
         opt.load_state_dict(bad)
     after = opt.state_dict()
-    assert after["step"] == before["step"] and after["hyperparameters"] == before["hyperparameters"]
+    assert after["step"] == before["step"]
+    assert after["hyperparameters"] == before["hyperparameters"]
     for name in before["state"]:
         np.testing.assert_array_equal(after["state"][name], before["state"][name])
 
 
-# -- compilation and inputs ------------------------------------------------------------------------
+# -- compilation and inputs -------------------------------------------------------------------
 
 
 def test_a_second_call_compiles_nothing_new(rng):
