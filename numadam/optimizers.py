@@ -45,6 +45,17 @@ def _is_gpu_array(value):
     )
 
 
+def _check_momentum_stays_on_or_off(current, candidate):
+    """Momentum may change between non-zero values, not switch on or off: the momentum buffer
+    exists (or not) from the optimizer's creation on. Momentum is never negative, so "on" is
+    ``!= 0`` for RMSProp and SGD alike."""
+    if "momentum" in current and (candidate["momentum"] != 0) != (current["momentum"] != 0):
+        raise ValueError(
+            "momentum can change between non-zero values, but switching it on or off after "
+            "creation would need a new momentum buffer; create a new optimizer"
+        )
+
+
 class _Hyperparameter:
     """A validated hyperparameter attribute: ``opt.lr = -1`` raises, ``opt.lr = 1e-4`` sticks.
 
@@ -516,13 +527,7 @@ class RMSProp(Optimizer):
         return True
 
     def _check_combination(self, hyperparameters):
-        if "momentum" in self._hyperparameters and (
-            (hyperparameters["momentum"] > 0) != (self._hyperparameters["momentum"] > 0)
-        ):
-            raise ValueError(
-                "momentum can change between non-zero values, but switching it on or off after "
-                "creation would need a new momentum buffer; create a new optimizer"
-            )
+        _check_momentum_stays_on_or_off(self._hyperparameters, hyperparameters)
 
     def _hyperparameters_changed(self):
         to_dtype = self._scalar
@@ -603,13 +608,7 @@ class SGD(Optimizer):
             hyperparameters["momentum"] <= 0 or hyperparameters["dampening"] != 0
         ):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        if "momentum" in self._hyperparameters and (
-            (hyperparameters["momentum"] != 0) != (self._hyperparameters["momentum"] != 0)
-        ):
-            raise ValueError(
-                "momentum can change between non-zero values, but switching it on or off after "
-                "creation would need a new momentum buffer; create a new optimizer"
-            )
+        _check_momentum_stays_on_or_off(self._hyperparameters, hyperparameters)
 
     def _hyperparameters_changed(self):
         to_dtype = self._scalar
