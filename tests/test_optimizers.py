@@ -363,3 +363,16 @@ def test_bad_gradients_raise_and_change_nothing(grad, exception, match):
         opt.step(grad)
     np.testing.assert_array_equal(x, np.ones(4))
     assert opt.step_count == 0
+
+
+@pytest.mark.parametrize("cls", [numadam.RMSProp, numadam.SGD])
+def test_momentum_can_change_but_not_switch_on_or_off(cls):
+    with_momentum = cls(np.zeros(3), momentum=0.9)
+    with_momentum.momentum = 0.5
+    assert with_momentum.momentum == 0.5
+    with pytest.raises(ValueError, match="switching it on or off"):
+        with_momentum.momentum = 0.0
+    without = cls(np.zeros(3))
+    with pytest.raises(ValueError, match="switching it on or off"):
+        without.momentum = 0.9
+    assert without.momentum == 0.0 and without.state["momentum_buffer"].size == 0
