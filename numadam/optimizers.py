@@ -99,8 +99,8 @@ class Optimizer:
         its state lives there, gradients must be GPU arrays too, ``self.device`` is ``"cuda"``,
         and :mod:`numadam.cuda` runs the update (see there for what a GPU run needs).
     check_finite : bool
-        Check every gradient for NaN and infinity before the update (one extra read-only pass;
-        about 15% of a large Adam step). A non-finite gradient raises ``ValueError`` and leaves
+        Check every gradient for NaN and infinity before the update (one extra read-only pass,
+        measured at 20-27% of a large float32 Adam step). A non-finite gradient raises ``ValueError`` and leaves
         the parameters and the state untouched. Set ``False`` for the last bit of speed when the
         gradients are known to be finite.
     hyperparameters
