@@ -1,4 +1,4 @@
-"""numadam: Numba-accelerated Adam, AdamW, RMSProp and Momentum/SGD for NumPy and SciPy users.
+"""numadam: Numba-accelerated first-order optimizers for NumPy and SciPy users.
 
 Stateful optimizers on one flat parameter vector, shaped like ``torch.optim``::
 
@@ -10,27 +10,22 @@ Stateful optimizers on one flat parameter vector, shaped like ``torch.optim``::
 and a SciPy-style front end, ``numadam.minimize(fun, x0, method="adam")``, whose methods also
 plug into ``scipy.optimize.minimize(fun, x0, method=numadam.adam)``.
 
-The kernels behind both live in :mod:`numadam.kernels`, their NumPy ground truth in
-:mod:`numadam._reference`.
+Every rule lives in one module of :mod:`numadam.rules`, whose registry lists the optimizer
+classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`.
 """
 
-from numadam._minimize import (
-    adam,
-    adamw,
-    amsgrad,
-    minimize,
-    momentum,
-    nesterov,
-    rmsprop,
-    sgd,
-    show_options,
-)
-from numadam.optimizers import SGD, Adam, AdamW, Momentum, Optimizer, RMSProp, RMSprop
+from numadam import _minimize, optimizers
+from numadam._minimize import minimize, show_options
+from numadam.backends import NonFiniteGradientError
+from numadam.optimizers import Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
+# One optimizer class and one minimize method (a SciPy custom method) per registry entry.
+globals().update(optimizers.CLASSES)
+globals().update({name: getattr(_minimize, name) for name in _minimize.METHODS})
+
 __all__ = [
-    "Optimizer", "Adam", "AdamW", "RMSProp", "RMSprop", "SGD", "Momentum",
-    "minimize", "show_options", "adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov",
-    "sgd",
+    "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
+    *optimizers.CLASSES, *_minimize.METHODS,
 ]

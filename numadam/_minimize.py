@@ -69,21 +69,29 @@ from numadam._compiled_loop import max_abs as _max_abs
 from numadam._compiled_loop import max_abs_projected as _max_abs_projected
 from numadam._compiled_loop import small_change as _small_change
 from numadam._validation import flag, real_scalar, unit_interval
-from numadam.optimizers import SGD, Adam, AdamW, Momentum, RMSProp
+from numadam.optimizers import CLASSES
+from numadam.rules import VARIANTS
 
-__all__ = ["minimize", "show_options", "adam", "adamw", "amsgrad", "rmsprop", "momentum",
-           "nesterov", "sgd"]
+__all__ = ["minimize", "show_options"]
 
-#: method name -> (optimizer class, hyperparameters the method fixes)
-METHODS = {
-    "adam": (Adam, {}),
-    "adamw": (AdamW, {}),
-    "amsgrad": (Adam, {"amsgrad": True}),
-    "rmsprop": (RMSProp, {}),
-    "momentum": (Momentum, {}),
-    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
-    "sgd": (SGD, {}),
-}
+def _method_table():
+    """method name -> (optimizer class, hyperparameters the method fixes), from the registry.
+
+    A variant with its own class runs it (``adamw`` runs ``AdamW``); one without runs its rule's
+    class with its settings fixed (``amsgrad`` runs ``Adam(amsgrad=True)``).
+    """
+    table = {}
+    for variant in VARIANTS:
+        if variant.method is None:
+            continue
+        if variant.class_name:
+            table[variant.method] = (CLASSES[variant.class_name], {})
+        else:
+            table[variant.method] = (CLASSES[variant.rule.class_name], dict(variant.fixed))
+    return table
+
+
+METHODS = _method_table()
 
 STATUS_MESSAGES = {
     0: "Optimization terminated successfully.",
@@ -116,26 +124,11 @@ COMMON_OPTIONS = {
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
 }
 
-_HYPERPARAMETER_DOCS = {
-    "lr": "float, learning rate",
-    "betas": "(float, float), decay rates of the first and second moments",
-    "eps": "float, added to the denominator",
-    "weight_decay": "float, L2 penalty (decoupled for adamw)",
-    "amsgrad": "bool, use the running maximum of the second moment",
-    "maximize": "bool, ascend instead of descend",
-    "alpha": "float, decay rate of the squared-gradient average",
-    "momentum": "float, momentum factor",
-    "centered": "bool, normalise by the gradient's estimated variance",
-    "dampening": "float, dampening of the momentum",
-    "nesterov": "bool, Nesterov momentum",
-}
-
-
-def _hyperparameter_defaults(method):
+def _hyperparameters(method):
+    """The method's hyperparameters: ``{name: (default, one-line doc)}``."""
     cls, fixed = METHODS[method]
-    signature = inspect.signature(cls.__init__)
-    return {name: fixed.get(name, signature.parameters[name].default)
-            for name in cls.hyperparameter_names()}
+    return {name: (fixed.get(name, spec.default), spec.doc)
+            for name, spec in cls.variant.hyperparameters().items()}
 
 
 def show_options(method=None, *, disp=True):
@@ -152,8 +145,8 @@ def show_options(method=None, *, disp=True):
     blocks = []
     for name in names:
         lines = [name, "=" * len(name), "Options", "-------"]
-        for option, default in _hyperparameter_defaults(name).items():
-            lines.append(f"{option} : {_HYPERPARAMETER_DOCS[option]}; default {default!r}")
+        for option, (default, doc) in _hyperparameters(name).items():
+            lines.append(f"{option} : {doc}; default {default!r}")
         lines += [f"{option} : {text}" for option, text in COMMON_OPTIONS.items()]
         blocks.append("\n".join(lines))
     text = "\n\n".join(blocks)
@@ -407,7 +400,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     # _check_unknown_options): user -> minimize -> _minimize is 3; user -> scipy's minimize ->
     # numadam.adam -> _minimize is 4.
     cls, fixed = METHODS[method]
-    hyperparameters = _hyperparameter_defaults(method)
+    hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
     settings = dict.fromkeys(COMMON_OPTIONS)
     settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
                     device="cpu")
@@ -499,10 +492,10 @@ class _OnGPU:
         self._g_device = cuda.zeros(x.shape[0], x.dtype)
         self.__dict__["optimizer"] = cls(self._x_device, **hyperparameters)
 
-    def _update(self, g):
+    def step_prechecked(self, g):
         self._cuda.copy_to_device(self._x_device, self._x)
         self._cuda.copy_to_device(self._g_device, g)
-        self.optimizer._update(self._g_device)
+        self.optimizer.step_prechecked(self._g_device)
         self._x_device.copy_to_host(self._x)
 
     def __getattr__(self, name):
@@ -518,7 +511,7 @@ class _OnGPU:
 def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, callback,
                  schedule, clip_norm, clip_value, average, average_decay, average_start):
     # Bound once: this loop is hot.
-    evaluate, update = objective._evaluate, optimizer._update
+    evaluate, update = objective._evaluate, optimizer.step_prechecked
     f, g = evaluate(x)
     if not math.isfinite(f) or kernels.count_nonfinite(g):
         return 3, 0, f, g, x
@@ -536,7 +529,6 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
             break
         if schedule is not None:
             optimizer.lr = schedule(nit)
-        optimizer.step_count += 1  # the optimizer's step(), minus checks already made here
         update(_clip(g, clip_norm, clip_value) if clipping else g)
         if limits is not None:
             np.clip(x, *limits, out=x)
@@ -547,7 +539,7 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
         if nonfinite:
             x[:] = previous  # the last finite iterate, with its f and g
             f, nit, status = f_previous, nit - 1, 3
-            optimizer.step_count -= 1
+            optimizer.step_count -= 1  # the step is not counted (its state changes are kept)
             break
         g = g_new
         if average is not None and nit >= average_start:
@@ -603,11 +595,7 @@ def _scipy_method(name):
 
 
 # SciPy's naming for per-method solvers (``_minimize_bfgs``), and the public names to pass as
-# ``method=``: the same functions.
-_minimize_adam = adam = _scipy_method("adam")
-_minimize_adamw = adamw = _scipy_method("adamw")
-_minimize_amsgrad = amsgrad = _scipy_method("amsgrad")
-_minimize_rmsprop = rmsprop = _scipy_method("rmsprop")
-_minimize_momentum = momentum = _scipy_method("momentum")
-_minimize_nesterov = nesterov = _scipy_method("nesterov")
-_minimize_sgd = sgd = _scipy_method("sgd")
+# ``method=``: the same functions, one per method of the registry.
+for _name in METHODS:
+    globals()[_name] = globals()[f"_minimize_{_name}"] = _scipy_method(_name)
+__all__ += list(METHODS)

@@ -1,8 +1,11 @@
 """Readable NumPy versions of every update rule: the ground truth for the fast kernels.
 
-Each function follows PyTorch's single-tensor ``torch.optim`` implementation line by line, in
-the same order of floating-point operations, and updates its arrays in place. They are written
-for clarity, not speed: every step allocates temporaries, as a tutorial would.
+Written independently of :mod:`numadam.rules` on purpose. Each function takes
+``(param, grad, state, **hyperparameters)``, with the optimizer's hyperparameter names, and keeps
+its state in the dict ``state`` (empty before the first step), as ``torch.optim`` does. Each
+follows PyTorch's single-tensor ``torch.optim`` implementation (or the rule's reference
+implementation) line by line, in the same order of floating-point operations, and updates its
+arrays in place. They are written for clarity, not speed: every step allocates temporaries.
 
 With NumPy >= 2 (NEP 50) a Python float combined with a float32 array is cast to float32 first,
 so float32 inputs are computed in float32 throughout, as PyTorch does on the CPU.
@@ -27,12 +30,20 @@ def _lerp(start, end, weight):
     return end - (end - start) * (1 - weight)
 
 
-def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1, beta2, eps,
-         weight_decay, amsgrad, maximize, decoupled_weight_decay=False):
-    """One Adam (or AdamW) step in place; ``step`` is the 1-based count after this update.
+def _zeros(state, names, param):
+    """PyTorch's lazy state initialization: zero vectors on the first step."""
+    for name in names:
+        state.setdefault(name, np.zeros_like(param))
 
-    ``max_exp_avg_sq`` is read and written only when ``amsgrad`` is true.
-    """
+
+def adam(param, grad, state, *, lr, betas, eps, weight_decay, amsgrad, maximize,
+         decoupled_weight_decay=False):
+    """One Adam (or AdamW) step in place; ``state`` starts as an empty dict."""
+    _zeros(state, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), param)
+    state["step"] = step = state.get("step", 0) + 1
+    exp_avg, exp_avg_sq, max_exp_avg_sq = (state[k] for k in ("exp_avg", "exp_avg_sq",
+                                                                "max_exp_avg_sq"))
+    beta1, beta2 = betas
     grad = -grad if maximize else grad
     if decoupled_weight_decay:
         param *= 1 - lr * weight_decay  # AdamW: decay the weights, not the gradient
@@ -56,12 +67,16 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1, b
     param += -step_size * exp_avg / denom
 
 
-def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay,
-            momentum, centered, maximize):
-    """One RMSProp step in place.
+def adamw(param, grad, state, **hyperparameters):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay."""
+    adam(param, grad, state, decoupled_weight_decay=True, **hyperparameters)
 
-    ``grad_avg`` is used only when ``centered``; ``momentum_buffer`` only when ``momentum > 0``.
-    """
+
+def rmsprop(param, grad, state, *, lr, alpha, eps, weight_decay, momentum, centered, maximize):
+    """One RMSProp step in place."""
+    _zeros(state, ("square_avg", "grad_avg", "momentum_buffer"), param)
+    square_avg, grad_avg, momentum_buffer = (state[k] for k in ("square_avg", "grad_avg",
+                                                                 "momentum_buffer"))
     grad = -grad if maximize else grad
     if weight_decay != 0:
         grad = grad + weight_decay * param
@@ -83,25 +98,30 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, ep
         param += -lr * grad / avg
 
 
-def sgd(param, grad, momentum_buffer, *, first_step, lr, momentum, dampening, weight_decay,
-        nesterov, maximize):
+def sgd(param, grad, state, *, lr, momentum, dampening, weight_decay, nesterov, maximize):
     """One SGD / momentum / Nesterov step in place.
 
-    ``momentum_buffer`` is used only when ``momentum != 0``; on the first step it is set to the
-    gradient itself (no dampening), as PyTorch does.
+    On the first step the momentum buffer is set to the gradient itself (no dampening), as
+    PyTorch does.
     """
     grad = -grad if maximize else grad
     if weight_decay != 0:
         grad = grad + weight_decay * param
 
     if momentum != 0:
-        if first_step:
-            momentum_buffer[:] = grad
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = grad.copy()
         else:
+            momentum_buffer = state["momentum_buffer"]
             momentum_buffer *= momentum
             momentum_buffer += (1 - dampening) * grad
         if nesterov:
-            grad = grad + momentum * momentum_buffer
+            grad = grad + momentum * state["momentum_buffer"]
         else:
-            grad = momentum_buffer
+            grad = state["momentum_buffer"]
     param += -lr * grad
+
+
+def momentum(param, grad, state, **hyperparameters):
+    """``numadam.Momentum``: SGD under another name and default."""
+    sgd(param, grad, state, **hyperparameters)

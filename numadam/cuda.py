@@ -16,14 +16,13 @@ itself never fails. Without ``numba.cuda`` (``pip install 'numadam[cuda]'`` brin
 
 Kernels
 -------
-:func:`adam`, :func:`rmsprop`, :func:`sgd` and :func:`count_nonfinite` take exactly the arguments
-of their CPU counterparts in :mod:`numadam.kernels` (device arrays in place of NumPy arrays, the
-same host-computed scalars), so an optimizer swaps one for the other without any other change.
-Each launches one ``@cuda.jit`` kernel whose grid-stride loop applies the per-element update,
-written operation for operation as ``numadam.kernels._<rule>_element``. Under Numba's CUDA
-simulator (``NUMBA_ENABLE_CUDASIM=1``) results are bitwise those of the CPU kernels. On a real GPU
-they agree to a few ulps: NVVM contracts ``a * b + c`` into fused multiply-adds, which the CPU
-kernels avoid, while division and square root stay correctly rounded.
+Each rule's update is its element function (``numadam/rules/<rule>.py``), compiled for the GPU
+from the same source as the CPU loops of :mod:`numadam.kernels` and run in a grid-stride loop;
+:class:`CUDABackend` hands out launchers with the CPU loops' arguments, so an optimizer does the
+same thing on either device. Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results
+match the CPU loops. On a real GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into
+fused multiply-adds, which the CPU loops avoid, while division and square root stay correctly
+rounded.
 
 Launches go to the default stream and return without waiting, as CUDA launches do;
 :func:`count_nonfinite` alone waits, since it returns a number to the host.
@@ -31,6 +30,7 @@ Launches go to the default stream and return without waiting, as CUDA launches d
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -46,7 +46,7 @@ else:
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
     "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
-    "adam", "rmsprop", "sgd", "count_nonfinite",
+    "count_nonfinite", "CUDABackend", "BACKEND",
 ]
 
 #: Threads in one block of every kernel launch.
@@ -230,8 +230,8 @@ def _may_overlap(a, b):
     return a_first < a_end and b_first < b_end and a_first < b_end and b_first < a_end
 
 
-def check_grad(optimizer, grad):
-    """``Optimizer._check_grad`` for an optimizer whose parameters are on the GPU.
+def check_grad(grad, param):
+    """The CPU backend's ``check_grad`` for parameters on the GPU.
 
     Returns ``grad`` as a C-contiguous device vector that does not overlap the parameters
     (copied on the device only when it is strided or overlaps), or raises as the CPU path does.
@@ -242,28 +242,20 @@ def check_grad(optimizer, grad):
             f"the GPU first (numadam.cuda.to_device(grad)) or compute it there"
         )
     grad = as_device_array(grad)
-    if grad.dtype != optimizer.dtype:
+    if grad.dtype != param.dtype:
         raise TypeError(
-            f"grad has dtype {grad.dtype}, the parameters have {optimizer.dtype}: they must "
+            f"grad has dtype {grad.dtype}, the parameters have {param.dtype}: they must "
             f"match (no silent conversion)"
         )
-    if tuple(grad.shape) != tuple(optimizer.param.shape):
+    if tuple(grad.shape) != tuple(param.shape):
         raise ValueError(
-            f"grad has shape {tuple(grad.shape)}, the parameters have shape "
-            f"{tuple(optimizer.param.shape)}"
+            f"grad has shape {tuple(grad.shape)}, the parameters have shape {tuple(param.shape)}"
         )
-    if not grad.is_c_contiguous() or _may_overlap(grad, optimizer.param):
+    if not grad.is_c_contiguous() or _may_overlap(grad, param):
         copy = require().device_array(grad.shape[0], grad.dtype)
         if grad.shape[0]:
             _gather[_grid(grad.shape[0])](copy, grad)
         grad = copy
-    if optimizer.check_finite:
-        bad = count_nonfinite(grad)
-        if bad:
-            raise ValueError(
-                f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
-                f"taken and the parameters and the optimizer state are unchanged"
-            )
     return grad
 
 
@@ -310,22 +302,6 @@ def _device(function):
     return function if cuda is None else cuda.jit(device=True)(function)
 
 
-@_device
-def _lerp(start, end, weight, one_minus_weight):
-    """``torch.lerp(start, end, weight)``, as ``numadam.kernels._lerp``."""
-    if abs(weight) < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * one_minus_weight
-
-
-@_device
-def _maximum(a, b):
-    """``np.maximum`` for two scalars: the larger, or NaN if either is NaN."""
-    if a > b or a != a:
-        return a
-    return b
-
-
 @_kernel
 def _fill_zero(out):
     start, stride = cuda.grid(1), cuda.gridsize(1)
@@ -341,75 +317,6 @@ def _gather(out, source):
 
 
 @_kernel
-def _adam_kernel(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign, param_scale,
-                 weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2, neg_step_size,
-                 bias_correction2_sqrt, eps, amsgrad):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    for i in range(start, param.shape[0], stride):
-        # numadam.kernels._adam_element, operation for operation
-        g = grad[i] * sign
-        p = param[i] * param_scale
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        m = _lerp(exp_avg[i], g, one_minus_beta1, beta1)
-        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
-        exp_avg[i] = m
-        exp_avg_sq[i] = v
-        if amsgrad:
-            v = _maximum(max_exp_avg_sq[i], v)
-            max_exp_avg_sq[i] = v
-        denom = math.sqrt(v) / bias_correction2_sqrt + eps
-        param[i] = p + neg_step_size * m / denom
-
-
-@_kernel
-def _rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay,
-                    alpha, one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    has_momentum = momentum > 0
-    for i in range(start, param.shape[0], stride):
-        # numadam.kernels._rmsprop_element, operation for operation
-        g = grad[i] * sign
-        p = param[i]
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        s = square_avg[i] * alpha + one_minus_alpha * g * g
-        square_avg[i] = s
-        if centered:
-            a = _lerp(grad_avg[i], g, one_minus_alpha, lerp_complement)
-            grad_avg[i] = a
-            s = s - a * a
-        avg = math.sqrt(s) + eps
-        if has_momentum:
-            b = momentum_buffer[i] * momentum + g / avg
-            momentum_buffer[i] = b
-            param[i] = p + neg_lr * b
-        else:
-            param[i] = p + neg_lr * g / avg
-
-
-@_kernel
-def _sgd_kernel(param, grad, momentum_buffer, sign, weight_decay, neg_lr, momentum, buffer_decay,
-                grad_scale, nesterov):
-    start, stride = cuda.grid(1), cuda.gridsize(1)
-    has_momentum = momentum != 0
-    for i in range(start, param.shape[0], stride):
-        # numadam.kernels._sgd_element, operation for operation
-        g = grad[i] * sign
-        p = param[i]
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        if has_momentum:
-            b = momentum_buffer[i] * buffer_decay + grad_scale * g
-            momentum_buffer[i] = b
-            if nesterov:
-                g = g + momentum * b
-            else:
-                g = b
-        param[i] = p + neg_lr * g
-
-
-@_kernel
 def _count_nonfinite_kernel(grad, count):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     bad = 0
@@ -421,40 +328,46 @@ def _count_nonfinite_kernel(grad, count):
 
 
 # ------------------------------------------------------------------------------------------------
-# Host launchers: the argument lists of numadam.kernels.
+# Each rule's update: the rule's element function (numadam/rules/<rule>.py), compiled for the GPU
+# from the same source as the CPU loops, inside a grid-stride loop.
 # ------------------------------------------------------------------------------------------------
 
 
-def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign, param_scale, weight_decay,
-         one_minus_beta1, beta1, one_minus_beta2, beta2, neg_step_size, bias_correction2_sqrt,
-         eps, amsgrad):
-    """One Adam/AdamW step in place on the GPU; the arguments of :func:`numadam.kernels.adam`."""
-    n = param.shape[0]
-    if n:
-        _adam_kernel[_grid(n)](param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, sign,
-                               param_scale, weight_decay, one_minus_beta1, beta1,
-                               one_minus_beta2, beta2, neg_step_size, bias_correction2_sqrt,
-                               eps, amsgrad)
+@functools.cache
+def _kernel_for(element):
+    @_kernel
+    def update(param, grad, state0, state1, state2, c, s, skipped, checked):
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        bad = 0
+        for i in range(start, param.shape[0], stride):
+            g = grad[i]
+            if not checked or g - g == 0:  # skip NaN and inf when checked (see kernels)
+                element(i, g, param, state0, state1, state2, c, s)
+            else:
+                bad += 1
+        if bad:  # one atomic per thread that saw a bad value, none otherwise
+            cuda.atomic.add(skipped, 0, bad)
+
+    return update
 
 
-def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, sign, weight_decay, alpha,
-            one_minus_alpha, lerp_complement, eps, neg_lr, momentum, centered):
-    """One RMSProp step in place on the GPU; the arguments of :func:`numadam.kernels.rmsprop`."""
-    n = param.shape[0]
-    if n:
-        _rmsprop_kernel[_grid(n)](param, grad, square_avg, grad_avg, momentum_buffer, sign,
-                                  weight_decay, alpha, one_minus_alpha, lerp_complement, eps,
-                                  neg_lr, momentum, centered)
+class _Update:
+    """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number of skipped non-finite entries when
+    ``checked`` (which waits for the kernel), else 0 without waiting."""
 
+    def __init__(self, element, checked):
+        self.kernel, self.checked = _kernel_for(element), checked
+        self.skipped = require().to_device(np.zeros(1, np.int64))
 
-def sgd(param, grad, momentum_buffer, sign, weight_decay, neg_lr, momentum, buffer_decay,
-        grad_scale, nesterov):
-    """One SGD / momentum step in place on the GPU; the arguments of
-    :func:`numadam.kernels.sgd`."""
-    n = param.shape[0]
-    if n:
-        _sgd_kernel[_grid(n)](param, grad, momentum_buffer, sign, weight_decay, neg_lr,
-                              momentum, buffer_decay, grad_scale, nesterov)
+    def __call__(self, param, grad, state0, state1, state2, c, s):
+        n = param.shape[0]
+        if not n:
+            return 0
+        if self.checked:
+            self.skipped.copy_to_device(np.zeros(1, np.int64))
+        self.kernel[_grid(n)](param, grad, state0, state1, state2, c, s, self.skipped,
+                              self.checked)
+        return int(self.skipped.copy_to_host()[0]) if self.checked else 0
 
 
 def count_nonfinite(grad):
@@ -467,16 +380,41 @@ def count_nonfinite(grad):
     return int(count.copy_to_host()[0])
 
 
-#: The launcher standing in for each CPU kernel, by the CPU kernel's name.
-_LAUNCHERS = {
-    "adam": adam, "adam_parallel": adam,
-    "rmsprop": rmsprop, "rmsprop_parallel": rmsprop,
-    "sgd": sgd, "sgd_parallel": sgd,
-    "count_nonfinite": count_nonfinite, "count_nonfinite_parallel": count_nonfinite,
-}
+class CUDABackend:
+    """GPU arrays, updated by the kernels above (see :class:`numadam.backends.CPUBackend`)."""
+
+    device = "cuda"
+
+    @staticmethod
+    def parameter_vector(name, value):
+        return parameter_vector(name, value)
+
+    @staticmethod
+    def check_grad(grad, param):
+        return check_grad(grad, param)
+
+    @staticmethod
+    def full(n, value, dtype):
+        out = zeros(n, dtype)
+        if n and value != 0:
+            out.copy_to_device(np.full(n, value, dtype))
+        return out
+
+    @staticmethod
+    def to_host(vector):
+        return to_host(vector)
+
+    @staticmethod
+    def copy_in(vector, host_values):
+        copy_to_device(vector, host_values)
+
+    @staticmethod
+    def update(rule, n, checked):
+        return _Update(rule.element, checked)
+
+    @staticmethod
+    def count_nonfinite(grad):
+        return count_nonfinite(grad)
 
 
-def launcher_for(cpu_kernel):
-    """The GPU launcher taking the same arguments as ``cpu_kernel`` (from numadam.kernels)."""
-    name = getattr(cpu_kernel, "__name__", None) or cpu_kernel.py_func.__name__
-    return _LAUNCHERS[name]
+BACKEND = CUDABackend()

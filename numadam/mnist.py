@@ -26,13 +26,7 @@ import numadam
 from numadam.datasets import load_mnist
 from numadam.mlp import MLP
 
-OPTIMIZERS = {
-    "adam": numadam.Adam,
-    "adamw": numadam.AdamW,
-    "sgd": numadam.SGD,
-    "rmsprop": numadam.RMSProp,
-    "momentum": numadam.Momentum,
-}
+OPTIMIZERS = {name.lower(): cls for name, cls in numadam.optimizers.CLASSES.items()}
 
 
 @njit(cache=True)

@@ -7,61 +7,89 @@ r"""Stateful optimizers on one flat parameter vector, shaped like ``torch.optim`
     for _ in range(100):
         opt.step(gradient(x))      # updates x in place
 
-Each optimizer validates its arguments once, keeps its state as plain NumPy arrays of the
-parameter's dtype, computes the per-step scalars (bias corrections, step sizes) on the host and
-hands the arrays to one fused kernel from :mod:`numadam.kernels`: the serial kernel for small
-vectors, the parallel one from :data:`numadam.kernels.PARALLEL_THRESHOLD` elements on.
+One class per entry of :data:`numadam.rules.VARIANTS`, all built here from the rule modules:
+each validates its arguments once, keeps its state as arrays of the parameter's dtype on the
+parameter's device, computes the per-step scalars on the host and hands the arrays to one fused
+compiled loop (see :mod:`numadam.backends`).
 
 Hyperparameters are attributes (``opt.lr = 1e-4``) validated when set, so a schedule can change
 them between steps. ``state_dict()`` / ``load_state_dict()`` save and restore the step count, the
 hyperparameters and every state vector exactly.
 
+Non-finite gradients
+--------------------
+With ``check_finite=True`` (the default) the finiteness test is fused into the update pass, at no
+measurable cost: every gradient entry that is NaN or infinite is skipped (its parameter and state
+entries keep their values, so no NaN ever enters them), every finite entry is updated, the step
+counts, and :class:`~numadam.backends.NonFiniteGradientError` (a ``ValueError``) is raised after
+the pass, saying how many entries were skipped. ``check_finite="before"`` checks the whole
+gradient in a separate read-only pass first and, on a bad gradient, raises with nothing changed
+(one more read of the gradient). ``check_finite=False`` does no check: NaN propagates, as in
+PyTorch.
+
 .. warning::
    The formulas are PyTorch's. Other libraries differ: scikit-learn and TensorFlow/Keras add
-   :math:`\epsilon` to the *bias-corrected* step in the "efficient" form
-   (:math:`\hat\epsilon = \epsilon\sqrt{1-\beta_2^t}`), and optax's RMSProp can put
-   :math:`\epsilon` inside the square root. Trajectories then agree only approximately.
+   :math:`\epsilon` to the *bias-corrected* step in the "efficient" form, and optax's RMSProp
+   can put :math:`\epsilon` inside the square root. Trajectories then agree only approximately.
 """
 
 from __future__ import annotations
 
-import functools
-import math
+import inspect
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from numadam import _validation as check
-from numadam import kernels
+from numadam.backends import NonFiniteGradientError, backend_for
+from numadam.rules import VARIANTS, Variant
 
-__all__ = ["Optimizer", "Adam", "AdamW", "RMSProp", "RMSprop", "SGD", "Momentum"]
+__all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep"]
+
+#: PyTorch's implementation flags, accepted so that code written for ``torch.optim`` runs:
+#: name -> (default, values accepted, why other values are refused).
+TORCH_FLAGS = {
+    "foreach": (None, (None, False, True),
+                "numadam always updates in one fused pass; foreach selects nothing"),
+    "fused": (None, (None, False, True),
+              "numadam always updates in one fused pass; fused selects nothing"),
+    "capturable": (False, (False,), "numadam has no CUDA-graph capture"),
+    "differentiable": (False, (False,), "numadam's step is not differentiable (no autograd)"),
+}
 
 
-def _is_gpu_array(value):
-    """A Numba device array or an object exposing ``__cuda_array_interface__`` (CuPy, PyTorch
-    CUDA tensors); see :func:`numadam.cuda.is_device_array`, which this mirrors without importing
-    numba.cuda."""
-    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
-        value, "__cuda_array_interface__"
-    )
+def _torch_flag(name, value):
+    default, accepted, reason = TORCH_FLAGS[name]
+    if not (value is None or isinstance(value, (bool, np.bool_))):
+        raise TypeError(f"{name} must be None, True or False, got {value!r}")
+    if value not in accepted:
+        raise ValueError(f"{name}={value!r} is not supported: {reason}; leave it at {default!r}")
 
 
-def _check_momentum_stays_on_or_off(current, candidate):
-    """Momentum may change between non-zero values, not switch on or off: the momentum buffer
-    exists (or not) from the optimizer's creation on. Momentum is never negative, so "on" is
-    ``!= 0`` for RMSProp and SGD alike."""
-    if "momentum" in current and (candidate["momentum"] != 0) != (current["momentum"] != 0):
-        raise ValueError(
-            "momentum can change between non-zero values, but switching it on or off after "
-            "creation would need a new momentum buffer; create a new optimizer"
-        )
+def _check_finite_mode(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value == "before":
+        return value
+    error = ValueError if isinstance(value, str) else TypeError
+    raise error(f"check_finite must be True, False or 'before', got {value!r}")
+
+
+class CompiledStep(NamedTuple):
+    """What a compiled loop needs to run an optimizer's update itself (``minimize``'s
+    compiled loop): the kernel, the rule's per-step scalar function, and the values they take.
+    Only for float64 parameters on the CPU."""
+
+    kernel: Any
+    step_scalars: Any
+    state: tuple
+    constants: tuple
+    inputs: tuple
+    carry: tuple
 
 
 class _Hyperparameter:
-    """A validated hyperparameter attribute: ``opt.lr = -1`` raises, ``opt.lr = 1e-4`` sticks.
-
-    Values live in ``obj._hyperparameters``; every change calls ``obj._hyperparameters_changed``
-    so the optimizer can refresh the scalars it hands to the kernel.
-    """
+    """A validated hyperparameter attribute: ``opt.lr = -1`` raises, ``opt.lr = 1e-4`` sticks."""
 
     def __init__(self, validate, *, settable=True):
         self.validate = validate
@@ -87,8 +115,10 @@ class _Hyperparameter:
 class Optimizer:
     """Base class: owns the parameter vector, the state vectors and the step count.
 
-    Subclasses declare their hyperparameters as :class:`_Hyperparameter` class attributes, the
-    names of their state vectors, and how one step calls the kernel.
+    Each subclass is one :class:`numadam.rules.Variant` (``Adam``, ``AdamW`` ...); its
+    constructor takes the parameter vector, the rule's hyperparameters, PyTorch's implementation
+    flags (``foreach``, ``fused``, ``capturable``, ``differentiable``: accepted at the values
+    that change nothing) and ``check_finite``.
 
     Parameters
     ----------
@@ -96,59 +126,67 @@ class Optimizer:
         The parameter vector, 1-D, C-contiguous, writeable, float32 or float64. It is updated in
         place and never copied. A GPU array (a Numba device array, a CuPy array, a PyTorch CUDA
         tensor: anything exposing ``__cuda_array_interface__``) puts the optimizer on the GPU:
-        its state lives there, gradients must be GPU arrays too, ``self.device`` is ``"cuda"``,
-        and :mod:`numadam.cuda` runs the update (see there for what a GPU run needs).
-    check_finite : bool
-        Check every gradient for NaN and infinity before the update (one extra read-only pass,
-        measured at 20-27% of a large float32 Adam step). A non-finite gradient raises ``ValueError`` and leaves
-        the parameters and the state untouched. Set ``False`` for the last bit of speed when the
-        gradients are known to be finite.
-    hyperparameters
-        Keyword arguments, validated by the subclass's hyperparameter attributes.
+        its state lives there, gradients must be GPU arrays too, and ``self.device`` is
+        ``"cuda"`` (see :mod:`numadam.cuda`).
+    check_finite : True, False or "before"
+        What a non-finite gradient does; see the module docstring.
     """
 
-    #: Names of the state vectors, in the order the kernel takes them.
+    variant: Variant
+    #: Names of the state vectors.
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params, *, check_finite=True, **hyperparameters):
-        # A GPU array (Numba device array, CuPy array, PyTorch CUDA tensor) puts the optimizer on
-        # the GPU: numadam.cuda, imported only then, supplies the checks, state and kernels.
-        if isinstance(params, np.ndarray) or not _is_gpu_array(params):
-            self._device = None
-            self.param = check.parameter_vector("params", params)
-        else:
-            from numadam import cuda as device
-
-            self._device = device
-            self.param = device.parameter_vector("params", params)
-        self.device = "cpu" if self._device is None else "cuda"
+    def __init__(self, params, *args, **kwargs):
+        bound = self.__signature__.bind(params, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        params = values.pop("params")
+        for name in TORCH_FLAGS:
+            _torch_flag(name, values.pop(name))
+        check_finite = values.pop("check_finite")
+        rule = self.variant.rule
+        self._rule = rule
+        self._backend = backend = backend_for(params)
+        self.device = backend.device
+        self.param = backend.parameter_vector("params", params)
         self.dtype = self.param.dtype
-        self.check_finite = check.flag("check_finite", check_finite)
         # Host scalars are converted to the parameter dtype. For float64 a Python float is that
-        # dtype already, and Numba's dispatcher unboxes it faster than an np.float64 (~0.2 us a
-        # step at small sizes).
-        self._scalar = float if self.dtype == np.float64 else self.dtype.type
+        # dtype already, and Numba's dispatcher unboxes it faster than an np.float64.
+        self._to_dtype = float if self.dtype == np.float64 else self.dtype.type
+        self._fixed = dict(self.variant.fixed)
         self._hyperparameters = {}
-        self._set_hyperparameters(hyperparameters)
+        self._set_hyperparameters(values)
         self.step_count = 0
-        zeros = np.zeros if self._device is None else self._device.zeros
+        self._carry = rule.carry
+        n = self.param.shape[0]
+        every = self._all_hyperparameters()
         self.state = {
-            name: zeros(self.param.shape[0] if self._state_is_used(name) else 0, self.dtype)
-            for name in self.state_names
+            name: backend.full(n if rule.state_is_used(name, every) else 0,
+                               rule.initial_state(name, every), self.dtype)
+            for name in rule.state
         }
-        self._state_vectors = tuple(self.state.values())  # in the order the kernel takes them
-        if self._device is None:
-            parallel = self.param.shape[0] >= kernels.PARALLEL_THRESHOLD
-            self._count_nonfinite = (
-                kernels.count_nonfinite_parallel if parallel else kernels.count_nonfinite
-            )
-            self._kernel = self._parallel_kernel if parallel else self._serial_kernel
-        else:  # GPU launchers with the CPU kernels' argument lists, and GPU gradient checks
-            self._count_nonfinite = self._device.count_nonfinite
-            self._kernel = self._device.launcher_for(self._serial_kernel)
-            self._check_grad = functools.partial(self._device.check_grad, self)
+        # The kernel's 3 state slots, None for a vector the rule does not use.
+        vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
+                   for name, vector in self.state.items()]
+        self._state_vectors = tuple(vectors + [None] * (3 - len(vectors)))
+        self.check_finite = check_finite
+
+    @property
+    def check_finite(self):
+        """``True``, ``False`` or ``"before"``: what a non-finite gradient does (module
+        docstring); settable."""
+        return self._check_finite
+
+    @check_finite.setter
+    def check_finite(self, value):
+        self._check_finite = _check_finite_mode(value)
+        self._kernel = self._backend.update(self._rule, self.param.shape[0],
+                                            checked=self._check_finite is True)
 
     # -- hyperparameters --------------------------------------------------------------------
+
+    def _all_hyperparameters(self):
+        return {**self._hyperparameters, **self._fixed}
 
     def _set_hyperparameters(self, values):
         """Validate ``values``, check them together with the rest, then apply them all or none."""
@@ -161,29 +199,17 @@ class Optimizer:
         candidate = dict(self._hyperparameters)
         for name, value in values.items():
             candidate[name] = getattr(type(self), name).validate(name, value)
-        self._check_combination(candidate)
+        every = {**candidate, **self._fixed}
+        current = self._all_hyperparameters() if self._hyperparameters else {}
+        self._rule.check_combination(current, every)
         self._hyperparameters = candidate
-        self._hyperparameters_changed()
+        self._constants = self._rule.constants(every, self._to_dtype)
+        self._inputs = self._rule.step_inputs(every)
 
     @classmethod
     def hyperparameter_names(cls):
         """Names of the hyperparameters, in declaration order."""
-        return tuple(
-            name
-            for klass in reversed(cls.__mro__)
-            for name, value in vars(klass).items()
-            if isinstance(value, _Hyperparameter)
-        )
-
-    def _check_combination(self, hyperparameters):
-        """Checks that involve several hyperparameters; raise ``ValueError``."""
-
-    def _hyperparameters_changed(self):
-        """Refresh whatever is derived from the hyperparameters (subclasses)."""
-
-    def _state_is_used(self, name):
-        """Whether the state vector ``name`` is needed with these hyperparameters."""
-        return True
+        return cls._names
 
     @property
     def hyperparameters(self):
@@ -192,57 +218,71 @@ class Optimizer:
 
     # -- stepping ----------------------------------------------------------------------------
 
-    def _check_grad(self, grad):
-        """Return ``grad`` as a C-contiguous vector matching the parameters, or raise."""
-        if not isinstance(grad, np.ndarray):
-            raise TypeError(
-                f"grad must be a NumPy array like the parameters, got {check.describe_array(grad)}"
-            )
-        if grad.dtype != self.dtype:
-            raise TypeError(
-                f"grad has dtype {grad.dtype}, the parameters have {self.dtype}: they must match "
-                f"(no silent conversion); convert with grad.astype(np.{self.dtype})"
-            )
-        if grad.shape != self.param.shape:
-            raise ValueError(
-                f"grad has shape {grad.shape}, the parameters have shape {self.param.shape}"
-            )
-        if not grad.flags.c_contiguous or np.may_share_memory(grad, self.param):
-            grad = np.array(grad)  # a strided view, or a gradient that overlaps the parameters
-        if self.check_finite:
-            bad = self._count_nonfinite(grad)
-            if bad:
-                raise ValueError(
-                    f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
-                    f"taken and the parameters and the optimizer state are unchanged"
-                )
-        return grad
-
     def step(self, grad):
         """Update the parameters in place with one step along ``grad``.
 
         Parameters
         ----------
-        grad : ndarray
-            The gradient of the objective at the current parameters: same shape and dtype as the
-            parameters. It is only read (read-only arrays are fine).
+        grad : ndarray or GPU array
+            The gradient of the objective at the current parameters: same shape, dtype and
+            device as the parameters. It is only read (read-only arrays are fine).
 
         Raises
         ------
         TypeError, ValueError
-            ``grad`` of another dtype or shape, or, with ``check_finite``, a gradient holding NaN
-            or inf; nothing is changed then.
+            ``grad`` of another dtype or shape; nothing is changed then.
+        NonFiniteGradientError
+            A gradient holding NaN or inf, with ``check_finite``: see the module docstring for
+            what was updated.
         """
-        self._step_checked(self._check_grad(grad))
+        grad = self._backend.check_grad(grad, self.param)
+        if self.check_finite == "before":
+            bad = self._backend.count_nonfinite(grad)
+            if bad:
+                raise NonFiniteGradientError(
+                    f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
+                    f"taken and the parameters and the optimizer state are unchanged"
+                )
+        skipped = self.step_prechecked(grad)
+        if skipped:
+            raise NonFiniteGradientError(
+                f"grad contains {skipped} non-finite value(s) (NaN or inf): those entries of the "
+                f"parameters and of the optimizer state were left unchanged, all other entries "
+                f"took step {self.step_count}; use check_finite='before' to have a bad gradient "
+                f"change nothing"
+            )
 
-    def _step_checked(self, grad):
-        """:meth:`step` for callers that have checked ``grad`` themselves (``minimize``):
-        C-contiguous, of the parameters' dtype and shape, finite, not overlapping them."""
+    def step_prechecked(self, grad):
+        """:meth:`step` for callers that checked ``grad`` themselves (``minimize``): an array of
+        the parameters' type, dtype and shape, C-contiguous, not overlapping them.
+
+        Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0.
+        """
         self.step_count += 1
-        self._update(grad)
+        scalars, self._carry = self._rule.step_scalars(self._inputs, self._carry,
+                                                       self.step_count)
+        if self._to_dtype is not float:
+            scalars = tuple(map(self._to_dtype, scalars))
+        return self._kernel(self.param, grad, *self._state_vectors, self._constants, scalars)
 
-    def _update(self, grad):
-        raise NotImplementedError
+    def compiled_step(self):
+        """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
+        its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
+        steps. ``None`` unless the parameters are float64 NumPy arrays."""
+        if self.device != "cpu" or self.dtype != np.float64:
+            return None
+        from numadam import kernels
+        from numadam.rules._jit import jitted_step_scalars
+
+        return CompiledStep(kernels.for_rule(self._rule.element).serial,
+                            jitted_step_scalars(self._rule), self._state_vectors,
+                            self._constants, self._inputs, self._carry)
+
+    def advance(self, steps, carry):
+        """Record ``steps`` updates made by a compiled loop from :meth:`compiled_step`, with the
+        scalar state ``carry`` it ended with."""
+        self.step_count += steps
+        self._carry = tuple(carry)
 
     # -- saving and restoring ---------------------------------------------------------------
 
@@ -252,17 +292,18 @@ class Optimizer:
         Returns
         -------
         dict
-            ``{"step": int, "hyperparameters": dict, "state": {name: ndarray}}``. Vectors unused
-            with these hyperparameters (e.g. ``max_exp_avg_sq`` without AMSGrad) are empty.
+            ``{"step": int, "hyperparameters": dict, "state": {name: ndarray}}``, plus the scalar
+            state of rules that carry one. Vectors unused with these hyperparameters (e.g.
+            ``max_exp_avg_sq`` without AMSGrad) are empty.
         """
-        return {
+        saved = {
             "step": self.step_count,
             "hyperparameters": self.hyperparameters,
-            "state": {
-                name: vector.copy() if self._device is None else self._device.to_host(vector)
-                for name, vector in self.state.items()
-            },
+            "state": {name: self._backend.to_host(vector) for name, vector in self.state.items()},
         }
+        if self._rule.carry_names:
+            saved["carry"] = dict(zip(self._rule.carry_names, self._carry))
+        return saved
 
     def load_state_dict(self, state_dict):
         """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.
@@ -272,11 +313,12 @@ class Optimizer:
         ValueError, TypeError
             Missing or unexpected entries, a vector of another size or dtype, a negative step.
         """
-        if not isinstance(state_dict, dict) or set(state_dict) != {"step", "hyperparameters",
-                                                                     "state"}:
+        keys = {"step", "hyperparameters", "state"} | ({"carry"} if self._rule.carry_names
+                                                      else set())
+        if not isinstance(state_dict, dict) or set(state_dict) != keys:
             raise ValueError(
-                "state_dict must be a dict with the keys 'step', 'hyperparameters' and 'state', "
-                "as returned by state_dict()"
+                f"state_dict must be a dict with the keys {sorted(keys)}, as returned by "
+                f"state_dict()"
             )
         step = state_dict["step"]
         if (isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer))
@@ -295,11 +337,20 @@ class Optimizer:
                     f"loaded state {name!r} must be an array of dtype {self.dtype}, got "
                     f"{check.describe_array(vector)}"
                 )
-            if vector.shape != expected.shape:
+            if vector.shape != tuple(expected.shape):
                 raise ValueError(
                     f"loaded state {name!r} has shape {vector.shape}, the optimizer's has "
-                    f"{expected.shape} (parameters of size {self.param.shape[0]})"
+                    f"{tuple(expected.shape)} (parameters of size {self.param.shape[0]})"
                 )
+        carry = self._carry
+        if self._rule.carry_names:
+            saved_carry = state_dict["carry"]
+            if not isinstance(saved_carry, dict) or set(saved_carry) != set(
+                    self._rule.carry_names):
+                raise ValueError(f"state_dict['carry'] must hold exactly "
+                                 f"{list(self._rule.carry_names)}, got {saved_carry!r}")
+            carry = tuple(check.real_scalar(f"state_dict['carry'][{name!r}]", saved_carry[name])
+                          for name in self._rule.carry_names)
         hyperparameters = state_dict["hyperparameters"]
         if not isinstance(hyperparameters, dict) or set(hyperparameters) != set(
             self.hyperparameter_names()
@@ -321,15 +372,14 @@ class Optimizer:
         try:
             self._set_hyperparameters(hyperparameters)
         except Exception:
-            self._hyperparameters = saved
-            self._hyperparameters_changed()
+            self._hyperparameters = {}
+            self._set_hyperparameters(saved)
             raise
         for name, vector in vectors.items():
-            if self._device is None:
-                np.copyto(self.state[name], vector)
-            else:
-                self._device.copy_to_device(self.state[name], vector)
+            if vector.shape[0]:
+                self._backend.copy_in(self.state[name], vector)
         self.step_count = int(step)
+        self._carry = carry
 
     def __repr__(self):
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())
@@ -340,295 +390,63 @@ class Optimizer:
 
 
 # ------------------------------------------------------------------------------------------------
+# One class per registered variant
+# ------------------------------------------------------------------------------------------------
 
 
-class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015), with PyTorch's formula, defaults and options.
-
-    .. math::
-       \begin{aligned}
-       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
-       &\textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
-       &m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t
-           \quad (\text{as } \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)) \\
-       &v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
-       &\textbf{if amsgrad}: \; \hat v^{\max}_t \leftarrow \max(\hat v^{\max}_{t-1}, v_t),
-           \; u_t \leftarrow \hat v^{\max}_t \quad \textbf{else} \; u_t \leftarrow v_t \\
-       &\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,
-           \frac{m_t}{\sqrt{u_t}/\sqrt{1-\beta_2^t} + \epsilon}
-       \end{aligned}
-
-    ======================  =============================  ==================================
-    symbol                  state vector / hyperparameter  meaning
-    ======================  =============================  ==================================
-    :math:`\gamma`          ``lr``                         learning rate
-    :math:`\beta_1,\beta_2`  ``betas``                      moment decay rates
-    :math:`\epsilon`        ``eps``                        added after the bias correction
-    :math:`\lambda`         ``weight_decay``               L2 penalty folded into the gradient
-    :math:`m`               ``state["exp_avg"]``           first moment
-    :math:`v`               ``state["exp_avg_sq"]``        second moment
-    :math:`\hat v^{\max}`   ``state["max_exp_avg_sq"]``    AMSGrad running max (empty if off)
-    ======================  =============================  ==================================
-
-    Parameters
-    ----------
-    params : ndarray
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
-    lr : float, default 1e-3
-    betas : (float, float), default (0.9, 0.999)
-    eps : float, default 1e-8
-    weight_decay : float, default 0
-        L2 penalty, added to the gradient (for decoupled decay use :class:`AdamW`).
-    amsgrad : bool, default False
-        Use the running maximum of the second moment (Reddi et al., 2018). Fixed at creation.
-    maximize : bool, default False
-        Ascend instead of descend (the gradient is negated).
-    check_finite : bool, default True
-        See :class:`Optimizer`.
-
-    Examples
-    --------
-    >>> import numpy as np, numadam
-    >>> x = np.array([3.0, -2.0])
-    >>> opt = numadam.Adam(x, lr=0.1)
-    >>> for _ in range(200):
-    ...     opt.step(2 * x)           # gradient of |x|^2
-    >>> bool(np.abs(x).max() < 1e-2)
-    True
-    """
-
-    lr = _Hyperparameter(check.learning_rate)
-    betas = _Hyperparameter(check.betas)
-    eps = _Hyperparameter(check.epsilon)
-    weight_decay = _Hyperparameter(check.weight_decay)
-    amsgrad = _Hyperparameter(check.flag, settable=False)
-    maximize = _Hyperparameter(check.flag)
-
-    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _serial_kernel = staticmethod(kernels.adam)
-    _parallel_kernel = staticmethod(kernels.adam_parallel)
-    _decoupled_weight_decay = False
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, *, maximize=False, check_finite=True):
-        super().__init__(params, check_finite=check_finite, lr=lr, betas=betas, eps=eps,
-                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
-
-    def _state_is_used(self, name):
-        return name != "max_exp_avg_sq" or self.amsgrad
-
-    def _hyperparameters_changed(self):
-        # Everything that does not change from step to step is computed here, once, in the
-        # dtype of the parameters: a small step costs about a microsecond, so it counts.
-        to_dtype = self._scalar
-        lr, weight_decay = self.lr, self.weight_decay
-        beta1, beta2 = self._betas = self.betas
-        one_minus_beta1 = to_dtype(1 - beta1)
-        if self._decoupled_weight_decay:
-            param_scale, l2 = to_dtype(1 - lr * weight_decay), to_dtype(0)
-        else:
-            param_scale, l2 = to_dtype(1), to_dtype(weight_decay)
-        self._lr = lr
-        self._scalars_before = (
-            to_dtype(-1 if self.maximize else 1), param_scale, l2,
-            one_minus_beta1, to_dtype(1) - one_minus_beta1,  # torch.lerp's weight and 1 - weight
-            to_dtype(1 - beta2), to_dtype(beta2),
-        )
-        self._scalars_after = (to_dtype(self.eps), self.amsgrad)
-
-    def _update(self, grad):
-        step, (beta1, beta2), to_dtype = self.step_count, self._betas, self._scalar
-        neg_step_size = to_dtype(-(self._lr / (1 - beta1**step)))
-        bias_correction2_sqrt = to_dtype(math.sqrt(1 - beta2**step))
-        self._kernel(self.param, grad, *self._state_vectors, *self._scalars_before,
-                     neg_step_size, bias_correction2_sqrt, *self._scalars_after)
+def _signature(variant):
+    """``(params, <hyperparameters>, *, <keyword-only ones>, foreach, ..., check_finite)``."""
+    P = inspect.Parameter
+    hyperparameters = variant.hyperparameters()
+    positional = [P("params", P.POSITIONAL_OR_KEYWORD)] + [
+        P(name, P.POSITIONAL_OR_KEYWORD, default=spec.default)
+        for name, spec in hyperparameters.items() if not spec.keyword_only
+    ]
+    keyword = [P(name, P.KEYWORD_ONLY, default=spec.default)
+               for name, spec in hyperparameters.items() if spec.keyword_only]
+    keyword += [P(name, P.KEYWORD_ONLY, default=default)
+                for name, (default, _, _) in TORCH_FLAGS.items()]
+    keyword.append(P("check_finite", P.KEYWORD_ONLY, default=True))
+    return inspect.Signature(positional + keyword)
 
 
-class AdamW(Adam):
-    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
-
-    Before each Adam step the parameters shrink, :math:`\theta \leftarrow \theta(1-\gamma\lambda)`,
-    and the gradient carries no L2 term. Everything else is :class:`Adam`; the default
-    ``weight_decay`` is ``1e-2``, as in PyTorch.
-    """
-
-    _decoupled_weight_decay = True
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, check_finite=True):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, check_finite=check_finite)
+def _parameters_doc(variant):
+    lines = ["Parameters", "----------", "params : ndarray or GPU array",
+             "    1-D, C-contiguous, writeable float32 or float64 vector, updated in place."]
+    for name, spec in variant.hyperparameters().items():
+        lines.append(f"{name} : default {spec.default!r}")
+        lines.append(f"    {spec.doc[0].upper()}{spec.doc[1:]}"
+                     + (". Fixed at creation." if spec.fixed else "."))
+    lines += ["foreach, fused, capturable, differentiable",
+              "    PyTorch's implementation flags, accepted at the values that change nothing.",
+              "check_finite : True, False or 'before', default True",
+              "    See :mod:`numadam.optimizers`."]
+    return "\n".join(lines)
 
 
-class RMSProp(Optimizer):
-    r"""RMSProp (Hinton, 2012), with ``torch.optim.RMSprop``'s formula, defaults and options.
-
-    .. math::
-       \begin{aligned}
-       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
-         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
-       &v_t \leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2 \\
-       &\textbf{if centered}: \; \bar g_t \leftarrow \operatorname{lerp}(\bar g_{t-1}, g_t,
-         1-\alpha), \; \tilde v_t \leftarrow v_t - \bar g_t^2
-         \quad \textbf{else} \; \tilde v_t \leftarrow v_t \\
-       &\textbf{if } \mu > 0: \; b_t \leftarrow \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon),
-         \; \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
-       &\textbf{else}: \; \theta_t \leftarrow \theta_{t-1}
-         - \gamma g_t / (\sqrt{\tilde v_t}+\epsilon)
-       \end{aligned}
-
-    State vectors: ``square_avg`` (:math:`v`), ``grad_avg`` (:math:`\bar g`, empty unless
-    ``centered``) and ``momentum_buffer`` (:math:`b`, empty unless ``momentum > 0``).
-
-    Parameters
-    ----------
-    params : ndarray
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
-    lr : float, default 1e-2
-    alpha : float, default 0.99
-        Decay rate of the squared-gradient average, in ``[0, 1)``.
-    eps : float, default 1e-8
-        Added to the square root (optax's default puts it inside; PyTorch's and ours outside).
-    weight_decay : float, default 0
-        L2 penalty folded into the gradient.
-    momentum : float, default 0
-        Whether momentum is used (zero or not) is fixed at creation; its value can change.
-    centered : bool, default False
-        Divide by an estimate of the gradient's variance instead of its second moment.
-        Fixed at creation.
-    maximize : bool, default False
-    check_finite : bool, default True
-        See :class:`Optimizer`.
-    """
-
-    lr = _Hyperparameter(check.learning_rate)
-    alpha = _Hyperparameter(check.alpha)
-    eps = _Hyperparameter(check.epsilon)
-    weight_decay = _Hyperparameter(check.weight_decay)
-    momentum = _Hyperparameter(check.momentum)
-    centered = _Hyperparameter(check.flag, settable=False)
-    maximize = _Hyperparameter(check.flag)
-
-    state_names = ("square_avg", "grad_avg", "momentum_buffer")
-    _serial_kernel = staticmethod(kernels.rmsprop)
-    _parallel_kernel = staticmethod(kernels.rmsprop_parallel)
-
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False, check_finite=True):
-        super().__init__(params, check_finite=check_finite, lr=lr, alpha=alpha, eps=eps,
-                         weight_decay=weight_decay, momentum=momentum, centered=centered,
-                         maximize=maximize)
-
-    def _state_is_used(self, name):
-        if name == "grad_avg":
-            return self.centered
-        if name == "momentum_buffer":
-            return self.momentum > 0
-        return True
-
-    def _check_combination(self, hyperparameters):
-        _check_momentum_stays_on_or_off(self._hyperparameters, hyperparameters)
-
-    def _hyperparameters_changed(self):
-        to_dtype = self._scalar
-        one_minus_alpha = to_dtype(1 - self.alpha)
-        self._scalars = (
-            to_dtype(-1 if self.maximize else 1), to_dtype(self.weight_decay),
-            to_dtype(self.alpha), one_minus_alpha, to_dtype(1) - one_minus_alpha,
-            to_dtype(self.eps),
-            to_dtype(-self.lr), to_dtype(self.momentum), self.centered,
-        )
-
-    def _update(self, grad):
-        state = self.state
-        self._kernel(self.param, grad, state["square_avg"], state["grad_avg"],
-                     state["momentum_buffer"], *self._scalars)
+def _optimizer_class(variant):
+    namespace = {
+        name: _Hyperparameter(spec.validate, settable=not spec.fixed)
+        for name, spec in variant.hyperparameters().items()
+    }
+    doc = inspect.cleandoc(variant.doc or variant.rule.doc)
+    namespace.update(
+        variant=variant, state_names=variant.rule.state, _names=tuple(namespace),
+        __signature__=_signature(variant),
+        __doc__=f"{doc}\n\n{_parameters_doc(variant)}\n", __module__=__name__,
+    )
+    # AdamW is an Adam, Momentum an SGD, as in PyTorch: a variant subclasses its rule's class.
+    base = CLASSES.get(variant.rule.class_name, Optimizer)
+    return type(variant.class_name, (base,), namespace)
 
 
+#: class name -> optimizer class, one per registered variant that has a class.
+CLASSES: dict[str, type] = {}
+for _variant in VARIANTS:
+    if _variant.class_name:
+        CLASSES[_variant.class_name] = _optimizer_class(_variant)
+
+globals().update(CLASSES)
 #: PyTorch's spelling.
-RMSprop = RMSProp
-
-
-class SGD(Optimizer):
-    r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
-
-    .. math::
-       \begin{aligned}
-       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
-         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
-       &\textbf{if } \mu \ne 0: \; b_t \leftarrow
-           \begin{cases} g_t & t = 1 \\ \mu b_{t-1} + (1-\tau) g_t & t > 1 \end{cases},
-         \quad g_t \leftarrow \begin{cases} g_t + \mu b_t & \text{nesterov} \\
-         b_t & \text{otherwise} \end{cases} \\
-       &\theta_t \leftarrow \theta_{t-1} - \gamma g_t
-       \end{aligned}
-
-    State vector: ``momentum_buffer`` (:math:`b`, empty unless ``momentum != 0``).
-
-    Parameters
-    ----------
-    params : ndarray
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
-    lr : float, default 1e-3
-    momentum : float, default 0
-        :math:`\mu`. Whether momentum is used (zero or not) is fixed at creation.
-    dampening : float, default 0
-        :math:`\tau`.
-    weight_decay : float, default 0
-        :math:`\lambda`, L2 penalty folded into the gradient.
-    nesterov : bool, default False
-        Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
-    maximize : bool, default False
-    check_finite : bool, default True
-        See :class:`Optimizer`.
-    """
-
-    lr = _Hyperparameter(check.learning_rate)
-    momentum = _Hyperparameter(check.momentum)
-    dampening = _Hyperparameter(check.dampening)
-    weight_decay = _Hyperparameter(check.weight_decay)
-    nesterov = _Hyperparameter(check.flag)
-    maximize = _Hyperparameter(check.flag)
-
-    state_names = ("momentum_buffer",)
-    _serial_kernel = staticmethod(kernels.sgd)
-    _parallel_kernel = staticmethod(kernels.sgd_parallel)
-
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False, check_finite=True):
-        super().__init__(params, check_finite=check_finite, lr=lr, momentum=momentum,
-                         dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-                         maximize=maximize)
-
-    def _state_is_used(self, name):
-        return self.momentum != 0
-
-    def _check_combination(self, hyperparameters):
-        if hyperparameters["nesterov"] and (
-            hyperparameters["momentum"] <= 0 or hyperparameters["dampening"] != 0
-        ):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        _check_momentum_stays_on_or_off(self._hyperparameters, hyperparameters)
-
-    def _hyperparameters_changed(self):
-        to_dtype = self._scalar
-        self._head = (to_dtype(-1 if self.maximize else 1), to_dtype(self.weight_decay),
-                      to_dtype(-self.lr), to_dtype(self.momentum))
-        # The buffer update b * buffer_decay + grad_scale * g: PyTorch's on later steps, and on
-        # the first step (b still zero) exactly b = g; see kernels.sgd.
-        self._later_steps = (to_dtype(self.momentum), to_dtype(1 - self.dampening), self.nesterov)
-        self._first_step = (to_dtype(0), to_dtype(1), self.nesterov)
-
-    def _update(self, grad):
-        tail = self._first_step if self.step_count == 1 else self._later_steps
-        self._kernel(self.param, grad, self.state["momentum_buffer"], *self._head, *tail)
-
-
-class Momentum(SGD):
-    """:class:`SGD` with ``momentum=0.9`` by default: heavy-ball momentum under its own name."""
-
-    def __init__(self, params, lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False, check_finite=True):
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
-                         check_finite=check_finite)
+RMSprop = CLASSES["RMSProp"]
+__all__ += [*CLASSES, "RMSprop"]

@@ -12,7 +12,6 @@ Under the simulator the grids are shrunk to 2 blocks of 8 threads, so that every
 grid-stride loop wraps several times.
 """
 
-import inspect
 import os
 import subprocess
 import sys
@@ -30,10 +29,11 @@ import pytest
 import numadam
 import numadam.cuda as nc
 from numadam import kernels
-from tests.test_kernels import CASES, OPTIMIZERS, TOLERANCE, ReferenceRun
+from tests.rule_table import ReferenceRun, all_cases
 
 SIMULATED = nc._simulated()
 N = 103  # odd, not a multiple of the block size
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
 STEPS = 20
 
 needs_cuda = pytest.mark.skipif(
@@ -79,16 +79,16 @@ def _on_device(array):
 
 @needs_cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rule, options", CASES)
-def test_cuda_kernel_matches_reference(rule, options, dtype, rng):
+@pytest.mark.parametrize("row, options", all_cases())
+def test_cuda_kernel_matches_reference(row, options, dtype, rng):
     """Each option combination of each rule: STEPS steps of random gradients through an optimizer
     on the GPU, against the NumPy reference (the tolerance is the contract) and the CPU kernels
     (bitwise under the simulator, which evaluates the same operations in the same dtype)."""
     x0 = rng.standard_normal(N).astype(dtype)
     x_ref, x_cpu = x0.copy(), x0.copy()
-    gpu = OPTIMIZERS[rule](_on_device(x0), **options)
-    cpu = OPTIMIZERS[rule](x_cpu, **options)
-    reference = ReferenceRun(rule, x_ref, options)
+    gpu = row.cls(_on_device(x0), **options)
+    cpu = row.cls(x_cpu, **options)
+    reference = ReferenceRun(row, x_ref, options)
     assert gpu.device == "cuda" and cpu.device == "cpu"
     for _ in range(STEPS):
         grad = (rng.standard_normal(N) * rng.uniform(0.1, 10)).astype(dtype)
@@ -110,14 +110,6 @@ def test_cuda_kernel_matches_reference(rule, options, dtype, rng):
         np.testing.assert_array_equal(x_gpu, x_cpu)
         for name, vector in saved.items():
             np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
-
-
-def test_launchers_take_the_cpu_kernels_arguments():
-    for name in ("adam", "rmsprop", "sgd", "count_nonfinite"):
-        cpu = inspect.signature(getattr(kernels, name).py_func)
-        assert inspect.signature(getattr(nc, name)) == cpu, name
-        assert nc.launcher_for(getattr(kernels, name)) is getattr(nc, name)
-        assert nc.launcher_for(getattr(kernels, name + "_parallel")) is getattr(nc, name)
 
 
 @needs_cuda
@@ -301,21 +293,32 @@ def test_memory_spans_for_the_overlap_check():
 @needs_cuda
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator, unchecked step
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_gradient_raises_and_leaves_everything_untouched(bad, rng):
-    opt = numadam.Adam(_on_device(rng.standard_normal(N)), amsgrad=True)
-    opt.step(_on_device(rng.standard_normal(N)))
-    before, x_before = opt.state_dict(), nc.to_host(opt.param)
+def test_non_finite_gradient_semantics_on_the_gpu(bad, rng):
+    """The CPU's semantics (tests/test_optimizers.py): fused check skips the bad entries and
+    raises; "before" changes nothing; False lets NaN through."""
+    x0 = rng.standard_normal(N)
+    cpu, gpu = numadam.Adam(x0.copy(), amsgrad=True), numadam.Adam(_on_device(x0), amsgrad=True)
     grad = rng.standard_normal(N)
+    cpu.step(grad)
+    gpu.step(_on_device(grad))
     grad[N // 2] = bad
-    with pytest.raises(ValueError, match="1 non-finite value"):
-        opt.step(_on_device(grad))
-    np.testing.assert_array_equal(nc.to_host(opt.param), x_before)
-    assert opt.state_dict()["step"] == before["step"]
-    for name, vector in opt.state_dict()["state"].items():
-        np.testing.assert_array_equal(vector, before["state"][name])
-    opt.check_finite = False
-    opt.step(_on_device(grad))  # taken without the check
-    assert np.isnan(nc.to_host(opt.param)[N // 2])
+    for opt, g in ((cpu, grad), (gpu, _on_device(grad))):
+        with pytest.raises(numadam.NonFiniteGradientError, match="1 non-finite value"):
+            opt.step(g)
+    np.testing.assert_array_equal(nc.to_host(gpu.param), cpu.param)
+    assert gpu.step_count == cpu.step_count == 2
+    for name, vector in gpu.state_dict()["state"].items():
+        np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+
+    gpu.check_finite = "before"
+    before, x_before = gpu.state_dict(), nc.to_host(gpu.param)
+    with pytest.raises(ValueError, match="unchanged"):
+        gpu.step(_on_device(grad))
+    np.testing.assert_array_equal(nc.to_host(gpu.param), x_before)
+    assert gpu.step_count == before["step"]
+    gpu.check_finite = False
+    gpu.step(_on_device(grad))  # taken without the check
+    assert np.isnan(nc.to_host(gpu.param)[N // 2])
 
 
 @needs_cuda

@@ -7,6 +7,7 @@ import pytest
 
 import numadam
 from numadam import kernels
+from tests.rule_table import sample_cases
 
 N = 64
 
@@ -200,12 +201,13 @@ def test_a_second_call_compiles_nothing_new(rng):
         x = rng.standard_normal(N).astype(dtype)
         opt = numadam.Adam(x)
         opt.step(rng.standard_normal(N).astype(dtype))
-        before = len(kernels.adam.signatures)
+        loops = kernels.for_rule(numadam.Adam.variant.rule.element)
+        before = len(loops.serial_checked.signatures)
         for lr in (1e-3, 1e-2, 0.5):
             opt.lr = lr
             opt.step(rng.standard_normal(N).astype(dtype))
         numadam.Adam(x.copy(), amsgrad=True, maximize=True).step(np.ones(N, dtype))
-        assert len(kernels.adam.signatures) == before
+        assert len(loops.serial_checked.signatures) == before
 
 
 def test_read_only_and_strided_gradients_are_accepted(rng):
@@ -229,21 +231,58 @@ def test_gradient_that_is_the_parameter_vector_itself(rng):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_gradient_raises_and_leaves_everything_untouched(bad, rng):
+def test_check_before_raises_and_leaves_everything_untouched(bad, rng):
     x = rng.standard_normal(N).astype(np.float32)
-    opt = numadam.Adam(x, amsgrad=True)
+    opt = numadam.Adam(x, amsgrad=True, check_finite="before")
     opt.step(rng.standard_normal(N).astype(np.float32))
     before, x_before = opt.state_dict(), x.copy()
     g = rng.standard_normal(N).astype(np.float32)
     g[5] = bad
     g_before = g.copy()
-    with pytest.raises(ValueError, match="non-finite.*unchanged"):
+    with pytest.raises(numadam.NonFiniteGradientError, match="non-finite.*unchanged"):
         opt.step(g)
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(g, g_before)
     assert opt.step_count == before["step"]
     for name, vector in before["state"].items():
         np.testing.assert_array_equal(opt.state[name], vector)
+
+
+@pytest.mark.parametrize("n", [N, kernels.PARALLEL_THRESHOLD + 1], ids=["serial", "parallel"])
+@pytest.mark.parametrize("row, options", sample_cases())
+def test_fused_check_skips_non_finite_entries_and_raises(row, options, n, rng):
+    """The default: entries with a NaN/inf gradient keep their parameter and state, every other
+    entry takes the step exactly as a run on the finite entries alone would, and the error says
+    so; the step counts."""
+    x0 = rng.standard_normal(n)
+    opt = row.cls(x0.copy(), **options)
+    bad = np.zeros(n, bool)
+    bad[[1, n // 2, n - 1]] = True
+    gradients = []
+    for step in range(1, 4):
+        g = rng.standard_normal(n)
+        gradients.append(g)
+        if step == 2:
+            g[bad] = [np.nan, np.inf, -np.inf]
+        param_before = opt.param.copy()
+        state_before = {name: vector.copy() for name, vector in opt.state.items()}
+        if step == 2:
+            with pytest.raises(numadam.NonFiniteGradientError, match="3 non-finite.*left "
+                               "unchanged"):
+                opt.step(g)
+            np.testing.assert_array_equal(opt.param[bad], param_before[bad])
+            for name, vector in opt.state.items():
+                if vector.size:
+                    np.testing.assert_array_equal(vector[bad], state_before[name][bad])
+        else:
+            opt.step(g)
+        assert np.isfinite(opt.param).all()
+    assert opt.step_count == 3
+    # the finite entries: exactly what the same optimizer does on them alone
+    alone = row.cls(x0[~bad].copy(), **options)
+    for g in gradients:
+        alone.step(g[~bad])
+    np.testing.assert_array_equal(opt.param[~bad], alone.param)
 
 
 def test_check_finite_false_skips_the_check(rng):
@@ -310,7 +349,7 @@ ERRORS = [
     (numadam.SGD, dict(nesterov=True, momentum=0.9, dampening=0.1), ValueError,
      "Nesterov momentum requires a momentum and zero dampening"),
     (numadam.SGD, dict(dampening=float("inf")), ValueError, "Invalid dampening value"),
-    (numadam.SGD, dict(check_finite=1), TypeError, "check_finite must be True or False"),
+    (numadam.SGD, dict(check_finite=1), TypeError, "check_finite must be True, False or 'before'"),
 ]
 
 

@@ -1,0 +1,97 @@
+"""Where an optimizer's arrays live and which compiled loop updates them: the CPU backend here,
+the CUDA one in :mod:`numadam.cuda` (imported only when a GPU array arrives).
+
+A backend checks the parameter vector and each gradient, allocates and copies state vectors, and
+hands out the compiled update of a rule for a vector of a given size. The optimizers talk to a
+backend through these methods only, so an optimizer does the same thing on either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from numadam import _validation as check
+from numadam import kernels
+
+
+class NonFiniteGradientError(ValueError):
+    """A gradient held NaN or infinite entries; the message says what was changed."""
+
+
+class CPUBackend:
+    """NumPy arrays, updated by the Numba loops of :mod:`numadam.kernels`."""
+
+    device = "cpu"
+
+    @staticmethod
+    def parameter_vector(name, value):
+        return check.parameter_vector(name, value)
+
+    @staticmethod
+    def check_grad(grad, param):
+        """``grad`` as a C-contiguous vector like ``param`` that does not overlap it, or raise."""
+        if not isinstance(grad, np.ndarray):
+            raise TypeError(
+                f"grad must be a NumPy array like the parameters, got {check.describe_array(grad)}"
+            )
+        if grad.dtype != param.dtype:
+            raise TypeError(
+                f"grad has dtype {grad.dtype}, the parameters have {param.dtype}: they must match "
+                f"(no silent conversion); convert with grad.astype(np.{param.dtype})"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"grad has shape {grad.shape}, the parameters have shape {param.shape}"
+            )
+        if not grad.flags.c_contiguous or np.may_share_memory(grad, param):
+            grad = np.array(grad)  # a strided view, or a gradient that overlaps the parameters
+        return grad
+
+    @staticmethod
+    def full(n, value, dtype):
+        return np.full(n, value, dtype)
+
+    @staticmethod
+    def copy(vector):
+        return vector.copy()
+
+    @staticmethod
+    def to_host(vector):
+        return vector.copy()
+
+    @staticmethod
+    def copy_in(vector, host_values):
+        np.copyto(vector, host_values)
+
+    @staticmethod
+    def update(rule, n, checked):
+        """The compiled update of ``rule`` for ``n`` elements: ``f(param, grad, state0, state1, state2, c, s)``,
+        returning the number of non-finite gradient entries it skipped when ``checked``."""
+        return kernels.for_rule(rule.element).choose(n, checked)
+
+    @staticmethod
+    def count_nonfinite(grad):
+        if grad.shape[0] >= kernels.PARALLEL_THRESHOLD:
+            return kernels.count_nonfinite_parallel(grad)
+        return kernels.count_nonfinite(grad)
+
+
+CPU = CPUBackend()
+
+
+def _is_gpu_array(value):
+    """A Numba device array or an object exposing ``__cuda_array_interface__`` (CuPy, PyTorch
+    CUDA tensors); :func:`numadam.cuda.is_device_array` without importing numba.cuda."""
+    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
+        value, "__cuda_array_interface__"
+    )
+
+
+def backend_for(params):
+    """The CPU backend for a NumPy array (or anything not on a GPU), the CUDA one for a GPU
+    array."""
+    if isinstance(params, np.ndarray) or not _is_gpu_array(params):
+        return CPU
+    from numadam import cuda
+
+    return cuda.BACKEND

@@ -1,0 +1,57 @@
+"""The registry of update rules: the one list everything else is derived from.
+
+Each rule lives in its own module (``numadam/rules/adam.py`` ...) with its element function, its
+per-step scalars, its state and its hyperparameters (see :mod:`numadam.rules._rule`). Each entry
+of :data:`VARIANTS` below becomes an optimizer class (``numadam.Adam``), a ``minimize`` method
+(``method="adam"``) with its SciPy entry point (``numadam.adam``), a CLI ``--optimizer`` choice
+and a row of the tests' rule table. Adding a rule: its module, its reference in
+``numadam/_reference.py``, one line here, one row in ``tests/rule_table.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from numadam.rules import adam, rmsprop, sgd
+from numadam.rules._rule import Hyperparameter, Rule
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A rule under a name: an optimizer class and a ``minimize`` method.
+
+    ``defaults`` change the rule's defaults (``AdamW``'s ``weight_decay=1e-2``); ``fixed`` settings
+    are not arguments at all (``AdamW`` is always decoupled). ``class_name=None`` makes a method
+    only (``method="amsgrad"``), ``method=None`` a class only.
+    """
+
+    method: str | None
+    class_name: str | None
+    rule: Rule
+    defaults: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)
+    doc: str | None = None
+
+    def hyperparameters(self) -> dict[str, Hyperparameter]:
+        """The hyperparameters this variant takes, with its own defaults."""
+        return {
+            name: dataclasses.replace(spec, default=self.defaults.get(name, spec.default))
+            for name, spec in self.rule.hyperparameters.items() if name not in self.fixed
+        }
+
+
+VARIANTS = (
+    Variant("adam", "Adam", adam.RULE),
+    Variant("adamw", "AdamW", adam.RULE, defaults={"weight_decay": 1e-2},
+            fixed={"decoupled_weight_decay": True}, doc=adam.DOC_W),
+    Variant("amsgrad", None, adam.RULE, fixed={"amsgrad": True}),
+    Variant("rmsprop", "RMSProp", rmsprop.RULE),
+    Variant("sgd", "SGD", sgd.RULE),
+    Variant("momentum", "Momentum", sgd.RULE, defaults={"momentum": 0.9}, doc=sgd.DOC_MOMENTUM),
+    Variant("nesterov", None, sgd.RULE, fixed={"momentum": 0.9, "nesterov": True}),
+)
+
+RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
+
+__all__ = ["Hyperparameter", "Rule", "Variant", "VARIANTS", "RULES"]

@@ -1,0 +1,156 @@
+"""What a rule module declares, and the helpers its element function may call.
+
+A rule module (``numadam/rules/adam.py`` ...) holds everything about one update rule:
+
+* ``element(i, g, param, state0, state1, state2, c, s)``: the update of element ``i`` given its
+  gradient value ``g``, written once as a plain Python function. :func:`element` registers it
+  with Numba's generic target, so that the same source is inlined into the CPU loops of
+  :mod:`numadam.kernels` and compiled into the CUDA kernel of :mod:`numadam.cuda` (and run as
+  Python by the CUDA simulator). Up to three state vectors; one the rule does not use with the
+  current hyperparameters arrives as ``None``, and the code guarded by ``if v is not None`` is
+  compiled away (see :func:`load`). ``c`` are the constants (a tuple in the parameters' dtype),
+  ``s`` the per-step scalars.
+* ``constants(h, to_dtype)``: the tuple ``c`` from the hyperparameters ``h`` (a dict).
+* ``step_inputs(h)``: the float64 values the per-step scalars are computed from.
+* ``step_scalars(inputs, carry, step)``: plain Python, also compiled by Numba for the compiled
+  minimize loop; returns ``(s, carry)``. ``carry`` is scalar state that runs across steps (NAdam's
+  product of momentum factors), ``()`` for most rules; ``step`` counts from 1.
+* a :class:`Rule` named ``RULE`` that ties these together with the state names, the
+  hyperparameters and the docstring.
+
+Arithmetic in an element must stay in the dtype of its inputs: a Python literal such as ``1`` is
+an int64 inside Numba and would promote float32 to float64, so every constant comes in ``c`` or
+``s`` already converted. Operations follow ``numadam._reference`` (PyTorch's single-tensor path)
+in order, so every target agrees with it bitwise (``fastmath`` stays off: no reassociation, no
+fused multiply-adds on the CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from numba import types
+from numba.extending import overload, register_jitable
+
+
+def element(function):
+    """Register ``function`` for every Numba target, inlined at the call site.
+
+    Inlining happens on Numba's IR, before LLVM sees the loop: a real call per element that
+    passes arrays costs reference counting and blocks vectorization (20x slower).
+    """
+    return register_jitable(inline="always")(function)
+
+
+@element
+def lerp(start, end, weight, one_minus_weight):
+    """``torch.lerp(start, end, weight)`` for one element.
+
+    PyTorch switches to ``end - (end - start) * (1 - weight)`` for ``|weight| >= 0.5`` to keep
+    precision; ``one_minus_weight`` is ``1 - weight`` computed in the element dtype.
+    """
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * one_minus_weight
+
+
+@element
+def maximum(a, b):
+    """``np.maximum`` / ``torch.maximum`` for two scalars: the larger, or NaN if either is NaN."""
+    if a > b or a != a:
+        return a
+    return b
+
+
+@element
+def minimum(a, b):
+    """``np.minimum`` for two scalars: the smaller, or NaN if either is NaN."""
+    if a < b or a != a:
+        return a
+    return b
+
+
+def load(vector, i):
+    """``vector[i]``; ``0`` when ``vector`` is an absent (``None``) state vector.
+
+    Numba types both branches of ``if vector is not None`` before it removes the dead one, so the
+    guarded code must type with ``None`` too: these two helpers make it so, and LLVM then drops
+    the branch. Without them a runtime flag would guard the loads and stores, and LLVM would not
+    vectorize the loop.
+    """
+    return vector[i]
+
+
+def store(vector, i, value):
+    """``vector[i] = value``; nothing when ``vector`` is ``None`` (see :func:`load`)."""
+    vector[i] = value
+
+
+@overload(load, inline="always")
+def _load(vector, i):
+    if isinstance(vector, types.NoneType):
+        return lambda vector, i: 0.0
+    return lambda vector, i: vector[i]
+
+
+@overload(store, inline="always")
+def _store(vector, i, value):
+    if isinstance(vector, types.NoneType):
+        return lambda vector, i, value: None
+
+    def implementation(vector, i, value):
+        vector[i] = value
+
+    return implementation
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter: its PyTorch default, its validator and one line of documentation.
+
+    ``fixed`` ones decide which state vectors exist and cannot change after creation.
+    """
+
+    default: Any
+    validate: Callable[[str, Any], Any]
+    doc: str
+    fixed: bool = False
+    #: Keyword-only in the optimizer's signature, as in PyTorch's (``maximize``).
+    keyword_only: bool = False
+
+
+def _no_combination_check(current: dict, candidate: dict) -> None:
+    """Most rules have no check that involves several hyperparameters."""
+
+
+def _all_state_used(name: str, hyperparameters: dict) -> bool:
+    return True
+
+
+def _no_step_inputs(hyperparameters: dict) -> tuple:
+    return ()
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class Rule:
+    """Everything about one update rule; see the module docstring."""
+
+    name: str
+    class_name: str
+    doc: str
+    hyperparameters: dict[str, Hyperparameter]
+    state: tuple[str, ...]
+    element: Callable
+    constants: Callable[[dict, Callable], tuple]
+    step_scalars: Callable[[tuple, tuple, int], tuple]
+    step_inputs: Callable[[dict], tuple] = _no_step_inputs
+    #: Initial value of the scalar state carried from step to step (``()`` for none).
+    carry: tuple = ()
+    #: Names of the carried scalars, for ``state_dict()``.
+    carry_names: tuple[str, ...] = ()
+    state_is_used: Callable[[str, dict], bool] = _all_state_used
+    check_combination: Callable[[dict, dict], None] = _no_combination_check
+    #: Initial value of each state vector (PyTorch's: zeros unless the rule says otherwise).
+    initial_state: Callable[[str, dict], float] = field(default=lambda name, h: 0.0)

@@ -1,0 +1,86 @@
+"""The shared rule table: one row per optimizer class / minimize method, with the option grid its
+tests sweep. Every test that runs "each rule" reads this table; a new rule adds one row.
+
+A row names the registry entry (``method``), its optimizer class, its reference in
+``numadam._reference``, and a grid ``{option: values}`` whose product is tested (``skip`` drops
+combinations the optimizer refuses, as PyTorch does).
+"""
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+
+import numadam
+from numadam import _reference
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    cls: type
+    reference: object
+    grid: dict
+    skip: object = None
+    #: options for the short tests (one representative mix)
+    sample: dict = field(default_factory=dict)
+
+    def cases(self):
+        names = list(self.grid)
+        for values in itertools.product(*self.grid.values()):
+            options = dict(zip(names, values))
+            if self.skip is None or not self.skip(options):
+                yield options
+
+
+def _nesterov_refused(o):
+    return o.get("nesterov") and (o.get("momentum", 0) == 0 or o.get("dampening", 0) != 0)
+
+
+ROWS = [
+    Row("adam", numadam.Adam, _reference.adam,
+        dict(lr=[1e-2], betas=[(0.9, 0.999), (0.0, 0.99)], weight_decay=[0.0, 0.1],
+             amsgrad=[False, True], maximize=[False, True], decoupled_weight_decay=[False, True]),
+        sample=dict(lr=1e-2, amsgrad=True, weight_decay=0.1)),
+    Row("adamw", numadam.AdamW, _reference.adamw,
+        dict(lr=[1e-2], weight_decay=[0.0, 0.1], amsgrad=[False, True], maximize=[False, True]),
+        sample=dict(lr=1e-2, weight_decay=0.1)),
+    Row("rmsprop", numadam.RMSProp, _reference.rmsprop,
+        dict(lr=[1e-2], alpha=[0.99, 0.3], weight_decay=[0.0, 0.1], momentum=[0.0, 0.9],
+             centered=[False, True], maximize=[False, True]),
+        sample=dict(lr=1e-2, centered=True, momentum=0.5)),
+    Row("sgd", numadam.SGD, _reference.sgd,
+        dict(lr=[1e-2], momentum=[0.0, 0.9], dampening=[0.0, 0.1], nesterov=[False, True],
+             weight_decay=[0.0, 0.1], maximize=[False, True]),
+        skip=_nesterov_refused, sample=dict(lr=1e-2, momentum=0.9, nesterov=True)),
+    Row("momentum", numadam.Momentum, _reference.momentum,
+        dict(lr=[1e-2], momentum=[0.9], dampening=[0.0, 0.1], weight_decay=[0.0, 0.1]),
+        sample=dict(lr=1e-2)),
+]
+
+BY_METHOD = {row.method: row for row in ROWS}
+
+
+def all_cases():
+    """``pytest.param(row, options)`` for every row and every option combination."""
+    return [pytest.param(row, options, id=f"{row.method}-{options}")
+            for row in ROWS for options in row.cases()]
+
+
+def sample_cases():
+    """One representative option mix per row."""
+    return [pytest.param(row, row.sample, id=row.method) for row in ROWS]
+
+
+class ReferenceRun:
+    """The reference update with its own state, driven step by step like an optimizer."""
+
+    def __init__(self, row, x, options):
+        self.row, self.x, self.options, self.state = row, x, dict(options), {}
+        # the optimizer's full hyperparameters: its defaults, then the options given
+        defaults = {name: p.default for name, p in row.cls.__signature__.parameters.items()
+                    if name in row.cls.hyperparameter_names()}
+        self.hyperparameters = {**defaults, **self.options}
+
+    def step(self, grad):
+        self.row.reference(self.x, grad, self.state, **self.hyperparameters)
