@@ -65,8 +65,9 @@ class CPUBackend:
 
     @staticmethod
     def update(rule, n, checked):
-        """The compiled update of ``rule`` for ``n`` elements: ``f(param, grad, state0, state1, state2, c, s)``,
-        returning the number of non-finite gradient entries it skipped when ``checked``."""
+        """The compiled update of ``rule`` for ``n`` elements, called as
+        ``f(param, grad, state0, state1, state2, c, s)``; it returns the number of non-finite
+        gradient entries it skipped when ``checked``."""
         return kernels.for_rule(rule.element).choose(n, checked)
 
     @staticmethod

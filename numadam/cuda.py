@@ -352,8 +352,9 @@ def _kernel_for(element):
 
 
 class _Update:
-    """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number of skipped non-finite entries when
-    ``checked`` (which waits for the kernel), else 0 without waiting."""
+    """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number
+    of skipped non-finite entries when ``checked`` (which waits for the kernel), else 0 without
+    waiting."""
 
     def __init__(self, element, checked):
         self.kernel, self.checked = _kernel_for(element), checked
