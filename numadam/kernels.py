@@ -15,9 +15,9 @@ Every loop takes ``(param, grad, state0, state1, state2, c, s)``: 1-D C-contiguo
 dtype, three state vectors (``None`` for an unused one; separate arguments, as a tuple of arrays
 unpacked outside a ``prange`` loop loses the loop's writes to them in Numba 0.68), ``c`` and ``s``
 the rule's constants and per-step scalars already in the array dtype. Kernels allocate nothing
-and validate nothing: that is the front ends' job. The arrays of one call must not overlap. ``fastmath`` stays off so that
-LLVM can neither reassociate nor contract into FMAs: results are bitwise those of
-``numadam._reference``.
+and validate nothing: that is the front ends' job. The arrays of one call must not overlap.
+``fastmath`` stays off so that LLVM can neither reassociate nor contract into FMAs: results are
+bitwise those of ``numadam._reference``.
 
 The loops are made by a factory, yet cached on disk: the only thing they close over is the rule's
 element, a plain module-level function, which Numba's cache key pickles by reference.
