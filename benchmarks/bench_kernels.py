@@ -6,8 +6,9 @@ Usage::
     python benchmarks/bench_kernels.py --threshold   # serial vs parallel kernel, to set the cutoff
     python benchmarks/bench_kernels.py --quick       # n = 1e3 and 1e5 only
 
-GB/s counts the arrays a step must move: Adam reads x, g, m, v and writes x, m, v (7 arrays);
-RMSProp and SGD with momentum read x, g, one state and write x and the state (5 arrays). The
+Every class of the rule registry gets its rows; PyTorch's row uses its fused CPU kernel where it
+has one (Adam, AdamW, SGD, Adagrad), else its foreach path. GB/s counts the arrays a step must
+move: x, g and each used state vector read, x and the states written (Adam: 7 arrays). The
 "memory roof" row is a parallel pass with Adam's exact traffic and trivial arithmetic: what the
 machine's memory allows. Ratios are against plain NumPy written as tutorials write it.
 """
@@ -91,26 +92,37 @@ def _memory_roof(x, g, m, v):
         x[i] = x[i] + a
 
 
-RULES = {
-    # name: (numadam factory, NumPy step factory, arrays moved per step, torch optimizer)
-    "Adam": (lambda x: numadam.Adam(x), numpy_adam, 7, "Adam"),
-    "AdamW": (lambda x: numadam.AdamW(x), None, 7, "AdamW"),
-    "RMSProp": (lambda x: numadam.RMSProp(x), numpy_rmsprop, 5, None),
-    "Momentum": (lambda x: numadam.SGD(x, momentum=0.9), numpy_momentum, 5, None),
-}
+#: numadam class -> (NumPy tutorial step factory or None, options for numadam and torch)
+NUMPY_STEPS = {"Adam": numpy_adam, "RMSProp": numpy_rmsprop, "Momentum": numpy_momentum}
+#: numadam class -> torch.optim class, where PyTorch has the rule
+TORCH_NAMES = {"Adam": "Adam", "AdamW": "AdamW", "RMSProp": "RMSprop", "SGD": "SGD",
+               "Momentum": "SGD", "NAdam": "NAdam", "RAdam": "RAdam", "Adamax": "Adamax",
+               "Adagrad": "Adagrad", "Adadelta": "Adadelta", "Rprop": "Rprop"}
+#: PyTorch's CPU fused kernels (2.x); the other rules run its foreach path, its fastest there
+TORCH_FUSED = {"Adam", "AdamW", "SGD", "Adagrad"}
+#: options both get, so that the rows compare the same work (SGD: plain, Momentum: 0.9)
+OPTIONS = {"Momentum": {"momentum": 0.9}}
 
 
-def torch_step(name, x, g):
+def arrays_moved(optimizer):
+    """Arrays a step must move: read x, g and every used state vector; write x and the states."""
+    states = sum(1 for vector in optimizer.state.values() if vector.size)
+    return 3 + 2 * states
+
+
+def torch_step(name, x, g, options):
     param = torch.nn.Parameter(torch.from_numpy(x))
     param.grad = torch.from_numpy(g)
-    optimizer = getattr(torch.optim, name)([param], fused=True)
-    return optimizer.step
+    implementation = {"fused": True} if name in TORCH_FUSED else {"foreach": True}
+    optimizer = getattr(torch.optim, name)([param], **implementation, **options)
+    label = f"torch {name}({next(iter(implementation))}=True)"
+    return label, optimizer.step
 
 
-def table(sizes):
+def table(sizes, rules=()):
     print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
           f"torch {torch.__version__ if torch else 'not installed'}")
-    header = (f"{'rule':9} {'n':>9} {'dtype':8} {'implementation':28} {'time/step':>11} "
+    header = (f"{'rule':17} {'n':>9} {'dtype':8} {'implementation':30} {'time/step':>11} "
               f"{'GB/s':>7} {'vs NumPy':>9}")
     print(header)
     print("-" * len(header))
@@ -119,30 +131,42 @@ def table(sizes):
         for dtype in (np.float32, np.float64):
             g = rng.standard_normal(n).astype(dtype)
             nbytes = n * np.dtype(dtype).itemsize
-            for rule, (make, numpy_factory, arrays, torch_name) in RULES.items():
+            for rule, cls in numadam.optimizers.CLASSES.items():
+                if rules and rule not in rules:
+                    continue
+                options = OPTIONS.get(rule, {})
                 rows = []
-                if numpy_factory is not None:
-                    rows.append(("plain NumPy", numpy_factory(np.ones(n, dtype), g)))
-                optimizer = make(np.ones(n, dtype))
+                if rule in NUMPY_STEPS:
+                    rows.append(("plain NumPy", NUMPY_STEPS[rule](np.ones(n, dtype), g)))
+                optimizer = cls(np.ones(n, dtype), **options)
+                arrays = arrays_moved(optimizer)
                 rows.append(("numadam", lambda o=optimizer: o.step(g)))
-                unchecked = make(np.ones(n, dtype))
-                unchecked.check_finite = False
-                rows.append(("numadam check_finite=False", lambda o=unchecked: o.step(g)))
+                for mode in (False, "before"):
+                    other = cls(np.ones(n, dtype), check_finite=mode, **options)
+                    rows.append((f"numadam check_finite={mode!r}", lambda o=other: o.step(g)))
+                torch_name = TORCH_NAMES.get(rule)
                 if torch is not None and torch_name is not None:
-                    rows.append((f"torch {torch_name}(fused=True)",
-                                 torch_step(torch_name, np.ones(n, dtype), g.copy())))
+                    rows.append(torch_step(torch_name, np.ones(n, dtype), g.copy(), options))
                 if rule == "Adam":
                     roof = [np.ones(n, dtype) for _ in range(3)]
                     rows.append(("memory roof (same traffic)",
                                  lambda r=roof: _memory_roof(r[0], g, r[1], r[2])))
                 baseline = None
+                times = {}
                 for label, step in rows:
-                    seconds = median_time(step, n)
+                    seconds = times[label] = median_time(step, n)
                     baseline = seconds if label == "plain NumPy" else baseline
                     ratio = f"{baseline / seconds:8.1f}x" if baseline else f"{'':9}"
-                    print(f"{rule:9} {n:>9.0e} {np.dtype(dtype).name:8} {label:28} "
+                    peer = [t for label, t in times.items() if label.startswith("torch")]
+                    vs_torch = (f"{peer[0] / seconds:8.2f}x" if peer and label == "numadam"
+                                else "")
+                    print(f"{rule:17} {n:>9.0e} {np.dtype(dtype).name:8} {label:30} "
                           f"{_format_time(seconds):>11} {arrays * nbytes / seconds / 1e9:7.1f} "
-                          f"{ratio}")
+                          f"{ratio}{vs_torch}")
+                torch_time = [t for label, t in times.items() if label.startswith("torch")]
+                if torch_time:
+                    print(f"{'':17} numadam (default) vs torch: "
+                          f"{torch_time[0] / times['numadam']:.2f}x")
             print()
 
 
@@ -157,7 +181,8 @@ def threshold():
         times = []
         for use_parallel in (False, True):
             optimizer = numadam.Adam(x.copy(), check_finite=False)
-            optimizer._kernel = kernels.adam_parallel if use_parallel else kernels.adam
+            loops = kernels.for_rule(numadam.Adam.variant.rule.element)
+            optimizer._kernel = loops.parallel if use_parallel else loops.serial
             times.append(median_time(lambda o=optimizer: o.step(g), n))
         print(f"{n:>9} {_format_time(times[0]):>10} {_format_time(times[1]):>10} "
               f"{times[1] / times[0]:16.2f}")
@@ -174,11 +199,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", action="store_true", help="serial vs parallel sweep")
     parser.add_argument("--quick", action="store_true", help="skip n = 1e7")
+    parser.add_argument("--sizes", type=float, nargs="+", help="vector sizes, e.g. 1e3 1e7")
+    parser.add_argument("--rules", nargs="+", default=(),
+                        help="class names (Adam, Lion, ...); every registered class by default")
     args = parser.parse_args()
     if args.threshold:
         threshold()
     else:
-        table([10**3, 10**5] if args.quick else [10**3, 10**5, 10**7])
+        sizes = [int(n) for n in args.sizes] if args.sizes else (
+            [10**3, 10**5] if args.quick else [10**3, 10**5, 10**7])
+        table(sizes, args.rules)
 
 
 if __name__ == "__main__":

@@ -466,6 +466,10 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
             objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, callback=callback,
             schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, average=average,
             average_decay=average_decay, average_start=average_start)
+    if getattr(optimizer, "mode", None) == "train" and status != 3:
+        # Schedule-free: the iterates are gradient points; the answer is the averaged point.
+        optimizer.eval()
+        f, g = objective(x)
     if status == 1 and not any_tolerance:
         status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
     else:
@@ -496,6 +500,10 @@ class _OnGPU:
         self._cuda.copy_to_device(self._x_device, self._x)
         self._cuda.copy_to_device(self._g_device, g)
         self.optimizer.step_prechecked(self._g_device)
+        self._x_device.copy_to_host(self._x)
+
+    def eval(self):
+        self.optimizer.eval()
         self._x_device.copy_to_host(self._x)
 
     def __getattr__(self, name):

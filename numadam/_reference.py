@@ -125,3 +125,219 @@ def sgd(param, grad, state, *, lr, momentum, dampening, weight_decay, nesterov, 
 def momentum(param, grad, state, **hyperparameters):
     """``numadam.Momentum``: SGD under another name and default."""
     sgd(param, grad, state, **hyperparameters)
+
+
+def schedulefree_adamw(param, grad, state, *, lr, betas, eps, weight_decay, warmup_steps, r,
+                       weight_lr_power, maximize):
+    """One step of ``schedulefree.AdamWScheduleFree`` (its ``foreach=False`` path) in train
+    mode: ``param`` holds the gradient point y. ``state`` keeps the reference's group scalars
+    (``k``, ``lr_max``, ``weight_sum``) beside ``z`` and ``exp_avg_sq``."""
+    if "z" not in state:
+        state.update(z=param.copy(), exp_avg_sq=np.zeros_like(param), k=0, lr_max=-1.0,
+                     weight_sum=0.0)
+    grad = -grad if maximize else grad
+    beta1, beta2 = betas
+    k = state["k"]
+    sched = (k + 1) / warmup_steps if k < warmup_steps else 1.0
+    bias_correction2 = 1 - beta2 ** (k + 1)
+    lr = lr * sched
+    lr_max = state["lr_max"] = max(lr, state["lr_max"])
+    weight = ((k + 1) ** r) * (lr_max**weight_lr_power)
+    weight_sum = state["weight_sum"] = state["weight_sum"] + weight
+    try:
+        ckp1 = weight / weight_sum
+    except ZeroDivisionError:
+        ckp1 = 0
+
+    y, z, exp_avg_sq = param, state["z"], state["exp_avg_sq"]
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    denom = np.sqrt(exp_avg_sq / bias_correction2) + eps
+    grad_normalized = grad / denom
+    if weight_decay != 0:
+        grad_normalized = grad_normalized + weight_decay * y
+    y[:] = _lerp(y, z, ckp1)
+    y += lr * (beta1 * (1 - ckp1) - 1) * grad_normalized
+    z -= lr * grad_normalized
+    state["k"] = k + 1
+
+
+def schedulefree_adamw_switch(param, state, *, betas, to):
+    """The reference's ``eval()`` (``to="eval"``: y -> x) or ``train()`` (x -> y)."""
+    if "z" in state:
+        beta1 = betas[0]
+        param[:] = _lerp(param, state["z"], 1 - 1 / beta1 if to == "eval" else 1 - beta1)
+
+
+def adamax(param, grad, state, *, lr, betas, eps, weight_decay, maximize):
+    """One Adamax step in place: ``torch.maximum`` of the decayed norm and ``|grad| + eps``."""
+    _zeros(state, ("exp_avg", "exp_inf"), param)
+    state["step"] = step = state.get("step", 0) + 1
+    exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+    beta1, beta2 = betas
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+
+    exp_avg[:] = _lerp(exp_avg, grad, 1 - beta1)
+    exp_inf *= beta2
+    np.maximum(exp_inf, np.abs(grad) + eps, out=exp_inf)  # NaN-propagating, as torch.maximum
+
+    bias_correction = 1 - beta1**step
+    clr = lr / bias_correction
+    param += -clr * exp_avg / exp_inf
+
+
+def adagrad(param, grad, state, *, lr, lr_decay, weight_decay, initial_accumulator_value, eps,
+            maximize):
+    """One Adagrad step in place; the sum starts at ``initial_accumulator_value``."""
+    state.setdefault("sum", np.full_like(param, initial_accumulator_value))
+    state["step"] = step = state.get("step", 0) + 1
+    state_sum = state["sum"]
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += grad * grad
+    std = np.sqrt(state_sum) + eps
+    param += -clr * grad / std
+
+
+def adadelta(param, grad, state, *, lr, rho, eps, weight_decay, maximize):
+    """One Adadelta step in place."""
+    _zeros(state, ("square_avg", "acc_delta"), param)
+    square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+
+    square_avg *= rho
+    square_avg += (1 - rho) * grad * grad
+    std = np.sqrt(square_avg + eps)
+    delta = np.sqrt(acc_delta + eps)
+    delta = delta / std * grad
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    param += -lr * delta
+
+
+def _torch_sign(x):
+    """``torch.sign`` on the CPU: ``(x > 0) - (x < 0)``, so ``+0.0`` for a zero and for NaN."""
+    one = x.dtype.type(1)
+    return np.where(x > 0, one, np.where(x < 0, -one, x.dtype.type(0)))
+
+
+def rprop(param, grad, state, *, lr, etas, step_sizes, maximize):
+    """One Rprop step in place; the step sizes start at ``lr``."""
+    state.setdefault("prev", np.zeros_like(param))
+    state.setdefault("step_size", np.full_like(param, lr))
+    prev, step_size = state["prev"], state["step_size"]
+    etaminus, etaplus = etas
+    step_size_min, step_size_max = step_sizes
+    grad = -grad if maximize else grad
+
+    sign = _torch_sign(grad * prev)
+    sign[sign > 0] = etaplus
+    sign[sign < 0] = etaminus
+    sign[sign == 0] = 1
+    step_size *= sign
+    # torch's clamp_(min, max): max(., min) then min(., max), NaN propagating
+    np.minimum(np.maximum(step_size, step_size_min), step_size_max, out=step_size)
+
+    grad = grad.copy()
+    grad[sign == sign.dtype.type(etaminus)] = 0  # no move where the gradient changed sign
+    param += -1 * _torch_sign(grad) * step_size  # addcmul_(grad.sign(), step_size, value=-1)
+    prev[:] = grad
+
+
+def _jnp_sign(x):
+    """``jnp.sign``: -1 or 1, and a zero (of either sign) or NaN is returned as it is."""
+    one = x.dtype.type(1)
+    return np.where(x > 0, one, np.where(x < 0, -one, x))
+
+
+def lion(param, grad, state, *, lr, betas, weight_decay, maximize):
+    """One Lion step in place, as ``optax.lion`` (``maximize``: optax on the negated gradient)."""
+    _zeros(state, ("exp_avg",), param)
+    exp_avg = state["exp_avg"]
+    beta1, beta2 = betas
+    grad = -grad if maximize else grad
+
+    update = _jnp_sign((1.0 - beta1) * grad + beta1 * exp_avg)  # scale_by_lion
+    exp_avg[:] = (1 - beta2) * grad + beta2 * exp_avg
+    if weight_decay != 0:
+        update = update + weight_decay * param  # add_decayed_weights
+    param += -lr * update  # scale_by_learning_rate, then apply_updates
+
+
+def nadam(param, grad, state, *, lr, betas, eps, weight_decay, momentum_decay,
+          decoupled_weight_decay, maximize):
+    """One NAdam step in place.
+
+    ``mu_product`` is a float32 scalar, as PyTorch's (its default scalar dtype): ``mu_product
+    *= mu`` rounds ``mu`` to float32 and multiplies in float32, whatever the parameters' dtype.
+    """
+    _zeros(state, ("exp_avg", "exp_avg_sq"), param)
+    state.setdefault("mu_product", np.float32(1.0))
+    state["step"] = step = state.get("step", 0) + 1
+    step = float(step)  # PyTorch's step is a float tensor, read back with .item()
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    beta1, beta2 = betas
+    grad = -grad if maximize else grad
+
+    bias_correction2 = 1 - beta2**step
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * param
+
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+    state["mu_product"] = mu_product = np.float32(state["mu_product"] * np.float32(mu))
+
+    exp_avg[:] = _lerp(exp_avg, grad, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    denom = np.sqrt(exp_avg_sq / bias_correction2) + eps
+
+    mu_product_next = float(mu_product) * mu_next
+    param += (-lr * (1.0 - mu) / (1.0 - float(mu_product))) * grad / denom
+    param += ((-lr * mu_next) / (1.0 - mu_product_next)) * exp_avg / denom
+
+
+def radam(param, grad, state, *, lr, betas, eps, weight_decay, decoupled_weight_decay,
+          maximize):
+    """One RAdam step in place: bias-corrected momentum SGD until the variance of the adaptive
+    learning rate is tractable (``rho_t > 5``), then the rectified Adam step."""
+    _zeros(state, ("exp_avg", "exp_avg_sq"), param)
+    state["step"] = step = state.get("step", 0) + 1
+    step = float(step)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    beta1, beta2 = betas
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * param
+
+    exp_avg[:] = _lerp(exp_avg, grad, 1 - beta1)
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    bias_corrected_exp_avg = exp_avg / bias_correction1
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+
+    if rho_t > 5.0:
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf
+                / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        # PyTorch's `scalar / tensor` is `tensor.reciprocal() * scalar`
+        adaptive_lr = (1 / (np.sqrt(exp_avg_sq) + eps)) * bias_correction2**0.5
+        param -= bias_corrected_exp_avg * lr * adaptive_lr * rect
+    else:
+        param -= bias_corrected_exp_avg * lr

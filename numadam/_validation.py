@@ -30,6 +30,23 @@ def nonnegative(name, value, label=None):
     return value
 
 
+def finite_real(name, value):
+    """Any finite real number, as a float."""
+    value = real_scalar(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid {name} value: {value}")
+    return value
+
+
+def nonnegative_integer(name, value):
+    """An integer ``>= 0`` (bool excluded), as an int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
+    if value < 0:
+        raise ValueError(f"Invalid {name} value: {value}")
+    return int(value)
+
+
 def learning_rate(name, value):
     return nonnegative(name, value, "learning rate")
 
@@ -65,6 +82,26 @@ def alpha(name, value):
     return unit_interval(name, value, "alpha value")
 
 
+def momentum_decay(name, value):
+    return nonnegative(name, value, "momentum_decay value")
+
+
+def rho(name, value):
+    """Adadelta's decay rate: a float in ``[0, 1]`` (1 included, as in PyTorch)."""
+    value = real_scalar(name, value)
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"Invalid rho value: {value}")
+    return value
+
+
+def lr_decay(name, value):
+    return nonnegative(name, value, "lr_decay value")
+
+
+def initial_accumulator_value(name, value):
+    return nonnegative(name, value, "initial_accumulator_value value")
+
+
 def betas(name, value):
     """A pair ``(beta1, beta2)``, each in ``[0, 1)``, returned as a tuple of floats."""
     try:
@@ -78,6 +115,37 @@ def betas(name, value):
         unit_interval(name, beta, f"beta parameter at index {index}")
         for index, beta in enumerate(pair)
     )
+
+
+def real_pair(name, value, description):
+    """Two real numbers ``description`` names (``"(etaminus, etaplus)"``), as floats."""
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a pair {description}, got {value!r}") from None
+    if len(pair) != 2:
+        raise ValueError(
+            f"{name} must be a pair {description}, got {len(pair)} values: {value!r}")
+    return tuple(real_scalar(name, number) for number in pair)
+
+
+def etas(name, value):
+    """Rprop's ``(etaminus, etaplus)`` with ``0 < etaminus < 1 < etaplus``, as in PyTorch."""
+    etaminus, etaplus = real_pair(name, value, "(etaminus, etaplus)")
+    if not (0.0 < etaminus < 1.0 < etaplus < math.inf):
+        raise ValueError(f"Invalid eta values: {etaminus}, {etaplus}")
+    return etaminus, etaplus
+
+
+def step_sizes(name, value):
+    """Rprop's ``(min, max)`` step sizes with ``0 <= min <= max`` (min finite, max may be inf).
+
+    PyTorch checks nothing here; NaN or a reversed range would silently clamp every step size
+    to ``max``."""
+    low, high = real_pair(name, value, "(min, max)")
+    if not (0.0 <= low <= high and low < math.inf):
+        raise ValueError(f"Invalid step_sizes values: {low}, {high}; expected 0 <= min <= max")
+    return low, high
 
 
 def flag(name, value):

@@ -402,6 +402,13 @@ class CUDABackend:
         return out
 
     @staticmethod
+    def copy(vector):
+        out = require().device_array(vector.shape[0], vector.dtype)
+        if vector.shape[0]:
+            _gather[_grid(vector.shape[0])](out, vector)
+        return out
+
+    @staticmethod
     def to_host(vector):
         return to_host(vector)
 

@@ -160,11 +160,15 @@ class Optimizer:
         self._carry = rule.carry
         n = self.param.shape[0]
         every = self._all_hyperparameters()
-        self.state = {
-            name: backend.full(n if rule.state_is_used(name, every) else 0,
-                               rule.initial_state(name, every), self.dtype)
-            for name in rule.state
-        }
+        self.state = {}
+        for name in rule.state:
+            initial = rule.initial_state(name, every)
+            if isinstance(initial, str) and initial == "params":
+                self.state[name] = backend.copy(self.param)
+            else:
+                self.state[name] = backend.full(n if rule.state_is_used(name, every) else 0,
+                                                initial, self.dtype)
+        self._mode = next(iter(rule.modes), None)
         # The kernel's 3 state slots, None for a vector the rule does not use.
         vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
                    for name, vector in self.state.items()]
@@ -236,6 +240,11 @@ class Optimizer:
             what was updated.
         """
         grad = self._backend.check_grad(grad, self.param)
+        if self._mode is not None and self._mode != next(iter(self._rule.modes)):
+            raise RuntimeError(
+                f"{type(self).__name__}.step needs train mode; the parameters hold the "
+                f"evaluation point now: call train() first (and eval() before evaluating)"
+            )
         if self.check_finite == "before":
             bad = self._backend.count_nonfinite(grad)
             if bad:
@@ -303,6 +312,8 @@ class Optimizer:
         }
         if self._rule.carry_names:
             saved["carry"] = dict(zip(self._rule.carry_names, self._carry))
+        if self._mode is not None:
+            saved["mode"] = self._mode
         return saved
 
     def load_state_dict(self, state_dict):
@@ -313,8 +324,9 @@ class Optimizer:
         ValueError, TypeError
             Missing or unexpected entries, a vector of another size or dtype, a negative step.
         """
-        keys = {"step", "hyperparameters", "state"} | ({"carry"} if self._rule.carry_names
-                                                      else set())
+        keys = {"step", "hyperparameters", "state"}
+        keys |= {"carry"} if self._rule.carry_names else set()
+        keys |= {"mode"} if self._rule.modes else set()
         if not isinstance(state_dict, dict) or set(state_dict) != keys:
             raise ValueError(
                 f"state_dict must be a dict with the keys {sorted(keys)}, as returned by "
@@ -351,6 +363,10 @@ class Optimizer:
                                  f"{list(self._rule.carry_names)}, got {saved_carry!r}")
             carry = tuple(check.real_scalar(f"state_dict['carry'][{name!r}]", saved_carry[name])
                           for name in self._rule.carry_names)
+        mode = state_dict.get("mode", self._mode)
+        if self._rule.modes and mode not in self._rule.modes:
+            raise ValueError(f"state_dict['mode'] must be one of {list(self._rule.modes)}, "
+                             f"got {mode!r}")
         hyperparameters = state_dict["hyperparameters"]
         if not isinstance(hyperparameters, dict) or set(hyperparameters) != set(
             self.hyperparameter_names()
@@ -380,6 +396,7 @@ class Optimizer:
                 self._backend.copy_in(self.state[name], vector)
         self.step_count = int(step)
         self._carry = carry
+        self._mode = mode  # the saved parameters are at that mode's point
 
     def __repr__(self):
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())
@@ -387,6 +404,42 @@ class Optimizer:
             f"{type(self).__name__}(<{self.param.shape[0]} x {self.dtype}>, {settings}, "
             f"step={self.step_count})"
         )
+
+
+class _Modes:
+    """``train()`` / ``eval()`` for rules whose parameter vector holds one of several points
+    (schedule-free): each switch is one compiled pass of the rule's mode element."""
+
+    def _switch(self, mode):
+        if self._mode == mode:
+            return
+        rule = self._rule
+        every = self._all_hyperparameters()
+        # A pass of the mode's element: it reads no gradient (the parameters stand in for one).
+        move = self._backend.update(_ModeSwitch(rule.modes[mode]), self.param.shape[0],
+                                    checked=False)
+        move(self.param, self.param, *self._state_vectors,
+             rule.mode_constants(mode, every, self._to_dtype), ())
+        self._mode = mode
+
+    def train(self):
+        """Move the parameters to the point where gradients are taken (train mode)."""
+        self._switch("train")
+        return self
+
+    def eval(self):
+        """Move the parameters to the point to evaluate, test or save (eval mode)."""
+        self._switch("eval")
+        return self
+
+    @property
+    def mode(self):
+        """``"train"`` or ``"eval"``."""
+        return self._mode
+
+
+class _ModeSwitch(NamedTuple):
+    element: Any
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,7 +490,8 @@ def _optimizer_class(variant):
     )
     # AdamW is an Adam, Momentum an SGD, as in PyTorch: a variant subclasses its rule's class.
     base = CLASSES.get(variant.rule.class_name, Optimizer)
-    return type(variant.class_name, (base,), namespace)
+    bases = (_Modes, base) if variant.rule.modes and base is Optimizer else (base,)
+    return type(variant.class_name, bases, namespace)
 
 
 #: class name -> optimizer class, one per registered variant that has a class.

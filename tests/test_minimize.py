@@ -10,10 +10,11 @@ from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
 from numadam import _compiled_loop, schedules
+from numadam import _minimize as numadam_minimize
 from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
 from numadam.rules import adam as adam_rule
 
-METHODS = ["adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov", "sgd"]
+METHODS = list(numadam_minimize.METHODS)  # every method of the registry
 DIAGONAL = np.array([1.0, 3.0, 10.0])
 
 
@@ -48,13 +49,21 @@ def test_adam_solves_rosenbrock_from_the_classic_start():
     np.testing.assert_allclose(result.jac, rosen_der(result.x))
 
 
+#: method -> (lr, gtol, how close to the minimum it must end). Sign-based steps (Lion) end
+#: within about lr of the minimum and never reach a small gradient: a fixed budget for them.
+CONVERGENCE = {"sgd": (0.15, 1e-6, 1e-5), "momentum": (0.05, 1e-6, 1e-5),
+               "nesterov": (0.05, 1e-6, 1e-5), "adagrad": (0.5, 1e-6, 1e-5),
+               "adadelta": (0.1, 1e-4, 1e-4), "rprop": (0.01, 1e-4, 1e-4),
+               "lion": (1e-3, None, 5e-3)}
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_converges_on_a_convex_quadratic(method):
-    lr = {"sgd": 0.15, "momentum": 0.05, "nesterov": 0.05}.get(method, 0.05)
+    lr, gtol, distance = CONVERGENCE.get(method, (0.05, 1e-6, 1e-5))
     result = minimize(quadratic, [1.0, -2.0, 0.5], jac=quadratic_grad, method=method.upper(),
-                      options={"lr": lr, "maxiter": 5000, "gtol": 1e-6})
+                      options={"lr": lr, "maxiter": 5000, "gtol": gtol})
     assert result.success, result.message
-    assert np.abs(result.x).max() < 1e-5
+    assert np.abs(result.x).max() < distance
     assert result.method == method
 
 
@@ -380,6 +389,19 @@ def test_show_options_lists_hyperparameters_and_common_options(capsys):
 
 
 # -- the compiled loop ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_compiled_loop_equals_python_loop_bitwise_for_every_method(method):
+    settings = dict(lr=1e-3, maxiter=300)
+    compiled = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                        bounds=[(-1.1, 2.0), (None, 0.95)], options=settings)
+    python = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                      bounds=[(-1.1, 2.0), (None, 0.95)], options=dict(settings, compiled=False))
+    assert compiled.compiled and not python.compiled
+    np.testing.assert_array_equal(compiled.x, python.x)
+    assert compiled.fun == python.fun and compiled.nit == python.nit == 300
+    assert (compiled.nfev, compiled.status) == (python.nfev, python.status)
 
 
 @pytest.mark.parametrize("method, options", [

@@ -14,7 +14,7 @@ import numadam
 
 torch = pytest.importorskip("torch")
 
-STEPS = 100
+STEPS = 150
 N = 257
 
 CASES = [
@@ -23,16 +23,39 @@ CASES = [
     ("Adam", numadam.Adam, dict(lr=1e-2, betas=(0.0, 0.99))),
     ("AdamW", numadam.AdamW, dict(lr=1e-2, weight_decay=0.1)),
     ("AdamW", numadam.AdamW, dict(lr=1e-2, amsgrad=True)),
+    ("Adam", numadam.Adam, dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True,
+                                maximize=True)),
     ("RMSprop", numadam.RMSProp, dict(lr=1e-3)),
     ("RMSprop", numadam.RMSProp, dict(lr=1e-3, centered=True, momentum=0.9, weight_decay=0.1)),
     ("RMSprop", numadam.RMSProp, dict(lr=1e-3, alpha=0.3, centered=True, maximize=True)),
     ("SGD", numadam.SGD, dict(lr=1e-2)),
     ("SGD", numadam.SGD, dict(lr=1e-2, momentum=0.9, dampening=0.2, weight_decay=0.1)),
     ("SGD", numadam.SGD, dict(lr=1e-2, momentum=0.9, nesterov=True, maximize=True)),
+    ("Adamax", numadam.Adamax, dict()),
+    ("Adamax", numadam.Adamax, dict(lr=1e-2, betas=(0.3, 0.99), weight_decay=0.1,
+                                    maximize=True)),
+    ("Adagrad", numadam.Adagrad, dict()),
+    ("Adagrad", numadam.Adagrad, dict(lr=1e-2, lr_decay=0.01, weight_decay=0.1,
+                                      initial_accumulator_value=0.1, maximize=True)),
+    ("Adadelta", numadam.Adadelta, dict()),
+    ("Adadelta", numadam.Adadelta, dict(lr=0.5, rho=0.3, weight_decay=0.1, maximize=True)),
+    ("NAdam", numadam.NAdam, dict()),
+    ("NAdam", numadam.NAdam, dict(lr=1e-2, weight_decay=0.1, momentum_decay=0.1,
+                                  maximize=True)),
+    ("NAdam", numadam.NAdam, dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.1,
+                                  decoupled_weight_decay=True)),
+    ("RAdam", numadam.RAdam, dict()),
+    ("RAdam", numadam.RAdam, dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    ("RAdam", numadam.RAdam, dict(lr=1e-2, betas=(0.3, 0.9), weight_decay=0.1,
+                                  decoupled_weight_decay=True, maximize=True)),
+    ("Rprop", numadam.Rprop, dict()),
+    ("Rprop", numadam.Rprop, dict(lr=0.1, etas=(0.3, 2.0), step_sizes=(1e-3, 0.05),
+                                  maximize=True)),
+    ("Rprop", numadam.Rprop, dict(lr=1e-3, etas=(0.7, 1.5), step_sizes=(1e-4, 2.0))),
 ]
 
 
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 1e-4)])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
 @pytest.mark.parametrize("torch_name, cls, options", CASES,
                          ids=[f"{c[0]}-{c[2]}" for c in CASES])
 def test_trajectory_matches_torch(torch_name, cls, options, dtype, rtol, rng):

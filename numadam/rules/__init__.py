@@ -13,7 +13,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from numadam.rules import adam, rmsprop, sgd
+from numadam.rules import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    lion,
+    nadam,
+    radam,
+    rmsprop,
+    rprop,
+    schedulefree_adamw,
+    sgd,
+)
 from numadam.rules._rule import Hyperparameter, Rule
 
 
@@ -50,6 +62,14 @@ VARIANTS = (
     Variant("sgd", "SGD", sgd.RULE),
     Variant("momentum", "Momentum", sgd.RULE, defaults={"momentum": 0.9}, doc=sgd.DOC_MOMENTUM),
     Variant("nesterov", None, sgd.RULE, fixed={"momentum": 0.9, "nesterov": True}),
+    Variant("adamax", "Adamax", adamax.RULE),
+    Variant("adagrad", "Adagrad", adagrad.RULE),
+    Variant("adadelta", "Adadelta", adadelta.RULE),
+    Variant("schedulefree_adamw", "ScheduleFreeAdamW", schedulefree_adamw.RULE),
+    Variant("nadam", "NAdam", nadam.RULE),
+    Variant("radam", "RAdam", radam.RULE),
+    Variant("rprop", "Rprop", rprop.RULE),
+    Variant("lion", "Lion", lion.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))

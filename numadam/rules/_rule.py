@@ -152,5 +152,12 @@ class Rule:
     carry_names: tuple[str, ...] = ()
     state_is_used: Callable[[str, dict], bool] = _all_state_used
     check_combination: Callable[[dict, dict], None] = _no_combination_check
-    #: Initial value of each state vector (PyTorch's: zeros unless the rule says otherwise).
-    initial_state: Callable[[str, dict], float] = field(default=lambda name, h: 0.0)
+    #: Initial value of each state vector (PyTorch's: zeros unless the rule says otherwise), or
+    #: ``"params"`` for a copy of the parameters.
+    initial_state: Callable[[str, dict], Any] = field(default=lambda name, h: 0.0)
+    #: Rules whose parameter vector holds one of several points (schedule-free's gradient point
+    #: and evaluation point): mode name -> element function that moves ``param`` into that mode,
+    #: called with ``mode_constants(mode, h, to_dtype)`` as ``c``. The first mode is the initial
+    #: one and the only one in which ``step`` may run. Empty for ordinary rules.
+    modes: dict[str, Callable] = field(default_factory=dict)
+    mode_constants: Callable[[str, dict, Callable], tuple] | None = None
