@@ -366,6 +366,11 @@ class _Update:
             return 0
         if self.checked:
             self.skipped.copy_to_device(np.zeros(1, np.int64))
+        # The host hands scalars over as Python floats holding values of the parameters' dtype
+        # (see numadam.kernels); the GPU kernel takes them in that dtype.
+        to_dtype = param.dtype.type
+        c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
+        s = tuple(to_dtype(v) for v in s)
         self.kernel[_grid(n)](param, grad, state0, state1, state2, c, s, self.skipped,
                               self.checked)
         return int(self.skipped.copy_to_host()[0]) if self.checked else 0

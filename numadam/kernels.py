@@ -14,7 +14,8 @@ element function, inlined at Numba's IR level:
 Every loop takes ``(param, grad, state0, state1, state2, c, s)``: 1-D C-contiguous arrays of one
 dtype, three state vectors (``None`` for an unused one; separate arguments, as a tuple of arrays
 unpacked outside a ``prange`` loop loses the loop's writes to them in Numba 0.68), ``c`` and ``s``
-the rule's constants and per-step scalars already in the array dtype. Kernels allocate nothing
+the rule's constants and per-step scalars: values of the array dtype, passed as Python floats
+and converted in the loop (see :func:`_in_dtype_of`). Kernels allocate nothing
 and validate nothing: that is the front ends' job. The arrays of one call must not overlap.
 ``fastmath`` stays off so that LLVM can neither reassociate nor contract into FMAs: results are
 bitwise those of ``numadam._reference``.
@@ -28,7 +29,8 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
@@ -39,6 +41,30 @@ _JIT_OPTIONS = dict(cache=True, error_model="numpy")
 #: ``python benchmarks/bench_kernels.py --threshold`` on the project's 2-core machine, where the
 #: cost of waking the thread pool (a few microseconds) is repaid from about this size on.
 PARALLEL_THRESHOLD = 32_768
+
+
+@intrinsic
+def _in_dtype_of(typingctx, values, array):
+    """``values`` (a tuple) with every float converted to ``array``'s dtype (round to nearest,
+    as ``np.float32(x)``); other members (flags) unchanged.
+
+    The host passes float32 scalars as Python floats holding float32 values: Numba's dispatcher
+    unboxes a Python float several times faster than an ``np.float32``, which is half the call
+    overhead of a small float32 step. For float64 arrays this is the identity.
+    """
+    members = [array.dtype if isinstance(t, types.Float) else t for t in values]
+    result = types.Tuple(members) if members else values
+
+    def codegen(context, builder, signature, args):
+        tuple_in = args[0]
+        out = context.get_value_type(result)(None)  # undef, filled member by member
+        for index, (source, target) in enumerate(zip(values, members)):
+            member = builder.extract_value(tuple_in, index)
+            member = context.cast(builder, member, source, target)
+            out = builder.insert_value(out, member, index)
+        return out if members else tuple_in
+
+    return result(values, array), codegen
 
 
 class Loops(NamedTuple):
@@ -61,14 +87,17 @@ def for_rule(element) -> Loops:
     """The CPU loops of the rule whose element function is ``element`` (compiled lazily)."""
 
     def serial(param, grad, state0, state1, state2, c, s):
+        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
         for i in range(param.shape[0]):
             element(i, grad[i], param, state0, state1, state2, c, s)
 
     def parallel(param, grad, state0, state1, state2, c, s):
+        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
         for i in prange(param.shape[0]):
             element(i, grad[i], param, state0, state1, state2, c, s)
 
     def serial_checked(param, grad, state0, state1, state2, c, s):
+        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
         skipped = 0
         for i in range(param.shape[0]):
             g = grad[i]
@@ -79,6 +108,7 @@ def for_rule(element) -> Loops:
         return skipped
 
     def parallel_checked(param, grad, state0, state1, state2, c, s):
+        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
         skipped = 0
         for i in prange(param.shape[0]):
             g = grad[i]

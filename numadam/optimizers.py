@@ -75,6 +75,12 @@ def _check_finite_mode(value):
     raise error(f"check_finite must be True, False or 'before', got {value!r}")
 
 
+def _as_python(values):
+    """Floats as Python floats (exact: they hold values of the parameters' dtype), flags as
+    bools: the fastest types for Numba's dispatcher to unbox."""
+    return tuple(value if isinstance(value, bool) else float(value) for value in values)
+
+
 class CompiledStep(NamedTuple):
     """What a compiled loop needs to run an optimizer's update itself (``minimize``'s
     compiled loop): the kernel, the rule's per-step scalar function, and the values they take.
@@ -146,9 +152,11 @@ class Optimizer:
         check_finite = values.pop("check_finite")
         rule = self.variant.rule
         self._rule = rule
+        self._step_scalars = rule.step_scalars
         self._backend = backend = backend_for(params)
         self.device = backend.device
         self.param = backend.parameter_vector("params", params)
+        self._param_owns_memory = isinstance(self.param, np.ndarray) and self.param.base is None
         self.dtype = self.param.dtype
         # Host scalars are converted to the parameter dtype. For float64 a Python float is that
         # dtype already, and Numba's dispatcher unboxes it faster than an np.float64.
@@ -207,7 +215,8 @@ class Optimizer:
         current = self._all_hyperparameters() if self._hyperparameters else {}
         self._rule.check_combination(current, every)
         self._hyperparameters = candidate
-        self._constants = self._rule.constants(every, self._to_dtype)
+        # Computed in the parameters' dtype, handed over as Python floats (see kernels).
+        self._constants = _as_python(self._rule.constants(every, self._to_dtype))
         self._inputs = self._rule.step_inputs(every)
 
     @classmethod
@@ -239,20 +248,28 @@ class Optimizer:
             A gradient holding NaN or inf, with ``check_finite``: see the module docstring for
             what was updated.
         """
-        grad = self._backend.check_grad(grad, self.param)
+        param = self.param
+        # The common case in a few attribute reads (a microsecond is a third of a small step):
+        # a NumPy gradient that owns its memory, as the parameters do, cannot overlap them.
+        if not (type(grad) is np.ndarray and grad.base is None and self._param_owns_memory
+                and grad.dtype is param.dtype and grad.shape == param.shape
+                and grad is not param and grad.flags.c_contiguous):
+            grad = self._backend.check_grad(grad, param)
         if self._mode is not None and self._mode != next(iter(self._rule.modes)):
             raise RuntimeError(
                 f"{type(self).__name__}.step needs train mode; the parameters hold the "
                 f"evaluation point now: call train() first (and eval() before evaluating)"
             )
-        if self.check_finite == "before":
+        if self._check_finite == "before":
             bad = self._backend.count_nonfinite(grad)
             if bad:
                 raise NonFiniteGradientError(
                     f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
                     f"taken and the parameters and the optimizer state are unchanged"
                 )
-        skipped = self.step_prechecked(grad)
+        self.step_count += 1
+        scalars, self._carry = self._step_scalars(self._inputs, self._carry, self.step_count)
+        skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
         if skipped:
             raise NonFiniteGradientError(
                 f"grad contains {skipped} non-finite value(s) (NaN or inf): those entries of the "
@@ -268,10 +285,7 @@ class Optimizer:
         Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0.
         """
         self.step_count += 1
-        scalars, self._carry = self._rule.step_scalars(self._inputs, self._carry,
-                                                       self.step_count)
-        if self._to_dtype is not float:
-            scalars = tuple(map(self._to_dtype, scalars))
+        scalars, self._carry = self._step_scalars(self._inputs, self._carry, self.step_count)
         return self._kernel(self.param, grad, *self._state_vectors, self._constants, scalars)
 
     def compiled_step(self):
@@ -419,7 +433,7 @@ class _Modes:
         move = self._backend.update(_ModeSwitch(rule.modes[mode]), self.param.shape[0],
                                     checked=False)
         move(self.param, self.param, *self._state_vectors,
-             rule.mode_constants(mode, every, self._to_dtype), ())
+             _as_python(rule.mode_constants(mode, every, self._to_dtype)), ())
         self._mode = mode
 
     def train(self):
