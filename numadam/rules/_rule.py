@@ -34,6 +34,8 @@ from typing import Any
 from numba import types
 from numba.extending import overload, register_jitable
 
+from numadam import _validation as check
+
 
 def element(function):
     """Register ``function`` for every Numba target, inlined at the call site.
@@ -119,6 +121,13 @@ class Hyperparameter:
     fixed: bool = False
     #: Keyword-only in the optimizer's signature, as in PyTorch's (``maximize``).
     keyword_only: bool = False
+
+
+#: The hyperparameter every rule has, as PyTorch spells it.
+MAXIMIZE = Hyperparameter(False, check.flag, "ascend instead of descend", keyword_only=True)
+#: The Adam family's choice between an L2 term and AdamW's decoupled decay (PyTorch 2.x).
+DECOUPLED_WEIGHT_DECAY = Hyperparameter(False, check.flag,
+                                        "decay the weights, not the gradient", keyword_only=True)
 
 
 def _no_combination_check(current: dict, candidate: dict) -> None:

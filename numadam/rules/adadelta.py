@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element
 
 DOC = r"""Adadelta (Zeiler, 2012), with ``torch.optim.Adadelta``'s formula, defaults and options.
 
@@ -29,8 +29,7 @@ HYPERPARAMETERS = {
                           "decay rate of the squared-gradient and squared-update averages"),
     "eps": Hyperparameter(1e-6, check.epsilon, "added inside the square roots"),
     "weight_decay": Hyperparameter(0.0, check.weight_decay, "L2 penalty"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("square_avg", "acc_delta")

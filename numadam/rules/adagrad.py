@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element
 
 DOC = r"""Adagrad (Duchi, Hazan & Singer, 2011), with ``torch.optim.Adagrad``'s formula, defaults
 and options.
@@ -32,8 +32,7 @@ HYPERPARAMETERS = {
         0.0, check.initial_accumulator_value,
         "starting value of the sum of squared gradients (read at creation)"),
     "eps": Hyperparameter(1e-10, check.epsilon, "added to the square root"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("sum",)

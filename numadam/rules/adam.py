@@ -6,7 +6,17 @@ import functools
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp, load, maximum, store
+from numadam.rules._rule import (
+    DECOUPLED_WEIGHT_DECAY,
+    MAXIMIZE,
+    Hyperparameter,
+    Rule,
+    element,
+    lerp,
+    load,
+    maximum,
+    store,
+)
 
 DOC = r"""Adam (Kingma & Ba, 2015), with PyTorch's formula, defaults and options.
 
@@ -44,11 +54,8 @@ HYPERPARAMETERS = {
                                    "L2 penalty (decoupled with decoupled_weight_decay)"),
     "amsgrad": Hyperparameter(False, check.flag,
                               "use the running maximum of the second moment", fixed=True),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
-    "decoupled_weight_decay": Hyperparameter(False, check.flag,
-                                             "decay the weights, not the gradient (AdamW)",
-                                             keyword_only=True),
+    "maximize": MAXIMIZE,
+    "decoupled_weight_decay": DECOUPLED_WEIGHT_DECAY,
 }
 
 STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -59,21 +66,30 @@ def state_is_used(name, h):
 
 
 @element
-def update(i, g, param, exp_avg, exp_avg_sq, max_exp_avg_sq, c, s):
-    sign, param_scale, weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2, eps = c
-    neg_step_size, bias_correction2_sqrt = s
+def moments(i, g, param, exp_avg, exp_avg_sq, c):
+    """The Adam family's first half (Adam, NAdam, RAdam): the signed gradient with its L2 term,
+    the decayed parameter, and the two updated moments, stored. ``c`` starts with the seven
+    constants of :func:`constants`. Returns ``(g, p, m, v)``."""
+    sign, param_scale, weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2 = c[:7]
     g = g * sign
-    p = param[i] * param_scale  # AdamW's decoupled decay; param_scale is exactly 1 for Adam
+    p = param[i] * param_scale  # decoupled decay; param_scale is exactly 1 otherwise
     if weight_decay != 0:
         g = g + weight_decay * p
     m = lerp(exp_avg[i], g, one_minus_beta1, beta1)
     v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
     exp_avg[i] = m
     exp_avg_sq[i] = v
+    return g, p, m, v
+
+
+@element
+def update(i, g, param, exp_avg, exp_avg_sq, max_exp_avg_sq, c, s):
+    neg_step_size, bias_correction2_sqrt = s
+    g, p, m, v = moments(i, g, param, exp_avg, exp_avg_sq, c)
     if max_exp_avg_sq is not None:  # amsgrad
         v = maximum(load(max_exp_avg_sq, i), v)  # NaN-propagating, like torch.maximum
         store(max_exp_avg_sq, i, v)
-    denom = math.sqrt(v) / bias_correction2_sqrt + eps
+    denom = math.sqrt(v) / bias_correction2_sqrt + c[7]  # eps
     param[i] = p + neg_step_size * m / denom
 
 

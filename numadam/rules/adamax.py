@@ -3,7 +3,7 @@ r"""Adamax (Kingma & Ba, 2015, section 7.1), as ``torch.optim.Adamax``."""
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp, maximum
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp, maximum
 from numadam.rules.adam import bias_correction_done
 
 DOC = r"""Adamax (Kingma & Ba, 2015), Adam with the infinity norm, as ``torch.optim.Adamax``.
@@ -29,8 +29,7 @@ HYPERPARAMETERS = {
                             "decay rates of the first moment and of the infinity norm"),
     "eps": Hyperparameter(1e-8, check.epsilon, "added to the gradient's magnitude"),
     "weight_decay": Hyperparameter(0.0, check.weight_decay, "L2 penalty"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("exp_avg", "exp_inf")

@@ -3,7 +3,7 @@ r"""Lion (Chen et al., 2023), as ``optax.lion``: PyTorch has no Lion."""
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element
 
 DOC = r"""Lion (Chen et al., 2023), with ``optax.lion``'s formula and defaults.
 
@@ -31,8 +31,7 @@ HYPERPARAMETERS = {
                             "(b1, b2): interpolation rate of the update, decay of the momentum"),
     "weight_decay": Hyperparameter(1e-3, check.weight_decay,
                                    "decoupled weight decay, multiplied by the learning rate"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("exp_avg",)

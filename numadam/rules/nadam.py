@@ -2,12 +2,20 @@ r"""NAdam (Dozat, 2016): Adam with Nesterov momentum, as ``torch.optim.NAdam``."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp
+from numadam.rules import adam
+from numadam.rules._rule import (
+    DECOUPLED_WEIGHT_DECAY,
+    MAXIMIZE,
+    Hyperparameter,
+    Rule,
+    element,
+)
 
 DOC = r"""NAdam (Dozat, 2016), with ``torch.optim.NAdam``'s formula, defaults and options.
 
@@ -35,17 +43,12 @@ As in PyTorch (whose scalar state is float32 unless its default dtype is float64
 
 HYPERPARAMETERS = {
     "lr": Hyperparameter(2e-3, check.learning_rate, "learning rate"),
-    "betas": Hyperparameter((0.9, 0.999), check.betas,
-                            "decay rates of the first and second moments"),
-    "eps": Hyperparameter(1e-8, check.epsilon, "added to the denominator"),
-    "weight_decay": Hyperparameter(0.0, check.weight_decay,
-                                   "L2 penalty (decoupled with decoupled_weight_decay)"),
+    # Adam's betas, eps and weight_decay
+    **{name: adam.HYPERPARAMETERS[name] for name in ("betas", "eps", "weight_decay")},
     "momentum_decay": Hyperparameter(4e-3, check.momentum_decay,
                                      "decay of the momentum schedule mu_t"),
-    "decoupled_weight_decay": Hyperparameter(False, check.flag,
-                                             "decay the weights, not the gradient (NAdamW)"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "decoupled_weight_decay": dataclasses.replace(DECOUPLED_WEIGHT_DECAY, keyword_only=False),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("exp_avg", "exp_avg_sq")
@@ -53,33 +56,16 @@ STATE = ("exp_avg", "exp_avg_sq")
 
 @element
 def update(i, g, param, exp_avg, exp_avg_sq, unused1, c, s):
-    sign, param_scale, weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2, eps = c
+    eps = c[7]
     bias_correction2, grad_scale, exp_avg_scale = s
-    g = g * sign
-    p = param[i] * param_scale  # decoupled decay; param_scale is exactly 1 otherwise
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    m = lerp(exp_avg[i], g, one_minus_beta1, beta1)
-    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
-    exp_avg[i] = m
-    exp_avg_sq[i] = v
+    g, p, m, v = adam.moments(i, g, param, exp_avg, exp_avg_sq, c)
     denom = math.sqrt(v / bias_correction2) + eps
     p = p + grad_scale * g / denom  # PyTorch's two addcdiv_, each rounded
     param[i] = p + exp_avg_scale * m / denom
 
 
 def constants(h, to_dtype):
-    beta1, beta2 = h["betas"]
-    one_minus_beta1 = to_dtype(1 - beta1)
-    if h["decoupled_weight_decay"]:
-        param_scale, l2 = to_dtype(1 - h["lr"] * h["weight_decay"]), to_dtype(0)
-    else:
-        param_scale, l2 = to_dtype(1), to_dtype(h["weight_decay"])
-    return (
-        to_dtype(-1 if h["maximize"] else 1), param_scale, l2,
-        one_minus_beta1, to_dtype(1) - one_minus_beta1,  # torch.lerp's weight and 1 - weight
-        to_dtype(1 - beta2), to_dtype(beta2), to_dtype(h["eps"]),
-    )
+    return adam.constants(h, to_dtype)  # the same as Adam's: sign, decay, betas, eps
 
 
 def step_inputs(h):

@@ -2,10 +2,18 @@ r"""RAdam (Liu et al., 2020): Adam with a rectified adaptive step, as ``torch.op
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp
+from numadam.rules import adam
+from numadam.rules._rule import (
+    DECOUPLED_WEIGHT_DECAY,
+    MAXIMIZE,
+    Hyperparameter,
+    Rule,
+    element,
+)
 
 DOC = r"""RAdam (Liu et al., 2020), with ``torch.optim.RAdam``'s formula, defaults and options.
 
@@ -34,15 +42,10 @@ momentum SGD with bias correction.
 
 HYPERPARAMETERS = {
     "lr": Hyperparameter(1e-3, check.learning_rate, "learning rate"),
-    "betas": Hyperparameter((0.9, 0.999), check.betas,
-                            "decay rates of the first and second moments"),
-    "eps": Hyperparameter(1e-8, check.epsilon, "added to the denominator"),
-    "weight_decay": Hyperparameter(0.0, check.weight_decay,
-                                   "L2 penalty (decoupled with decoupled_weight_decay)"),
-    "decoupled_weight_decay": Hyperparameter(False, check.flag,
-                                             "decay the weights, not the gradient (RAdamW)"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    # Adam's betas, eps and weight_decay
+    **{name: adam.HYPERPARAMETERS[name] for name in ("betas", "eps", "weight_decay")},
+    "decoupled_weight_decay": dataclasses.replace(DECOUPLED_WEIGHT_DECAY, keyword_only=False),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("exp_avg", "exp_avg_sq")
@@ -50,17 +53,9 @@ STATE = ("exp_avg", "exp_avg_sq")
 
 @element
 def update(i, g, param, exp_avg, exp_avg_sq, unused1, c, s):
-    (sign, param_scale, weight_decay, one_minus_beta1, beta1, one_minus_beta2, beta2, eps, lr,
-     one) = c
+    eps, lr, one = c[7], c[8], c[9]
     bias_correction1, bias_correction2_sqrt, rect, rectified = s
-    g = g * sign
-    p = param[i] * param_scale  # decoupled decay; param_scale is exactly 1 otherwise
-    if weight_decay != 0:
-        g = g + weight_decay * p
-    m = lerp(exp_avg[i], g, one_minus_beta1, beta1)
-    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
-    exp_avg[i] = m
-    exp_avg_sq[i] = v
+    g, p, m, v = adam.moments(i, g, param, exp_avg, exp_avg_sq, c)
     step = m / bias_correction1 * lr
     if rectified != 0:  # the same for every element of a step
         # torch's `scalar / tensor` is `tensor.reciprocal() * scalar`: two roundings
@@ -70,18 +65,8 @@ def update(i, g, param, exp_avg, exp_avg_sq, unused1, c, s):
 
 
 def constants(h, to_dtype):
-    beta1, beta2 = h["betas"]
-    one_minus_beta1 = to_dtype(1 - beta1)
-    if h["decoupled_weight_decay"]:
-        param_scale, l2 = to_dtype(1 - h["lr"] * h["weight_decay"]), to_dtype(0)
-    else:
-        param_scale, l2 = to_dtype(1), to_dtype(h["weight_decay"])
-    return (
-        to_dtype(-1 if h["maximize"] else 1), param_scale, l2,
-        one_minus_beta1, to_dtype(1) - one_minus_beta1,  # torch.lerp's weight and 1 - weight
-        to_dtype(1 - beta2), to_dtype(beta2), to_dtype(h["eps"]), to_dtype(h["lr"]),
-        to_dtype(1),
-    )
+    # Adam's (sign, decay, betas, eps), then lr and a one for torch's `scalar / tensor`
+    return (*adam.constants(h, to_dtype), to_dtype(h["lr"]), to_dtype(1))
 
 
 def step_inputs(h):

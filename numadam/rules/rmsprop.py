@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp, load, store
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp, load, store
 
 DOC = r"""RMSProp (Hinton, 2012), with ``torch.optim.RMSprop``'s formula, defaults and options.
 
@@ -37,8 +37,7 @@ HYPERPARAMETERS = {
                                "momentum factor (on or off is fixed at creation)"),
     "centered": Hyperparameter(False, check.flag,
                                "normalise by the gradient's estimated variance", fixed=True),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("square_avg", "grad_avg", "momentum_buffer")

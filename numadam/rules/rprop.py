@@ -3,7 +3,7 @@ r"""Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, maximum, minimum
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, maximum, minimum
 
 DOC = r"""Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop``.
 
@@ -34,8 +34,7 @@ HYPERPARAMETERS = {
                            "(etaminus, etaplus): step size factors on a sign flip and on none"),
     "step_sizes": Hyperparameter((1e-6, 50.0), check.step_sizes,
                                  "(min, max): the range of the step sizes"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("prev", "step_size")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, lerp
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp
 
 DOC = r"""Schedule-free AdamW (Defazio et al., 2024), as ``schedulefree.AdamWScheduleFree``.
 
@@ -47,7 +47,7 @@ HYPERPARAMETERS = {
     "r": Hyperparameter(0.0, check.finite_real, "power of t in the averaging weights"),
     "weight_lr_power": Hyperparameter(2.0, check.finite_real,
                                       "power of the (max) learning rate in the weights"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend", keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("z", "exp_avg_sq")

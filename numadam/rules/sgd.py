@@ -3,7 +3,7 @@ r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.op
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import Hyperparameter, Rule, element, load, store
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, load, store
 from numadam.rules.rmsprop import check_momentum_stays_on_or_off
 
 DOC = r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
@@ -33,8 +33,7 @@ HYPERPARAMETERS = {
     "dampening": Hyperparameter(0.0, check.dampening, "dampening of the momentum"),
     "weight_decay": Hyperparameter(0.0, check.weight_decay, "L2 penalty"),
     "nesterov": Hyperparameter(False, check.flag, "Nesterov momentum"),
-    "maximize": Hyperparameter(False, check.flag, "ascend instead of descend",
-                               keyword_only=True),
+    "maximize": MAXIMIZE,
 }
 
 STATE = ("momentum_buffer",)
