@@ -350,7 +350,77 @@ ERRORS = [
      "Nesterov momentum requires a momentum and zero dampening"),
     (numadam.SGD, dict(dampening=float("inf")), ValueError, "Invalid dampening value"),
     (numadam.SGD, dict(check_finite=1), TypeError, "check_finite must be True, False or 'before'"),
+    (numadam.SGD, dict(check_finite="after"), ValueError, "check_finite must be True, False"),
+    (numadam.NAdam, dict(momentum_decay=-1), ValueError, "Invalid momentum_decay value"),
+    (numadam.Adagrad, dict(lr_decay=-1), ValueError, "Invalid lr_decay value"),
+    (numadam.Adagrad, dict(initial_accumulator_value=-1), ValueError,
+     "Invalid initial_accumulator_value value"),
+    (numadam.Adadelta, dict(rho=1.5), ValueError, "Invalid rho value"),
+    (numadam.Rprop, dict(etas=(1.5, 1.2)), ValueError, "Invalid eta values"),
+    (numadam.Rprop, dict(etas=0.5), TypeError, "etas"),
+    (numadam.Rprop, dict(step_sizes=(1.0, 0.5)), ValueError, "step_sizes"),
+    (numadam.Lion, dict(betas=(1.5, 0.99)), ValueError, "Invalid beta parameter at index 0"),
+    (numadam.ScheduleFreeAdamW, dict(warmup_steps=-1), ValueError, "Invalid warmup_steps"),
+    (numadam.ScheduleFreeAdamW, dict(warmup_steps=1.5), TypeError, "must be an integer"),
+    (numadam.ScheduleFreeAdamW, dict(r=float("nan")), ValueError, "Invalid r value"),
+    # PyTorch's implementation flags: accepted where they change nothing, refused otherwise
+    (numadam.Adam, dict(capturable=True), ValueError, "capturable=True is not supported"),
+    (numadam.AdamW, dict(differentiable=True), ValueError,
+     "differentiable=True is not supported.*no autograd"),
+    (numadam.SGD, dict(foreach="yes"), TypeError, "foreach must be None, True or False"),
+    (numadam.Lion, dict(fused=1), TypeError, "fused must be None, True or False"),
 ]
+
+
+@pytest.mark.parametrize("cls", list(numadam.optimizers.CLASSES.values()))
+@pytest.mark.parametrize("flags", [
+    dict(foreach=None, fused=None, capturable=False, differentiable=False),
+    dict(foreach=False, fused=False), dict(foreach=True), dict(fused=True),
+], ids=str)
+def test_pytorch_implementation_flags_pass_through_and_change_nothing(cls, flags, rng):
+    """Code written for torch.optim passes its keyword arguments: the step is the same."""
+    x0 = rng.standard_normal(9)
+    plain, flagged = cls(x0.copy()), cls(x0.copy(), **flags)
+    for _ in range(3):
+        g = rng.standard_normal(9)
+        plain.step(g)
+        flagged.step(g)
+    np.testing.assert_array_equal(plain.param, flagged.param)
+
+
+def test_constructors_have_pytorchs_signature():
+    """PyTorch's positional order and defaults, maximize keyword-only (as in torch 2.x)."""
+    import inspect
+
+    signature = inspect.signature(numadam.Adam)
+    assert list(signature.parameters)[:6] == ["params", "lr", "betas", "eps", "weight_decay",
+                                              "amsgrad"]
+    assert signature.parameters["maximize"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert signature.parameters["decoupled_weight_decay"].kind is inspect.Parameter.KEYWORD_ONLY
+    nadam = inspect.signature(numadam.NAdam).parameters
+    assert list(nadam)[5:7] == ["momentum_decay", "decoupled_weight_decay"]
+    assert nadam["lr"].default == 2e-3
+    assert inspect.signature(numadam.Adagrad).parameters["eps"].default == 1e-10
+    opt = numadam.Adam(np.zeros(2), 0.1, (0.5, 0.6))  # positional, as torch.optim.Adam takes
+    assert opt.lr == 0.1 and opt.betas == (0.5, 0.6)
+    assert issubclass(numadam.AdamW, numadam.Adam) and numadam.AdamW(np.zeros(1)).weight_decay \
+        == 1e-2
+
+
+def test_every_class_and_method_is_exported_from_the_registry():
+    from numadam.rules import VARIANTS
+
+    for variant in VARIANTS:
+        if variant.class_name:
+            assert getattr(numadam, variant.class_name).variant is variant
+            assert variant.class_name in numadam.__all__
+        if variant.method:
+            assert callable(getattr(numadam, variant.method))
+            assert variant.method in numadam.__all__
+    assert "nadam" in numadam.show_options(disp=False)
+    from numadam import mnist
+
+    assert set(mnist.OPTIMIZERS) == {name.lower() for name in numadam.optimizers.CLASSES}
 
 
 @pytest.mark.parametrize("cls, kwargs, exception, match", ERRORS)
