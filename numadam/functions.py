@@ -581,8 +581,7 @@ def _dense_quadratic_der(x, a):
 def _closures_over(matrix, value, gradient):
     """One-argument jitted ``fun(x)``, ``jac(x)`` with ``matrix`` frozen in as a constant.
 
-    Numba freezes closure variables, so these are compiled once per call (about 0.1 s, not
-    cached on disk) and take no extra argument: the form :func:`numadam.minimize`'s compiled
+    Numba freezes closure variables, so these are compiled once per call (not cached on disk) and take no extra argument: the form :func:`numadam.minimize`'s compiled
     loop and SciPy both accept.
     """
     frozen = np.array(matrix, dtype=np.float64)  # a private copy: later edits cannot leak in
@@ -643,7 +642,7 @@ def make_quadratic(n=2, kappa=1e3, *, rotate=False, rng=None, dtype=np.float64):
     Notes
     -----
     ``fun`` and ``jac`` are Numba closures with ``A`` (or ``d``) frozen in; each new ``(n,
-    kappa)`` or rotation costs one compile of about 0.1 s (not cached on disk). The unrotated
+    kappa)`` or rotation costs one compile (not cached on disk). The unrotated
     ones are memoised per ``(n, kappa)``. For your own curvatures call the cached
     :func:`diagonal_quadratic` with ``args=(d,)``.
     """

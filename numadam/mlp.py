@@ -14,9 +14,8 @@ the largest batch seen and reused, so a training step allocates nothing of the n
 
 BLAS threads: by default the network runs its matrix products on *one* BLAS thread. MNIST's
 products are small (64 x 784 x 128), a second OpenBLAS thread does not help them, and OpenBLAS's
-threads wait for each other by spinning: on the project's 2-core machine, while other processes
-ran, forward + backward of one epoch took 6.8 s with two BLAS threads and 0.25 s with one (and
-9-16 s beside the optimizer's parallel Numba kernel). ``blas_threads=None`` leaves BLAS as it
+threads wait for each other by spinning, which on a small machine beside other busy threads
+makes an epoch many times slower (figures in ``benchmarks/README.md``). ``blas_threads=None`` leaves BLAS as it
 is. The limit is set through threadpoolctl around each call and restored after; OpenBLAS's limit
 is process-wide, so other threads' BLAS calls meanwhile run on one thread too.
 """
@@ -49,8 +48,8 @@ def _blas_libraries():
 class _BlasThreads:
     """``with _BlasThreads(n):`` caps every BLAS library at ``n`` threads, then restores them.
 
-    About half the cost of ``threadpoolctl``'s own context managers (~5 us per use instead of
-    ~10), as it runs around every training step. Libraries already at or below ``n`` are left
+    About half the cost of ``threadpoolctl``'s own context managers, as it runs around every
+    training step. Libraries already at or below ``n`` are left
     alone, so nesting inside the caller's own limit costs one call per library.
     """
 

@@ -66,10 +66,9 @@ def train(data, **settings):
 
     Runs :func:`train_on_one_blas_thread`'s loop with BLAS and Numba each limited to one thread
     (both restored afterwards). The batches' matrix products are small (64 x 784 x 128): a second
-    BLAS thread spinning against Numba's threads made an epoch take 10 s instead of 0.5 s on the
-    project's 2-core machine. The optimizer's step on the 101,770 parameters is ~0.1 ms either
-    way, but a parallel kernel launched 938 times an epoch waits for a second core each time:
-    beside two busy processes an epoch took 6.7 s with two Numba threads and 0.4 s with one.
+    BLAS thread spins against Numba's threads, and a parallel kernel launched 938 times an epoch
+    waits for a second core each time; on a small, shared machine either makes an epoch many
+    times slower (figures in ``benchmarks/README.md``).
     Parameters and return value are those of :func:`train_on_one_blas_thread`.
     """
     numba_threads = numba.get_num_threads()
