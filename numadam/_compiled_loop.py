@@ -25,8 +25,8 @@ Limits
 * not cached on disk (``cache=True`` is off on purpose, see ``anchors-style.md`` section 7.10b):
   a loop that takes the user's function as an argument is compiled once per objective (type
   signature) and per session (the first in a process is the slowest; figures in
-  ``benchmarks/README.md``), and an on-disk cache keyed on user functions goes stale or recompiles unpredictably
-  (numba #6972, #2952). Later calls with the same objective reuse the compiled loop.
+  ``benchmarks/README.md``), and an on-disk cache keyed on user functions goes stale or
+  recompiles unpredictably (numba #6972, #2952). Later calls with the same objective reuse the compiled loop.
 
 Speed
 -----

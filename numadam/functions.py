@@ -581,8 +581,9 @@ def _dense_quadratic_der(x, a):
 def _closures_over(matrix, value, gradient):
     """One-argument jitted ``fun(x)``, ``jac(x)`` with ``matrix`` frozen in as a constant.
 
-    Numba freezes closure variables, so these are compiled once per call (not cached on disk) and take no extra argument: the form :func:`numadam.minimize`'s compiled
-    loop and SciPy both accept.
+    Numba freezes closure variables, so these are compiled once per call (not cached on disk)
+    and take no extra argument: the form :func:`numadam.minimize`'s compiled loop and SciPy
+    both accept.
     """
     frozen = np.array(matrix, dtype=np.float64)  # a private copy: later edits cannot leak in
 
