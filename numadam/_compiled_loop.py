@@ -26,7 +26,8 @@ Limits
   a loop that takes the user's function as an argument is compiled once per objective (type
   signature) and per session (the first in a process is the slowest; figures in
   ``benchmarks/README.md``), and an on-disk cache keyed on user functions goes stale or
-  recompiles unpredictably (numba #6972, #2952). Later calls with the same objective reuse the compiled loop.
+  recompiles unpredictably (numba #6972, #2952). Later calls with the same objective reuse the
+  compiled loop.
 
 Speed
 -----

@@ -16,8 +16,9 @@ BLAS threads: by default the network runs its matrix products on *one* BLAS thre
 products are small (64 x 784 x 128), a second OpenBLAS thread does not help them, and OpenBLAS's
 threads wait for each other by spinning, which on a small machine beside other busy threads
 makes an epoch many times slower (figures in ``benchmarks/README.md``).
-``blas_threads=None`` leaves BLAS as it is. The limit is set through threadpoolctl around each call and restored after; OpenBLAS's limit
-is process-wide, so other threads' BLAS calls meanwhile run on one thread too.
+``blas_threads=None`` leaves BLAS as it is. The limit is set through threadpoolctl around each
+call and restored after; OpenBLAS's limit is process-wide, so other threads' BLAS calls
+meanwhile run on one thread too.
 """
 
 from __future__ import annotations
