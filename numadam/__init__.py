@@ -15,6 +15,7 @@ classes and methods exported here; their NumPy ground truth is :mod:`numadam._re
 """
 
 from numadam import _minimize, optimizers
+from numadam._batch import minimize_batch, multistart
 from numadam._minimize import minimize, show_options
 from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
@@ -27,5 +28,6 @@ globals().update({name: getattr(_minimize, name) for name in _minimize.METHODS})
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
+    "minimize_batch", "multistart",
     *optimizers.CLASSES, *_minimize.METHODS,
 ]

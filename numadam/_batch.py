@@ -1,0 +1,646 @@
+r"""``minimize_batch``: many small independent problems at once, each with its own state,
+hyperparameters and stopping; and ``multistart``, a batch of starts drawn in a box.
+
+::
+
+    result = numadam.minimize_batch(fun, X0, jac=jac, method="adam",
+                                    options={"lr": lrs, "gtol": 1e-6}, batch_args=(T, Y))
+    result.x          # (B, n): row b is problem b's answer
+    result.status     # (B,): minimize's status table, per problem
+
+Two forms
+---------
+*Jitted* (``fun`` and ``jac`` are ``numba.njit`` functions): ``fun(x_b, *rows_b, *args) ->
+float`` and ``jac(...) -> (n,)``, where ``rows_b`` are the rows ``b`` of the ``batch_args``. The
+whole run is compiled: problems are spread over all cores with ``prange``, and each runs the very
+loop of :func:`numadam.minimize`'s compiled path (:func:`numadam._compiled_loop._run`) on its own
+row, state vectors and hyperparameters, to its own end. No Python call per iteration.
+
+*Vectorized* (anything else): ``fun(X, *batch_args, *args) -> (B',)`` and ``jac(...) -> (B', n)``,
+called each iteration with only the still-active problems' rows (and their ``batch_args`` rows).
+``jac=True`` (``fun`` returns both) and finite differences (``"2-point"``, ``"3-point"``, SciPy's
+step rule) work as in ``minimize``. The update of all active problems is one compiled call.
+
+Either way a problem that meets a tolerance (``gtol``, ``ftol``, ``xtol``), ``maxiter``, or a
+non-finite value stops alone: its row and counters freeze and it costs nothing more. Each problem
+of a batch equals a separate :func:`numadam.minimize` run with the same method and options,
+bitwise (``x``, ``fun``, ``nit``, ``status``): the same kernels, the same scalars, the same tests,
+in the same order. The arithmetic is float64.
+
+Hyperparameters are scalars or arrays of shape ``(B,)`` (one value per problem), except those
+fixed at creation (``amsgrad``, ``centered``, whether momentum is on), which decide what state
+exists and so must be scalars. ``comm`` is reserved for the MPI front end and must be ``None``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from numba import njit, prange, typed, types
+from numba.extending import overload
+from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
+from scipy.stats import qmc
+
+from numadam import _compiled_loop, kernels
+from numadam._compiled_loop import accept, max_abs, max_abs_projected, small_change
+from numadam._minimize import METHODS, STATUS_MESSAGES, _method_name, _tolerance
+
+__all__ = ["minimize_batch", "multistart"]
+
+#: The options of minimize_batch besides the method's hyperparameters.
+BATCH_OPTIONS = {
+    "maxiter": 1000,
+    "gtol": None,
+    "ftol": None,
+    "xtol": None,
+    "callback_every": 1,
+    "compiled": True,
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------------------
+
+
+def _batch_points(x0):
+    X = np.asarray(x0)
+    if X.dtype.kind not in "biuf" or X.dtype == bool:
+        raise TypeError(f"x0 must be an array of real numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"x0 must be 2-D, shape (B, n): one row per problem; got shape "
+                         f"{X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"x0 must hold at least one problem and one variable; got shape "
+                         f"{X.shape}")
+    X = np.array(X, dtype=np.float64)  # a copy: the caller's x0 is never modified
+    if not np.isfinite(X).all():
+        raise ValueError("x0 must be finite; it holds NaN or inf")
+    return X
+
+
+def _batch_args(batch_args, B):
+    if not isinstance(batch_args, tuple):
+        batch_args = (batch_args,)
+    arrays = []
+    for index, array in enumerate(batch_args):
+        array = np.ascontiguousarray(array)
+        if array.ndim == 0 or array.shape[0] != B:
+            raise ValueError(f"batch_args[{index}] must have first axis B = {B} (one row per "
+                             f"problem); got shape {array.shape}")
+        arrays.append(array)
+    return tuple(arrays)
+
+
+def _batch_bounds(bounds, B, n):
+    """``(lower, upper)`` of shape (B, n), or None."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Bounds):
+        lower, upper = np.asarray(bounds.lb, float), np.asarray(bounds.ub, float)
+    elif isinstance(bounds, tuple) and len(bounds) == 2 and np.ndim(bounds[0]) == 2:
+        lower, upper = np.asarray(bounds[0], float), np.asarray(bounds[1], float)
+    else:
+        pairs = list(bounds)
+        if len(pairs) != n:
+            raise ValueError(f"bounds must hold one (lo, hi) pair per variable, a Bounds, or "
+                             f"a pair of (B, n) arrays: got {len(pairs)} pairs for {n} "
+                             f"variables")
+        lower = np.array([-np.inf if lo is None else lo for lo, _ in pairs], float)
+        upper = np.array([np.inf if hi is None else hi for _, hi in pairs], float)
+    for name, array in (("lower", lower), ("upper", upper)):
+        if array.shape not in ((), (n,), (B, n)):
+            raise ValueError(f"{name} bounds must have shape (n,) = ({n},) shared by all "
+                             f"problems or (B, n) = ({B}, {n}) per problem; got {array.shape}")
+    lower = np.ascontiguousarray(np.broadcast_to(lower, (B, n)))
+    upper = np.ascontiguousarray(np.broadcast_to(upper, (B, n)))
+    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
+        raise ValueError("bounds must satisfy lower <= upper, without NaN")
+    return lower, upper
+
+
+def _settings(method, options, B):
+    """Split ``options`` into the method's hyperparameters (scalar or per problem) and the
+    batch settings; unknown names warn, as in SciPy."""
+    cls, fixed = METHODS[method]
+    names = cls.hyperparameter_names()
+    hyperparameters, settings, unknown = {}, dict(BATCH_OPTIONS), []
+    for name, value in options.items():
+        if name in names:
+            if name in fixed and not np.array_equal(value, fixed[name]):
+                raise ValueError(f"`{name}` is fixed to {fixed[name]!r} by method={method!r}")
+            hyperparameters[name] = value
+        elif name in settings:
+            settings[name] = value
+        else:
+            unknown.append(name)
+    if unknown:
+        warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
+                      stacklevel=4)
+    per_problem = {}
+    for name, value in hyperparameters.items():
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and name != "betas" or (
+                name == "betas" and np.ndim(value) == 2):
+            value = np.asarray(value)
+            if value.shape[0] != B:
+                raise ValueError(f"per-problem hyperparameter {name} must have length B = {B};"
+                                 f" got shape {value.shape}")
+            spec = cls.variant.hyperparameters()[name]
+            if spec.fixed:
+                raise ValueError(f"{name} decides which state vectors exist: it must be one "
+                                 f"value for the whole batch, not an array")
+            per_problem[name] = value
+    scalars = {k: v for k, v in {**fixed, **hyperparameters}.items() if k not in per_problem}
+    return cls, scalars, per_problem, settings
+
+
+def _per_problem_steps(cls, scalars, per_problem, B):
+    """One optimizer per distinct hyperparameter setting (validating them), and which setting
+    each problem uses: ``(steps, index)``."""
+    index = np.zeros(B, np.int64)
+    steps, seen = [], {}
+    for b in range(B):
+        values = tuple((name, _hashable(array[b])) for name, array in per_problem.items())
+        if values not in seen:
+            settings = {**scalars, **{name: _plain(per_problem[name][b]) for name in per_problem}}
+            seen[values] = len(steps)
+            steps.append(cls(np.zeros(1), **settings))
+        index[b] = seen[values]
+        if not per_problem:
+            index[:] = 0
+            break
+    return steps, index
+
+
+def _float_rows(tuples):
+    """Equal-length tuples of floats as the rows of a 2-D float64 array."""
+    return np.array([list(values) for values in tuples], float).reshape(len(tuples), -1)
+
+
+def _hashable(value):
+    return tuple(np.ravel(value).tolist()) if np.ndim(value) else value.item()
+
+
+def _plain(value):
+    return tuple(np.ravel(value).tolist()) if np.ndim(value) else value.item()
+
+
+def _state(steps, index, X):
+    """Each state vector of the rule for every problem, shape (B, n), initialised as each
+    problem's optimizer initialises it (None when the rule does not use it)."""
+    first = steps[0]
+    rule = first.variant.rule
+    every = {**first.hyperparameters, **first.variant.fixed}
+    vectors = []
+    for name in first.state_names:
+        if first.state[name].size == 0:
+            vectors.append(None)
+        elif rule.initial_state(name, every) == "params":
+            vectors.append(X.copy())
+        else:
+            initial = np.array([step.state[name][0] for step in steps])[index]
+            vectors.append(np.ascontiguousarray(np.broadcast_to(initial[:, None], X.shape)))
+    return tuple(vectors + [None] * (3 - len(vectors)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Compiled pieces
+# ------------------------------------------------------------------------------------------------
+
+
+def row_of(matrix, b):
+    """``matrix[b]``; ``None`` for an absent state (``None``)."""
+    return None if matrix is None else matrix[b]
+
+
+@overload(row_of, inline="always")
+def _row_of(matrix, b):
+    if isinstance(matrix, types.NoneType):
+        return lambda matrix, b: None
+    return lambda matrix, b: matrix[b]
+
+
+def rows_of(arrays, b):
+    """``tuple(array[b] for array in arrays)`` (Numba: one overload per tuple length)."""
+    return tuple(array[b] for array in arrays)
+
+
+@overload(rows_of)
+def _rows_of(arrays, b):
+    if len(arrays) == 0:
+        return lambda arrays, b: ()
+
+    def implementation(arrays, b):
+        return (arrays[0][b],) + rows_of(arrays[1:], b)
+
+    return implementation
+
+
+def tuple_like(row, like):
+    """The values of the 1-D array ``row`` as a tuple of ``len(like)`` floats."""
+    return tuple(row[:len(like)].tolist())
+
+
+@overload(tuple_like)
+def _tuple_like(row, like):
+    count = len(like)
+    if count == 0:
+        return lambda row, like: ()
+    from numba.np.unsafe.ndarray import to_fixed_tuple
+
+    return lambda row, like: to_fixed_tuple(row, count)
+
+
+def store_tuple(row, values):
+    """``row[:len(values)] = values``."""
+    row[:len(values)] = values
+
+
+@overload(store_tuple)
+def _store_tuple(row, values):
+    if len(values) == 0:
+        return lambda row, values: None
+
+    def implementation(row, values):
+        for i in range(len(values)):
+            row[i] = values[i]
+
+    return implementation
+
+
+@njit(parallel=True, error_model="numpy")
+def _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, S0, S1, S2, constants,
+                inputs, inputs_like, carries, carry_like, setting, X, lower, upper, bounded, sign,
+                maxiter, gtol, ftol, xtol, status, nit, F, G, nfev):
+    """Every problem's compiled minimize loop, the problems spread over the cores."""
+    for b in prange(X.shape[0]):
+        k = setting[b]
+        result = _compiled_loop._run(
+            fun, jac, rows_of(batch_args, b) + args, kernel, step_scalars,
+            (row_of(S0, b), row_of(S1, b), row_of(S2, b)), constants[k],
+            tuple_like(inputs[k], inputs_like), tuple_like(carries[b], carry_like),
+            1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol)
+        status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+        g = result[3]
+        if g.shape[0] == G.shape[1]:
+            G[b] = g
+
+
+@njit(parallel=True, error_model="numpy")
+def _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
+    """Status 0 for the active problems whose (projected) gradient meets ``gtol``."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        norm = max_abs_projected(G[b], X[b], lower[b], upper[b], sign) if bounded else max_abs(
+            G[b])
+        if norm <= gtol:
+            status[b] = 0
+
+
+@njit(parallel=True, error_model="numpy")
+def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, inputs, inputs_like,
+                 carries, carry_like, setting, X, G, lower, upper, bounded, nit):
+    """One step of every active problem (its own step count, scalars and carry), then the
+    projection on its box: the optimizer's update and ``np.clip``, row by row."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        k = setting[b]
+        scalars, carry = step_scalars(tuple_like(inputs[k], inputs_like),
+                                      tuple_like(carries[b], carry_like), nit[b] + 1)
+        x = X[b]
+        kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b), constants[k], scalars)
+        store_tuple(carries[b], carry)
+        if bounded:
+            for i in range(x.shape[0]):
+                x[i] = min(max(x[i], lower[b, i]), upper[b, i])
+
+
+@njit(parallel=True, error_model="numpy")
+def _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol):
+    """After evaluating the active problems at their new points: ``minimize``'s tests, row by
+    row. A non-finite value restores the row's last finite iterate (status 3)."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        x = X[b]
+        nit[b] += 1
+        nonfinite, step_norm = accept(x, F_new[j], G_new[j], previous[b])
+        if nonfinite:
+            x[:] = previous[b]
+            nit[b] -= 1
+            status[b] = 3
+            continue
+        f_previous = F[b]
+        F[b] = F_new[j]
+        G[b] = G_new[j]
+        if ftol >= 0 and small_change(F[b], f_previous, ftol):
+            status[b] = 0
+        elif xtol >= 0 and step_norm <= xtol:
+            status[b] = 0
+
+
+# ------------------------------------------------------------------------------------------------
+# The vectorized form's objective: (B', n) -> (B',), (B', n)
+# ------------------------------------------------------------------------------------------------
+
+
+class _BatchObjective:
+    """``evaluate(rows) -> (F, G)`` for the active problems ``rows``, counting evaluations per
+    problem; gradients from ``jac``, from ``fun`` itself (``jac=True``) or by finite
+    differences."""
+
+    def __init__(self, fun, jac, args, batch_args, B, n):
+        if not callable(fun):
+            raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        self.fun, self.jac, self.args, self.batch_args = fun, jac, args, batch_args
+        self.nfev, self.njev, self.n = np.zeros(B, np.int64), np.zeros(B, np.int64), n
+        if not (callable(jac) or jac is True or jac in (None, False, "2-point", "3-point")):
+            raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', "
+                             f"got {jac!r}")
+
+    def _values(self, values, count):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (count,):
+            raise ValueError(f"fun must return an array of shape (B',) = ({count},), one value "
+                             f"per active problem; got shape {values.shape}")
+        return values
+
+    def _gradients(self, gradients, count):
+        gradients = np.asarray(gradients, dtype=np.float64)
+        if gradients.shape != (count, self.n):
+            raise ValueError(f"jac must return an array of shape (B', n) = ({count}, {self.n});"
+                             f" got shape {gradients.shape}")
+        return gradients
+
+    def __call__(self, X, rows):
+        extra = tuple(array[rows] for array in self.batch_args) + self.args
+        count = len(rows)
+        if self.jac is True:
+            result = self.fun(X, *extra)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise ValueError("with jac=True, fun must return a pair (F, G)")
+            F, G = self._values(result[0], count), self._gradients(result[1], count)
+        elif callable(self.jac):
+            F = self._values(self.fun(X, *extra), count)
+            G = self._gradients(self.jac(X, *extra), count)
+        else:
+            F = self._values(self.fun(X, *extra), count)
+            G = self._finite_differences(X, F, extra, rows)
+        self.nfev[rows] += 1
+        self.njev[rows] += 1
+        return F, G
+
+    def _finite_differences(self, X, F, extra, rows):
+        """SciPy's ``approx_derivative`` step rule, one coordinate at a time for every row."""
+        three_point = self.jac == "3-point"
+        epsilon = np.finfo(np.float64).eps
+        relative = epsilon ** (1 / 3) if three_point else epsilon ** 0.5
+        sign = (X >= 0).astype(np.float64) * 2 - 1
+        h = relative * sign * np.maximum(1.0, np.abs(X))
+        G = np.empty_like(X)
+        for i in range(X.shape[1]):
+            forward = X.copy()
+            forward[:, i] += h[:, i]
+            dx = forward[:, i] - X[:, i]
+            f_forward = self._values(self.fun(forward, *extra), len(rows))
+            if three_point:
+                backward = X.copy()
+                backward[:, i] -= h[:, i]
+                f_backward = self._values(self.fun(backward, *extra), len(rows))
+                G[:, i] = (f_forward - f_backward) / (2 * dx)
+                self.nfev[rows] += 2
+            else:
+                G[:, i] = (f_forward - F) / dx
+                self.nfev[rows] += 1
+        self.njev[rows] -= 1  # counted as function evaluations, as SciPy does
+        return G
+
+
+# ------------------------------------------------------------------------------------------------
+# minimize_batch
+# ------------------------------------------------------------------------------------------------
+
+
+def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
+                   callback=None, options=None, *, batch_args=(), comm=None):
+    """Minimize B independent problems at once, each with its own state and stopping.
+
+    Parameters
+    ----------
+    fun : callable
+        Jitted: ``fun(x_b, *batch_rows_b, *args) -> float``. Otherwise vectorized:
+        ``fun(X, *batch_args_rows, *args) -> (B',)`` for the ``B'`` active problems' rows.
+    x0 : array_like, shape (B, n)
+        One starting point per row; never modified.
+    args : tuple
+        Extra arguments shared by all problems (a non-tuple is wrapped).
+    method : str, default "adam"
+        Any method of :func:`numadam.minimize`.
+    jac : callable, True, None, "2-point" or "3-point"
+        Jitted: ``jac(x_b, *batch_rows_b, *args) -> (n,)``. Vectorized: ``(B', n)``; ``True``
+        when ``fun`` returns ``(F, G)``; otherwise finite differences (vectorized form only).
+    bounds : Bounds, sequence of (lo, hi) pairs, or (lower, upper) arrays of shape (B, n)
+        Shared ``(n,)`` or per problem ``(B, n)``; enforced by projection.
+    tol : float, optional
+        Sets ``gtol`` unless ``options`` sets it.
+    callback : callable, optional
+        Called every ``callback_every`` iterations (an option, default 1; vectorized form only)
+        with an ``OptimizeResult`` of the whole batch (``x``, ``fun``, ``jac``, ``nit``,
+        ``status``: copies); ``StopIteration`` stops every problem still running (status 99).
+    options : dict, optional
+        The method's hyperparameters, each a scalar or an array of shape ``(B,)``, and
+        ``maxiter``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in ``minimize``),
+        ``callback_every``, ``compiled``.
+    batch_args : tuple of arrays
+        Per-problem data: each array's first axis is B, and its row b belongs to problem b.
+    comm : None
+        Reserved for the MPI front end.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x`` (B, n), ``fun``, ``nit``, ``nfev``, ``njev``, ``status``, ``success`` (arrays of
+        length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``.
+    """
+    if comm is not None:
+        raise NotImplementedError("comm (minimize_batch across MPI ranks) is not available yet; "
+                                  "pass comm=None")
+    method = _method_name(method)
+    X = _batch_points(x0)
+    B, n = X.shape
+    args = args if isinstance(args, tuple) else (args,)
+    batch_args = _batch_args(batch_args, B)
+    options = dict(options or {})
+    if tol is not None:
+        options.setdefault("gtol", tol)
+    cls, scalars, per_problem, settings = _settings(method, options, B)
+    maxiter = settings["maxiter"]
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
+    gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
+    every = settings["callback_every"]
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f"callback_every must be a positive integer, got {every!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    limits = _batch_bounds(bounds, B, n)
+    if limits is not None:
+        np.clip(X, *limits, out=X)
+    steps, setting = _per_problem_steps(cls, scalars, per_problem, B)
+    compiled = [step.compiled_step() for step in steps]
+    state = _state(steps, setting, X)
+    sign = _compiled_loop.descent_sign(steps[0])
+    lower, upper = limits if limits is not None else (X[:, :0], X[:, :0])
+    constants = typed.List([step.constants for step in compiled])
+    # step inputs and carried scalars (floats) as rows of arrays, turned back into tuples of
+    # the rule's length inside the compiled loops (a typed List cannot hold empty tuples)
+    inputs = _float_rows([step.inputs for step in compiled])
+    kernel, step_scalars = compiled[0].kernel, compiled[0].step_scalars
+
+    jitted = (settings["compiled"] and callback is None
+              and _compiled_loop.is_jitted_pair(fun, jac))
+    status = np.ones(B, np.int64)
+    nit = np.zeros(B, np.int64)
+    F = np.full(B, np.nan)
+    G = np.zeros((B, n))
+    carries = np.ascontiguousarray(_float_rows([step.carry for step in compiled])[setting])
+    if jitted:
+        nfev = np.zeros(B, np.int64)
+        _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, *state, constants, inputs,
+                    compiled[0].inputs, carries, compiled[0].carry, setting, X, lower, upper, limits is not None, sign, int(maxiter),
+                    -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
+                    -1.0 if xtol is None else xtol, status, nit, F, G, nfev)
+        if (status == -1).any():
+            raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
+        njev = nfev.copy()
+        objective = None
+    else:
+        objective = _BatchObjective(fun, jac, args, batch_args, B, n)
+        _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs,
+                         compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G, nit,
+                         status, lower, upper, limits is not None, sign, maxiter, gtol, ftol,
+                         xtol, callback, every)
+        nfev, njev = objective.nfev, objective.njev
+    if steps[0].variant.rule.modes:
+        _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
+                             objective, nfev, njev, jitted)
+    any_tolerance = gtol is not None or ftol is not None or xtol is not None
+    messages = []
+    for b in range(B):
+        if status[b] == 1 and not any_tolerance:
+            status[b] = 0
+            messages.append("Completed maxiter iterations (no tolerance was requested).")
+        else:
+            messages.append(STATUS_MESSAGES[int(status[b])])
+    return OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
+                          success=status == 0, message=messages, method=method,
+                          compiled=bool(jitted))
+
+
+def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, inputs_like,
+                     carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
+                     sign, maxiter, gtol, ftol, xtol, callback, every):
+    """``minimize``'s Python loop for all active problems at once."""
+    active = np.arange(X.shape[0])
+    F0, G0 = objective(X, active)
+    F[:], G[:] = F0, G0
+    bad = ~(np.isfinite(F0) & np.isfinite(G0).all(axis=1))
+    status[bad] = 3
+    active = active[~bad]
+    previous = X.copy()
+    iteration = 0
+    while active.size:
+        if gtol is not None:
+            _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status)
+        active = active[(status[active] == 1) & (nit[active] < maxiter)]
+        if not active.size:
+            break
+        _update_rows(active, kernel, step_scalars, *state, constants, inputs, inputs_like,
+                     carries, carry_like, setting, X, G, lower, upper, bounded, nit)
+        F_new, G_new = objective(X[active], active)
+        _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status,
+                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
+        active = active[status[active] == 1]
+        iteration += 1
+        if callback is not None and iteration % every == 0:
+            try:
+                callback(OptimizeResult(x=X.copy(), fun=F.copy(), jac=G.copy(), nit=nit.copy(),
+                                        status=status.copy()))
+            except StopIteration:
+                status[active] = 99
+                break
+
+
+def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
+                         objective, nfev, njev, jitted):
+    """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
+    point to its evaluation point and evaluate there."""
+    rule = steps[0].variant.rule
+    loops = kernels.for_rule(rule.modes["eval"])
+    rows = np.flatnonzero(status != 3)
+    for b in rows:
+        step = steps[setting[b]]
+        every = {**step.hyperparameters, **step.variant.fixed}
+        constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
+        loops.serial(X[b], X[b], *(row_of(S, b) for S in state), constants, ())
+    if jitted:
+        for b in rows:
+            extra = tuple(array[b] for array in batch_args) + args
+            F[b], G[b] = fun(X[b], *extra), jac(X[b], *extra)
+            nfev[b] += 1
+            njev[b] += 1
+    elif rows.size:
+        F[rows], G[rows] = objective(X[rows], rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# multistart
+# ------------------------------------------------------------------------------------------------
+
+
+def multistart(fun, bounds, n_starts, *, jac=None, args=(), method="adam", rng=None,
+               options=None, sampler="lhs"):
+    """Global search by many local runs: ``n_starts`` starts drawn in the box ``bounds`` with
+    ``scipy.stats.qmc`` (Latin hypercube by default, ``sampler="sobol"`` or ``"halton"``), run as
+    one :func:`minimize_batch` (``fun``/``jac`` in either of its forms, the box enforced), and
+    the best finite result returned.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        The best problem's ``x``, ``fun``, ``jac``, ``nit``, ``status``, ``success``,
+        ``message``, and ``batch``: the whole batch's result (``batch.x`` holds every run's end).
+    """
+    if isinstance(n_starts, bool) or not isinstance(n_starts, numbers.Integral) or n_starts < 1:
+        raise ValueError(f"n_starts must be a positive integer, got {n_starts!r}")
+    lower, upper = _box(bounds)
+    samplers = {"lhs": qmc.LatinHypercube, "sobol": qmc.Sobol, "halton": qmc.Halton}
+    if sampler not in samplers:
+        raise ValueError(f"sampler must be one of {list(samplers)}, got {sampler!r}")
+    unit = samplers[sampler](d=lower.size, seed=np.random.default_rng(rng)).random(int(n_starts))
+    starts = qmc.scale(unit, lower, upper)
+    batch = minimize_batch(fun, starts, args=args, method=method, jac=jac,
+                           bounds=Bounds(lower, upper), options=options)
+    fun_values = np.where(np.isfinite(batch.fun), batch.fun, np.inf)
+    best = int(np.argmin(fun_values))
+    return OptimizeResult(x=batch.x[best].copy(), fun=float(batch.fun[best]),
+                          jac=batch.jac[best].copy(), nit=int(batch.nit[best]),
+                          nfev=int(batch.nfev.sum()), status=int(batch.status[best]),
+                          success=bool(batch.success[best]), message=batch.message[best],
+                          batch=batch)
+
+
+def _box(bounds):
+    if isinstance(bounds, Bounds):
+        lower, upper = np.atleast_1d(bounds.lb).astype(float), np.atleast_1d(bounds.ub).astype(
+            float)
+    else:
+        pairs = np.asarray(bounds, dtype=float)
+        if pairs.ndim != 2 or pairs.shape[1] != 2:
+            raise ValueError(f"bounds must be a Bounds or a sequence of (lo, hi) pairs; got "
+                             f"shape {pairs.shape}")
+        lower, upper = pairs[:, 0], pairs[:, 1]
+    if not (np.isfinite(lower).all() and np.isfinite(upper).all() and (lower < upper).all()):
+        raise ValueError("multistart needs a finite box with lower < upper in every variable")
+    return lower, upper
