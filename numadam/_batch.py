@@ -509,8 +509,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         nfev = np.zeros(B, np.int64)
         _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, *state, constants, inputs,
                     compiled[0].inputs, carries, compiled[0].carry, setting, X, lower, upper,
-                    limits is not None, sign, int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
-                    -1.0 if xtol is None else xtol, status, nit, F, G, nfev)
+                    limits is not None, sign, int(maxiter), -1.0 if gtol is None else gtol,
+                    -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, status, nit,
+                    F, G, nfev)
         if (status == -1).any():
             raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
         njev = nfev.copy()
