@@ -552,9 +552,10 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, 
     previous = X.copy()
     iteration = 0
     while active.size:
-        if gtol is not None:
+        active = active[nit[active] < maxiter]  # as minimize's `while nit < maxiter`
+        if gtol is not None and active.size:
             _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status)
-        active = active[(status[active] == 1) & (nit[active] < maxiter)]
+            active = active[status[active] == 1]
         if not active.size:
             break
         _update_rows(active, kernel, step_scalars, *state, constants, inputs, inputs_like,
