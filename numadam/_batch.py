@@ -35,19 +35,26 @@ exists and so must be scalars. ``comm`` is reserved for the MPI front end and mu
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from numba import njit, prange, typed, types
 from numba.extending import overload
-from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
+from scipy.optimize import Bounds, OptimizeResult
 from scipy.stats import qmc
 
 from numadam import _compiled_loop, kernels
 from numadam._compiled_loop import accept, max_abs, max_abs_projected, small_change
-from numadam._minimize import METHODS, STATUS_MESSAGES, _method_name, _tolerance
+from numadam._minimize import (
+    METHODS,
+    STATUS_MESSAGES,
+    _method_name,
+    _tolerance,
+    split_options,
+)
 
 __all__ = ["minimize_batch", "multistart"]
+
+_UNSET = object()
 
 #: The options of minimize_batch besides the method's hyperparameters.
 BATCH_OPTIONS = {
@@ -125,20 +132,10 @@ def _settings(method, options, B):
     """Split ``options`` into the method's hyperparameters (scalar or per problem) and the
     batch settings; unknown names warn, as in SciPy."""
     cls, fixed = METHODS[method]
-    names = cls.hyperparameter_names()
-    hyperparameters, settings, unknown = {}, dict(BATCH_OPTIONS), []
-    for name, value in options.items():
-        if name in names:
-            if name in fixed and not np.array_equal(value, fixed[name]):
-                raise ValueError(f"`{name}` is fixed to {fixed[name]!r} by method={method!r}")
-            hyperparameters[name] = value
-        elif name in settings:
-            settings[name] = value
-        else:
-            unknown.append(name)
-    if unknown:
-        warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
-                      stacklevel=4)
+    hyperparameters = dict.fromkeys(cls.hyperparameter_names(), _UNSET)
+    settings = dict(BATCH_OPTIONS)
+    split_options(method, options, hyperparameters, settings, stacklevel=4)
+    hyperparameters = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
     per_problem = {}
     for name, value in hyperparameters.items():
         if isinstance(value, np.ndarray) and value.ndim >= 1 and name != "betas" or (

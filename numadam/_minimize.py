@@ -395,19 +395,15 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=No
                      stacklevel=3)
 
 
-def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
-    # stacklevel: the first frame in user code, for the unknown-option warning (as SciPy's
-    # _check_unknown_options): user -> minimize -> _minimize is 3; user -> scipy's minimize ->
-    # numadam.adam -> _minimize is 4.
-    cls, fixed = METHODS[method]
-    hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
-    settings = dict.fromkeys(COMMON_OPTIONS)
-    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
-                    device="cpu")
+def split_options(method, options, hyperparameters, settings, stacklevel):
+    """Sort ``options`` into ``hyperparameters`` (the method's names) and ``settings`` (the
+    front end's), in place; a value contradicting the method's fixed settings raises, unknown
+    names warn (``OptimizeWarning``, at ``stacklevel``), as in SciPy."""
+    fixed = METHODS[method][1]
     unknown = []
     for name, value in options.items():
         if name in hyperparameters:
-            if name in fixed and value != fixed[name]:
+            if name in fixed and not np.array_equal(value, fixed[name]):
                 raise ValueError(f"`{name}` is fixed to {fixed[name]!r} by method={method!r}")
             hyperparameters[name] = value
         elif name in settings:
@@ -417,6 +413,18 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     if unknown:
         warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}", OptimizeWarning,
                       stacklevel=stacklevel)
+
+
+def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
+    # stacklevel: the first frame in user code, for the unknown-option warning (as SciPy's
+    # _check_unknown_options): user -> minimize -> _minimize is 3; user -> scipy's minimize ->
+    # numadam.adam -> _minimize is 4.
+    cls, fixed = METHODS[method]
+    hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
+    settings = dict.fromkeys(COMMON_OPTIONS)
+    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
+                    device="cpu")
+    split_options(method, options, hyperparameters, settings, stacklevel + 1)
 
     maxiter = settings["maxiter"]
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:

@@ -68,6 +68,18 @@ def test_sparse_gradients(script, tmp_path):
     assert results["Adam"]["final"] < results["SGD"]["final"]
 
 
+
+def test_parameter_map(script, tmp_path):
+    results = script("parameter_map")
+    _assert_png(tmp_path / "parameter_map.png")
+    assert results["voxels"] == 40 * 40
+    assert results["converged"] == 1.0  # every voxel's fit met gtol
+    assert results["median_relative_error"] < 0.05  # the map is recovered under the noise
+    # each voxel ends where SciPy's L-BFGS-B does, the least-squares fit, not just near the truth
+    assert results["max_difference_from_scipy"] < 2e-3
+    assert results["numadam_seconds"] > 0 and results["scipy_seconds"] > 0
+
+
 @requires_mnist
 def test_mnist_adam_vs_sgd(script, tmp_path, monkeypatch):
     from tests.mnist_files import MNIST_DIR
