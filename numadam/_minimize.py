@@ -353,8 +353,11 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=No
     args : tuple
         Extra arguments of ``fun`` and ``jac``.
     method : str or callable, default "adam"
-        "adam", "adamw", "amsgrad", "rmsprop", "momentum", "nesterov" (SGD with momentum 0.9 and
-        Nesterov) or "sgd", case-insensitive; or a callable with SciPy's custom-method signature.
+        Any method of the rule registry, case-insensitive (``list(numadam._minimize.METHODS)``:
+        "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
+        "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
+        callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
+        the averaged (evaluation) point, where ``fun`` and ``jac`` are evaluated once more.
     jac : callable, True, None, "2-point" or "3-point"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point").
