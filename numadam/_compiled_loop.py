@@ -100,6 +100,14 @@ def accept(x, f, g, previous):
     return False, largest
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def refill(buffer, x):
+    """``buffer[:] = x``, returning ``buffer``."""
+    for i in range(x.shape[0]):
+        buffer[i] = x[i]
+    return buffer
+
+
 @njit(cache=True, error_model="numpy")
 def small_change(f, f_previous, ftol):
     """The ``ftol`` test, ``|f - f_previous| <= ftol * max(|f|, |f_previous|, 1)``."""
@@ -136,8 +144,11 @@ def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, 
     Returns ``(status, nit, f, g, nfev, carry)`` with ``x`` updated in place; status ``-1``
     reports a gradient of the wrong shape (the caller raises).
     """
-    f = fun(x, *args)
-    g = jac(x, *args)
+    # fun and jac each see their own copy of x (buffers refilled every call, no allocation), so
+    # that user code cannot change the iterate
+    x_fun, x_jac = x.copy(), x.copy()
+    f = fun(x_fun, *args)
+    g = jac(x_jac, *args)
     nfev = 1
     if g.shape != x.shape:
         return -1, 0, f, g, nfev, carry
@@ -157,8 +168,8 @@ def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, 
                 x[i] = min(max(x[i], lower[i]), upper[i])
         nit += 1
         f_previous = f
-        f = fun(x, *args)
-        g_new = jac(x, *args)
+        f = fun(refill(x_fun, x), *args)
+        g_new = jac(refill(x_jac, x), *args)
         nfev += 1
         if g_new.shape != x.shape:
             return -1, nit, f, g_new, nfev, carry_next

@@ -18,6 +18,7 @@ status  success  meaning
                  change of ``f``; ``xtol``: max-norm of the step), or ``maxiter`` iterations
                  completed when no tolerance was asked for (fixed-budget stochastic runs)
 1       False    ``maxiter`` reached while a requested tolerance was not met
+2       False    ``maxfev`` evaluations of ``fun`` reached (finite differences included)
 3       False    ``fun`` or ``jac`` returned NaN or inf: the last finite iterate is returned
 99      False    ``callback`` raised ``StopIteration``: the result equals the run with
                  ``maxiter`` set to that iteration, and ``fun`` is not called again
@@ -57,6 +58,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -96,6 +99,7 @@ METHODS = _method_table()
 STATUS_MESSAGES = {
     0: "Optimization terminated successfully.",
     1: "Maximum number of iterations has been exceeded.",
+    2: "Maximum number of function evaluations has been exceeded.",
     3: "NaN result encountered.",
     99: "`callback` raised `StopIteration`.",
 }
@@ -118,6 +122,10 @@ COMMON_OPTIONS = {
     "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
     "average_start": "int, default 0. Iteration from which iterates enter the average.",
     "compiled": "bool, default True. Run the loop in nopython mode for jitted fun and jac.",
+    "maxfev": "int, optional. Stop (status 2) once fun has been evaluated this many times.",
+    "disp": "bool, default False. Print a SciPy-style summary at the end.",
+    "finite_diff_rel_step": "float or array, optional. Relative step of the finite "
+                            "differences (SciPy's approx_derivative rel_step).",
     "device": "'cpu' (default) or 'cuda': run the optimizer's update on the GPU, its state kept "
               "there; fun and jac still see NumPy arrays (x and g cross the bus every "
               "iteration, so this pays off only for large vectors and costly steps).",
@@ -171,8 +179,9 @@ def _method_name(method):
 
 
 def _initial_point(x0):
-    """A float copy of ``x0`` (float32 stays float32, everything else becomes float64)."""
-    array = np.asarray(x0)
+    """A float copy of ``x0`` (float32 stays float32, everything else becomes float64); a
+    scalar becomes a vector of one, as SciPy's ``atleast_1d``."""
+    array = np.atleast_1d(np.asarray(x0))
     if array.dtype.kind not in "biuf" or array.dtype == bool:
         raise TypeError(f"x0 must be an array of real numbers, got dtype {array.dtype}")
     if array.ndim != 1:
@@ -192,11 +201,12 @@ def _bounds_arrays(bounds, n, dtype):
         return None
     if isinstance(bounds, Bounds):
         lower, upper = bounds.lb, bounds.ub
+        if np.size(lower) not in (1, n) or np.size(upper) not in (1, n):
+            raise ValueError("The number of bounds is not compatible with the length of `x0`.")
     else:
         pairs = list(bounds)
         if len(pairs) != n:
-            raise ValueError(f"bounds must hold one (lo, hi) pair per variable: got {len(pairs)} "
-                             f"pairs for {n} variables")
+            raise ValueError("The number of bounds is not compatible with the length of `x0`.")
         lower = [-np.inf if lo is None else lo for lo, _ in pairs]
         upper = [np.inf if hi is None else hi for _, hi in pairs]
     lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).astype(dtype)
@@ -207,13 +217,21 @@ def _bounds_arrays(bounds, n, dtype):
 
 
 class _Objective:
-    """``fun`` and its gradient as one call, ``evaluate(x) -> (f, g)``, counting evaluations."""
+    """``fun`` and its gradient as one call, ``evaluate(x) -> (f, g)``, counting evaluations.
 
-    def __init__(self, fun, jac, args, x):
+    User code only ever sees copies of the iterate: ``fun`` and ``jac`` each get their own, so
+    an in-place edit (``x -= 1``) changes the caller's copy, never the optimizer's point.
+    Finite differences are SciPy's ``approx_derivative`` with the bounds passed on (no point
+    outside the box is ever evaluated); ``"cs"`` is a true complex step.
+    """
+
+    def __init__(self, fun, jac, args, x, limits=None, rel_step=None):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         self.fun, self.args, self.nfev, self.njev = fun, tuple(args), 0, 0
         self.shape, self.dtype, self.point = x.shape, x.dtype, x
+        self.fd_bounds = (-np.inf, np.inf) if limits is None else limits
+        self.rel_step = rel_step
         if callable(jac):
             self.jac, self._evaluate = jac, self._with_jac
         elif jac is True:
@@ -229,11 +247,11 @@ class _Objective:
         self.nfev += 1
         if isinstance(value, (float, np.floating)):  # the common case, checked cheaply
             return float(value)
-        if np.ndim(value) != 0:
+        if np.size(value) != 1:  # SciPy takes a size-1 array (or a 0-d one) as the value
             raise ValueError(f"fun must return a scalar, got an array of shape "
                              f"{np.shape(value)}")
         try:
-            return float(value)
+            return float(np.ravel(value)[0])
         except (TypeError, ValueError):
             raise TypeError(f"fun must return a real number, got {value!r}") from None
 
@@ -252,8 +270,8 @@ class _Objective:
         # _value and _gradient inlined for the common case (a float and a fresh C-contiguous
         # vector of x's dtype): this runs once per iteration, where ~1 us of checks would be a
         # third of the cost of a small problem.
-        f = self.fun(x, *self.args)
-        g = self.jac(x, *self.args)
+        f = self.fun(x.copy(), *self.args)
+        g = self.jac(x.copy(), *self.args)
         if type(f) is float or type(f) is np.float64:
             self.nfev += 1
         else:
@@ -266,20 +284,54 @@ class _Objective:
         return f, g
 
     def _with_value_and_grad(self, x):
-        result = self.fun(x, *self.args)
+        result = self.fun(x.copy(), *self.args)
         if not (isinstance(result, tuple) and len(result) == 2):
             raise ValueError("with jac=True, fun must return a pair (f, g)")
         return self._value(result[0]), self._gradient(result[1])
 
     def _with_finite_differences(self, x):
-        f = self._value(self.fun(x, *self.args))
+        f = self._value(self.fun(x.copy(), *self.args))
+        if self.fd_method == "cs":
+            return f, self._gradient(self._complex_step(x))
 
         def counted(point):
             self.nfev += 1
-            return float(self.fun(point.astype(self.dtype, copy=False), *self.args))
+            return self._real(self.fun(point.astype(self.dtype), *self.args))
 
-        g = approx_derivative(counted, x.astype(np.float64), method=self.fd_method, f0=f)
+        g = approx_derivative(counted, x.astype(np.float64), method=self.fd_method, f0=f,
+                              rel_step=self.rel_step, bounds=self.fd_bounds)
         return f, self._gradient(np.asarray(g, dtype=self.dtype))
+
+    def _real(self, value):
+        if np.size(value) != 1:
+            raise ValueError(f"fun must return a scalar, got an array of shape "
+                             f"{np.shape(value)}")
+        return float(np.ravel(value)[0])
+
+    def _complex_step(self, x):
+        """``Im f(x + ih e_i) / h`` for each i: exact to rounding, for a complex-safe ``fun``."""
+
+        def counted(point):
+            self.nfev += 1
+            try:
+                value = self.fun(point, *self.args)
+            except TypeError as error:
+                raise ValueError(f"jac='cs' needs a fun that accepts complex arguments; it "
+                                 f"raised {type(error).__name__}: {error}") from error
+            if np.size(value) != 1:
+                raise ValueError(f"fun must return a scalar, got an array of shape "
+                                 f"{np.shape(value)}")
+            value = np.ravel(value)[0]
+            if not np.iscomplexobj(value):
+                raise ValueError(
+                    "jac='cs' needs a fun that computes in complex arithmetic (it returned a "
+                    "real number for a complex x: the imaginary part, hence the gradient, was "
+                    "lost); use jac='2-point' or '3-point', or a callable jac")
+            return value
+
+        g = approx_derivative(counted, x.astype(np.float64), method="cs",
+                              rel_step=self.rel_step, bounds=self.fd_bounds)
+        return np.asarray(g, dtype=self.dtype)
 
     def __call__(self, x):
         return self._evaluate(x)
@@ -339,8 +391,8 @@ def _tolerance(name, value):
 # ------------------------------------------------------------------------------------------------
 
 
-def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=None, tol=None,
-             options=None):
+def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, bounds=None,
+             constraints=(), tol=None, callback=None, options=None):
     """Minimize ``fun`` from ``x0`` with a first-order method, SciPy's way.
 
     Parameters
@@ -358,16 +410,23 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=No
         "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
         callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
         the averaged (evaluation) point, where ``fun`` and ``jac`` are evaluated once more.
-    jac : callable, True, None, "2-point" or "3-point"
+    jac : callable, True, None, "2-point", "3-point" or "cs"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
-        otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point").
+        otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";
+        "cs": complex step, for a ``fun`` that computes in complex arithmetic), never evaluated
+        outside ``bounds``.
+    hess, hessp : ignored
+        Accepted as SciPy's signature has them; first-order methods warn and ignore them, as
+        SciPy's own do.
     bounds : scipy.optimize.Bounds or sequence of (lo, hi), optional
         Box constraints, enforced by projection: ``x0`` and every iterate are clipped inside.
+    constraints : ()
+        Only the empty default: these methods handle bounds, not general constraints.
+    tol : float, optional
+        Sets ``gtol`` unless ``options`` sets it.
     callback : callable, optional
         ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,
         ``nit``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
-    tol : float, optional
-        Sets ``gtol`` unless ``options`` sets it.
     options : dict, optional
         The method's hyperparameters (PyTorch's names and defaults, e.g. ``lr``, ``betas``) and
         the options listed by :func:`show_options`. Unknown options warn
@@ -393,9 +452,24 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, callback=No
     if tol is not None:
         options.setdefault("gtol", tol)
     if callable(method):
-        return method(fun, x0, args=args, jac=jac, bounds=bounds, callback=callback, **options)
-    return _minimize(fun, x0, args, _method_name(method), jac, bounds, callback, options,
-                     stacklevel=3)
+        return method(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, bounds=bounds,
+                      constraints=constraints, callback=callback, **options)
+    name = _method_name(method)
+    _first_order_only(name, hess, hessp, constraints, stacklevel=3)
+    return _minimize(fun, x0, args, name, jac, bounds, callback, options, stacklevel=3)
+
+
+def _first_order_only(method, hess, hessp, constraints, stacklevel):
+    """``hess``/``hessp`` warn and are ignored, as SciPy's first-order methods do; constraints
+    other than bounds raise."""
+    for name, value in (("hess", hess), ("hessp", hessp)):
+        if value is not None:
+            warnings.warn(f"Method {method} does not use Hessian information ({name}).",
+                          RuntimeWarning, stacklevel=stacklevel + 1)
+    if constraints is not None and (isinstance(constraints, dict) or len(constraints)):
+        raise ValueError(f"method {method!r} cannot handle constraints (only bounds); use "
+                         f"bounds, or a constrained SciPy method such as 'SLSQP' or "
+                         f"'trust-constr'")
 
 
 def split_options(method, options, hyperparameters, settings, stacklevel):
@@ -426,13 +500,15 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
     settings = dict.fromkeys(COMMON_OPTIONS)
     settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
-                    device="cpu")
+                    device="cpu", disp=False)
     split_options(method, options, hyperparameters, settings, stacklevel + 1)
 
-    maxiter = settings["maxiter"]
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
+    any_tolerance = gtol is not None or ftol is not None or xtol is not None
+    maxiter = _count("maxiter", settings["maxiter"], 1000, any_tolerance)
+    maxfev = _count("maxfev", settings["maxfev"], None, any_tolerance)
+    disp = flag("disp", bool(settings["disp"]) if isinstance(settings["disp"], (int, np.integer))
+                else settings["disp"])
     clip_norm = _tolerance("clip_norm", settings["clip_norm"])
     clip_value = _tolerance("clip_value", settings["clip_value"])
     average = settings["average"]
@@ -459,22 +535,26 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
         optimizer = cls(x, **hyperparameters)  # validates the hyperparameters
     schedule = _schedule(settings["schedule"], settings["schedule_options"], optimizer.lr,
                          maxiter)
-    objective = _Objective(fun, jac, args, x)
+    args = args if isinstance(args, tuple) else (args,)  # as SciPy wraps a non-tuple
+    objective = _Objective(fun, jac, args, x, limits, settings["finite_diff_rel_step"])
 
     callback = _callback_caller(callback)
-    any_tolerance = gtol is not None or ftol is not None or xtol is not None
     compiled = None
     if (use_compiled and x.dtype == np.float64 and callback is None and schedule is None
             and clip_norm is None and clip_value is None and average is None
             and _compiled_loop.is_jitted_pair(fun, jac)):
-        compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, maxiter,
+        # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
+        cap = maxiter if maxfev is None else min(maxiter, max(maxfev - 1, 0))
+        compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, cap,
                                       gtol, ftol, xtol)
     if compiled is not None:
         status, nit, f, g, objective.nfev = compiled
         objective.njev = objective.nfev
+        if status == 1 and maxfev is not None and objective.nfev >= maxfev:
+            status = 2
     else:
         status, nit, f, g, x = _python_loop(
-            objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, callback=callback,
+            objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, maxfev, callback=callback,
             schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, average=average,
             average_decay=average_decay, average_start=average_start)
     if getattr(optimizer, "mode", None) == "train" and status != 3:
@@ -485,9 +565,28 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
         status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
     else:
         message = STATUS_MESSAGES[status]
+    if disp:
+        print(f"{message}\n         Current function value: {f:.6f}\n         Iterations: {nit}"
+              f"\n         Function evaluations: {objective.nfev}\n         Gradient "
+              f"evaluations: {objective.njev}")
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=message, method=method,
                           compiled=compiled is not None)
+
+
+def _count(name, value, default, any_tolerance):
+    """``maxiter`` / ``maxfev`` as SciPy's methods take them: an integer (an integral float
+    too), ``None`` for the default, ``inf`` for no limit (which needs a tolerance)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or (
+            math.isfinite(value) and value != int(value)) or math.isnan(value):
+        raise ValueError(f"{name} must be a non-negative integer, None or inf, got {value!r}")
+    if math.isinf(value):
+        if not any_tolerance:
+            raise ValueError(f"{name}=inf needs a tolerance (gtol, ftol or xtol) to stop at")
+        return sys.maxsize
+    return int(value)
 
 
 class _OnGPU:
@@ -527,7 +626,7 @@ class _OnGPU:
             object.__setattr__(self, name, value)
 
 
-def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, callback,
+def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, maxfev, *, callback,
                  schedule, clip_norm, clip_value, average, average_decay, average_start):
     # Bound once: this loop is hot.
     evaluate, update = objective._evaluate, optimizer.step_prechecked
@@ -541,7 +640,8 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
     previous = x.copy()  # the last accepted iterate
     averaged, averaged_count = None, 0
     status, nit = 1, 0
-    while nit < maxiter:
+    evaluations = maxfev if maxfev is not None else sys.maxsize
+    while nit < maxiter and objective.nfev < evaluations:
         if gtol is not None and (_max_abs(g) if limits is None
                                  else _max_abs_projected(g, x, lower, upper, sign)) <= gtol:
             status = 0
@@ -582,6 +682,8 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
         if xtol is not None and step_norm <= xtol:
             status = 0
             break
+    if status == 1 and maxfev is not None and objective.nfev >= maxfev:
+        status = 2
     if averaged is not None and status != 3:
         x = averaged
         f, g = evaluate(x)
@@ -596,10 +698,7 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, *, 
 def _scipy_method(name):
     def method(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None, constraints=(),
                callback=None, **options):
-        if hess is not None or hessp is not None:
-            raise ValueError(f"method {name!r} is first-order: it cannot use `hess` or `hessp`")
-        if constraints is not None and (isinstance(constraints, dict) or len(constraints)):
-            raise ValueError(f"method {name!r} cannot handle `constraints` (only `bounds`)")
+        _first_order_only(name, hess, hessp, constraints, stacklevel=3)
         if "tol" in options:  # SciPy passes minimize's `tol` to custom methods as an option
             options.setdefault("gtol", options.pop("tol"))
         return _minimize(fun, x0, args, name, jac, bounds, callback, options)
