@@ -292,6 +292,7 @@ class _Objective:
     def _with_finite_differences(self, x):
         f = self._value(self.fun(x.copy(), *self.args))
         if self.fd_method == "cs":
+            self._last_f = f  # approx_derivative would evaluate it again at the real point
             return f, self._gradient(self._complex_step(x))
 
         def counted(point):
@@ -329,7 +330,7 @@ class _Objective:
                     "lost); use jac='2-point' or '3-point', or a callable jac")
             return value
 
-        g = approx_derivative(counted, x.astype(np.float64), method="cs",
+        g = approx_derivative(counted, x.astype(np.float64), method="cs", f0=self._last_f,
                               rel_step=self.rel_step, bounds=self.fd_bounds)
         return np.asarray(g, dtype=self.dtype)
 

@@ -1,0 +1,242 @@
+"""What a SciPy user expects of ``minimize``, through both front ends: ``numadam.minimize`` and
+``scipy.optimize.minimize(method=numadam.adam)``. One test per item of the contract."""
+
+import inspect
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+from numba import njit
+from scipy.optimize import Bounds
+
+import numadam
+
+
+def via_numadam(fun, x0, **kwargs):
+    return numadam.minimize(fun, x0, method="adam", **kwargs)
+
+
+def via_scipy(fun, x0, **kwargs):
+    return scipy.optimize.minimize(fun, x0, method=numadam.adam, **kwargs)
+
+
+FRONT_ENDS = pytest.mark.parametrize("run", [via_numadam, via_scipy], ids=["numadam", "scipy"])
+
+
+# 1. user code cannot corrupt the iterate ----------------------------------------------------
+
+
+def mutating_fun(x):
+    x -= 1.0  # changes the caller's copy only
+    return float(x @ x)
+
+
+def clean_fun(x):
+    y = x - 1.0
+    return float(y @ y)
+
+
+def shifted_grad(x):
+    return 2 * (x - 1)
+
+
+@FRONT_ENDS
+def test_fun_that_edits_its_argument_cannot_move_the_iterate(run):
+    options = {"lr": 0.1, "maxiter": 50}
+    edited = run(mutating_fun, [3.0, 3.0], jac=shifted_grad, options=options)
+    clean = run(clean_fun, [3.0, 3.0], jac=shifted_grad, options=options)
+    np.testing.assert_array_equal(edited.x, clean.x)
+    assert np.abs(edited.x - 1).max() < 0.5  # not [-45, -45]
+
+
+@njit
+def mutating_jit_fun(x):
+    x[:] = 0.0
+    return (x[0] - 1.0) ** 2
+
+
+@njit
+def mutating_jit_grad(x):
+    x[:] = 100.0
+    return np.zeros(1)
+
+
+def test_jitted_fun_that_edits_its_argument_cannot_move_the_iterate():
+    result = numadam.minimize(mutating_jit_fun, [3.0], jac=mutating_jit_grad,
+                              options={"maxiter": 5})
+    assert result.compiled and result.x[0] == 3.0  # zero gradient: the point never moves
+
+
+def test_callback_gets_a_copy():
+    def callback(intermediate_result):
+        intermediate_result.x[:] = 1e6
+
+    result = numadam.minimize(clean_fun, [3.0, 3.0], jac=shifted_grad, callback=callback,
+                              options={"lr": 0.1, "maxiter": 20})
+    assert np.abs(result.x).max() < 10
+
+
+# 2. jac="cs" is a real complex step -----------------------------------------------------------
+
+
+def complex_safe(x):
+    return np.sum(x**2) + np.sin(x[0])
+
+
+@FRONT_ENDS
+def test_complex_step_gives_the_true_gradient(run):
+    """Through SciPy's front end SciPy itself turns jac="cs" into None before it calls any
+    custom method (as for its own methods without finite differences): numadam then gets
+    2-point differences, accurate to about 1e-8, not a complex step."""
+    x0 = np.array([0.3, -0.7])
+    result = run(complex_safe, x0, jac="cs", options={"maxiter": 0})
+    exact = 2 * x0 + np.array([np.cos(0.3), 0.0])
+    np.testing.assert_allclose(result.jac, exact, rtol=1e-14 if run is via_numadam else 1e-7)
+    moved = run(complex_safe, x0, jac="cs", options={"lr": 0.05, "maxiter": 300})
+    assert moved.fun < complex_safe(x0)
+
+
+def test_complex_step_on_a_real_only_fun_is_a_clear_error():
+    with pytest.raises(ValueError, match="jac='cs' needs a fun that computes in complex"):
+        via_numadam(lambda x: float(np.real(x @ x)), [1.0, 2.0], jac="cs")
+    with pytest.raises(ValueError, match="jac='cs' needs a fun that accepts complex"):
+        via_numadam(lambda x: math.sqrt(x[0] ** 2 + 1), [1.0, 2.0], jac="cs")
+
+
+# 3. finite differences stay inside the bounds ------------------------------------------------
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("scheme", ["2-point", "3-point"])
+def test_finite_differences_never_leave_the_box(run, scheme):
+    seen = []
+
+    def fun(x):
+        seen.append(x[0])
+        return float(np.sqrt(1 - x[0]) + 0.1 * x[0] ** 2)  # NaN beyond x = 1
+
+    result = run(fun, [0.5], jac=scheme, bounds=[(0.0, 1.0)],
+                 options={"lr": 0.05, "maxiter": 300})
+    assert min(seen) >= 0.0 and max(seen) <= 1.0
+    assert result.status != 3 and result.x[0] > 0.99  # reaches the bound, as L-BFGS-B does
+
+
+# 4. the values SciPy accepts from fun --------------------------------------------------------
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("wrap", [lambda v: np.array([v]), lambda v: np.array(v),
+                                  lambda v: np.float32(v), lambda v: np.array([[v]])],
+                         ids=["size-1", "0-d", "numpy scalar", "1x1"])
+def test_fun_may_return_a_size_one_array(run, wrap):
+    result = run(lambda x: wrap(clean_fun(x)), [3.0, 3.0], jac=shifted_grad,
+                 options={"lr": 0.1, "maxiter": 200})
+    assert isinstance(result.fun, float) and result.fun < 1e-3
+
+
+# 5. scalar x0, non-tuple args ----------------------------------------------------------------
+
+
+@FRONT_ENDS
+def test_scalar_x0_and_non_tuple_args(run):
+    result = run(lambda x, c: float((x[0] - c) ** 2), 3.0, args=2.0,
+                 jac=lambda x, c: 2 * (x - c), options={"lr": 0.1, "maxiter": 500})
+    assert result.x.shape == (1,) and result.x[0] == pytest.approx(2.0, abs=1e-3)
+
+
+# 6. SciPy's signature: hess and hessp warn and are ignored, constraints refused ---------------
+
+
+def test_numadam_minimize_has_scipys_signature():
+    ours = list(inspect.signature(numadam.minimize).parameters)
+    theirs = list(inspect.signature(scipy.optimize.minimize).parameters)
+    assert ours == theirs
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("name", ["hess", "hessp"])
+def test_hessians_warn_and_are_ignored(run, name):
+    plain = run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": 20})
+    with pytest.warns(RuntimeWarning, match=f"does not use Hessian information \\({name}\\)"):
+        given = run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": 20},
+                    **{name: lambda *a: np.eye(2)})
+    np.testing.assert_array_equal(given.x, plain.x)
+
+
+@FRONT_ENDS
+def test_constraints_are_refused_clearly(run):
+    with pytest.raises(ValueError, match="cannot handle constraints"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+            constraints=[{"type": "eq", "fun": lambda x: x[0]}])
+
+
+# 7. options as SciPy's methods take them ----------------------------------------------------
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("maxiter, nit", [(10.0, 10), (None, 1000), (np.int32(7), 7)])
+def test_maxiter_as_scipy_takes_it(run, maxiter, nit):
+    result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+                 options={"lr": 1e-4, "maxiter": maxiter})
+    assert result.nit == nit
+
+
+@FRONT_ENDS
+def test_maxiter_inf_runs_to_the_tolerance(run):
+    result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+                 options={"lr": 0.1, "maxiter": np.inf, "gtol": 1e-6})
+    assert result.success and np.abs(result.jac).max() <= 1e-6
+    with pytest.raises(ValueError, match="maxiter=inf needs a tolerance"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": np.inf})
+    with pytest.raises(ValueError, match="maxiter must be a non-negative integer"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": 2.5})
+
+
+@FRONT_ENDS
+def test_disp_and_finite_diff_rel_step_are_known_options(run, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Unknown solver options" warning
+        result = run(clean_fun, [3.0, 3.0], options={"disp": True, "maxiter": 5,
+                                                     "finite_diff_rel_step": 1e-6})
+    printed = capsys.readouterr().out
+    assert "Iterations: 5" in printed and "Function evaluations:" in printed
+    assert result.nit == 5
+
+
+@FRONT_ENDS
+def test_maxfev_stops_with_status_2(run):
+    result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+                 options={"lr": 0.01, "maxiter": 1000, "maxfev": 20, "gtol": 1e-12})
+    assert result.status == 2 and not result.success and result.nfev == 20
+    assert "function evaluations" in result.message
+    differences = run(clean_fun, [3.0, 3.0], options={"maxfev": 20, "gtol": 1e-12})
+    assert differences.status == 2 and 20 <= differences.nfev < 23  # an iteration costs 3
+
+
+@njit
+def jit_fun(x):
+    return (x[0] - 1.0) ** 2
+
+
+@njit
+def jit_grad(x):
+    return 2 * (x - 1.0)
+
+
+def test_maxfev_in_the_compiled_loop_equals_the_python_loop():
+    options = {"lr": 0.01, "maxfev": 20, "gtol": 1e-12}
+    compiled = numadam.minimize(jit_fun, [3.0], jac=jit_grad, options=options)
+    python = numadam.minimize(jit_fun, [3.0], jac=jit_grad, options={**options,
+                                                                     "compiled": False})
+    assert compiled.compiled and (compiled.status, compiled.nfev) == (2, 20)
+    np.testing.assert_array_equal(compiled.x, python.x)
+    assert (python.status, python.nfev, python.nit) == (2, 20, compiled.nit)
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("bounds", [Bounds([0.0] * 3, [1.0] * 3), [(0, 1), (0, 1), (0, 1)]])
+def test_malformed_bounds_get_scipys_message(run, bounds):
+    with pytest.raises(ValueError, match="number of bounds is not compatible with the length"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, bounds=bounds)
