@@ -64,6 +64,7 @@ BATCH_OPTIONS = {
     "xtol": None,
     "callback_every": 1,
     "compiled": True,
+    "return_best": True,
 }
 
 
@@ -270,7 +271,7 @@ def _store_tuple(row, values):
 @njit(parallel=True, error_model="numpy")
 def _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, S0, S1, S2, constants,
                 inputs, inputs_like, carries, carry_like, setting, X, lower, upper, bounded, sign,
-                maxiter, gtol, ftol, xtol, status, nit, F, G, nfev):
+                maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev, F_start):
     """Every problem's compiled minimize loop, the problems spread over the cores."""
     for b in prange(X.shape[0]):
         k = setting[b]
@@ -278,8 +279,9 @@ def _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, S0, S1, S2, co
             fun, jac, rows_of(batch_args, b) + args, kernel, step_scalars,
             (row_of(S0, b), row_of(S1, b), row_of(S2, b)), constants[k],
             tuple_like(inputs[k], inputs_like), tuple_like(carries[b], carry_like),
-            1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol)
+            1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol, return_best)
         status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+        F_start[b] = result[6]
         g = result[3]
         if g.shape[0] == G.shape[1]:
             G[b] = g
@@ -315,13 +317,18 @@ def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, inputs, in
 
 
 @njit(parallel=True, error_model="numpy")
-def _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol):
+def _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
+                 return_best, best_key, best_F, best_X, best_G):
     """After evaluating the active problems at their new points: ``minimize``'s tests, row by
     row. A non-finite value restores the row's last finite iterate (status 3)."""
     for j in prange(active.shape[0]):
         b = active[j]
         x = X[b]
         nit[b] += 1
+        if return_best and sign * F_new[j] > sign * F[b] and sign * F[b] < best_key[b]:
+            best_key[b], best_F[b] = sign * F[b], F[b]
+            best_X[b] = previous[b]
+            best_G[b] = G[b]
         nonfinite, step_norm = accept(x, F_new[j], G_new[j], previous[b])
         if nonfinite:
             x[:] = previous[b]
@@ -502,13 +509,16 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     F = np.full(B, np.nan)
     G = np.zeros((B, n))
     carries = np.ascontiguousarray(_float_rows([step.carry for step in compiled])[setting])
+    F_start = np.full(B, np.nan)
+    # as minimize: the lowest iterate is returned if the run ends above it (module docstring)
+    return_best = bool(settings["return_best"]) and not steps[0].variant.rule.modes
     if jitted:
         nfev = np.zeros(B, np.int64)
         _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, *state, constants, inputs,
                     compiled[0].inputs, carries, compiled[0].carry, setting, X, lower, upper,
                     limits is not None, sign, int(maxiter), -1.0 if gtol is None else gtol,
-                    -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, status, nit,
-                    F, G, nfev)
+                    -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, return_best,
+                    status, nit, F, G, nfev, F_start)
         if (status == -1).any():
             raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
         njev = nfev.copy()
@@ -518,7 +528,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs,
                          compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G, nit,
                          status, lower, upper, limits is not None, sign, maxiter, gtol, ftol,
-                         xtol, callback, every)
+                         xtol, callback, every, return_best, F_start)
         nfev, njev = objective.nfev, objective.njev
     if steps[0].variant.rule.modes:
         _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
@@ -528,6 +538,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     for b in range(B):
         if status[b] == 1 and not any_tolerance:
             status[b] = 0
+        if status[b] == 0 and sign * (F[b] - F_start[b]) > 0:
+            status[b] = 4  # never a success at a point worse than the start
+        if status[b] == 0 and not any_tolerance:
             messages.append("Completed maxiter iterations (no tolerance was requested).")
         else:
             messages.append(STATUS_MESSAGES[int(status[b])])
@@ -538,11 +551,13 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
 
 def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, inputs_like,
                      carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
-                     sign, maxiter, gtol, ftol, xtol, callback, every):
+                     sign, maxiter, gtol, ftol, xtol, callback, every, return_best, F_start):
     """``minimize``'s Python loop for all active problems at once."""
     active = np.arange(X.shape[0])
     F0, G0 = objective(X, active)
-    F[:], G[:] = F0, G0
+    F[:], G[:], F_start[:] = F0, G0, F0
+    best_key = np.full(X.shape[0], np.inf)
+    best_F, best_X, best_G = F.copy(), X.copy(), G.copy()
     bad = ~(np.isfinite(F0) & np.isfinite(G0).all(axis=1))
     status[bad] = 3
     active = active[~bad]
@@ -559,7 +574,8 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, 
                      carries, carry_like, setting, X, G, lower, upper, bounded, nit)
         F_new, G_new = objective(X[active], active)
         _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status,
-                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
+                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, sign,
+                     return_best, best_key, best_F, best_X, best_G)
         active = active[status[active] == 1]
         iteration += 1
         if callback is not None and iteration % every == 0:
@@ -569,6 +585,8 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, 
             except StopIteration:
                 status[active] = 99
                 break
+    worse = best_key < sign * F
+    X[worse], F[worse], G[worse] = best_X[worse], best_F[worse], best_G[worse]
 
 
 def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,

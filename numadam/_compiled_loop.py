@@ -136,13 +136,13 @@ def is_jitted_pair(fun, jac):
 
 @njit(error_model="numpy")
 def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, first_step, x,
-         lower, upper, bounded, sign, maxiter, gtol, ftol, xtol):
+         lower, upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best):
     """``_minimize._python_loop`` line for line, minus the features listed in the module
     docstring. A negative tolerance means "not requested". ``kernel`` and ``step_scalars`` are
     the rule's compiled update and per-step scalar function, passed as first-class functions.
 
-    Returns ``(status, nit, f, g, nfev, carry)`` with ``x`` updated in place; status ``-1``
-    reports a gradient of the wrong shape (the caller raises).
+    Returns ``(status, nit, f, g, nfev, carry, f_start)`` with ``x`` updated in place; status
+    ``-1`` reports a gradient of the wrong shape (the caller raises).
     """
     # fun and jac each see their own copy of x (buffers refilled every call, no allocation), so
     # that user code cannot change the iterate
@@ -151,10 +151,13 @@ def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, 
     g = jac(x_jac, *args)
     nfev = 1
     if g.shape != x.shape:
-        return -1, 0, f, g, nfev, carry
+        return -1, 0, f, g, nfev, carry, f
     if (f - f) != 0 or count_nonfinite(g):
-        return 3, 0, f, g, nfev, carry
+        return 3, 0, f, g, nfev, carry, f
     previous = x.copy()
+    f_start = f
+    # the lowest point so far, saved when the run climbs away from it (see _python_loop)
+    best_x, best_f, best_g, best_key = x.copy(), f, g, np.inf
     status, nit = 1, 0
     while nit < maxiter:
         if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
@@ -172,7 +175,10 @@ def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, 
         g_new = jac(refill(x_jac, x), *args)
         nfev += 1
         if g_new.shape != x.shape:
-            return -1, nit, f, g_new, nfev, carry_next
+            return -1, nit, f, g_new, nfev, carry_next, f_start
+        if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
+            best_key, best_f, best_g = sign * f_previous, f_previous, g
+            best_x[:] = previous
         nonfinite, step_norm = accept(x, f, g_new, previous)
         if nonfinite:
             x[:] = previous
@@ -186,16 +192,19 @@ def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, 
         if xtol >= 0 and step_norm <= xtol:
             status = 0
             break
-    return status, nit, f, g, nfev, carry
+    if best_key < sign * f:
+        x[:] = best_x
+        f, g = best_f, best_g
+    return status, nit, f, g, nfev, carry, f_start
 
 
-def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol):
+def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best):
     """Run the compiled loop; ``None`` if it cannot serve this optimizer, or if Numba cannot
     type the objective this way (e.g. ``fun`` returns an array), so that the caller falls back
     to the Python loop and its clear errors.
 
-    Returns ``(status, nit, f, g, nfev)``; ``x`` and the optimizer's state are updated in place
-    and its step count advanced.
+    Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
+    in place and its step count advanced.
     """
     step = optimizer.compiled_step()
     if step is None:
@@ -203,15 +212,15 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol):
     bounded = limits is not None
     lower, upper = limits if bounded else (x[:0], x[:0])
     try:
-        status, nit, f, g, nfev, carry = _run(
+        status, nit, f, g, nfev, carry, f_start = _run(
             fun, jac, tuple(args), step.kernel, step.step_scalars, step.state, step.constants,
             step.inputs, step.carry, optimizer.step_count + 1, x, lower, upper, bounded,
             descent_sign(optimizer), int(maxiter), -1.0 if gtol is None else gtol,
-            -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol)
+            -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, bool(return_best))
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     if status == -1:
         raise ValueError(f"jac must return an array of shape {x.shape} like x0, got shape "
                          f"{np.shape(g)}")
     optimizer.advance(nit, carry)
-    return status, nit, float(f), np.asarray(g), nfev
+    return status, nit, float(f), np.asarray(g), nfev, float(f_start)

@@ -20,6 +20,9 @@ status  success  meaning
 1       False    ``maxiter`` reached while a requested tolerance was not met
 2       False    ``maxfev`` evaluations of ``fun`` reached (finite differences included)
 3       False    ``fun`` or ``jac`` returned NaN or inf: the last finite iterate is returned
+4       False    with ``return_best=False``, the run ended above ``f(x0)`` (below it when
+                 maximizing); with the default ``return_best=True`` the lowest evaluated iterate
+                 is returned instead, so no run reports success at a point worse than ``x0``
 99      False    ``callback`` raised ``StopIteration``: the result equals the run with
                  ``maxiter`` set to that iteration, and ``fun`` is not called again
 ======  =======  ==========================================================================
@@ -101,6 +104,7 @@ STATUS_MESSAGES = {
     1: "Maximum number of iterations has been exceeded.",
     2: "Maximum number of function evaluations has been exceeded.",
     3: "NaN result encountered.",
+    4: "The last iterate is worse than the start (return_best=False).",
     99: "`callback` raised `StopIteration`.",
 }
 
@@ -124,6 +128,10 @@ COMMON_OPTIONS = {
     "compiled": "bool, default True. Run the loop in nopython mode for jitted fun and jac.",
     "maxfev": "int, optional. Stop (status 2) once fun has been evaluated this many times.",
     "disp": "bool, default False. Print a SciPy-style summary at the end.",
+    "return_best": "bool, default True. If the last iterate's fun is above the lowest one "
+                   "evaluated (a rough function, a step too long), return that lowest iterate "
+                   "instead; with False a run that ends above f(x0) is not a success "
+                   "(status 4). Off for iterate averaging and schedule-free rules.",
     "finite_diff_rel_step": "float or array, optional. Relative step of the finite "
                             "differences (SciPy's approx_derivative rel_step).",
     "device": "'cpu' (default) or 'cuda': run the optimizer's update on the GPU, its state kept "
@@ -501,7 +509,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
     settings = dict.fromkeys(COMMON_OPTIONS)
     settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
-                    device="cpu", disp=False)
+                    device="cpu", disp=False, return_best=True)
     split_options(method, options, hyperparameters, settings, stacklevel + 1)
 
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
@@ -540,6 +548,9 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     objective = _Objective(fun, jac, args, x, limits, settings["finite_diff_rel_step"])
 
     callback = _callback_caller(callback)
+    # The answer of an averaging run or a schedule-free rule is its average, not an iterate.
+    return_best = (flag("return_best", settings["return_best"]) and average is None
+                   and not cls.variant.rule.modes)
     compiled = None
     if (use_compiled and x.dtype == np.float64 and callback is None and schedule is None
             and clip_norm is None and clip_value is None and average is None
@@ -547,23 +558,27 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
         # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
         cap = maxiter if maxfev is None else min(maxiter, max(maxfev - 1, 0))
         compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, cap,
-                                      gtol, ftol, xtol)
+                                      gtol, ftol, xtol, return_best)
     if compiled is not None:
-        status, nit, f, g, objective.nfev = compiled
+        status, nit, f, g, objective.nfev, f_start = compiled
         objective.njev = objective.nfev
         if status == 1 and maxfev is not None and objective.nfev >= maxfev:
             status = 2
     else:
-        status, nit, f, g, x = _python_loop(
+        status, nit, f, g, x, f_start = _python_loop(
             objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, maxfev, callback=callback,
             schedule=schedule, clip_norm=clip_norm, clip_value=clip_value, average=average,
-            average_decay=average_decay, average_start=average_start)
+            average_decay=average_decay, average_start=average_start, return_best=return_best)
     if getattr(optimizer, "mode", None) == "train" and status != 3:
         # Schedule-free: the iterates are gradient points; the answer is the averaged point.
         optimizer.eval()
         f, g = objective(x)
     if status == 1 and not any_tolerance:
-        status, message = 0, "Completed maxiter iterations (no tolerance was requested)."
+        status = 0
+    if status == 0 and _compiled_loop.descent_sign(optimizer) * (f - f_start) > 0:
+        status = 4  # never a success at a point worse than the start
+    if status == 0 and not any_tolerance:
+        message = "Completed maxiter iterations (no tolerance was requested)."
     else:
         message = STATUS_MESSAGES[status]
     if disp:
@@ -628,16 +643,20 @@ class _OnGPU:
 
 
 def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, maxfev, *, callback,
-                 schedule, clip_norm, clip_value, average, average_decay, average_start):
+                 schedule, clip_norm, clip_value, average, average_decay, average_start,
+                 return_best):
     # Bound once: this loop is hot.
     evaluate, update = objective._evaluate, optimizer.step_prechecked
     f, g = evaluate(x)
     if not math.isfinite(f) or kernels.count_nonfinite(g):
-        return 3, 0, f, g, x
+        return 3, 0, f, g, x, f
     clipping = clip_norm is not None or clip_value is not None
+    sign = _compiled_loop.descent_sign(optimizer)
     if limits is not None:
         lower, upper = limits
-        sign = _compiled_loop.descent_sign(optimizer)
+    # The lowest point so far is saved only when the run climbs away from it (rare in a
+    # descent), so that tracking it costs a comparison per iteration.
+    best_f, best, f_start = math.inf, None, f
     previous = x.copy()  # the last accepted iterate
     averaged, averaged_count = None, 0
     status, nit = 1, 0
@@ -655,6 +674,8 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
+        if return_best and sign * f > sign * f_previous and sign * f_previous < best_f:
+            best_f, best = sign * f_previous, (previous.copy(), f_previous, g)
         nonfinite, step_norm = _accept(x, f, g_new, previous)
         if nonfinite:
             x[:] = previous  # the last finite iterate, with its f and g
@@ -685,10 +706,12 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
             break
     if status == 1 and maxfev is not None and objective.nfev >= maxfev:
         status = 2
+    if best is not None and best_f < sign * f:
+        x[:], f, g = best
     if averaged is not None and status != 3:
         x = averaged
         f, g = evaluate(x)
-    return status, nit, f, g, x
+    return status, nit, f, g, x, f_start
 
 
 # ------------------------------------------------------------------------------------------------

@@ -245,3 +245,68 @@ def test_maxfev_in_the_compiled_loop_equals_the_python_loop():
 def test_malformed_bounds_get_scipys_message(run, bounds):
     with pytest.raises(ValueError, match="number of bounds is not compatible with the length"):
         run(clean_fun, [3.0, 3.0], jac=shifted_grad, bounds=bounds)
+
+
+# 8. never a success at a point worse than the start -----------------------------------------
+
+
+def rough(x):
+    """A bowl under ripples much shorter than Adam's steps at lr = 0.3."""
+    return float(np.sum(x**2 + 0.5 * np.sin(40 * x)))
+
+
+def rough_grad(x):
+    return 2 * x + 20 * np.cos(40 * x)
+
+
+@FRONT_ENDS
+def test_the_best_evaluated_iterate_is_returned(run):
+    seen = []
+
+    def fun(x):
+        seen.append(rough(x))
+        return seen[-1]
+
+    x0 = [0.05, -0.02]
+    result = run(fun, x0, jac=rough_grad, options={"lr": 0.3, "maxiter": 60})
+    assert result.fun == min(seen) <= rough(np.array(x0))
+    assert result.fun == rough(result.x)
+    np.testing.assert_array_equal(result.jac, rough_grad(result.x))
+    last = run(fun, x0, jac=rough_grad, options={"lr": 0.3, "maxiter": 60,
+                                                 "return_best": False})
+    assert last.fun > rough(np.array(x0))  # this run ends above its start...
+    assert last.status == 4 and not last.success  # ... and does not call that a success
+    assert "worse than the start" in last.message
+
+
+@njit
+def rough_jit(x):
+    return np.sum(x**2 + 0.5 * np.sin(40 * x))
+
+
+@njit
+def rough_jit_grad(x):
+    return 2 * x + 20 * np.cos(40 * x)
+
+
+@pytest.mark.parametrize("return_best", [True, False])
+def test_best_iterate_in_the_compiled_loop_equals_the_python_loop(return_best):
+    options = {"lr": 0.3, "maxiter": 60, "return_best": return_best}
+    compiled = numadam.minimize(rough_jit, [0.05, -0.02], jac=rough_jit_grad, options=options)
+    python = numadam.minimize(rough_jit, [0.05, -0.02], jac=rough_jit_grad,
+                              options={**options, "compiled": False})
+    assert compiled.compiled and not python.compiled
+    np.testing.assert_array_equal(compiled.x, python.x)
+    assert (compiled.fun, compiled.status, compiled.nit) == (python.fun, python.status,
+                                                             python.nit)
+    batch = numadam.minimize_batch(rough_jit, np.array([[0.05, -0.02]] * 2), jac=rough_jit_grad,
+                                   options=options)
+    np.testing.assert_array_equal(batch.x[0], compiled.x)
+    assert batch.status[0] == compiled.status
+
+
+def test_maximize_keeps_the_highest_point():
+    result = numadam.minimize(lambda x: -rough(x), [0.05, -0.02],
+                              jac=lambda x: -rough_grad(x),
+                              options={"lr": 0.3, "maxiter": 60, "maximize": True})
+    assert result.fun >= -rough(np.array([0.05, -0.02]))
