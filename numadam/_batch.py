@@ -13,7 +13,7 @@ Two forms
 *Jitted* (``fun`` and ``jac`` are ``numba.njit`` functions): ``fun(x_b, *rows_b, *args) ->
 float`` and ``jac(...) -> (n,)``, where ``rows_b`` are the rows ``b`` of the ``batch_args``. The
 whole run is compiled: problems are spread over all cores with ``prange``, and each runs the very
-loop of :func:`numadam.minimize`'s compiled path (:func:`numadam._compiled_loop._run`) on its own
+loop of :func:`numadam.minimize`'s compiled path (``numadam._compiled_loop``) on its own
 row, state vectors and hyperparameters, to its own end. No Python call per iteration.
 
 *Vectorized* (anything else): ``fun(X, *batch_args, *args) -> (B',)`` and ``jac(...) -> (B', n)``,
@@ -269,14 +269,14 @@ def _store_tuple(row, values):
 
 
 @njit(parallel=True, error_model="numpy")
-def _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, S0, S1, S2, constants,
+def _run_jitted(fun, jac, args, batch_args, loop, S0, S1, S2, constants,
                 inputs, inputs_like, carries, carry_like, setting, X, lower, upper, bounded, sign,
                 maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev, F_start):
     """Every problem's compiled minimize loop, the problems spread over the cores."""
     for b in prange(X.shape[0]):
         k = setting[b]
-        result = _compiled_loop._run(
-            fun, jac, rows_of(batch_args, b) + args, kernel, step_scalars,
+        result = loop(
+            fun, jac, rows_of(batch_args, b) + args,
             (row_of(S0, b), row_of(S1, b), row_of(S2, b)), constants[k],
             tuple_like(inputs[k], inputs_like), tuple_like(carries[b], carry_like),
             1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol, return_best)
@@ -514,7 +514,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     return_best = bool(settings["return_best"]) and not steps[0].variant.rule.modes
     if jitted:
         nfev = np.zeros(B, np.int64)
-        _run_jitted(fun, jac, args, batch_args, kernel, step_scalars, *state, constants, inputs,
+        loop = _compiled_loop.loop_for(steps[0].variant.rule)
+        _run_jitted(fun, jac, args, batch_args, loop, *state, constants, inputs,
                     compiled[0].inputs, carries, compiled[0].carry, setting, X, lower, upper,
                     limits is not None, sign, int(maxiter), -1.0 if gtol is None else gtol,
                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, return_best,

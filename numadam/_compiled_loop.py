@@ -1,9 +1,12 @@
 """The iteration loop of :func:`numadam.minimize` in nopython mode, for jitted ``fun`` and ``jac``.
 
 When both ``fun`` and ``jac`` are Numba dispatchers (``@numba.njit`` functions), they are passed
-as first-class function arguments into :func:`_run`, an ``@njit`` loop that evaluates them,
-checks the values, tests the tolerances and calls the update kernel of :mod:`numadam.kernels`
-directly: no Python call per iteration.
+as first-class functions into the rule's loop (:func:`_make_loop`), an ``@njit`` loop that
+evaluates them, checks the values, tests the tolerances and updates with the rule's element
+function inlined: no Python call per iteration. The loop takes ``fun`` and ``jac`` typed by
+their signatures, so it is cached on disk: a fresh process compiles only the user's functions
+(see :func:`_cached_loop`); ``compiled="specialize"`` compiles it for the very functions
+instead, which takes seconds per process and saves tens of nanoseconds per iteration.
 
 Bitwise equality with the Python loop
 -------------------------------------
@@ -22,12 +25,8 @@ Limits
 * float64 only (a float32 ``x0`` runs in the Python loop);
 * constant hyperparameters: a callback, a learning-rate schedule, gradient clipping, iterate
   averaging, ``jac=True`` or finite differences select the Python loop;
-* not cached on disk (``cache=True`` is off on purpose, see ``anchors-style.md`` section 7.10b):
-  a loop that takes the user's function as an argument is compiled once per objective (type
-  signature) and per session (the first in a process is the slowest; figures in
-  ``benchmarks/README.md``), and an on-disk cache keyed on user functions goes stale or
-  recompiles unpredictably (numba #6972, #2952). Later calls with the same objective reuse the
-  compiled loop.
+* cached on disk per rule and per signature of ``fun``/``jac`` and their arguments (not per
+  function object: a dispatcher-typed loop could not be cached, numba #6972, #2952);
 
 Speed
 -----
@@ -38,10 +37,12 @@ sqrt/divide chain.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from numba import njit
+from numba import njit, typeof, types
 from numba.core.errors import TypingError
-from numba.extending import is_jitted
+from numba.extending import is_jitted, register_jitable
 
 from numadam.kernels import count_nonfinite
 
@@ -134,74 +135,86 @@ def is_jitted_pair(fun, jac):
 # ------------------------------------------------------------------------------------------------
 
 
-@njit(error_model="numpy")
-def _run(fun, jac, args, kernel, step_scalars, state, constants, inputs, carry, first_step, x,
-         lower, upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best):
-    """``_minimize._python_loop`` line for line, minus the features listed in the module
-    docstring. A negative tolerance means "not requested". ``kernel`` and ``step_scalars`` are
-    the rule's compiled update and per-step scalar function, passed as first-class functions.
+def _make_loop(element, step_scalars):
+    """The compiled loop of one rule: its element function and its per-step scalar function
+    (plain module-level functions, which Numba's cache key pickles by reference) are closed
+    over and inlined, so that one update costs what the optimizer's serial kernel costs."""
 
-    Returns ``(status, nit, f, g, nfev, carry, f_start)`` with ``x`` updated in place; status
-    ``-1`` reports a gradient of the wrong shape (the caller raises).
-    """
-    # fun and jac each see their own copy of x (buffers refilled every call, no allocation), so
-    # that user code cannot change the iterate
-    x_fun, x_jac = x.copy(), x.copy()
-    f = fun(x_fun, *args)
-    g = jac(x_jac, *args)
-    nfev = 1
-    if g.shape != x.shape:
-        return -1, 0, f, g, nfev, carry, f
-    if (f - f) != 0 or count_nonfinite(g):
-        return 3, 0, f, g, nfev, carry, f
-    previous = x.copy()
-    f_start = f
-    # the lowest point so far, saved when the run climbs away from it (see _python_loop)
-    best_x, best_f, best_g, best_key = x.copy(), f, g, np.inf
-    status, nit = 1, 0
-    while nit < maxiter:
-        if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
-                          else max_abs(g)) <= gtol:
-            status = 0
-            break
-        scalars, carry_next = step_scalars(inputs, carry, first_step + nit)
-        kernel(x, g, state[0], state[1], state[2], constants, scalars)
-        if bounded:
-            for i in range(x.shape[0]):
-                x[i] = min(max(x[i], lower[i]), upper[i])
-        nit += 1
-        f_previous = f
-        f = fun(refill(x_fun, x), *args)
-        g_new = jac(refill(x_jac, x), *args)
-        nfev += 1
-        if g_new.shape != x.shape:
-            return -1, nit, f, g_new, nfev, carry_next, f_start
-        if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
-            best_key, best_f, best_g = sign * f_previous, f_previous, g
-            best_x[:] = previous
-        nonfinite, step_norm = accept(x, f, g_new, previous)
-        if nonfinite:
-            x[:] = previous
-            f, nit, status = f_previous, nit - 1, 3
-            break
-        carry = carry_next
-        g = g_new
-        if ftol >= 0 and small_change(f, f_previous, ftol):
-            status = 0
-            break
-        if xtol >= 0 and step_norm <= xtol:
-            status = 0
-            break
-    if best_key < sign * f:
-        x[:] = best_x
-        f, g = best_f, best_g
-    return status, nit, f, g, nfev, carry, f_start
+    def loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
+             bounded, sign, maxiter, gtol, ftol, xtol, return_best):
+        """``_minimize._python_loop`` line for line, minus the features listed in the module
+        docstring. A negative tolerance means "not requested". The update is the rule's
+        serial kernel, written out.
+
+        Returns ``(status, nit, f, g, nfev, carry, f_start)`` with ``x`` updated in place;
+        status ``-1`` reports a gradient of the wrong shape (the caller raises).
+        """
+        # fun and jac each see their own copy of x (buffers refilled every call, no
+        # allocation), so that user code cannot change the iterate
+        x_fun, x_jac = x.copy(), x.copy()
+        f = fun(x_fun, *args)
+        g = jac(x_jac, *args)
+        nfev = 1
+        if g.shape != x.shape:
+            return -1, 0, f, g, nfev, carry, f
+        if (f - f) != 0 or count_nonfinite(g):
+            return 3, 0, f, g, nfev, carry, f
+        previous = x.copy()
+        f_start = f
+        # the lowest point so far, saved when the run climbs away from it (see _python_loop)
+        best_x, best_f, best_g, best_key = x.copy(), f, g, np.inf
+        status, nit = 1, 0
+        while nit < maxiter:
+            if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
+                              else max_abs(g)) <= gtol:
+                status = 0
+                break
+            scalars, carry_next = step_scalars(inputs, carry, first_step + nit)
+            for i in range(x.shape[0]):  # the rule's serial kernel, inlined
+                element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
+            if bounded:
+                for i in range(x.shape[0]):
+                    x[i] = min(max(x[i], lower[i]), upper[i])
+            nit += 1
+            f_previous = f
+            f = fun(refill(x_fun, x), *args)
+            g_new = jac(refill(x_jac, x), *args)
+            nfev += 1
+            if g_new.shape != x.shape:
+                return -1, nit, f, g_new, nfev, carry_next, f_start
+            if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
+                best_key, best_f, best_g = sign * f_previous, f_previous, g
+                best_x[:] = previous
+            nonfinite, step_norm = accept(x, f, g_new, previous)
+            if nonfinite:
+                x[:] = previous
+                f, nit, status = f_previous, nit - 1, 3
+                break
+            carry = carry_next
+            g = g_new
+            if ftol >= 0 and small_change(f, f_previous, ftol):
+                status = 0
+                break
+            if xtol >= 0 and step_norm <= xtol:
+                status = 0
+                break
+        if best_key < sign * f:
+            x[:] = best_x
+            f, g = best_f, best_g
+        return status, nit, f, g, nfev, carry, f_start
+
+    return loop
 
 
-def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best):
+def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
+        specialize=False):
     """Run the compiled loop; ``None`` if it cannot serve this optimizer, or if Numba cannot
     type the objective this way (e.g. ``fun`` returns an array), so that the caller falls back
     to the Python loop and its clear errors.
+
+    ``specialize``: compile the loop for these very functions (not cached on disk: seconds of
+    compile in every process, then the fastest iterations) instead of the loop cached on disk
+    that calls them through pointers.
 
     Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
     in place and its step count advanced.
@@ -211,12 +224,14 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
         return None
     bounded = limits is not None
     lower, upper = limits if bounded else (x[:0], x[:0])
+    arguments = (fun, jac, tuple(args), step.state, step.constants, step.inputs, step.carry,
+                 optimizer.step_count + 1, x, lower, upper, bounded, descent_sign(optimizer),
+                 int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
+                 -1.0 if xtol is None else xtol, bool(return_best))
     try:
-        status, nit, f, g, nfev, carry, f_start = _run(
-            fun, jac, tuple(args), step.kernel, step.step_scalars, step.state, step.constants,
-            step.inputs, step.carry, optimizer.step_count + 1, x, lower, upper, bounded,
-            descent_sign(optimizer), int(maxiter), -1.0 if gtol is None else gtol,
-            -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, bool(return_best))
+        rule = optimizer.variant.rule
+        loop = _loop_dispatcher(rule) if specialize else _cached_loop(rule, arguments)
+        status, nit, f, g, nfev, carry, f_start = loop(*arguments)
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     if status == -1:
@@ -224,3 +239,57 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                          f"{np.shape(g)}")
     optimizer.advance(nit, carry)
     return status, nit, float(f), np.asarray(g), nfev, float(f_start)
+
+
+# ------------------------------------------------------------------------------------------------
+# Caching the loop on disk: every function argument as a first-class function type
+# ------------------------------------------------------------------------------------------------
+
+#: (argument types) -> the loop compiled for them, in this process.
+_LOOPS = {}
+
+
+def _function_type(dispatcher, argument_types):
+    """``dispatcher`` compiled for ``argument_types``, as a first-class function type."""
+    dispatcher.compile(argument_types)
+    return types.FunctionType(dispatcher.overloads[argument_types].signature)
+
+
+def loop_for(rule):
+    """The rule's loop, compiled lazily for the types it meets (dispatchers included): for
+    callers that pass their own jitted functions, as ``minimize_batch``'s parallel loop."""
+    return _loop_dispatcher(rule)
+
+
+@functools.cache
+def _loop_source(rule):
+    """The rule's loop as a Python function (once per rule: the step-scalar function is
+    registered with Numba here)."""
+    return _make_loop(rule.element, register_jitable(rule.step_scalars))
+
+
+@functools.cache
+def _loop_dispatcher(rule):
+    return njit(error_model="numpy")(_loop_source(rule))
+
+
+def _cached_loop(rule, arguments):
+    """The rule's loop compiled for these arguments, with ``fun`` and ``jac`` typed by their
+    signatures rather than by their identity.
+
+    A Numba function that takes a dispatcher is compiled for that very dispatcher and cannot be
+    cached on disk (its type is the object); typed by signature, it can. So a fresh process
+    loads the loop from Numba's cache and compiles only the user's own ``fun`` and ``jac``
+    (nothing at all when they are ``njit(cache=True)``); they are then called through
+    pointers, which costs a few nanoseconds per call.
+    """
+    fun, jac, args = arguments[:3]
+    x = arguments[8]
+    point = (typeof(x), *(typeof(value) for value in args))
+    signature = (_function_type(fun, point), _function_type(jac, point),
+                 *(typeof(value) for value in arguments[2:]))
+    loop = _LOOPS.get((rule, signature))
+    if loop is None:
+        loop = _LOOPS[rule, signature] = njit(signature, cache=True, error_model="numpy")(
+            _loop_source(rule))
+    return loop

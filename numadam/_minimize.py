@@ -125,7 +125,11 @@ COMMON_OPTIONS = {
                "exponential moving average of the iterates instead of the last one.",
     "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
     "average_start": "int, default 0. Iteration from which iterates enter the average.",
-    "compiled": "bool, default True. Run the loop in nopython mode for jitted fun and jac.",
+    "compiled": "True (default), False or 'specialize'. Run the loop in nopython mode for "
+                "jitted fun and jac: True loads it from Numba's disk cache and calls fun and "
+                "jac through pointers (a fresh process compiles only fun and jac); "
+                "'specialize' compiles it for these very functions (seconds per process, "
+                "then the fastest iterations: for runs of tens of millions of iterations).",
     "maxfev": "int, optional. Stop (status 2) once fun has been evaluated this many times.",
     "disp": "bool, default False. Print a SciPy-style summary at the end.",
     "return_best": "bool, default True. If the last iterate's fun is above the lowest one "
@@ -528,7 +532,10 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     if (isinstance(average_start, bool) or not isinstance(average_start, (int, np.integer))
             or average_start < 0):
         raise ValueError(f"average_start must be a non-negative integer, got {average_start!r}")
-    use_compiled = flag("compiled", settings["compiled"])
+    compiled_mode = settings["compiled"]
+    if compiled_mode not in (True, False, "specialize"):
+        raise ValueError(f"compiled must be True, False or 'specialize', got {compiled_mode!r}")
+    use_compiled = compiled_mode is not False
 
     x = _initial_point(x0)
     limits = _bounds_arrays(bounds, x.size, x.dtype)
@@ -558,7 +565,8 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
         # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
         cap = maxiter if maxfev is None else min(maxiter, max(maxfev - 1, 0))
         compiled = _compiled_loop.run(fun, jac, objective.args, optimizer, x, limits, cap,
-                                      gtol, ftol, xtol, return_best)
+                                      gtol, ftol, xtol, return_best,
+                                      specialize=compiled_mode == "specialize")
     if compiled is not None:
         status, nit, f, g, objective.nfev, f_start = compiled
         objective.njev = objective.nfev

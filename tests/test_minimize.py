@@ -1,6 +1,8 @@
 """numadam.minimize: convergence, SciPy interop, callbacks, stopping, bounds, errors, compiled
 loop."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -342,7 +344,7 @@ ERRORS = [
     (dict(callback=5), TypeError, "callback must be callable"),
     (dict(options={"average_decay": 1.0}), ValueError, "Invalid average_decay: 1.0"),
     (dict(options={"average_start": -1}), ValueError, "average_start must be a non-negative"),
-    (dict(options={"compiled": "no"}), TypeError, "compiled must be True or False"),
+    (dict(options={"compiled": "no"}), ValueError, "compiled must be True, False or"),
     (dict(options={"clip_norm": -1.0}), ValueError, "clip_norm must be non-negative"),
     (dict(method="rmsprop", options={"alpha": 1.0}), ValueError, "Invalid alpha value: 1.0"),
     (dict(method="nesterov", options={"dampening": 0.5}), ValueError,
@@ -566,11 +568,28 @@ def test_compiled_loop_with_args_gtol_and_xtol_equals_the_python_loop(method, op
 
 def test_compiled_loop_does_not_recompile_for_the_same_objective():
     minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, options={"maxiter": 2})
-    signatures = len(_compiled_loop._run.signatures)
+    loops = dict(_compiled_loop._LOOPS)
     result = minimize(rosen_jit, [0.0, 0.0], jac=rosen_jit_der, bounds=[(-1, 1)] * 2,
                       options={"maxiter": 2, "gtol": 1e-3})
     assert result.compiled
-    assert len(_compiled_loop._run.signatures) == signatures
+    assert _compiled_loop._LOOPS == loops  # the same compiled loop, not a new one
+
+
+def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(tmp_path):
+    """Only the user's functions compile in a new process; the loop itself comes from Numba's
+    cache (written by the first process at the latest)."""
+    script = tmp_path / "fresh.py"
+    script.write_text(
+        "import numpy as np, numadam\n"
+        "from numadam import _compiled_loop\n"
+        "from numadam.functions import rosen, rosen_der\n"
+        "r = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={'maxiter': 5})\n"
+        "(loop,) = _compiled_loop._LOOPS.values()\n"
+        "print(r.compiled, sum(loop.stats.cache_hits.values()),"
+        " sum(loop.stats.cache_misses.values()))\n")
+    runs = [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs[1] == ["True", "1", "0"]  # the second process: one cache hit, no compile
 
 
 def test_compiled_loop_is_skipped_for_float32_and_on_request():
