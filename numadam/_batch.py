@@ -514,7 +514,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if jitted:
         nfev = np.zeros(B, np.int64)
         loop = _compiled_loop.loop_for(steps[0].variant.rule)
-        _run_jitted(fun, jac, args, batch_args, loop, *state, constants, inputs,
+        _run_jitted(fun, None if jac is True else jac, args, batch_args, loop, *state,
+                    constants, inputs,
                     compiled[0].inputs, carries, compiled[0].carry, setting, X, lower, upper,
                     limits is not None, sign, int(maxiter), -1.0 if gtol is None else gtol,
                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, return_best,

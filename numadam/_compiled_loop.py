@@ -24,7 +24,8 @@ Limits
 ------
 * float64 only (a float32 ``x0`` runs in the Python loop);
 * constant hyperparameters: a callback, a learning-rate schedule, gradient clipping, iterate
-  averaging, ``jac=True`` or finite differences select the Python loop;
+  averaging or finite differences select the Python loop (a jitted ``fun`` returning
+  ``(f, g)`` with ``jac=True`` runs here: one call per iteration instead of two);
 * cached on disk per rule and per signature of ``fun``/``jac`` and their arguments (not per
   function object: a dispatcher-typed loop could not be cached, numba #6972, #2952);
 
@@ -42,7 +43,7 @@ import functools
 import numpy as np
 from numba import njit, typeof, types
 from numba.core.errors import TypingError
-from numba.extending import is_jitted, register_jitable
+from numba.extending import is_jitted, overload, register_jitable
 
 from numadam.kernels import count_nonfinite
 
@@ -101,6 +102,22 @@ def accept(x, f, g, previous):
     return False, largest
 
 
+def evaluate(fun, jac, x_fun, x_jac, args):
+    """``(f, g)``: ``fun(x_fun, *args)`` and ``jac(x_jac, *args)``, or, with ``jac=None``
+    (``jac=True`` for the user), ``fun(x_fun, *args)`` returning both."""
+    if jac is None:
+        return fun(x_fun, *args)
+    return fun(x_fun, *args), jac(x_jac, *args)
+
+
+@overload(evaluate, inline="always")
+def _evaluate(fun, jac, x_fun, x_jac, args):
+    # chosen by type when compiling: a branch on `jac is None` would have to type both sides
+    if isinstance(jac, types.NoneType):
+        return lambda fun, jac, x_fun, x_jac, args: fun(x_fun, *args)
+    return lambda fun, jac, x_fun, x_jac, args: (fun(x_fun, *args), jac(x_jac, *args))
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def refill(buffer, x):
     """``buffer[:] = x``, returning ``buffer``."""
@@ -126,8 +143,9 @@ def descent_sign(optimizer):
 
 
 def is_jitted_pair(fun, jac):
-    """Whether ``fun`` and ``jac`` are both Numba dispatchers that the compiled loop can call."""
-    return is_jitted(fun) and callable(jac) and is_jitted(jac)
+    """Whether ``fun`` and ``jac`` are Numba dispatchers that the compiled loop can call: both
+    jitted, or a jitted ``fun`` returning ``(f, g)`` with ``jac=True``."""
+    return is_jitted(fun) and (jac is True or (callable(jac) and is_jitted(jac)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -152,8 +170,7 @@ def _make_loop(element, step_scalars):
         # fun and jac each see their own copy of x (buffers refilled every call, no
         # allocation), so that user code cannot change the iterate
         x_fun, x_jac = x.copy(), x.copy()
-        f = fun(x_fun, *args)
-        g = jac(x_jac, *args)
+        f, g = evaluate(fun, jac, x_fun, x_jac, args)
         nfev = 1
         if g.shape != x.shape:
             return -1, 0, f, g, nfev, carry, f
@@ -177,8 +194,7 @@ def _make_loop(element, step_scalars):
                     x[i] = min(max(x[i], lower[i]), upper[i])
             nit += 1
             f_previous = f
-            f = fun(refill(x_fun, x), *args)
-            g_new = jac(refill(x_jac, x), *args)
+            f, g_new = evaluate(fun, jac, refill(x_fun, x), refill(x_jac, x), args)
             nfev += 1
             if g_new.shape != x.shape:
                 return -1, nit, f, g_new, nfev, carry_next, f_start
@@ -224,6 +240,7 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
         return None
     bounded = limits is not None
     lower, upper = limits if bounded else (x[:0], x[:0])
+    jac = None if jac is True else jac  # the loop's spelling of "fun returns (f, g)"
     arguments = (fun, jac, tuple(args), step.state, step.constants, step.inputs, step.carry,
                  optimizer.step_count + 1, x, lower, upper, bounded, descent_sign(optimizer),
                  int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
@@ -286,7 +303,8 @@ def _cached_loop(rule, arguments):
     fun, jac, args = arguments[:3]
     x = arguments[8]
     point = (typeof(x), *(typeof(value) for value in args))
-    signature = (_function_type(fun, point), _function_type(jac, point),
+    jac_type = types.none if jac is None else _function_type(jac, point)
+    signature = (_function_type(fun, point), jac_type,
                  *(typeof(value) for value in arguments[2:]))
     loop = _LOOPS.get((rule, signature))
     if loop is None:

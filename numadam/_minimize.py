@@ -43,13 +43,14 @@ averaged point, and ``fun``/``jac`` are evaluated once more there.
 
 Compiled loop
 -------------
-When ``fun`` and ``jac`` are both Numba-jitted functions (``numba.njit``) and ``x0`` is float64,
+When ``fun`` and ``jac`` are both Numba-jitted functions (``numba.njit``), or ``fun`` is and
+returns ``(f, g)`` with ``jac=True``, and ``x0`` is float64,
 the whole loop runs in nopython mode: no Python call per iteration (see
 :mod:`numadam._compiled_loop`). It performs the same operations as the Python loop (the same
 kernels, the same host scalars, in the same order), so both give bitwise-equal results. It
 serves every method with constant hyperparameters, ``maxiter``, ``gtol``, ``ftol``, ``xtol`` and
-bounds. A callback, a learning-rate schedule, gradient clipping, iterate averaging, ``jac=True``,
-finite differences or a float32 ``x0`` select the Python loop automatically, as does an
+bounds. A callback, a learning-rate schedule, gradient clipping, iterate averaging, finite
+differences or a float32 ``x0`` select the Python loop automatically, as does an
 objective Numba cannot call that way (e.g. ``fun`` returning an array: the Python loop then
 raises its clear error). ``options={"compiled": False}`` turns it off; the result's ``compiled``
 field says which loop ran. The compiled loop is cached on disk, with ``fun`` and ``jac`` typed

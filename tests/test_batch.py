@@ -260,3 +260,20 @@ def test_multistart_rejects_bad_input(bounds, n_starts, match):
     with pytest.raises(ValueError, match=match):
         numadam.multistart(functions.styblinski_tang, bounds, n_starts,
                            jac=functions.styblinski_tang_der)
+
+
+@njit
+def decay_value_and_grad(x, t, y):
+    return decay_loss(x, t, y), decay_grad(x, t, y)
+
+
+def test_jitted_value_and_gradient_in_one_function(rng):
+    T, Y, _ = decay_data(rng)
+    options = dict(lr=0.05, gtol=1e-5, maxiter=500)
+    both = numadam.minimize_batch(decay_value_and_grad, np.ones((B, 2)), jac=True,
+                                  options=options, batch_args=(T, Y))
+    separate = numadam.minimize_batch(decay_loss, np.ones((B, 2)), jac=decay_grad,
+                                      options=options, batch_args=(T, Y))
+    assert both.compiled
+    np.testing.assert_array_equal(both.x, separate.x)
+    np.testing.assert_array_equal(both.nit, separate.nit)

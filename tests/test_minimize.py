@@ -620,3 +620,21 @@ def test_bias_correction_done_is_the_first_step_where_the_correction_is_exactly_
     assert 1 - beta**t == 1.0
     assert t == 1.0 or 1 - beta ** (t - 1) != 1.0
     assert adam_rule.bias_correction_done(1 - 2.0**-52) == 2.0**53  # not before 2**53
+
+
+@njit
+def rosen_value_and_grad(x):
+    return rosen_jit(x), rosen_jit_der(x)
+
+
+def test_jitted_fun_returning_value_and_gradient_runs_compiled_and_equals_the_python_loop():
+    options = {"lr": 1e-3, "maxiter": 500}
+    compiled = minimize(rosen_value_and_grad, [-1.2, 1.0], jac=True, options=options)
+    python = minimize(rosen_value_and_grad, [-1.2, 1.0], jac=True,
+                      options={**options, "compiled": False})
+    separate = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, options=options)
+    assert compiled.compiled and not python.compiled and separate.compiled
+    for other in (python, separate):
+        np.testing.assert_array_equal(compiled.x, other.x)
+        assert (compiled.fun, compiled.nit, compiled.nfev) == (other.fun, other.nit,
+                                                               other.nfev)
