@@ -670,8 +670,9 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
     previous = x.copy()  # the last accepted iterate
     averaged, averaged_count = None, 0
     status, nit = 1, 0
-    evaluations = maxfev if maxfev is not None else sys.maxsize
-    while nit < maxiter and objective.nfev < evaluations:
+    counting = maxfev is not None
+    ascending = sign < 0
+    while nit < maxiter and not (counting and objective.nfev >= maxfev):
         if gtol is not None and (_max_abs(g) if limits is None
                                  else _max_abs_projected(g, x, lower, upper, sign)) <= gtol:
             status = 0
@@ -684,7 +685,8 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
-        if return_best and sign * f > sign * f_previous and sign * f_previous < best_f:
+        if return_best and (f < f_previous if ascending else f > f_previous) and (
+                sign * f_previous < best_f):
             best_f, best = sign * f_previous, (previous.copy(), f_previous, g)
         nonfinite, step_norm = _accept(x, f, g_new, previous)
         if nonfinite:
