@@ -157,17 +157,15 @@ def _per_problem_steps(cls, scalars, per_problem, B):
     """One optimizer per distinct hyperparameter setting (validating them), and which setting
     each problem uses: ``(steps, index)``."""
     index = np.zeros(B, np.int64)
+    if not per_problem:
+        return [cls(np.zeros(1), **scalars)], index
     steps, seen = [], {}
     for b in range(B):
-        values = tuple((name, _hashable(array[b])) for name, array in per_problem.items())
+        values = tuple((name, _value_of(array[b])) for name, array in per_problem.items())
         if values not in seen:
-            settings = {**scalars, **{name: _plain(per_problem[name][b]) for name in per_problem}}
             seen[values] = len(steps)
-            steps.append(cls(np.zeros(1), **settings))
+            steps.append(cls(np.zeros(1), **scalars, **dict(values)))
         index[b] = seen[values]
-        if not per_problem:
-            index[:] = 0
-            break
     return steps, index
 
 
@@ -176,11 +174,9 @@ def _float_rows(tuples):
     return np.array([list(values) for values in tuples], float).reshape(len(tuples), -1)
 
 
-def _hashable(value):
-    return tuple(np.ravel(value).tolist()) if np.ndim(value) else value.item()
-
-
-def _plain(value):
+def _value_of(value):
+    """One problem's hyperparameter as a plain (hashable) Python value: a float, or a tuple for
+    a row of ``betas``."""
     return tuple(np.ravel(value).tolist()) if np.ndim(value) else value.item()
 
 

@@ -247,7 +247,7 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  -1.0 if xtol is None else xtol, bool(return_best))
     try:
         rule = optimizer.variant.rule
-        loop = _loop_dispatcher(rule) if specialize else _cached_loop(rule, arguments)
+        loop = loop_for(rule) if specialize else _cached_loop(rule, arguments)
         status, nit, f, g, nfev, carry, f_start = loop(*arguments)
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
@@ -272,12 +272,6 @@ def _function_type(dispatcher, argument_types):
     return types.FunctionType(dispatcher.overloads[argument_types].signature)
 
 
-def loop_for(rule):
-    """The rule's loop, compiled lazily for the types it meets (dispatchers included): for
-    callers that pass their own jitted functions, as ``minimize_batch``'s parallel loop."""
-    return _loop_dispatcher(rule)
-
-
 @functools.cache
 def _loop_source(rule):
     """The rule's loop as a Python function (once per rule: the step-scalar function is
@@ -286,7 +280,9 @@ def _loop_source(rule):
 
 
 @functools.cache
-def _loop_dispatcher(rule):
+def loop_for(rule):
+    """The rule's loop, compiled lazily for the types it meets (dispatchers included, so not
+    cached on disk): ``compiled="specialize"``, and ``minimize_batch``'s parallel loop."""
     return njit(error_model="numpy")(_loop_source(rule))
 
 

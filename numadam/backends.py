@@ -18,24 +18,6 @@ class NonFiniteGradientError(ValueError):
     """A gradient held NaN or infinite entries; the message says what was changed."""
 
 
-def _check_grad(grad, param):
-    """:meth:`CPUBackend.check_grad` for every case: views, other types, other dtypes."""
-    if not isinstance(grad, np.ndarray):
-        raise TypeError(
-            f"grad must be a NumPy array like the parameters, got {check.describe_array(grad)}"
-        )
-    if grad.dtype != param.dtype:
-        raise TypeError(
-            f"grad has dtype {grad.dtype}, the parameters have {param.dtype}: they must match "
-            f"(no silent conversion); convert with grad.astype(np.{param.dtype})"
-        )
-    if grad.shape != param.shape:
-        raise ValueError(f"grad has shape {grad.shape}, the parameters have shape {param.shape}")
-    if not grad.flags.c_contiguous or np.may_share_memory(grad, param):
-        grad = np.array(grad)  # a strided view, or a gradient that overlaps the parameters
-    return grad
-
-
 class CPUBackend:
     """NumPy arrays, updated by the Numba loops of :mod:`numadam.kernels`."""
 
@@ -47,14 +29,24 @@ class CPUBackend:
 
     @staticmethod
     def check_grad(grad, param):
-        """``grad`` as a C-contiguous vector like ``param`` that does not overlap it, or raise."""
-        # The common case in a few attribute reads (this runs every step, where a microsecond
-        # is a third of a small step): two arrays that own their memory cannot overlap.
-        if (type(grad) is np.ndarray and grad.base is None and param.base is None
-                and grad is not param and grad.dtype is param.dtype
-                and grad.shape == param.shape and grad.flags.c_contiguous):
-            return grad
-        return _check_grad(grad, param)
+        """``grad`` as a C-contiguous vector like ``param`` that does not overlap it, or raise.
+        (``Optimizer.step`` lets the common case through before calling this.)"""
+        if not isinstance(grad, np.ndarray):
+            raise TypeError(
+                f"grad must be a NumPy array like the parameters, got {check.describe_array(grad)}"
+            )
+        if grad.dtype != param.dtype:
+            raise TypeError(
+                f"grad has dtype {grad.dtype}, the parameters have {param.dtype}: they must match "
+                f"(no silent conversion); convert with grad.astype(np.{param.dtype})"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"grad has shape {grad.shape}, the parameters have shape {param.shape}"
+            )
+        if not grad.flags.c_contiguous or np.may_share_memory(grad, param):
+            grad = np.array(grad)  # a strided view, or a gradient that overlaps the parameters
+        return grad
 
     @staticmethod
     def full(n, value, dtype):

@@ -38,6 +38,10 @@ def vectorized_grad(X, T, Y):
     return np.stack([decay_grad.py_func(X[i], T[i], Y[i]) for i in range(X.shape[0])])
 
 
+#: the decay fit in each of minimize_batch's two forms
+OBJECTIVES = {"jitted": (decay_loss, decay_grad), "vectorized": (vectorized_loss, vectorized_grad)}
+
+
 def decay_data(rng, b=B):
     t = np.tile(np.linspace(0, 2, SAMPLES), (b, 1))
     a, k = rng.uniform(0.5, 2, b), rng.uniform(0.5, 3, b)
@@ -117,8 +121,7 @@ def test_per_problem_learning_rates(form, rng):
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
     lr = np.array([0.0, 0.01, 0.02, 0.0, 0.05, 0.03])
-    fun, jac = ((decay_loss, decay_grad) if form == "jitted"
-                else (vectorized_loss, vectorized_grad))
+    fun, jac = OBJECTIVES[form]
     batch = numadam.minimize_batch(fun, X0, jac=jac, batch_args=(T, Y),
                                    options=dict(lr=lr, maxiter=50))
     np.testing.assert_array_equal(batch.x[lr == 0], X0[lr == 0])  # lr = 0 stays at x0
@@ -152,8 +155,7 @@ def test_one_nan_problem_stops_alone(form, rng):
     Y_bad = Y.copy()
     Y_bad[2, 5] = np.nan
     X0 = np.ones((B, 2))
-    fun, jac = ((decay_loss, decay_grad) if form == "jitted"
-                else (vectorized_loss, vectorized_grad))
+    fun, jac = OBJECTIVES[form]
     options = dict(lr=0.05, maxiter=200)
     good = numadam.minimize_batch(fun, X0, jac=jac, batch_args=(T, Y), options=options)
     bad = numadam.minimize_batch(fun, X0, jac=jac, batch_args=(T, Y_bad), options=options)
