@@ -29,7 +29,8 @@ in the same order. The arithmetic is float64.
 
 Hyperparameters are scalars or arrays of shape ``(B,)`` (one value per problem), except those
 fixed at creation (``amsgrad``, ``centered``, whether momentum is on), which decide what state
-exists and so must be scalars. ``comm`` is reserved for the MPI front end and must be ``None``.
+exists and so must be scalars. ``comm`` spreads the problems over MPI ranks
+(:mod:`numadam.distributed`).
 """
 
 from __future__ import annotations
@@ -453,8 +454,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         ``callback_every``, ``compiled``.
     batch_args : tuple of arrays
         Per-problem data: each array's first axis is B, and its row b belongs to problem b.
-    comm : None
-        Reserved for the MPI front end.
+    comm : mpi4py intracommunicator, optional
+        Solve across the ranks of ``comm`` (:mod:`numadam.distributed`): every rank passes the
+        same arguments, solves a contiguous block of the problems, and receives the whole
+        result, bitwise equal to one process's. The callback, if any, sees its rank's block.
+        An exception on any rank is raised on every rank.
 
     Returns
     -------
@@ -463,8 +467,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``.
     """
     if comm is not None:
-        raise NotImplementedError("comm (minimize_batch across MPI ranks) is not available yet; "
-                                  "pass comm=None")
+        from numadam import distributed
+
+        return distributed._minimize_batch_across(comm, minimize_batch, fun, x0, args, method,
+                                                  jac, bounds, tol, callback, options,
+                                                  batch_args)
     method = _method_name(method)
     X = _batch_points(x0)
     B, n = X.shape

@@ -49,16 +49,29 @@ class History:
     seconds: list = field(default_factory=list)
 
 
-def evaluate(net, images, labels, batch_size=2000):
-    """Test accuracy of ``net`` on uint8 ``images`` (n, 784), in large batches."""
+def evaluate(net, images, labels, batch_size=2000, comm=None):
+    """Test accuracy of ``net`` on uint8 ``images`` (n, 784), in large batches; with ``comm``,
+    each rank counts its block of the images and the counts are summed."""
+    first, end = 0, images.shape[0]
+    if comm is not None:
+        counts, offsets = _shares(images.shape[0], comm.size)
+        first, end = offsets[comm.rank], offsets[comm.rank] + counts[comm.rank]
     correct = 0
     buffer = np.empty((batch_size, images.shape[1]), np.float32)
-    for start in range(0, images.shape[0], batch_size):
-        indices = np.arange(start, min(start + batch_size, images.shape[0]))
+    for start in range(first, end, batch_size):
+        indices = np.arange(start, min(start + batch_size, end))
         batch = buffer[: indices.shape[0]]
         _gather_scaled(images, indices, batch)
         correct += int(np.sum(net.predict(batch) == labels[indices]))
+    if comm is not None:
+        correct = comm.allreduce(correct)
     return correct / images.shape[0]
+
+
+def _shares(total, size):
+    from numadam.distributed import shares
+
+    return shares(total, size)
 
 
 def train(data, **settings):
@@ -81,7 +94,8 @@ def train(data, **settings):
 
 
 def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimizer="adam",
-                             seed=0, hidden=128, train_subset=None, out=print, progress=False):
+                             seed=0, hidden=128, train_subset=None, out=print, progress=False,
+                             comm=None, sharded=False):
     """The training loop: the experiment's lines are printed after each epoch.
 
     Parameters
@@ -102,6 +116,14 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     progress : bool or file
         Draw a progress bar while an epoch runs: on this stream (``True``: ``sys.stdout``),
         erased before the epoch's lines are printed.
+    comm : mpi4py intracommunicator, optional
+        Train data-parallel over its ranks (:mod:`numadam.distributed`): every rank draws the
+        same batches (one process's order for ``seed``), computes the gradient of its
+        contiguous share of each batch, and steps along their weighted sum, the batch's mean.
+        Each rank passes its own ``out``; the printed figures are the whole batch's.
+    sharded : bool
+        With ``comm``: keep each rank's slice of the optimizer state only
+        (:class:`~numadam.distributed.ShardedDataParallel`).
 
     Returns
     -------
@@ -121,7 +143,7 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     test_images = data.test_images.reshape(data.test_images.shape[0], -1)
 
     net = MLP((train_images.shape[1], hidden, 10), rng=init_rng)
-    opt = OPTIMIZERS[optimizer](net.params, lr=lr)
+    opt = _optimizer(OPTIMIZERS[optimizer], net.params, lr, comm, sharded)
     batch = np.empty((batch_size, train_images.shape[1]), np.float32)
     history = History()
     bar = sys.stdout if progress is True else progress or None
@@ -133,14 +155,19 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
         total = 0.0
         for b in range(batches):
             indices = order[b * batch_size:(b + 1) * batch_size]
-            x = batch[: indices.shape[0]]
-            _gather_scaled(train_images, indices, x)
-            total += net.loss_and_grad(x, train_labels[indices])
-            opt.step(net.grad)
+            if comm is None:
+                x = batch[: indices.shape[0]]
+                _gather_scaled(train_images, indices, x)
+                total += net.loss_and_grad(x, train_labels[indices])
+                opt.step(net.grad)
+            else:
+                total += _local_step(net, opt, comm, indices, train_images, train_labels, batch)
             if bar is not None and (b % 20 == 0 or b == batches - 1):
                 _draw_progress(bar, epoch, b + 1, batches, total / (b + 1))
         seconds = time.perf_counter() - start
-        accuracy = evaluate(net, test_images, data.test_labels)
+        if comm is not None:
+            total = comm.allreduce(total)  # each rank summed its shares' weighted losses
+        accuracy = evaluate(net, test_images, data.test_labels, comm=comm)
         if bar is not None:
             bar.write("\r\033[K")  # erase the bar: the epoch's lines replace it
         history.train_loss.append(total / batches)
@@ -149,6 +176,38 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
         out(f"Epoch {epoch}, Average Loss: {total / batches:.4f}")
         out(f"Test Accuracy: {100 * accuracy:.2f}%  ({seconds:.2f} s)")
     return history
+
+
+def _optimizer(cls, params, lr, comm, sharded):
+    """The optimizer: plain, or data-parallel over ``comm`` (its state sharded or not)."""
+    if comm is None:
+        if sharded:
+            raise ValueError("sharded=True needs comm (training over MPI ranks)")
+        return cls(params, lr=lr)
+    from numadam import distributed
+
+    if sharded:
+        return distributed.ShardedDataParallel(cls, params, comm, lr=lr)
+    return distributed.DataParallel(cls(params, lr=lr), comm)
+
+
+def _local_step(net, opt, comm, indices, images, labels, buffer):
+    """One data-parallel step: this rank's contiguous share of the batch ``indices``, its mean
+    loss and gradient weighted by its share of the batch, stepped over the ranks.
+    Returns the rank's weighted loss (the batch loss once summed over ranks)."""
+    counts, offsets = _shares(indices.shape[0], comm.size)
+    count, offset = int(counts[comm.rank]), int(offsets[comm.rank])
+    weight = count / indices.shape[0]
+    if count == 0:  # a last batch smaller than the number of ranks
+        net.grad[:] = 0
+        loss = 0.0
+    else:
+        mine = indices[offset:offset + count]
+        x = buffer[:count]
+        _gather_scaled(images, mine, x)
+        loss = net.loss_and_grad(x, labels[mine])
+    opt.step(net.grad, weight)
+    return loss * weight
 
 
 def _draw_progress(stream, epoch, done, total, loss, width=30):
@@ -191,21 +250,56 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", metavar="PNG", help="save loss/accuracy curves to this file")
     parser.add_argument("--data-dir", help="directory holding the four MNIST IDX files")
+    parser.add_argument("--sharded", action="store_true",
+                        help="under mpiexec: split the optimizer state over the ranks")
     parser.add_argument("--train-subset", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if launched_ranks() > 1 or args.sharded:
+        from numadam import distributed
 
+        with distributed.abort_on_error() as comm:  # a failing rank ends them all
+            return _run(args, comm)
+    return _run(args, None)
+
+
+def launched_ranks():
+    """How many ranks ``mpiexec`` started this process among (1 without it), read from the
+    launcher's environment (MPICH/Hydra, Open MPI, Slurm) so that a plain run never starts MPI."""
+    import os
+
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+def _run(args, comm):
+    """Load the data, train, print (rank 0 only), plot."""
+    rank = 0 if comm is None else comm.rank
+    if comm is not None and rank != 0:
+        comm.Barrier()  # rank 0 downloads the files if they are missing; then the others read
     data = load_mnist(args.data_dir)
-    print(f"MNIST: {len(data.train_labels)} training, {len(data.test_labels)} test images; "
-          f"784-128-10 MLP, {args.optimizer}(lr={args.lr}), batch {args.batch_size}, "
-          f"seed {args.seed}")
+    if comm is not None and rank == 0:
+        comm.Barrier()
+
+    def out(line):
+        if rank == 0:
+            print(line, flush=True)
+
+    ranks = "" if comm is None else f", {comm.size} ranks" + (" (sharded state)"
+                                                                if args.sharded else "")
+    out(f"MNIST: {len(data.train_labels)} training, {len(data.test_labels)} test images; "
+        f"784-128-10 MLP, {args.optimizer}(lr={args.lr}), batch {args.batch_size}, "
+        f"seed {args.seed}{ranks}")
     history = train(data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer=args.optimizer, seed=args.seed, train_subset=args.train_subset,
-                    progress=sys.stdout.isatty(), out=lambda line: print(line, flush=True))
-    if args.plot:
+                    progress=comm is None and sys.stdout.isatty(), out=out, comm=comm,
+                    sharded=args.sharded)
+    if args.plot and rank == 0:
         plot_history(history, args.plot, label=f"{args.optimizer} lr={args.lr}")
         print(f"Curves saved to {args.plot}")
     return 0

@@ -1,0 +1,403 @@
+"""Scale-out over MPI: data-parallel optimizers, sharded optimizer state, and
+:func:`numadam.minimize_batch` across ranks.
+
+Everything here is plain MPI through `mpi4py <https://mpi4py.readthedocs.io>`_, run with
+``mpiexec -n K python script.py``: every rank runs the same script on its own share of the
+data. Install the extra with ``pip install "numadam[mpi]"`` (mpi4py and MPICH from PyPI, which
+brings ``mpiexec``); a system MPI works too. ``import numadam`` never imports mpi4py; using this
+module without it raises one :class:`ImportError` saying what to install.
+
+::
+
+    from mpi4py import MPI
+    import numadam
+    from numadam.distributed import DataParallel
+
+    opt = DataParallel(numadam.Adam(params, lr=1e-3), MPI.COMM_WORLD)
+    for batch in my_share_of_each_global_batch():
+        opt.step(local_gradient(params, batch))   # the average over ranks, one Allreduce
+
+Three tools:
+
+:class:`DataParallel`
+    An optimizer whose gradient is averaged over the ranks (one ``Allreduce``) before it steps:
+    every rank holds the whole parameter vector and the whole optimizer state, and takes the
+    same step, so the parameters stay bitwise identical on all ranks.
+:class:`ShardedDataParallel`
+    The same steps with the optimizer state split over the ranks (ZeRO stage 1): rank r keeps
+    state for, and updates, only its slice of the flat vector, then one ``Allgatherv`` hands
+    every rank the new parameters. Optimizer memory per rank is divided by K, and the
+    parameters are bitwise equal to :class:`DataParallel`'s (the rules are elementwise).
+``numadam.minimize_batch(..., comm=comm)``
+    Splits the B problems into K contiguous blocks, solves each block on its rank and gathers
+    the whole result on every rank: bitwise equal to one process, since problems are
+    independent.
+
+Failures never hang the run:
+
+- a non-finite gradient on any rank makes the averaged gradient non-finite on every rank, so
+  every rank raises the same :class:`~numadam.NonFiniteGradientError` and skips the same entries;
+- an exception inside ``minimize_batch(..., comm=comm)`` on one rank is raised on every rank
+  (there as a :class:`RuntimeError` naming the failing rank);
+- an exception in the user's own code between two steps (the others wait in the next
+  collective) ends every rank when the code runs inside :func:`abort_on_error`, which prints the
+  traceback and calls ``MPI_Abort``; ``python -m mpi4py script.py`` does the same for a whole
+  script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+import warnings
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from numadam import _validation as check
+from numadam.backends import NonFiniteGradientError
+
+__all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "shares", "world"]
+
+
+def _mpi():
+    """mpi4py's ``MPI`` module, or one clear ImportError."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(
+            "numadam.distributed needs mpi4py and an MPI library; install them with "
+            "pip install 'numadam[mpi]' (mpi4py and the MPICH wheel, which provides mpiexec)"
+        ) from exc
+    return MPI
+
+
+def world():
+    """``MPI.COMM_WORLD`` (importing mpi4py, which starts MPI)."""
+    return _mpi().COMM_WORLD
+
+
+def _check_comm(comm):
+    MPI = _mpi()
+    if not isinstance(comm, MPI.Intracomm):
+        raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, got "
+                        f"{type(comm).__name__}")
+    return comm
+
+
+def shares(total, size):
+    """How ``total`` items split into ``size`` contiguous blocks (``numpy.array_split``'s rule:
+    the first ``total % size`` blocks have one more): ``(counts, offsets)``, int arrays."""
+    counts = np.full(size, total // size, np.int64)
+    counts[: total % size] += 1
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return counts, offsets
+
+
+def _agree(comm, what, local):
+    """Check that every rank passed the same ``local`` value (a small tuple); ValueError on every
+    rank otherwise, so that no rank goes on alone into a collective that would never match."""
+    values = comm.allgather(local)
+    if any(value != values[0] for value in values):
+        raise ValueError(f"every rank must pass the same {what}; the ranks passed {values}")
+
+
+@contextlib.contextmanager
+def abort_on_error(comm=None):
+    """End every rank when the code inside raises on one of them.
+
+    Another rank may be waiting in a collective that the failing rank will never join: it would
+    wait for ever. On an exception this prints the traceback, prefixed with the rank, to stderr
+    and calls ``comm.Abort(1)``, which ends all ranks (``mpiexec`` exits non-zero). With one rank
+    the exception is simply raised.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+        Default ``MPI.COMM_WORLD``.
+    """
+    comm = world() if comm is None else _check_comm(comm)
+    try:
+        yield comm
+    except BaseException as exc:
+        if comm.size == 1 or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            raise
+        text = "".join(traceback.format_exception(exc))
+        sys.stderr.write("".join(f"[rank {comm.rank}] {line}\n" for line in text.splitlines()))
+        sys.stderr.write(f"[rank {comm.rank}] aborting all {comm.size} ranks\n")
+        sys.stderr.flush()
+        comm.Abort(1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data parallel
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_gradient(grad, param):
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(f"grad must be a NumPy array like the parameters, got "
+                        f"{check.describe_array(grad)}")
+    if grad.dtype != param.dtype or grad.shape != param.shape:
+        raise ValueError(f"grad must have the parameters' shape {param.shape} and dtype "
+                         f"{param.dtype}; got shape {grad.shape}, dtype {grad.dtype}")
+    return np.ascontiguousarray(grad)
+
+
+def _check_weight(weight):
+    if weight is None:
+        return None
+    weight = check.real_scalar("weight", weight)
+    if not np.isfinite(weight):
+        raise ValueError(f"weight must be finite, got {weight}")
+    return weight
+
+
+class _Reducer:
+    """The gradient sum over ranks into a buffer of its own (the caller's gradient is only
+    read): ``sum over ranks of weight_r * grad_r``, or the average when no weight is given."""
+
+    def __init__(self, comm, like):
+        self.comm = comm
+        self.buffer = np.empty_like(like)
+
+    def __call__(self, grad, weight, part=slice(None)):
+        """Reduce; the average is divided out on ``part`` only (the rest is left summed)."""
+        buffer = self.buffer
+        if weight is None:
+            self.comm.Allreduce(grad, buffer)
+            np.divide(buffer[part], self.comm.size, out=buffer[part])
+        else:
+            np.multiply(grad, weight, out=buffer)
+            self.comm.Allreduce(_mpi().IN_PLACE, buffer)
+        return buffer
+
+
+class DataParallel:
+    """An optimizer stepping along the gradient averaged over the ranks of ``comm``.
+
+    On creation the parameters are broadcast from rank 0 (every rank must pass an optimizer of
+    the same class over a vector of the same size and dtype; this is checked). Each
+    :meth:`step` sums the ranks' gradients with one ``Allreduce`` into a buffer of its own,
+    divides by the number of ranks and steps the wrapped optimizer: every rank takes the same
+    step on the same numbers, so the parameters stay bitwise identical everywhere.
+
+    Parameters
+    ----------
+    optimizer : numadam.Optimizer
+        Over a NumPy parameter vector (each rank its own copy of the model).
+    comm : mpi4py intracommunicator
+        E.g. ``MPI.COMM_WORLD``.
+
+    Notes
+    -----
+    Against one process stepping on the whole global batch, the averaged gradient differs only
+    by the order of the summation (the ranks' partial means are added last), i.e. by a few ulps
+    per entry. Ranks holding unequal shares of a batch pass ``weight = local / global`` so that
+    the sum is the global mean.
+    """
+
+    def __init__(self, optimizer, comm):
+        from numadam.optimizers import Optimizer
+
+        if not isinstance(optimizer, Optimizer) or optimizer.device != "cpu":
+            raise TypeError(f"optimizer must be a numadam optimizer over a NumPy vector, got "
+                            f"{optimizer!r}")
+        self.comm = _check_comm(comm)
+        self.optimizer = optimizer
+        param = optimizer.param
+        _agree(self.comm, "optimizer class, parameter size and dtype",
+               (type(optimizer).__name__, param.shape[0], param.dtype.str))
+        self.comm.Bcast(param, root=0)
+        self._reduce = _Reducer(self.comm, param)
+
+    @property
+    def param(self):
+        """The parameter vector (the wrapped optimizer's; identical on every rank)."""
+        return self.optimizer.param
+
+    def step(self, grad, weight=None):
+        """Step every rank along the sum over ranks of ``weight * grad``.
+
+        Parameters
+        ----------
+        grad : ndarray
+            This rank's gradient (of its share of the batch); only read.
+        weight : float, optional
+            This rank's weight; by default ``1 / comm.size`` (the average of the ranks'
+            gradients). Pass ``local_count / global_count`` when the shares differ in size.
+
+        Raises
+        ------
+        NonFiniteGradientError
+            On every rank alike, when any rank's gradient held NaN or inf (see the optimizer's
+            ``check_finite``).
+        """
+        grad = _check_gradient(grad, self.optimizer.param)
+        self.optimizer.step(self._reduce(grad, _check_weight(weight)))
+
+    def state_dict(self):
+        """The wrapped optimizer's :meth:`~numadam.Optimizer.state_dict` (the same on every
+        rank)."""
+        return self.optimizer.state_dict()
+
+
+class ShardedDataParallel:
+    """Data-parallel steps with the optimizer state split over the ranks (ZeRO stage 1).
+
+    The flat parameter vector is cut into ``comm.size`` contiguous slices (the first
+    ``n % size`` one element longer). Rank r builds ``optimizer_class`` over its slice only, so
+    it holds that slice's state; each :meth:`step` averages the gradient over the ranks (one
+    ``Allreduce``, as :class:`DataParallel`), updates rank r's slice, and shares the new slices
+    with one in-place ``Allgatherv``. Since every rule is elementwise, the parameters are
+    bitwise equal to :class:`DataParallel`'s with the same optimizer, on every rank.
+
+    Parameters
+    ----------
+    optimizer_class : type
+        A numadam optimizer class, e.g. ``numadam.Adam``.
+    params : ndarray
+        The whole parameter vector, updated in place (every rank its own copy; rank 0's values
+        are broadcast on creation).
+    comm : mpi4py intracommunicator
+    **hyperparameters
+        Passed to ``optimizer_class``.
+
+    Attributes
+    ----------
+    optimizer : numadam.Optimizer
+        This rank's optimizer, over ``params[offset : offset + count]``.
+    """
+
+    def __init__(self, optimizer_class, params, comm, **hyperparameters):
+        from numadam.optimizers import Optimizer
+
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+            raise TypeError(f"optimizer_class must be a numadam optimizer class such as "
+                            f"numadam.Adam, got {optimizer_class!r}")
+        self.comm = _check_comm(comm)
+        self.param = check.parameter_vector("params", params)
+        n = self.param.shape[0]
+        _agree(self.comm, "optimizer class, parameter size and dtype",
+               (optimizer_class.__name__, n, self.param.dtype.str))
+        self.comm.Bcast(self.param, root=0)
+        self.counts, self.offsets = shares(n, self.comm.size)
+        start = int(self.offsets[self.comm.rank])
+        self._slice = slice(start, start + int(self.counts[self.comm.rank]))
+        self.optimizer = optimizer_class(self.param[self._slice], **hyperparameters)
+        self._reduce = _Reducer(self.comm, self.param)
+        self._layout = (self.counts, self.offsets)
+
+    def step(self, grad, weight=None):
+        """As :meth:`DataParallel.step`; every rank ends with the whole new parameter vector."""
+        grad = _check_gradient(grad, self.param)
+        mine = self._slice
+        reduced = self._reduce(grad, _check_weight(weight), part=mine)
+        optimizer = self.optimizer
+        # Every rank holds the whole reduced gradient, so each counts the non-finite entries of
+        # all of it and every rank reports the same error (the kernel only sees its slice).
+        bad = 0
+        if optimizer.check_finite is not False:
+            from numadam.backends import CPU
+
+            bad = CPU.count_nonfinite(reduced)
+            if bad and optimizer.check_finite == "before":
+                raise NonFiniteGradientError(
+                    f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
+                    f"taken and the parameters and the optimizer state are unchanged")
+        try:
+            optimizer.step(reduced[mine])
+        except NonFiniteGradientError:
+            pass  # reported below for the whole vector, after the parameters are shared
+        self.comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
+        if bad:
+            raise NonFiniteGradientError(
+                f"grad contains {bad} non-finite value(s) (NaN or inf): those entries of the "
+                f"parameters and of the optimizer state were left unchanged, all other entries "
+                f"took step {optimizer.step_count}")
+
+    @property
+    def state_nbytes(self):
+        """Bytes of optimizer state held by this rank."""
+        return sum(vector.nbytes for vector in self.optimizer.state.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# minimize_batch across ranks
+# ------------------------------------------------------------------------------------------------
+
+
+def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bounds, tol,
+                           callback, options, batch_args):
+    """``minimize_batch(..., comm=comm)``: see :func:`numadam.minimize_batch`.
+
+    Every rank validates the whole batch, solves its block of problems, and receives every
+    block: one ``allgather`` for the agreement on the inputs, one for the results (or the
+    error of any rank, raised on all of them).
+    """
+    from numadam import _batch
+
+    comm = _check_comm(comm)
+    local, failure = None, None
+    try:
+        X = _batch._batch_points(x0)
+        B, n = X.shape
+        batch_args = _batch._batch_args(batch_args, B)
+        limits = _batch._batch_bounds(bounds, B, n)
+        with warnings.catch_warnings():  # unknown options warn once, in the local run below
+            warnings.simplefilter("ignore")
+            _, _, per_problem, _ = _batch._settings(_batch._method_name(method),
+                                                   dict(options or {}), B)
+    except Exception as exc:  # every rank still joins the agreement below
+        failure, B, n = exc, None, None
+    outcomes = comm.allgather((B, n, _describe(failure)))
+    _raise_any(comm, failure, [outcome[2] for outcome in outcomes])
+    _agree(comm, "x0 shape (B, n)", (B, n))
+
+    counts, offsets = shares(B, comm.size)
+    rows = slice(int(offsets[comm.rank]), int(offsets[comm.rank] + counts[comm.rank]))
+    try:
+        if counts[comm.rank]:
+            local_options = {name: value[rows] if name in per_problem else value
+                             for name, value in dict(options or {}).items()}
+            local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
+            local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
+                                   local_options, batch_args=tuple(a[rows] for a in batch_args))
+            local = dict(local)
+    except Exception as exc:
+        failure = exc
+    gathered = comm.allgather((_describe(failure), local))
+    _raise_any(comm, failure, [outcome[0] for outcome in gathered])
+    return _concatenate([part for _, part in gathered if part is not None])
+
+
+def _describe(exc):
+    return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+
+def _raise_any(comm, failure, descriptions):
+    """Raise on every rank if any rank failed: its own exception where it failed, elsewhere a
+    RuntimeError naming the first failing rank."""
+    if failure is not None:
+        raise failure
+    for rank, description in enumerate(descriptions):
+        if description is not None:
+            raise RuntimeError(f"minimize_batch failed on rank {rank} of {comm.size}: "
+                               f"{description}")
+
+
+def _concatenate(parts):
+    """One batch result from the ranks' blocks, in rank order."""
+    first = parts[0]
+    merged = {}
+    for key, value in first.items():
+        if isinstance(value, np.ndarray):
+            merged[key] = np.concatenate([part[key] for part in parts])
+        elif isinstance(value, list):
+            merged[key] = [item for part in parts for item in part[key]]
+        elif key == "compiled":
+            merged[key] = any(part[key] for part in parts)
+        else:
+            merged[key] = value
+    return OptimizeResult(merged)

@@ -1,0 +1,213 @@
+"""Checks of numadam.distributed that need several ranks: run by tests/test_distributed.py as
+``mpiexec -n 2 python tests/mpi_checks.py <check>``.
+
+Each check asserts on every rank. It runs inside ``abort_on_error``, so a failure on one rank
+ends all of them (mpiexec exits non-zero) instead of leaving the others waiting; the pytest
+side reads the exit status and the output.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import numadam
+from numadam import distributed
+from numadam.distributed import DataParallel, ShardedDataParallel
+
+COMM = MPI.COMM_WORLD
+RANK, SIZE = COMM.rank, COMM.size
+#: Every rule without a train/eval switch (those need both points gathered), PyTorch defaults.
+RULES = [name for name, cls in numadam.optimizers.CLASSES.items()
+         if not cls.variant.rule.modes]
+
+
+def same_on_every_rank(array):
+    """Assert that ``array`` is bitwise the same on every rank."""
+    arrays = COMM.allgather(np.asarray(array))
+    for rank, other in enumerate(arrays):
+        assert other.tobytes() == arrays[0].tobytes(), f"rank {rank} differs from rank 0"
+
+
+def least_squares(rng, rows, n, dtype=np.float64):
+    """A global batch ``(A, y)``, drawn alike on every rank (one seed)."""
+    return rng.standard_normal((rows, n)).astype(dtype), rng.standard_normal(rows).astype(dtype)
+
+
+def mean_gradient(params, A, y):
+    """Gradient of ``0.5 * mean((A @ params - y)**2)``."""
+    return A.T @ (A @ params - y) / A.shape[0]
+
+
+def my_rows(rows):
+    counts, offsets = distributed.shares(rows, SIZE)
+    return slice(int(offsets[RANK]), int(offsets[RANK] + counts[RANK]))
+
+
+def check_identity():
+    """Parameters start from rank 0's and stay bitwise identical though each rank's gradient
+    differs."""
+    rng = np.random.default_rng(RANK)  # different data and starting point on each rank
+    params = rng.standard_normal(101)
+    opt = DataParallel(numadam.Adam(params, lr=1e-2), COMM)
+    start = COMM.bcast(params.copy() if RANK == 0 else None)
+    assert np.array_equal(params, start), "the parameters were not broadcast from rank 0"
+    A, y = least_squares(rng, 16, 101)
+    for _ in range(30):
+        opt.step(mean_gradient(params, A, y))
+    same_on_every_rank(params)
+    assert not np.array_equal(params, start)
+
+
+def check_one_process():
+    """Data-parallel on shares of a global batch equals one process on the whole batch up to
+    the summation order: rtol 1e-10 after 50 Adam steps (float64). Equal shares take the
+    default average; shares of unequal size are weighted by their size."""
+    for rows in (64, 63):
+        A, y = least_squares(np.random.default_rng(7), rows, 20)
+        x0 = np.linspace(-1.0, 1.0, 20)
+        alone = x0.copy()
+        single = numadam.Adam(alone, lr=1e-2)
+        parallel = x0.copy()
+        opt = DataParallel(numadam.Adam(parallel, lr=1e-2), COMM)
+        mine = my_rows(rows)
+        weight = None if rows % SIZE == 0 else (mine.stop - mine.start) / rows
+        for _ in range(50):
+            single.step(mean_gradient(alone, A, y))
+            opt.step(mean_gradient(parallel, A[mine], y[mine]), weight)
+        np.testing.assert_allclose(parallel, alone, rtol=1e-10, atol=1e-14)
+        assert not np.array_equal(parallel, x0)
+        same_on_every_rank(parallel)
+
+
+def check_sharded():
+    """Sharded state gives the unsharded run's parameters bitwise, for every rule, both dtypes,
+    with a size that does not split evenly; each rank holds about 1/K of the state."""
+    for name in RULES:
+        cls = getattr(numadam, name)
+        for dtype in (np.float32, np.float64):
+            n = 1001
+            rng = np.random.default_rng(3)
+            x0 = rng.standard_normal(n).astype(dtype)
+            targets = np.random.default_rng(RANK + 10).standard_normal(n).astype(dtype)
+            whole, sliced = x0.copy(), x0.copy()
+            plain = DataParallel(cls(whole, lr=1e-2), COMM)
+            sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2)
+            for _ in range(25):
+                plain.step(whole - targets)
+                sharded.step(sliced - targets)
+            assert whole.tobytes() == sliced.tobytes(), f"{name} {dtype.__name__}: differs"
+            assert not np.array_equal(whole, x0), name
+            same_on_every_rank(sliced)
+            full = sum(v.nbytes for v in plain.optimizer.state.values())
+            assert sharded.state_nbytes * SIZE <= full + 16 * SIZE, (name, sharded.state_nbytes)
+
+
+def check_nonfinite():
+    """A NaN in one rank's gradient raises the same error on every rank, skips that entry
+    everywhere, and the parameters stay identical (plain and sharded)."""
+    for make in (lambda p: DataParallel(numadam.Adam(p, lr=0.1), COMM),
+                 lambda p: ShardedDataParallel(numadam.Adam, p, COMM, lr=0.1)):
+        params = np.ones(11)
+        opt = make(params)
+        grad = np.full(11, 0.5)
+        if RANK == SIZE - 1:
+            grad[[2, 9]] = np.nan  # one entry in each rank's slice when sharded over 2
+        try:
+            opt.step(grad)
+        except numadam.NonFiniteGradientError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("no NonFiniteGradientError")
+        assert "2 non-finite" in message, message
+        assert params[2] == params[9] == 1.0 and params[0] < 1.0
+        same_on_every_rank(params)
+
+
+def check_batch():
+    """minimize_batch over the ranks equals one process bitwise: an uneven split, per-problem
+    lr and bounds, both forms; a batch smaller than the number of ranks."""
+    rng = np.random.default_rng(5)
+    B = 7
+    X0 = rng.uniform(-2.0, 2.0, (B, 3))
+    centers = rng.uniform(-1.0, 1.0, (B, 3))
+    options = {"lr": np.linspace(0.01, 0.1, B), "maxiter": 300, "gtol": 1e-6}
+    bounds = (np.full((B, 3), -1.5), np.full((B, 3), 1.5))
+
+    def fun(X, C):
+        return 0.5 * np.sum((X - C) ** 2, axis=1) + np.sum(np.cos(X), axis=1)
+
+    def jac(X, C):
+        return X - C - np.sin(X)
+
+    from numba import njit
+
+    @njit
+    def fun_row(x, c):
+        return 0.5 * np.sum((x - c) ** 2) + np.sum(np.cos(x))
+
+    @njit
+    def jac_row(x, c):
+        return x - c - np.sin(x)
+
+    for f, g in ((fun, jac), (fun_row, jac_row)):
+        for rows in (slice(None), slice(0, 1)):
+            kwargs = dict(jac=g, bounds=(bounds[0][rows], bounds[1][rows]),
+                          options={**options, "lr": options["lr"][rows]},
+                          batch_args=(centers[rows],))
+            spread = numadam.minimize_batch(f, X0[rows], comm=COMM, **kwargs)
+            alone = numadam.minimize_batch(f, X0[rows], **kwargs)
+            for key in ("x", "fun", "jac", "nit", "nfev", "status"):
+                assert spread[key].tobytes() == alone[key].tobytes(), key
+            assert spread.message == alone.message
+            assert spread.compiled == alone.compiled
+            same_on_every_rank(spread.x)
+
+
+def check_batch_failure():
+    """An objective raising on one rank's problems only: every rank raises, none hangs."""
+    B = 4
+    marker = np.zeros(B)
+    marker[-1] = 1.0  # the last problem belongs to the last rank
+
+    def fun(X, flag):
+        if flag.max() > 0:
+            raise ZeroDivisionError("objective failed on purpose")
+        return np.sum(X**2, axis=1)
+
+    def jac(X, flag):
+        return 2 * X
+
+    try:
+        numadam.minimize_batch(fun, np.ones((B, 2)), jac=jac, batch_args=(marker,), comm=COMM)
+    except ZeroDivisionError:
+        assert RANK == SIZE - 1
+    except RuntimeError as exc:
+        assert RANK != SIZE - 1
+        assert f"rank {SIZE - 1}" in str(exc) and "failed on purpose" in str(exc), str(exc)
+    else:
+        raise AssertionError("minimize_batch did not raise")
+    # the run goes on afterwards: the ranks are still in step
+    same_on_every_rank(np.arange(3.0))
+
+
+def check_abort():
+    """One rank raising between steps while the others wait in the Allreduce: abort_on_error
+    ends them all (the pytest side expects a non-zero exit and this message)."""
+    params = np.ones(5)
+    opt = DataParallel(numadam.SGD(params, lr=0.1), COMM)
+    if RANK == SIZE - 1:
+        raise RuntimeError("user code failed on the last rank")
+    opt.step(np.ones(5))  # waits for the failing rank for ever, unless aborted
+
+
+CHECKS = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}
+
+if __name__ == "__main__":
+    with distributed.abort_on_error(COMM):
+        CHECKS[sys.argv[1]]()
+    COMM.Barrier()
+    if RANK == 0:
+        print(f"PASS {sys.argv[1]} on {SIZE} ranks", flush=True)
