@@ -48,6 +48,7 @@ Failures never hang the run:
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 import warnings
@@ -58,7 +59,8 @@ from scipy.optimize import OptimizeResult
 from numadam import _validation as check
 from numadam.backends import NonFiniteGradientError
 
-__all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "shares", "world"]
+__all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "launched_ranks", "share_of",
+           "shares", "world"]
 
 
 def _mpi():
@@ -71,6 +73,15 @@ def _mpi():
             "pip install 'numadam[mpi]' (mpi4py and the MPICH wheel, which provides mpiexec)"
         ) from exc
     return MPI
+
+
+def launched_ranks():
+    """How many ranks ``mpiexec`` started this process among (1 without it), read from the
+    launcher's environment (MPICH/Hydra, Open MPI, Slurm) without starting MPI."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
 
 
 def world():
@@ -93,6 +104,12 @@ def shares(total, size):
     counts[: total % size] += 1
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     return counts, offsets
+
+
+def share_of(total, size, rank):
+    """``(offset, count)`` of block ``rank`` in :func:`shares`' split, as Python ints."""
+    base, extra = divmod(total, size)
+    return rank * base + min(rank, extra), base + (rank < extra)
 
 
 def _agree(comm, what, local):

@@ -54,8 +54,8 @@ def evaluate(net, images, labels, batch_size=2000, comm=None):
     each rank counts its block of the images and the counts are summed."""
     first, end = 0, images.shape[0]
     if comm is not None:
-        counts, offsets = _shares(images.shape[0], comm.size)
-        first, end = offsets[comm.rank], offsets[comm.rank] + counts[comm.rank]
+        first, count = _share_of(images.shape[0], comm.size, comm.rank)
+        end = first + count
     correct = 0
     buffer = np.empty((batch_size, images.shape[1]), np.float32)
     for start in range(first, end, batch_size):
@@ -68,10 +68,10 @@ def evaluate(net, images, labels, batch_size=2000, comm=None):
     return correct / images.shape[0]
 
 
-def _shares(total, size):
-    from numadam.distributed import shares
+def _share_of(total, size, rank):
+    from numadam.distributed import share_of
 
-    return shares(total, size)
+    return share_of(total, size, rank)
 
 
 def train(data, **settings):
@@ -195,8 +195,7 @@ def _local_step(net, opt, comm, indices, images, labels, buffer):
     """One data-parallel step: this rank's contiguous share of the batch ``indices``, its mean
     loss and gradient weighted by its share of the batch, stepped over the ranks.
     Returns the rank's weighted loss (the batch loss once summed over ranks)."""
-    counts, offsets = _shares(indices.shape[0], comm.size)
-    count, offset = int(counts[comm.rank]), int(offsets[comm.rank])
+    offset, count = _share_of(indices.shape[0], comm.size, comm.rank)
     weight = count / indices.shape[0]
     if count == 0:  # a last batch smaller than the number of ranks
         net.grad[:] = 0
@@ -258,23 +257,12 @@ def main(argv=None):
         parser.error("--epochs must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    if launched_ranks() > 1 or args.sharded:
-        from numadam import distributed
+    from numadam import distributed
 
+    if distributed.launched_ranks() > 1 or args.sharded:
         with distributed.abort_on_error() as comm:  # a failing rank ends them all
             return _run(args, comm)
     return _run(args, None)
-
-
-def launched_ranks():
-    """How many ranks ``mpiexec`` started this process among (1 without it), read from the
-    launcher's environment (MPICH/Hydra, Open MPI, Slurm) so that a plain run never starts MPI."""
-    import os
-
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 1
 
 
 def _run(args, comm):

@@ -119,6 +119,8 @@ def test_shares_split_like_numpy_array_split():
                                      zip(expected, offsets)]
             assert counts.sum() == total and offsets[0] == 0
             assert (np.diff(offsets) == counts[:-1]).all()
+            for rank in range(size):
+                assert distributed.share_of(total, size, rank) == (offsets[rank], counts[rank])
 
 
 @requires_mpi4py
