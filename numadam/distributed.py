@@ -334,6 +334,22 @@ class ShardedDataParallel:
                 f"parameters and of the optimizer state were left unchanged, all other entries "
                 f"took step {optimizer.step_count}")
 
+    def train(self):
+        """For rules with a train/eval switch (schedule-free): every rank moves its slice to
+        the train point, then the slices are shared. Call it on every rank."""
+        return self._switch("train")
+
+    def eval(self):
+        """As :meth:`train`, to the point to evaluate, test or save."""
+        return self._switch("eval")
+
+    def _switch(self, mode):
+        if not hasattr(self.optimizer, mode):
+            raise AttributeError(f"{type(self.optimizer).__name__} has no train/eval modes")
+        getattr(self.optimizer, mode)()
+        self.comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
+        return self
+
     @property
     def state_nbytes(self):
         """Bytes of optimizer state held by this rank."""

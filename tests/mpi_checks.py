@@ -19,9 +19,8 @@ from numadam.distributed import DataParallel, ShardedDataParallel
 
 COMM = MPI.COMM_WORLD
 RANK, SIZE = COMM.rank, COMM.size
-#: Every rule without a train/eval switch (those need both points gathered), PyTorch defaults.
-RULES = [name for name, cls in numadam.optimizers.CLASSES.items()
-         if not cls.variant.rule.modes]
+#: Every optimizer class.
+RULES = list(numadam.optimizers.CLASSES)
 
 
 def same_on_every_rank(array):
@@ -99,6 +98,10 @@ def check_sharded():
                 plain.step(whole - targets)
                 sharded.step(sliced - targets)
             assert whole.tobytes() == sliced.tobytes(), f"{name} {dtype.__name__}: differs"
+            if hasattr(plain.optimizer, "eval"):  # schedule-free: the evaluation point too
+                plain.optimizer.eval()
+                sharded.eval()
+                assert whole.tobytes() == sliced.tobytes(), f"{name} eval point differs"
             assert not np.array_equal(whole, x0), name
             same_on_every_rank(sliced)
             full = sum(v.nbytes for v in plain.optimizer.state.values())
