@@ -282,7 +282,7 @@ def _loop_source(rule):
 @functools.cache
 def loop_for(rule):
     """The rule's loop, compiled lazily for the types it meets (dispatchers included, so not
-    cached on disk): ``compiled="specialize"``, and ``minimize_batch``'s parallel loop."""
+    cached on disk): ``compiled="specialize"``."""
     return njit(error_model="numpy")(_loop_source(rule))
 
 
