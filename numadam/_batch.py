@@ -602,17 +602,16 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if steps[0].variant.rule.modes:
         _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
                              objective, nfev, njev, jitted)
+    # minimize's final status and message, for all problems at once (a Python loop over the
+    # problems took 10 ms of the 0.35 s of B = 20,000 small fits)
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
-    messages = []
-    for b in range(B):
-        if status[b] == 1 and not any_tolerance:
-            status[b] = 0
-        if status[b] == 0 and sign * (F[b] - F_start[b]) > 0:
-            status[b] = 4  # never a success at a point worse than the start
-        if status[b] == 0 and not any_tolerance:
-            messages.append("Completed maxiter iterations (no tolerance was requested).")
-        else:
-            messages.append(STATUS_MESSAGES[int(status[b])])
+    if not any_tolerance:
+        status[status == 1] = 0
+    status[(status == 0) & (sign * (F - F_start) > 0)] = 4  # no success worse than the start
+    messages = {code: STATUS_MESSAGES[code] for code in np.unique(status).tolist()}
+    if not any_tolerance:
+        messages[0] = "Completed maxiter iterations (no tolerance was requested)."
+    messages = [messages[code] for code in status.tolist()]
     return OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
                           success=status == 0, message=messages, method=method,
                           compiled=bool(jitted))
