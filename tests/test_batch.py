@@ -219,7 +219,6 @@ ERRORS = [
     (dict(jac=lambda X: np.zeros((len(X), 5))), ValueError,
      r"jac must return an array of shape \(B', n\) = \(3, 2\)"),
     (dict(method="bfgs"), ValueError, "Unknown solver"),
-    (dict(comm=object()), NotImplementedError, "comm"),
 ]
 
 
