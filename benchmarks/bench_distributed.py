@@ -107,15 +107,14 @@ def mnist_table(ranks, repeats, data_dir):
 
 def step_worker(data_dir):
     """Run under mpiexec: time the pieces of one data-parallel MNIST step; rank 0 prints JSON."""
-    from mpi4py import MPI
-
     import numadam
     from numadam import distributed
     from numadam.datasets import load_mnist
     from numadam.mlp import MLP
     from numadam.mnist import _gather_scaled
 
-    comm = MPI.COMM_WORLD
+    comm = distributed.world()  # before mpi4py's import: numadam's MPICH setting applies
+    MPI = sys.modules["mpi4py.MPI"]
     data = load_mnist(data_dir)
     images = data.train_images.reshape(len(data.train_labels), -1)
     labels = data.train_labels.astype(np.intp)
@@ -134,6 +133,7 @@ def step_worker(data_dir):
     plain = distributed.DataParallel(numadam.Adam(net.params.copy(), lr=1e-3), comm)
     sharded = distributed.ShardedDataParallel(numadam.Adam, net.params.copy(), comm, lr=1e-3)
     alone = numadam.Adam(net.params.copy(), lr=1e-3)
+    sharded_sum = np.empty(int(sharded.counts[comm.rank]), np.float32)
     buffer = np.empty_like(net.grad)
     y_local, y_all = batch(0, local, X), batch(0, 64, X64)
     pieces = {
@@ -141,7 +141,10 @@ def step_worker(data_dir):
         "Allreduce of the gradient": lambda: comm.Allreduce(net.grad, buffer),
         "Adam step, whole vector": lambda: alone.step(net.grad),
         "data-parallel step (Allreduce + Adam)": lambda: plain.step(net.grad),
-        "sharded step (Allreduce + Adam on 1/K + Allgatherv)": lambda: sharded.step(net.grad),
+        "Reduce_scatter of the gradient": lambda: comm.Reduce_scatter(
+            net.grad, sharded_sum, recvcounts=sharded.counts),
+        "sharded step (Reduce_scatter + Adam on 1/K + Allgatherv)": lambda: sharded.step(
+            net.grad),
         "one process: forward+backward of 64": lambda: net.loss_and_grad(X64, y_all),
     }
     timings = {}

@@ -24,10 +24,12 @@ Three tools:
     every rank holds the whole parameter vector and the whole optimizer state, and takes the
     same step, so the parameters stay bitwise identical on all ranks.
 :class:`ShardedDataParallel`
-    The same steps with the optimizer state split over the ranks (ZeRO stage 1): rank r keeps
-    state for, and updates, only its slice of the flat vector, then one ``Allgatherv`` hands
-    every rank the new parameters. Optimizer memory per rank is divided by K, and the
-    parameters are bitwise equal to :class:`DataParallel`'s (the rules are elementwise).
+    The same steps with the optimizer state split over the ranks (ZeRO stage 1): one
+    ``Reduce_scatter`` leaves on rank r the summed gradient of its slice of the flat vector,
+    rank r keeps state for and updates only that slice, then one ``Allgatherv`` hands every
+    rank the new parameters. Optimizer memory and update work per rank are divided by K, and
+    with two ranks the parameters are bitwise equal to :class:`DataParallel`'s (the rules are
+    elementwise; with more ranks, up to the order in which MPI adds).
 ``numadam.minimize_batch(..., comm=comm)``
     Splits the B problems into K contiguous blocks, solves each block on its rank and gathers
     the whole result on every rank: bitwise equal to one process, since problems are
@@ -35,8 +37,8 @@ Three tools:
 
 Failures never hang the run:
 
-- a non-finite gradient on any rank makes the averaged gradient non-finite on every rank, so
-  every rank raises the same :class:`~numadam.NonFiniteGradientError` and skips the same entries;
+- a non-finite gradient on any rank makes the summed gradient non-finite, so every rank raises
+  the same :class:`~numadam.NonFiniteGradientError` and skips the same entries;
 - an exception inside ``minimize_batch(..., comm=comm)`` on one rank is raised on every rank
   (there as a :class:`RuntimeError` naming the failing rank);
 - an exception in the user's own code between two steps (the others wait in the next
@@ -65,6 +67,11 @@ __all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "launched_ra
 
 def _mpi():
     """mpi4py's ``MPI`` module, or one clear ImportError."""
+    if "mpi4py.MPI" not in sys.modules:
+        # Read by MPICH when MPI starts (at this import). Its default reduce-scatter algorithm
+        # took 0.36-0.53 ms for MNIST's 400 kB gradient on 2 ranks, "pairwise" 0.04 ms
+        # (benchmarks/README.md); other MPIs ignore the variable, and a value the user set wins.
+        os.environ.setdefault("MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM", "pairwise")
     try:
         from mpi4py import MPI
     except ImportError as exc:
@@ -171,26 +178,6 @@ def _check_weight(weight):
     return weight
 
 
-class _Reducer:
-    """The gradient sum over ranks into a buffer of its own (the caller's gradient is only
-    read): ``sum over ranks of weight_r * grad_r``, or the average when no weight is given."""
-
-    def __init__(self, comm, like):
-        self.comm = comm
-        self.buffer = np.empty_like(like)
-
-    def __call__(self, grad, weight, part=slice(None)):
-        """Reduce; the average is divided out on ``part`` only (the rest is left summed)."""
-        buffer = self.buffer
-        if weight is None:
-            self.comm.Allreduce(grad, buffer)
-            np.divide(buffer[part], self.comm.size, out=buffer[part])
-        else:
-            np.multiply(grad, weight, out=buffer)
-            self.comm.Allreduce(_mpi().IN_PLACE, buffer)
-        return buffer
-
-
 class DataParallel:
     """An optimizer stepping along the gradient averaged over the ranks of ``comm``.
 
@@ -227,7 +214,7 @@ class DataParallel:
         _agree(self.comm, "optimizer class, parameter size and dtype",
                (type(optimizer).__name__, param.shape[0], param.dtype.str))
         self.comm.Bcast(param, root=0)
-        self._reduce = _Reducer(self.comm, param)
+        self._summed = np.empty_like(param)  # the sum over ranks (the caller's grad is only read)
 
     @property
     def param(self):
@@ -244,6 +231,7 @@ class DataParallel:
         weight : float, optional
             This rank's weight; by default ``1 / comm.size`` (the average of the ranks'
             gradients). Pass ``local_count / global_count`` when the shares differ in size.
+            Every rank passes a weight, or none does.
 
         Raises
         ------
@@ -252,7 +240,15 @@ class DataParallel:
             ``check_finite``).
         """
         grad = _check_gradient(grad, self.optimizer.param)
-        self.optimizer.step(self._reduce(grad, _check_weight(weight)))
+        weight = _check_weight(weight)
+        summed = self._summed
+        if weight is None:
+            self.comm.Allreduce(grad, summed)
+            np.divide(summed, self.comm.size, out=summed)
+        else:
+            np.multiply(grad, weight, out=summed)
+            self.comm.Allreduce(_mpi().IN_PLACE, summed)
+        self.optimizer.step(summed)
 
     def state_dict(self):
         """The wrapped optimizer's :meth:`~numadam.Optimizer.state_dict` (the same on every
@@ -265,10 +261,15 @@ class ShardedDataParallel:
 
     The flat parameter vector is cut into ``comm.size`` contiguous slices (the first
     ``n % size`` one element longer). Rank r builds ``optimizer_class`` over its slice only, so
-    it holds that slice's state; each :meth:`step` averages the gradient over the ranks (one
-    ``Allreduce``, as :class:`DataParallel`), updates rank r's slice, and shares the new slices
-    with one in-place ``Allgatherv``. Since every rule is elementwise, the parameters are
-    bitwise equal to :class:`DataParallel`'s with the same optimizer, on every rank.
+    it holds that slice's state. Each :meth:`step` sums the ranks' gradients with one
+    ``Reduce_scatter``, which leaves on rank r the sum of its slice only, updates that slice,
+    and shares the new slices with one in-place ``Allgatherv``: the same bytes on the wire as
+    :class:`DataParallel`'s ``Allreduce``, 1/K of the update work and of the state per rank.
+
+    Every rule is elementwise, so with two ranks the parameters are bitwise equal to
+    :class:`DataParallel`'s (each sum has two terms, and ``a + b == b + a``); with more, MPI
+    may add a slice's terms in another order than its ``Allreduce`` does, so they agree up to
+    the summation order.
 
     Parameters
     ----------
@@ -300,39 +301,58 @@ class ShardedDataParallel:
                (optimizer_class.__name__, n, self.param.dtype.str))
         self.comm.Bcast(self.param, root=0)
         self.counts, self.offsets = shares(n, self.comm.size)
-        start = int(self.offsets[self.comm.rank])
-        self._slice = slice(start, start + int(self.counts[self.comm.rank]))
-        self.optimizer = optimizer_class(self.param[self._slice], **hyperparameters)
-        self._reduce = _Reducer(self.comm, self.param)
+        offset, count = share_of(n, self.comm.size, self.comm.rank)
+        self.optimizer = optimizer_class(self.param[offset:offset + count], **hyperparameters)
         self._layout = (self.counts, self.offsets)
+        self._summed = np.empty(count, self.param.dtype)  # this rank's slice of the sum
+        self._scaled = None  # weight * grad, allocated when a weight is first given
+        self._count = np.zeros(1, np.int64)
 
     def step(self, grad, weight=None):
-        """As :meth:`DataParallel.step`; every rank ends with the whole new parameter vector."""
-        grad = _check_gradient(grad, self.param)
-        mine = self._slice
-        reduced = self._reduce(grad, _check_weight(weight), part=mine)
-        optimizer = self.optimizer
-        # Every rank holds the whole reduced gradient, so each counts the non-finite entries of
-        # all of it and every rank reports the same error (the kernel only sees its slice).
-        bad = 0
-        if optimizer.check_finite is not False:
-            from numadam.backends import CPU
+        """As :meth:`DataParallel.step`; every rank ends with the whole new parameter vector.
 
-            bad = CPU.count_nonfinite(reduced)
-            if bad and optimizer.check_finite == "before":
+        A non-finite gradient entry on any rank raises the same
+        :class:`~numadam.NonFiniteGradientError` on every rank (one more ``Allreduce``, of the
+        count, unless the optimizer's ``check_finite`` is False).
+        """
+        from numadam.backends import CPU
+
+        grad = _check_gradient(grad, self.param)
+        weight = _check_weight(weight)
+        summed, comm = self._summed, self.comm
+        if weight is None:
+            comm.Reduce_scatter(grad, summed, recvcounts=self.counts)
+            np.divide(summed, comm.size, out=summed)
+        else:
+            if self._scaled is None:
+                self._scaled = np.empty_like(self.param)
+            np.multiply(grad, weight, out=self._scaled)
+            comm.Reduce_scatter(self._scaled, summed, recvcounts=self.counts)
+        optimizer = self.optimizer
+        if optimizer.check_finite == "before":  # no rank steps if any slice is bad
+            bad = self._total(CPU.count_nonfinite(summed))
+            if bad:
                 raise NonFiniteGradientError(
                     f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
                     f"taken and the parameters and the optimizer state are unchanged")
+        skipped = 0
         try:
-            optimizer.step(reduced[mine])
-        except NonFiniteGradientError:
-            pass  # reported below for the whole vector, after the parameters are shared
-        self.comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
+            optimizer.step(summed)
+        except NonFiniteGradientError:  # reported below for all slices, once they are shared
+            skipped = CPU.count_nonfinite(summed)
+        bad = self._total(skipped) if optimizer.check_finite is True else 0
+        comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
         if bad:
             raise NonFiniteGradientError(
                 f"grad contains {bad} non-finite value(s) (NaN or inf): those entries of the "
                 f"parameters and of the optimizer state were left unchanged, all other entries "
                 f"took step {optimizer.step_count}")
+
+    def _total(self, count):
+        """The sum of ``count`` over the ranks."""
+        self._count[0] = count
+        self.comm.Allreduce(_mpi().IN_PLACE, self._count)
+        return int(self._count[0])
 
     def train(self):
         """For rules with a train/eval switch (schedule-free): every rank moves its slice to
