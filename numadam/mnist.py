@@ -278,8 +278,10 @@ def _run(args, comm):
         if rank == 0:
             print(line, flush=True)
 
-    ranks = "" if comm is None else f", {comm.size} ranks" + (" (sharded state)"
-                                                                if args.sharded else "")
+    ranks = ""
+    if comm is not None:
+        ranks = f", {comm.size} rank{'s' * (comm.size != 1)}"
+        ranks += " (sharded state)" if args.sharded else ""
     out(f"MNIST: {len(data.train_labels)} training, {len(data.test_labels)} test images; "
         f"784-128-10 MLP, {args.optimizer}(lr={args.lr}), batch {args.batch_size}, "
         f"seed {args.seed}{ranks}")

@@ -181,3 +181,31 @@ def test_minimize_batch_on_one_rank_equals_no_comm(rng):
                                     **kwargs)
     for key in ("x", "fun", "nit", "status"):
         assert np.array_equal(alone[key], spread[key])
+
+
+def test_launched_ranks_reads_the_launcher_environment(monkeypatch):
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.launched_ranks() == 1
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    assert distributed.launched_ranks() == 4
+    monkeypatch.setenv("PMI_SIZE", "3")
+    assert distributed.launched_ranks() == 3
+
+
+@requires_mpi4py
+@requires_mnist
+def test_mnist_sharded_on_one_process_prints_the_plain_figures(capsys):
+    """``--sharded`` without mpiexec trains on a communicator of one rank: the same numbers."""
+    from numadam.__main__ import main as cli
+
+    outputs = []
+    for extra in ([], ["--sharded"]):
+        status = cli(["mnist", "--epochs", "1", "--train-subset", "2000", "--data-dir",
+                      str(MNIST_DIR), *extra])
+        assert status == 0
+        outputs.append(capsys.readouterr().out.splitlines())
+    assert outputs[1][0].endswith(", 1 rank (sharded state)")
+    strip_times = re.compile(r"\s+\([\d.]+ s\)")
+    assert ([strip_times.sub("", line) for line in outputs[1][1:]]
+            == [strip_times.sub("", line) for line in outputs[0][1:]])
