@@ -107,10 +107,9 @@ def _check_comm(comm):
 def shares(total, size):
     """How ``total`` items split into ``size`` contiguous blocks (``numpy.array_split``'s rule:
     the first ``total % size`` blocks have one more): ``(counts, offsets)``, int arrays."""
-    counts = np.full(size, total // size, np.int64)
-    counts[: total % size] += 1
-    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    return counts, offsets
+    offsets, counts = np.array([share_of(total, size, rank) for rank in range(size)],
+                               np.int64).reshape(size, 2).T
+    return np.ascontiguousarray(counts), np.ascontiguousarray(offsets)
 
 
 def share_of(total, size, rank):

@@ -196,6 +196,26 @@ def check_batch_failure():
     same_on_every_rank(np.arange(3.0))
 
 
+def check_mismatch():
+    """Ranks passing vectors of different sizes get the same ValueError, before any collective
+    that would not match."""
+    for make in (lambda p: DataParallel(numadam.Adam(p), COMM),
+                 lambda p: ShardedDataParallel(numadam.Adam, p, COMM)):
+        try:
+            make(np.zeros(10 + RANK))
+        except ValueError as exc:
+            assert "every rank must pass the same" in str(exc), str(exc)
+        else:
+            raise AssertionError("no ValueError")
+    try:
+        numadam.minimize_batch(lambda X: X[:, 0], np.zeros((3 + RANK, 2)), jac=lambda X: X,
+                               comm=COMM)
+    except ValueError as exc:
+        assert "x0 shape" in str(exc), str(exc)
+    else:
+        raise AssertionError("no ValueError")
+
+
 def check_abort():
     """One rank raising between steps while the others wait in the Allreduce: abort_on_error
     ends them all (the pytest side expects a non-zero exit and this message)."""

@@ -45,7 +45,8 @@ def run_ranks(*argv, ranks=2, timeout=300):
 # Several ranks
 # ------------------------------------------------------------------------------------------------
 
-CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_failure"]
+CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_failure",
+          "mismatch"]
 
 
 @requires_mpiexec
