@@ -42,9 +42,9 @@ Failures never hang the run:
 - an exception inside ``minimize_batch(..., comm=comm)`` on one rank is raised on every rank
   (there as a :class:`RuntimeError` naming the failing rank);
 - an exception in the user's own code between two steps (the others wait in the next
-  collective) ends every rank when the code runs inside :func:`abort_on_error`, which prints the
-  traceback and calls ``MPI_Abort``; ``python -m mpi4py script.py`` does the same for a whole
-  script.
+  collective) that nobody catches ends every rank: the wrappers install a ``sys.excepthook``
+  that prints the traceback and calls ``MPI_Abort`` (``python -m mpi4py script.py`` does the
+  same); code that catches exceptions itself can run inside :func:`abort_on_error` instead.
 """
 
 from __future__ import annotations
@@ -102,6 +102,30 @@ def _check_comm(comm):
         raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, got "
                         f"{type(comm).__name__}")
     return comm
+
+
+def _abort_when_uncaught(comm):
+    """Make an exception that nobody catches end every rank of ``comm``, not just this one.
+
+    Otherwise the failing rank's interpreter exits while the others wait in a collective it
+    will never join: the run hangs. The hook runs only for an uncaught exception (which ends
+    this process anyway): it prints the traceback as Python would, then calls ``Abort``.
+    Installed once per process by the tools of this module when ``comm`` has several ranks;
+    ``python -m mpi4py`` does the same for a whole script.
+    """
+    if comm.size == 1 or getattr(sys.excepthook, "numadam_aborts", False):
+        return
+    previous = sys.excepthook
+
+    def abort(kind, value, trace):
+        previous(kind, value, trace)
+        sys.stderr.write(f"[rank {comm.rank}] uncaught {kind.__name__}: aborting all "
+                         f"{comm.size} ranks\n")
+        sys.stderr.flush()
+        comm.Abort(1)
+
+    abort.numadam_aborts = True
+    sys.excepthook = abort
 
 
 def shares(total, size):
@@ -208,6 +232,7 @@ class DataParallel:
             raise TypeError(f"optimizer must be a numadam optimizer over a NumPy vector, got "
                             f"{optimizer!r}")
         self.comm = _check_comm(comm)
+        _abort_when_uncaught(self.comm)
         self.optimizer = optimizer
         param = optimizer.param
         _agree(self.comm, "optimizer class, parameter size and dtype",
@@ -294,6 +319,7 @@ class ShardedDataParallel:
             raise TypeError(f"optimizer_class must be a numadam optimizer class such as "
                             f"numadam.Adam, got {optimizer_class!r}")
         self.comm = _check_comm(comm)
+        _abort_when_uncaught(self.comm)
         self.param = check.parameter_vector("params", params)
         n = self.param.shape[0]
         _agree(self.comm, "optimizer class, parameter size and dtype",
@@ -391,6 +417,7 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
     from numadam import _batch
 
     comm = _check_comm(comm)
+    _abort_when_uncaught(comm)
     local, failure = None, None
     try:
         X = _batch._batch_points(x0)

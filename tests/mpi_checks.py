@@ -226,9 +226,21 @@ def check_abort():
     opt.step(np.ones(5))  # waits for the failing rank for ever, unless aborted
 
 
+def check_uncaught():
+    """As ``abort``, without abort_on_error: the exception is not caught at all, and the hook
+    DataParallel installed ends every rank."""
+    params = np.ones(5)
+    opt = DataParallel(numadam.SGD(params, lr=0.1), COMM)
+    if RANK == SIZE - 1:
+        raise RuntimeError("uncaught on the last rank")
+    opt.step(np.ones(5))
+
+
 CHECKS = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":
+    if sys.argv[1] == "uncaught":
+        CHECKS["uncaught"]()
     with distributed.abort_on_error(COMM):
         CHECKS[sys.argv[1]]()
     COMM.Barrier()

@@ -69,6 +69,15 @@ def test_a_failing_rank_ends_every_rank_with_its_error():
 
 
 @requires_mpiexec
+def test_an_uncaught_exception_on_one_rank_ends_every_rank():
+    """No abort_on_error this time: the excepthook that DataParallel installed ends the run."""
+    done = run_ranks("tests/mpi_checks.py", "uncaught", timeout=120)
+    assert done.returncode != 0
+    assert "RuntimeError: uncaught on the last rank" in done.stderr
+    assert "uncaught RuntimeError: aborting all 2 ranks" in done.stderr
+
+
+@requires_mpiexec
 @requires_mnist
 @pytest.mark.slow
 def test_mnist_on_two_ranks_reaches_its_accuracy():
