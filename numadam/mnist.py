@@ -197,6 +197,9 @@ def _local_step(net, opt, comm, indices, images, labels, buffer):
     Returns the rank's weighted loss (the batch loss once summed over ranks)."""
     offset, count = _share_of(indices.shape[0], comm.size, comm.rank)
     weight = count / indices.shape[0]
+    # equal shares: the plain average, divided out after the sum (on a sharded rank's slice
+    # only) rather than multiplied into every rank's whole gradient before it
+    step_weight = None if indices.shape[0] % comm.size == 0 else weight
     if count == 0:  # a last batch smaller than the number of ranks
         net.grad[:] = 0
         loss = 0.0
@@ -205,7 +208,7 @@ def _local_step(net, opt, comm, indices, images, labels, buffer):
         x = buffer[:count]
         _gather_scaled(images, mine, x)
         loss = net.loss_and_grad(x, labels[mine])
-    opt.step(net.grad, weight)
+    opt.step(net.grad, step_weight)
     return loss * weight
 
 
