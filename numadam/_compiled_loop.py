@@ -208,7 +208,18 @@ def _make_loop(element, step_scalars):
                 best_key, best_f = sign * f_previous, f_previous
                 best_g[:] = g
                 best_x[:] = previous
-            nonfinite, step_norm = accept(x, f, g_new, previous)
+            # accept(x, f, g, previous), written out: inlined as a call, its three array
+            # arguments cost an out-of-line NRT incref/decref pair each per iteration
+            nonfinite = (f - f) != 0  # NaN for inf and NaN
+            for i in range(g_new.shape[0]):
+                nonfinite |= (g_new[i] - g_new[i]) != 0
+            step_norm = 0.0
+            if not nonfinite:
+                for i in range(x.shape[0]):
+                    d = abs(x[i] - previous[i])
+                    if d > step_norm:
+                        step_norm = d
+                    previous[i] = x[i]
             if nonfinite:
                 x[:] = previous
                 f, nit, status = f_previous, nit - 1, 3
