@@ -52,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 import warnings
 
@@ -104,6 +105,18 @@ def _check_comm(comm):
     return comm
 
 
+def _report_and_abort(comm, message):
+    """Write ``message`` to stderr, give the launcher time to forward it, end every rank.
+
+    ``Abort`` makes the launcher kill every process at once; output still in the pipe to the
+    launcher was seen lost (on CI, all but the traceback's first line), hence the pause.
+    """
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    time.sleep(0.5)
+    comm.Abort(1)
+
+
 def _abort_when_uncaught(comm):
     """Make an exception that nobody catches end every rank of ``comm``, not just this one.
 
@@ -119,10 +132,8 @@ def _abort_when_uncaught(comm):
 
     def abort(kind, value, trace):
         previous(kind, value, trace)
-        sys.stderr.write(f"[rank {comm.rank}] uncaught {kind.__name__}: aborting all "
-                         f"{comm.size} ranks\n")
-        sys.stderr.flush()
-        comm.Abort(1)
+        _report_and_abort(comm, f"[rank {comm.rank}] uncaught {kind.__name__}: aborting all "
+                                f"{comm.size} ranks\n")
 
     abort.numadam_aborts = True
     sys.excepthook = abort
@@ -171,10 +182,9 @@ def abort_on_error(comm=None):
         if comm.size == 1 or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             raise
         text = "".join(traceback.format_exception(exc))
-        sys.stderr.write("".join(f"[rank {comm.rank}] {line}\n" for line in text.splitlines()))
-        sys.stderr.write(f"[rank {comm.rank}] aborting all {comm.size} ranks\n")
-        sys.stderr.flush()
-        comm.Abort(1)
+        _report_and_abort(comm, "".join(f"[rank {comm.rank}] {line}\n"
+                                        for line in text.splitlines())
+                          + f"[rank {comm.rank}] aborting all {comm.size} ranks\n")
 
 
 # ------------------------------------------------------------------------------------------------
