@@ -87,8 +87,9 @@ def accept(x, f, g, previous):
 
     One call instead of three Python-level ones: this runs once per iteration of both loops. (No
     early return inside the first loop: it kept LLVM from simplifying it, 7x slower at n = 2.)
-    Inlined into the compiled loop: a call that passes three arrays cost about 4 ns of a
-    150 ns iteration of ``minimize_batch``'s small fits.
+    Inlined where it is called (``minimize_batch``'s vectorized form); the compiled loop
+    (:func:`_make_loop`) writes the same operations out instead, because even inlined, its
+    three array arguments cost reference counting every iteration.
     """
     bad = (f - f) != 0  # NaN for inf and NaN
     for i in range(g.shape[0]):

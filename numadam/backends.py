@@ -17,6 +17,20 @@ from numadam import kernels
 class NonFiniteGradientError(ValueError):
     """A gradient held NaN or infinite entries; the message says what was changed."""
 
+    @classmethod
+    def unchanged(cls, count):
+        """The error of ``check_finite="before"``: nothing was changed."""
+        return cls(f"grad contains {count} non-finite value(s) (NaN or inf); the step was not "
+                   f"taken and the parameters and the optimizer state are unchanged")
+
+    @classmethod
+    def skipped(cls, count, step):
+        """The error of ``check_finite=True``: the bad entries were skipped, the rest stepped."""
+        return cls(f"grad contains {count} non-finite value(s) (NaN or inf): those entries of "
+                   f"the parameters and of the optimizer state were left unchanged, all other "
+                   f"entries took step {step}; use check_finite='before' to have a bad gradient "
+                   f"change nothing")
+
 
 class CPUBackend:
     """NumPy arrays, updated by the Numba loops of :mod:`numadam.kernels`."""

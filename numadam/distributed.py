@@ -60,7 +60,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from numadam import _validation as check
-from numadam.backends import NonFiniteGradientError
+from numadam.backends import CPU, NonFiniteGradientError
 
 __all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "launched_ranks", "share_of",
            "shares", "world"]
@@ -192,6 +192,18 @@ def abort_on_error(comm=None):
 # ------------------------------------------------------------------------------------------------
 
 
+def _join(comm, optimizer_name, param):
+    """What both wrappers do first, on every rank: check ``comm``, make an uncaught exception
+    end every rank, check that the ranks agree on the optimizer and the vector, and take rank
+    0's parameters. Returns ``comm``."""
+    comm = _check_comm(comm)
+    _abort_when_uncaught(comm)
+    _agree(comm, "optimizer class, parameter size and dtype",
+           (optimizer_name, param.shape[0], param.dtype.str))
+    comm.Bcast(param, root=0)
+    return comm
+
+
 def _check_gradient(grad, param):
     if not isinstance(grad, np.ndarray):
         raise TypeError(f"grad must be a NumPy array like the parameters, got "
@@ -241,13 +253,9 @@ class DataParallel:
         if not isinstance(optimizer, Optimizer) or optimizer.device != "cpu":
             raise TypeError(f"optimizer must be a numadam optimizer over a NumPy vector, got "
                             f"{optimizer!r}")
-        self.comm = _check_comm(comm)
-        _abort_when_uncaught(self.comm)
         self.optimizer = optimizer
         param = optimizer.param
-        _agree(self.comm, "optimizer class, parameter size and dtype",
-               (type(optimizer).__name__, param.shape[0], param.dtype.str))
-        self.comm.Bcast(param, root=0)
+        self.comm = _join(comm, type(optimizer).__name__, param)
         self._summed = np.empty_like(param)  # the sum over ranks (the caller's grad is only read)
 
     @property
@@ -328,13 +336,9 @@ class ShardedDataParallel:
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be a numadam optimizer class such as "
                             f"numadam.Adam, got {optimizer_class!r}")
-        self.comm = _check_comm(comm)
-        _abort_when_uncaught(self.comm)
         self.param = check.parameter_vector("params", params)
         n = self.param.shape[0]
-        _agree(self.comm, "optimizer class, parameter size and dtype",
-               (optimizer_class.__name__, n, self.param.dtype.str))
-        self.comm.Bcast(self.param, root=0)
+        self.comm = _join(comm, optimizer_class.__name__, self.param)
         self.counts, self.offsets = shares(n, self.comm.size)
         offset, count = share_of(n, self.comm.size, self.comm.rank)
         self.optimizer = optimizer_class(self.param[offset:offset + count], **hyperparameters)
@@ -350,8 +354,6 @@ class ShardedDataParallel:
         :class:`~numadam.NonFiniteGradientError` on every rank (one more ``Allreduce``, of the
         count, unless the optimizer's ``check_finite`` is False).
         """
-        from numadam.backends import CPU
-
         grad = _check_gradient(grad, self.param)
         weight = _check_weight(weight)
         summed, comm = self._summed, self.comm
@@ -367,9 +369,7 @@ class ShardedDataParallel:
         if optimizer.check_finite == "before":  # no rank steps if any slice is bad
             bad = self._total(CPU.count_nonfinite(summed))
             if bad:
-                raise NonFiniteGradientError(
-                    f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
-                    f"taken and the parameters and the optimizer state are unchanged")
+                raise NonFiniteGradientError.unchanged(bad)
         skipped = 0
         try:
             optimizer.step(summed)
@@ -378,10 +378,7 @@ class ShardedDataParallel:
         bad = self._total(skipped) if optimizer.check_finite is True else 0
         comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
         if bad:
-            raise NonFiniteGradientError(
-                f"grad contains {bad} non-finite value(s) (NaN or inf): those entries of the "
-                f"parameters and of the optimizer state were left unchanged, all other entries "
-                f"took step {optimizer.step_count}")
+            raise NonFiniteGradientError.skipped(bad, optimizer.step_count)
 
     def _total(self, count):
         """The sum of ``count`` over the ranks."""

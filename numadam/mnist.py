@@ -23,6 +23,7 @@ from numba import njit
 from threadpoolctl import threadpool_limits
 
 import numadam
+from numadam import distributed
 from numadam.datasets import load_mnist
 from numadam.mlp import MLP
 
@@ -54,7 +55,7 @@ def evaluate(net, images, labels, batch_size=2000, comm=None):
     each rank counts its block of the images and the counts are summed."""
     first, end = 0, images.shape[0]
     if comm is not None:
-        first, count = _share_of(images.shape[0], comm.size, comm.rank)
+        first, count = distributed.share_of(images.shape[0], comm.size, comm.rank)
         end = first + count
     correct = 0
     buffer = np.empty((batch_size, images.shape[1]), np.float32)
@@ -66,12 +67,6 @@ def evaluate(net, images, labels, batch_size=2000, comm=None):
     if comm is not None:
         correct = comm.allreduce(correct)
     return correct / images.shape[0]
-
-
-def _share_of(total, size, rank):
-    from numadam.distributed import share_of
-
-    return share_of(total, size, rank)
 
 
 def train(data, **settings):
@@ -184,8 +179,6 @@ def _optimizer(cls, params, lr, comm, sharded):
         if sharded:
             raise ValueError("sharded=True needs comm (training over MPI ranks)")
         return cls(params, lr=lr)
-    from numadam import distributed
-
     if sharded:
         return distributed.ShardedDataParallel(cls, params, comm, lr=lr)
     return distributed.DataParallel(cls(params, lr=lr), comm)
@@ -195,7 +188,7 @@ def _local_step(net, opt, comm, indices, images, labels, buffer):
     """One data-parallel step: this rank's contiguous share of the batch ``indices``, its mean
     loss and gradient weighted by its share of the batch, stepped over the ranks.
     Returns the rank's weighted loss (the batch loss once summed over ranks)."""
-    offset, count = _share_of(indices.shape[0], comm.size, comm.rank)
+    offset, count = distributed.share_of(indices.shape[0], comm.size, comm.rank)
     weight = count / indices.shape[0]
     # equal shares: the plain average, divided out after the sum (on a sharded rank's slice
     # only) rather than multiplied into every rank's whole gradient before it
@@ -260,8 +253,6 @@ def main(argv=None):
         parser.error("--epochs must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
-    from numadam import distributed
-
     if distributed.launched_ranks() > 1 or args.sharded:
         with distributed.abort_on_error() as comm:  # a failing rank ends them all
             return _run(args, comm)

@@ -263,20 +263,12 @@ class Optimizer:
         if self._check_finite == "before":
             bad = self._backend.count_nonfinite(grad)
             if bad:
-                raise NonFiniteGradientError(
-                    f"grad contains {bad} non-finite value(s) (NaN or inf); the step was not "
-                    f"taken and the parameters and the optimizer state are unchanged"
-                )
+                raise NonFiniteGradientError.unchanged(bad)
         self.step_count += 1
         scalars, self._carry = self._step_scalars(self._inputs, self._carry, self.step_count)
         skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
         if skipped:
-            raise NonFiniteGradientError(
-                f"grad contains {skipped} non-finite value(s) (NaN or inf): those entries of the "
-                f"parameters and of the optimizer state were left unchanged, all other entries "
-                f"took step {self.step_count}; use check_finite='before' to have a bad gradient "
-                f"change nothing"
-            )
+            raise NonFiniteGradientError.skipped(skipped, self.step_count)
 
     def step_prechecked(self, grad):
         """:meth:`step` for callers that checked ``grad`` themselves (``minimize``): an array of
