@@ -1,4 +1,8 @@
-"""The iteration loop of :func:`numadam.minimize` in nopython mode, for jitted ``fun`` and ``jac``.
+"""The iteration loops of :func:`numadam.minimize` in nopython mode.
+
+Two forms from one set of helpers: :func:`_make_loop`, the whole loop for jitted ``fun`` and
+``jac``, and :func:`_make_driver`, the same loop as a generator that leaves each evaluation to
+its Python caller (``_minimize._lean_loop``, for Python objectives).
 
 When both ``fun`` and ``jac`` are Numba dispatchers (``@numba.njit`` functions), they are passed
 as first-class functions into the rule's loop (:func:`_make_loop`), an ``@njit`` loop that
@@ -241,6 +245,109 @@ def _make_loop(element, step_scalars):
     return loop
 
 
+def _make_driver(element, step_scalars):
+    """The Python loop's engine for one rule: :func:`_make_loop`'s loop with the evaluations of
+    ``fun`` and ``jac`` left to the caller, as a Numba generator.
+
+    ``_minimize._lean_loop`` iterates it from Python: each time it yields, the caller evaluates
+    the objective at ``x`` and stores the results in the buffers the generator reads. Resuming
+    a compiled generator costs ~0.1 us, where a call of a compiled function with this loop's
+    twenty arguments costs ~1 us (unboxing them): what is left per iteration is the user's
+    code. The operations and their order are :func:`_make_loop`'s, so results are bitwise
+    equal to it and to ``_python_loop``.
+    """
+
+    @register_jitable
+    def take_step(x, g, state, constants, inputs, carry, step, lower, upper, bounded):
+        """Step number ``step`` from ``x`` along ``g``, projected on the bounds; returns the
+        rule's scalar state after it. (A function of its own: inlined into the generator, the
+        rule's branches on unused state vectors miscompile in Numba 0.68.)"""
+        scalars, carry = step_scalars(inputs, carry, step)
+        for i in range(x.shape[0]):  # the rule's serial kernel, inlined
+            element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
+        if bounded:
+            for i in range(x.shape[0]):
+                x[i] = min(max(x[i], lower[i]), upper[i])
+        return carry
+
+    def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
+               bounded, sign, maxiter, maxfev, gtol, ftol, xtol, return_best, outcome):
+        """Yields the iteration number when ``f`` and ``g`` are wanted at ``x``; the caller
+        then stores ``f`` in ``value[0]``, the evaluation count in ``value[1]`` (when ``maxfev``
+        is not negative) and ``g`` in ``gradient``; they hold the values at the start point on
+        the first call. A negative tolerance or ``maxfev`` is not tested.
+
+        Ends with ``x`` updated in place, the returned gradient in ``gradient``, and
+        ``outcome`` = ``(status, nit, f, f_start, *carry)``.
+        """
+        f = f_start = value[0]
+        g = gradient.copy()
+        previous = x.copy()
+        best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
+        status, nit = 1, 0
+        while nit < maxiter and not (maxfev >= 0 and value[1] >= maxfev):
+            if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
+                              else max_abs(g)) <= gtol:
+                status = 0
+                break
+            carry_next = take_step(x, g, state, constants, inputs, carry, first_step + nit,
+                                   lower, upper, bounded)
+            nit += 1
+            f_previous = f
+            yield nit
+            f = value[0]
+            if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
+                best_key, best_f = sign * f_previous, f_previous
+                best_g[:] = g
+                best_x[:] = previous
+            nonfinite, step_norm = accept(x, f, gradient, previous)
+            carry = carry_next  # the step's scalar state is kept even if its point is not
+            if nonfinite:
+                x[:] = previous
+                f, nit, status = f_previous, nit - 1, 3
+                break
+            g[:] = gradient
+            if ftol >= 0 and small_change(f, f_previous, ftol):
+                status = 0
+                break
+            if xtol >= 0 and step_norm <= xtol:
+                status = 0
+                break
+        if best_key < sign * f:
+            x[:] = best_x
+            f = best_f
+            g[:] = best_g
+        gradient[:] = g
+        outcome[0], outcome[1], outcome[2], outcome[3] = status, nit, f, f_start
+        store_tuple(carry, outcome[4:])
+
+    return driver
+
+
+def store_tuple(values, out):
+    """``out[:len(values)] = values`` for a tuple of floats, the empty one included."""
+    out[:len(values)] = values
+
+
+@overload(store_tuple, inline="always")
+def _store_tuple(values, out):
+    if len(values) == 0:
+        return lambda values, out: None
+
+    def store(values, out):
+        for i in range(len(values)):
+            out[i] = values[i]
+
+    return store
+
+
+@functools.cache
+def driver_for(rule):
+    """The rule's :func:`_make_driver` generator, compiled (cached on disk)."""
+    return njit(cache=True, error_model="numpy")(
+        _make_driver(rule.element, _jitable_step_scalars(rule)))
+
+
 def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
         specialize=False):
     """Run the compiled loop; ``None`` if it cannot serve this optimizer, or if Numba cannot
@@ -292,10 +399,15 @@ def _function_type(dispatcher, argument_types):
 
 
 @functools.cache
+def _jitable_step_scalars(rule):
+    """The rule's plain-Python step-scalar function, registered with Numba once."""
+    return register_jitable(rule.step_scalars)
+
+
+@functools.cache
 def _loop_source(rule):
-    """The rule's loop as a Python function (once per rule: the step-scalar function is
-    registered with Numba here)."""
-    return _make_loop(rule.element, register_jitable(rule.step_scalars))
+    """The rule's loop as a Python function."""
+    return _make_loop(rule.element, _jitable_step_scalars(rule))
 
 
 @functools.cache

@@ -239,6 +239,118 @@ def test_non_finite_values_stop_with_the_last_finite_iterate(bad_at, where):
         np.testing.assert_array_equal(result.x, [1.0, 2.0, 3.0])
 
 
+# -- the lean Python loop -------------------------------------------------------------------------
+# Without a callback, schedule, clipping or averaging, minimize runs a Python objective through a
+# compiled generator (_lean_loop); with any of them, the general _python_loop. A callback that does
+# nothing selects the general loop without changing the run, so the two are compared through it.
+
+
+def do_nothing(intermediate_result):
+    pass
+
+
+def sine_valley(x):  # rough: Adam at lr 0.5 climbs out of the valleys, so return_best acts
+    return float(np.sum(np.sin(5 * x) + 0.1 * x**2))
+
+
+def sine_valley_der(x):
+    return 5 * np.cos(5 * x) + 0.2 * x
+
+
+LEAN_CASES = [
+    ({}, dict(lr=1e-3, maxiter=300)),
+    ({"bounds": [(-1.1, 2.0), (None, 0.95)]}, dict(lr=1e-2, maxiter=300, gtol=1e-3)),
+    ({}, dict(lr=1e-2, maxiter=3000, ftol=1e-12)),
+    ({}, dict(lr=1e-2, maxiter=3000, xtol=1e-7, maxfev=1500)),
+    ({}, dict(lr=1e-2, maxiter=300, maximize=True)),
+]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the SGD family overflows at lr 1e-2
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", range(len(LEAN_CASES)))
+def test_lean_loop_equals_the_general_python_loop_bitwise(method, case):
+    keywords, options = LEAN_CASES[case]
+    if options.get("maximize") and "maximize" not in numadam_minimize._hyperparameters(method):
+        pytest.skip(f"{method} has no maximize option")
+    fun, jac = ((lambda x: -rosen(x)), (lambda x: -rosen_der(x))) if options.get(
+        "maximize") else (rosen, rosen_der)
+    lean = minimize(fun, [-1.2, 1.0], jac=jac, method=method, options=options, **keywords)
+    general = minimize(fun, [-1.2, 1.0], jac=jac, method=method, options=options,
+                       callback=do_nothing, **keywords)
+    np.testing.assert_array_equal(lean.x, general.x)
+    np.testing.assert_array_equal(lean.jac, general.jac)
+    assert (lean.fun, lean.nit, lean.nfev, lean.njev, lean.status) == (
+        general.fun, general.nit, general.nfev, general.njev, general.status)
+    assert type(lean.nit) is int
+
+
+@pytest.mark.parametrize("method", ["adam", "nadam", "sgd"])
+@pytest.mark.parametrize("bad_at", [1, 7])
+def test_lean_loop_stops_on_non_finite_values_like_the_general_loop(method, bad_at):
+    def make():
+        count = {"n": 0}
+
+        def fun(x):
+            count["n"] += 1
+            return np.inf if count["n"] > bad_at else quadratic(x)
+        return fun
+
+    lean = minimize(make(), [1.0, 2.0, 3.0], jac=quadratic_grad, method=method,
+                    options={"lr": 0.1, "maxiter": 50})
+    general = minimize(make(), [1.0, 2.0, 3.0], jac=quadratic_grad, method=method,
+                       options={"lr": 0.1, "maxiter": 50}, callback=do_nothing)
+    assert lean.status == general.status == 3 and lean.nit == general.nit == bad_at - 1
+    np.testing.assert_array_equal(lean.x, general.x)
+    np.testing.assert_array_equal(lean.jac, general.jac)
+    assert lean.fun == general.fun
+
+
+def test_lean_loop_returns_the_best_iterate_like_the_general_loop():
+    options = {"lr": 0.5, "maxiter": 40}
+    lean = minimize(sine_valley, [0.3, -0.2], jac=sine_valley_der, options=options)
+    general = minimize(sine_valley, [0.3, -0.2], jac=sine_valley_der, options=options,
+                       callback=do_nothing)
+    last = minimize(sine_valley, [0.3, -0.2], jac=sine_valley_der,
+                    options=dict(options, return_best=False))
+    assert lean.fun < last.fun  # the run climbed away from its best point
+    np.testing.assert_array_equal(lean.x, general.x)
+    np.testing.assert_array_equal(lean.jac, general.jac)
+    assert (lean.fun, lean.nit, lean.status) == (general.fun, general.nit, general.status)
+    assert lean.fun == sine_valley(lean.x)
+
+
+def test_lean_loop_runs_unless_an_option_acts_between_iterations(monkeypatch):
+    general_runs = []
+    general_loop = numadam_minimize._python_loop
+
+    def spy(*args, **kwargs):
+        general_runs.append(1)
+        return general_loop(*args, **kwargs)
+
+    monkeypatch.setattr(numadam_minimize, "_python_loop", spy)
+    minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 5})
+    minimize(quadratic, [1.0, 2.0, 3.0], options={"maxiter": 5})  # finite differences
+    assert general_runs == []
+    minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 5},
+             callback=do_nothing)
+    minimize(quadratic, np.array([1.0, 2.0, 3.0], dtype=np.float32),
+             jac=lambda x: x, options={"maxiter": 5})  # float32: no compiled step
+    minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad,
+             options={"maxiter": 5, "clip_norm": 1.0})
+    assert general_runs == [1, 1, 1]
+
+
+def test_lean_loop_carries_nadams_scalar_state_like_the_general_loop():
+    # NAdam's mu_product runs across steps inside the generator (its carry)
+    x = np.array([1.0, 2.0, 3.0])
+    whole = minimize(quadratic, x, jac=quadratic_grad, method="nadam",
+                     options={"lr": 0.05, "maxiter": 40})
+    general = minimize(quadratic, x, jac=quadratic_grad, method="nadam",
+                       options={"lr": 0.05, "maxiter": 40}, callback=do_nothing)
+    np.testing.assert_array_equal(whole.x, general.x)
+
+
 # -- bounds, schedules, clipping, averaging -------------------------------------------------------
 
 
