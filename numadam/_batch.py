@@ -46,7 +46,13 @@ from numba.extending import overload, register_jitable
 from scipy.optimize import Bounds, OptimizeResult
 
 from numadam import _compiled_loop, kernels
-from numadam._compiled_loop import accept, max_abs, max_abs_projected, small_change
+from numadam._compiled_loop import (
+    accept,
+    max_abs,
+    max_abs_projected,
+    small_change,
+    store_tuple,
+)
 from numadam._minimize import (
     METHODS,
     STATUS_MESSAGES,
@@ -248,23 +254,6 @@ def _tuple_like(row, like):
     from numba.np.unsafe.ndarray import to_fixed_tuple
 
     return lambda row, like: to_fixed_tuple(row, count)
-
-
-def store_tuple(row, values):
-    """``row[:len(values)] = values``."""
-    row[:len(values)] = values
-
-
-@overload(store_tuple)
-def _store_tuple(row, values):
-    if len(values) == 0:
-        return lambda row, values: None
-
-    def implementation(row, values):
-        for i in range(len(values)):
-            row[i] = values[i]
-
-    return implementation
 
 
 #: Rows of step scalars tabulated per problem of a batch, at most (see :func:`_table_steps`).

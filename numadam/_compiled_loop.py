@@ -319,26 +319,26 @@ def _make_driver(element, step_scalars):
             g[:] = best_g
         gradient[:] = g
         outcome[0], outcome[1], outcome[2], outcome[3] = status, nit, f, f_start
-        store_tuple(carry, outcome[4:])
+        store_tuple(outcome[4:], carry)
 
     return driver
 
 
-def store_tuple(values, out):
-    """``out[:len(values)] = values`` for a tuple of floats, the empty one included."""
-    out[:len(values)] = values
+def store_tuple(row, values):
+    """``row[:len(values)] = values`` for a tuple of floats, the empty one included."""
+    row[:len(values)] = values
 
 
-@overload(store_tuple, inline="always")
-def _store_tuple(values, out):
+@overload(store_tuple)
+def _store_tuple(row, values):
     if len(values) == 0:
-        return lambda values, out: None
+        return lambda row, values: None
 
-    def store(values, out):
+    def implementation(row, values):
         for i in range(len(values)):
-            out[i] = values[i]
+            row[i] = values[i]
 
-    return store
+    return implementation
 
 
 @functools.cache
