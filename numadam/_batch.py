@@ -14,7 +14,10 @@ Two forms
 float`` and ``jac(...) -> (n,)``, where ``rows_b`` are the rows ``b`` of the ``batch_args``. The
 whole run is compiled: problems are spread over all cores with ``prange``, and each runs the very
 loop of :func:`numadam.minimize`'s compiled path (``numadam._compiled_loop``) on its own
-row, state vectors and hyperparameters, to its own end. No Python call per iteration. The
+row, state vectors and hyperparameters, to its own end. No Python call per iteration. As in
+``minimize``, the run takes ``fun`` and ``jac`` typed by their signatures and is cached on disk:
+a new process compiles only the user's functions (``options={"compiled": "specialize"}``
+compiles it for the very functions instead, seconds per objective and process). The
 per-step scalars (bias corrections and the like), equal for every problem with the same
 hyperparameters, are computed once per step for the batch and read from a table.
 
@@ -41,7 +44,7 @@ import functools
 import numbers
 
 import numpy as np
-from numba import njit, prange, typed, types
+from numba import njit, prange, typeof, types
 from numba.extending import overload, register_jitable
 from scipy.optimize import Bounds, OptimizeResult
 
@@ -242,8 +245,9 @@ def _rows_of(arrays, b):
 
 
 def tuple_like(row, like):
-    """The values of the 1-D array ``row`` as a tuple of ``len(like)`` floats."""
-    return tuple(row[:len(like)].tolist())
+    """The values of the 1-D float array ``row`` as a tuple like ``like``: as long, each value
+    in the type of ``like``'s (a flag such as SGD's ``nesterov`` back to a bool)."""
+    return tuple(type(kind)(value) for kind, value in zip(like, row.tolist()))
 
 
 @overload(tuple_like)
@@ -251,9 +255,16 @@ def _tuple_like(row, like):
     count = len(like)
     if count == 0:
         return lambda row, like: ()
-    from numba.np.unsafe.ndarray import to_fixed_tuple
+    if all(isinstance(kind, types.Float) for kind in like):
+        from numba.np.unsafe.ndarray import to_fixed_tuple
 
-    return lambda row, like: to_fixed_tuple(row, count)
+        return lambda row, like: to_fixed_tuple(row, count)
+    values = ", ".join(f"row[{i}] != 0" if isinstance(kind, types.Boolean)
+                       else f"int(row[{i}])" if isinstance(kind, types.Integer) else f"row[{i}]"
+                       for i, kind in enumerate(like))
+    namespace = {}
+    exec(f"def implementation(row, like):\n    return ({values},)", namespace)
+    return namespace["implementation"]
 
 
 #: Rows of step scalars tabulated per problem of a batch, at most (see :func:`_table_steps`).
@@ -277,17 +288,28 @@ def _table_steps(maxiter, settings, B):
     return int(min(maxiter, TABLE_ROWS_PER_PROBLEM * B // settings, TABLE_ROWS_MAX))
 
 
-@njit(error_model="numpy")
-def _step_table(step_scalars, inputs, inputs_like, carries, carry_like, table):
-    """``table[k, t - 1]``: the scalars and then the carry that ``step_scalars`` gives at step
-    ``t`` for setting ``k``, starting from its carry, as the loop computes them."""
-    for k in range(table.shape[0]):
-        setting_inputs = tuple_like(inputs[k], inputs_like)
-        carry = tuple_like(carries[k], carry_like)
-        for t in range(table.shape[1]):
-            scalars, carry = step_scalars(setting_inputs, carry, t + 1)
-            store_tuple(table[k, t], scalars)
-            store_tuple(table[k, t, len(scalars):], carry)
+def _make_step_table(step_scalars):
+    """The step table of a rule whose step-scalar function is ``step_scalars``."""
+
+    def step_table(inputs, inputs_like, carries, carry_like, table):
+        """``table[k, t - 1]``: the scalars and then the carry that ``step_scalars`` gives at
+        step ``t`` for setting ``k``, starting from its carry, as the loop computes them."""
+        for k in range(table.shape[0]):
+            setting_inputs = tuple_like(inputs[k], inputs_like)
+            carry = tuple_like(carries[k], carry_like)
+            for t in range(table.shape[1]):
+                scalars, carry = step_scalars(setting_inputs, carry, t + 1)
+                store_tuple(table[k, t], scalars)
+                store_tuple(table[k, t, len(scalars):], carry)
+
+    return step_table
+
+
+@functools.cache
+def _step_table(rule):
+    """The rule's step table (:func:`_make_step_table`), compiled and cached on disk."""
+    return njit(cache=True, error_model="numpy")(
+        _make_step_table(register_jitable(rule.step_scalars)))
 
 
 @functools.cache
@@ -309,32 +331,75 @@ def _tabulated(step_scalars):
     return register_jitable(inline="always")(scalars_at)
 
 
+def _make_run(loop):
+    """Every problem's compiled minimize ``loop``, the problems spread over the cores."""
+
+    def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
+            inputs_like, tables, scalars_like, carries, carry_like, setting, X, lower, upper,
+            bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
+            F_start):
+        for b in prange(X.shape[0]):
+            k = setting[b]
+            result = loop(
+                fun, jac, rows_of(batch_args, b) + args,
+                (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
+                tuple_like(constants[k], constants_like),
+                (tables[k], tuple_like(inputs[k], inputs_like), scalars_like),
+                tuple_like(carries[b], carry_like),
+                1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol,
+                return_best)
+            status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+            F_start[b] = result[6]
+            g = result[3]
+            if g.shape[0] == G.shape[1]:
+                G[b] = g
+
+    return run
+
+
 @functools.cache
-def _batch_loop(rule):
-    """The rule's compiled loop with its step scalars read from a table (:func:`_tabulated`)."""
-    return njit(error_model="numpy")(
-        _compiled_loop._make_loop(rule.element, _tabulated(rule.step_scalars)))
+def _run_source(rule):
+    """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
+    loop with its step scalars read from a table (:func:`_tabulated`)."""
+    loop = _compiled_loop._make_loop(rule.element, _tabulated(rule.step_scalars))
+    # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
+    # pickles by value, with the Numba functions it calls, whose pickles change from process to
+    # process (a new uuid each): the key would never match again. Published under a name of
+    # this module, the loop pickles by reference, the same in every process.
+    loop.__module__, loop.__name__ = __name__, f"_batch_loop_{rule.name}"
+    loop.__qualname__ = loop.__name__
+    globals()[loop.__name__] = register_jitable(loop)
+    return _make_run(loop)
 
 
-@njit(parallel=True, error_model="numpy")
-def _run_jitted(fun, jac, args, batch_args, loop, S0, S1, S2, constants,
-                inputs, inputs_like, tables, scalars_like, carries, carry_like, setting, X,
-                lower, upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status,
-                nit, F, G, nfev, F_start):
-    """Every problem's compiled minimize loop, the problems spread over the cores."""
-    for b in prange(X.shape[0]):
-        k = setting[b]
-        result = loop(
-            fun, jac, rows_of(batch_args, b) + args,
-            (row_of(S0, b), row_of(S1, b), row_of(S2, b)), constants[k],
-            (tables[k], tuple_like(inputs[k], inputs_like), scalars_like),
-            tuple_like(carries[b], carry_like),
-            1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol, return_best)
-        status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
-        F_start[b] = result[6]
-        g = result[3]
-        if g.shape[0] == G.shape[1]:
-            G[b] = g
+@functools.cache
+def _specialized_run(rule):
+    """``compiled="specialize"``: the run compiled for the very ``fun`` and ``jac`` it meets
+    (seconds of compile per objective and process, not cached on disk)."""
+    return njit(parallel=True, error_model="numpy")(_run_source(rule))
+
+
+#: (rule, argument types) -> the batch run compiled for them, in this process.
+_RUNS = {}
+
+
+def _cached_run(rule, arguments, point):
+    """The rule's batch run compiled for these arguments, ``fun`` and ``jac`` typed by their
+    signatures (first-class function types) rather than by their identity, as minimize's
+    compiled loop (:func:`numadam._compiled_loop._cached_loop`): cached on disk, so that a
+    fresh process loads it and compiles only the user's functions. ``point``: a row of
+    ``x0``, for the type of the point that ``fun`` and ``jac`` receive."""
+    fun, jac, args, batch_args = arguments[:4]
+    point = (typeof(point), *(typeof(array[0]) for array in batch_args),
+             *(typeof(value) for value in args))
+    signature = (_compiled_loop.function_type(fun, point),
+                 types.none if jac is None else _compiled_loop.function_type(jac, point),
+                 *(typeof(value) for value in arguments[2:]))
+    run = _RUNS.get((rule, signature))
+    if run is None:
+        run = _RUNS[rule, signature] = njit(signature, parallel=True, cache=True,
+                                            error_model="numpy")(_run_source(rule))
+    return run
 
 
 @njit(parallel=True, error_model="numpy")
@@ -349,7 +414,8 @@ def _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
 
 
 @njit(parallel=True, error_model="numpy")
-def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, inputs, inputs_like,
+def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_like, inputs,
+                 inputs_like,
                  carries, carry_like, setting, X, G, lower, upper, bounded, nit):
     """One step of every active problem (its own step count, scalars and carry), then the
     projection on its box: the optimizer's update and ``np.clip``, row by row."""
@@ -359,7 +425,8 @@ def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, inputs, in
         scalars, carry = step_scalars(tuple_like(inputs[k], inputs_like),
                                       tuple_like(carries[b], carry_like), nit[b] + 1)
         x = X[b]
-        kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b), constants[k], scalars)
+        kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b),
+               tuple_like(constants[k], constants_like), scalars)
         store_tuple(carries[b], carry)
         if bounded:
             for i in range(x.shape[0]):
@@ -505,7 +572,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     options : dict, optional
         The method's hyperparameters, each a scalar or an array of shape ``(B,)``, and
         ``maxiter``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in ``minimize``),
-        ``callback_every``, ``compiled``.
+        ``callback_every``, ``compiled``: for jitted ``fun``/``jac``, ``True`` (default) runs
+        the compiled batch loop from Numba's disk cache, calling ``fun`` and ``jac`` through
+        pointers (a new process compiles only them); ``"specialize"`` compiles the loop for
+        the very functions (seconds per objective and process); ``False`` selects the
+        vectorized form.
     batch_args : tuple of arrays
         Per-problem data: each array's first axis is B, and its row b belongs to problem b.
     comm : mpi4py intracommunicator, optional
@@ -552,13 +623,17 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     state = _state(steps, setting, X)
     sign = _compiled_loop.descent_sign(steps[0])
     lower, upper = limits if limits is not None else (X[:, :0], X[:, :0])
-    constants = typed.List([step.constants for step in compiled])
-    # step inputs and carried scalars (floats) as rows of arrays, turned back into tuples of
-    # the rule's length inside the compiled loops (a typed List cannot hold empty tuples)
+    # the constants, step inputs and carried scalars of each setting as rows of float arrays,
+    # turned back into the rule's tuples inside the compiled loops (a typed List of tuples
+    # would compile its methods in every process: 0.6 s)
+    constants = _float_rows([step.constants for step in compiled])
     inputs = _float_rows([step.inputs for step in compiled])
     kernel, step_scalars = compiled[0].kernel, compiled[0].step_scalars
 
-    jitted = (settings["compiled"] and callback is None
+    if settings["compiled"] not in (True, False, "specialize"):
+        raise ValueError(f"compiled must be True, False or 'specialize', got "
+                         f"{settings['compiled']!r}")
+    jitted = (settings["compiled"] is not False and callback is None
               and _compiled_loop.is_jitted_pair(fun, jac))
     status = np.ones(B, np.int64)
     nit = np.zeros(B, np.int64)
@@ -576,21 +651,25 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         setting_carries = _float_rows([step.carry for step in compiled])
         tables = np.empty((len(compiled), _table_steps(maxiter, len(compiled), B),
                            len(scalars_like) + setting_carries.shape[1]))
-        _step_table(step_scalars, inputs, compiled[0].inputs, setting_carries,
-                    compiled[0].carry, tables)
-        _run_jitted(fun, None if jac is True else jac, args, batch_args, _batch_loop(rule),
-                    *state, constants, inputs, compiled[0].inputs, tables, scalars_like,
-                    carries, compiled[0].carry, setting, X, lower, upper, limits is not None,
-                    sign, int(maxiter), -1.0 if gtol is None else gtol,
-                    -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, return_best,
-                    status, nit, F, G, nfev, F_start)
+        _step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
+                          tables)
+        arguments = (fun, None if jac is True else jac, args, batch_args, *state, constants,
+                     compiled[0].constants, inputs, compiled[0].inputs, tables, scalars_like,
+                     carries, compiled[0].carry, setting, X, lower, upper, limits is not None,
+                     sign, int(maxiter), -1.0 if gtol is None else gtol,
+                     -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol,
+                     return_best, status, nit, F, G, nfev, F_start)
+        run = (_specialized_run(rule) if settings["compiled"] == "specialize"
+               else _cached_run(rule, arguments, X[0]))
+        run(*arguments)
         if (status == -1).any():
             raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
         njev = nfev.copy()
         objective = None
     else:
         objective = _BatchObjective(fun, jac, args, batch_args, B, n)
-        _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs,
+        _vectorized_loop(objective, kernel, step_scalars, state, constants,
+                         compiled[0].constants, inputs,
                          compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G, nit,
                          status, lower, upper, limits is not None, sign, maxiter, gtol, ftol,
                          xtol, callback, every, return_best, F_start)
@@ -613,7 +692,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                           compiled=bool(jitted))
 
 
-def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, inputs_like,
+def _vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
+                     inputs_like,
                      carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
                      sign, maxiter, gtol, ftol, xtol, callback, every, return_best, F_start):
     """``minimize``'s Python loop for all active problems at once."""
@@ -634,7 +714,8 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, inputs, 
             active = active[status[active] == 1]
         if not active.size:
             break
-        _update_rows(active, kernel, step_scalars, *state, constants, inputs, inputs_like,
+        _update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
+                     inputs_like,
                      carries, carry_like, setting, X, G, lower, upper, bounded, nit)
         F_new, G_new = objective(X[active], active)
         _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status,

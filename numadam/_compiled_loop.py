@@ -392,7 +392,7 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
 _LOOPS = {}
 
 
-def _function_type(dispatcher, argument_types):
+def function_type(dispatcher, argument_types):
     """``dispatcher`` compiled for ``argument_types``, as a first-class function type."""
     dispatcher.compile(argument_types)
     return types.FunctionType(dispatcher.overloads[argument_types].signature)
@@ -430,8 +430,8 @@ def _cached_loop(rule, arguments):
     fun, jac, args = arguments[:3]
     x = arguments[8]
     point = (typeof(x), *(typeof(value) for value in args))
-    jac_type = types.none if jac is None else _function_type(jac, point)
-    signature = (_function_type(fun, point), jac_type,
+    jac_type = types.none if jac is None else function_type(jac, point)
+    signature = (function_type(fun, point), jac_type,
                  *(typeof(value) for value in arguments[2:]))
     loop = _LOOPS.get((rule, signature))
     if loop is None:

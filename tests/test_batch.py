@@ -1,6 +1,9 @@
 """minimize_batch and multistart: every problem of a batch equals its own minimize run bitwise,
 problems stop alone, and bad input gets a clear error."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numba import njit
@@ -71,6 +74,44 @@ def test_jitted_batch_equals_separate_minimize_runs_bitwise(method, rng):
     assert batch.compiled and batch.x.shape == (B, 2) and batch.method == method
     _assert_each_problem_is_its_own_minimize(batch, decay_loss, decay_grad, X0, T, Y, method,
                                              options)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("nesterov", dict(lr=0.01, momentum=0.9)),  # a flag among the constants
+    ("nadam", dict(lr=0.02)),  # a scalar carried across steps
+    ("adam", dict(lr=np.linspace(0.01, 0.05, B), gtol=1e-4)),  # one setting per problem
+])
+def test_jitted_batch_from_the_disk_cache_equals_the_specialized_one(method, options, rng):
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    runs = [numadam.minimize_batch(decay_loss, X0, method=method, jac=decay_grad,
+                                   options=dict(options, maxiter=150, compiled=mode),
+                                   batch_args=(T, Y))
+            for mode in (True, "specialize")]
+    assert runs[0].compiled and runs[1].compiled
+    for name in ("x", "fun", "jac", "nit", "nfev", "status"):
+        np.testing.assert_array_equal(runs[0][name], runs[1][name])
+
+
+def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(tmp_path):
+    """As minimize's compiled loop: a new process compiles only the user's functions; the batch
+    run and the step table come from Numba's cache (written by the first process at the
+    latest)."""
+    script = tmp_path / "fresh.py"
+    script.write_text(
+        "import numpy as np, numadam\n"
+        "from numadam import _batch\n"
+        "from numadam.functions import rosen, rosen_der\n"
+        "X0 = np.tile([-1.2, 1.0], (3, 1))\n"
+        "r = numadam.minimize_batch(rosen, X0, jac=rosen_der, method='nadam',"
+        " options={'maxiter': 5})\n"
+        "(run,) = _batch._RUNS.values()\n"
+        "table = _batch._step_table(_batch.METHODS['nadam'][0].variant.rule)\n"
+        "print(r.compiled, *(sum(getattr(f.stats, k).values()) for f in (run, table)"
+        " for k in ('cache_hits', 'cache_misses')))\n")
+    runs = [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(2)]
+    assert runs[1] == ["True", "1", "0", "1", "0"]  # the second process: hits, no compile
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -219,6 +260,8 @@ ERRORS = [
     (dict(jac=lambda X: np.zeros((len(X), 5))), ValueError,
      r"jac must return an array of shape \(B', n\) = \(3, 2\)"),
     (dict(method="bfgs"), ValueError, "Unknown solver"),
+    (dict(options=dict(compiled="yes")), ValueError,
+     "compiled must be True, False or 'specialize', got 'yes'"),
 ]
 
 
