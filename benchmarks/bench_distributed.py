@@ -135,6 +135,7 @@ def step_worker(data_dir):
     alone = numadam.Adam(net.params.copy(), lr=1e-3)
     sharded_sum = np.empty(int(sharded.counts[comm.rank]), np.float32)
     buffer = np.empty_like(net.grad)
+    parameters = net.params.copy()
     y_local, y_all = batch(0, local, X), batch(0, 64, X64)
     pieces = {
         "forward+backward, this rank's share": lambda: net.loss_and_grad(X, y_local),
@@ -143,6 +144,8 @@ def step_worker(data_dir):
         "data-parallel step (Allreduce + Adam)": lambda: plain.step(net.grad),
         "Reduce_scatter of the gradient": lambda: comm.Reduce_scatter(
             net.grad, sharded_sum, recvcounts=sharded.counts),
+        "Allgatherv of the parameters (in place)": lambda: comm.Allgatherv(
+            MPI.IN_PLACE, [parameters, (sharded.counts, sharded.offsets)]),
         "sharded step (Reduce_scatter + Adam on 1/K + Allgatherv)": lambda: sharded.step(
             net.grad),
         "one process: forward+backward of 64": lambda: net.loss_and_grad(X64, y_all),
