@@ -392,9 +392,11 @@ def _cached_run(rule, arguments, point):
     fun, jac, args, batch_args = arguments[:4]
     point = (typeof(point), *(typeof(array[0]) for array in batch_args),
              *(typeof(value) for value in args))
-    signature = (_compiled_loop.function_type(fun, point),
-                 types.none if jac is None else _compiled_loop.function_type(jac, point),
-                 *(typeof(value) for value in arguments[2:]))
+    fun_type = _compiled_loop.function_type(fun, point)
+    jac_type = types.none if jac is None else _compiled_loop.function_type(jac, point)
+    if fun_type is None or jac_type is None:  # fixed signatures that need a conversion
+        return _specialized_run(rule)
+    signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))
     run = _RUNS.get((rule, signature))
     if run is None:
         run = _RUNS[rule, signature] = njit(signature, parallel=True, cache=True,

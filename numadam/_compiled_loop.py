@@ -275,7 +275,8 @@ def _make_driver(element, step_scalars):
         """Yields the iteration number when ``f`` and ``g`` are wanted at ``x``; the caller
         then stores ``f`` in ``value[0]``, the evaluation count in ``value[1]`` (when ``maxfev``
         is not negative) and ``g`` in ``gradient``; they hold the values at the start point on
-        the first call. A negative tolerance or ``maxfev`` is not tested.
+        the first call. A caller that cannot evaluate sets ``value[2]`` and resumes it once:
+        it ends at once. A negative tolerance or ``maxfev`` is not tested.
 
         Ends with ``x`` updated in place, the returned gradient in ``gradient``, and
         ``outcome`` = ``(status, nit, f, f_start, *carry)``.
@@ -295,6 +296,8 @@ def _make_driver(element, step_scalars):
             nit += 1
             f_previous = f
             yield nit
+            if value[2] != 0:  # the caller stops (its user code raised)
+                return
             f = value[0]
             if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
                 best_key, best_f = sign * f_previous, f_previous
@@ -393,8 +396,15 @@ _LOOPS = {}
 
 
 def function_type(dispatcher, argument_types):
-    """``dispatcher`` compiled for ``argument_types``, as a first-class function type."""
-    dispatcher.compile(argument_types)
+    """``dispatcher`` compiled for ``argument_types``, as a first-class function type; ``None``
+    when it has no version for exactly these types and may not compile one (an ``njit`` given
+    explicit signatures: Numba converts the arguments when the caller is compiled for it)."""
+    argument_types = tuple(argument_types)
+    if argument_types not in dispatcher.overloads:
+        try:
+            dispatcher.compile(argument_types)
+        except RuntimeError:  # "compilation disabled"
+            return None
     return types.FunctionType(dispatcher.overloads[argument_types].signature)
 
 
@@ -430,9 +440,11 @@ def _cached_loop(rule, arguments):
     fun, jac, args = arguments[:3]
     x = arguments[8]
     point = (typeof(x), *(typeof(value) for value in args))
+    fun_type = function_type(fun, point)
     jac_type = types.none if jac is None else function_type(jac, point)
-    signature = (function_type(fun, point), jac_type,
-                 *(typeof(value) for value in arguments[2:]))
+    if fun_type is None or jac_type is None:
+        return loop_for(rule)
+    signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))
     loop = _LOOPS.get((rule, signature))
     if loop is None:
         loop = _LOOPS[rule, signature] = njit(signature, cache=True, error_model="numpy")(

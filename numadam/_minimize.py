@@ -630,7 +630,7 @@ def _count(name, value, default, any_tolerance):
         if not any_tolerance:
             raise ValueError(f"{name}=inf needs a tolerance (gtol, ftol or xtol) to stop at")
         return sys.maxsize
-    return int(value)
+    return min(int(value), sys.maxsize)  # no run gets near: a count compiled code can take
 
 
 class _OnGPU:
@@ -759,7 +759,8 @@ def _lean_loop(objective, optimizer, step, x, limits, maxiter, gtol, ftol, xtol,
         return 3, 0, f, g, f
     bounded = limits is not None
     lower, upper = limits if bounded else (x[:0], x[:0])
-    value, gradient = np.array([f, objective.nfev], dtype=np.float64), g.copy()
+    value = np.array([f, objective.nfev, 0.0])  # f, evaluations so far, "stop" (see below)
+    gradient = g.copy()
     outcome = np.empty(4 + len(step.carry))
     counting = maxfev is not None
     driver = _compiled_loop.driver_for(optimizer.variant.rule)(
@@ -768,10 +769,18 @@ def _lean_loop(objective, optimizer, step, x, limits, maxiter, gtol, ftol, xtol,
         maxiter, maxfev if counting else -1, *(-1.0 if tol is None else tol
                                               for tol in (gtol, ftol, xtol)),
         return_best, outcome)
-    for _ in driver:  # each time the driver wants f and g at x
-        value[0], gradient[:] = evaluate(x)
-        if counting:
-            value[1] = objective.nfev
+    try:
+        for _ in driver:  # each time the driver wants f and g at x
+            value[0], gradient[:] = evaluate(x)
+            if counting:
+                value[1] = objective.nfev
+    except BaseException:
+        # user code raised: let the driver end, which frees its arrays (a compiled generator
+        # left suspended never does)
+        value[2] = 1
+        for _ in driver:
+            pass
+        raise
     status, nit, f, f_start, *carry = outcome.tolist()
     status, nit = int(status), int(nit)
     optimizer.advance(nit, carry)

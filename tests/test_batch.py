@@ -93,6 +93,27 @@ def test_jitted_batch_from_the_disk_cache_equals_the_specialized_one(method, opt
         np.testing.assert_array_equal(runs[0][name], runs[1][name])
 
 
+@njit("float64(float64[::1], float64[::1], float64[::1])")
+def declared_decay_loss(x, t, y):
+    return decay_loss(x, t, y)
+
+
+@njit("float64[::1](float64[::1], float64[::1], float64[::1])")
+def declared_decay_grad(x, t, y):
+    return decay_grad(x, t, y)
+
+
+def test_jitted_functions_with_declared_signatures_run_compiled(rng):
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    runs = [numadam.minimize_batch(fun, X0, jac=jac, options=dict(lr=0.02, maxiter=50),
+                                   batch_args=(T, Y))
+            for fun, jac in ((declared_decay_loss, declared_decay_grad),
+                             (decay_loss, decay_grad))]
+    assert runs[0].compiled
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+
+
 def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(tmp_path):
     """As minimize's compiled loop: a new process compiles only the user's functions; the batch
     run and the step table come from Numba's cache (written by the first process at the

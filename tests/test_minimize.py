@@ -1,6 +1,7 @@
 """numadam.minimize: convergence, SciPy interop, callbacks, stopping, bounds, errors, compiled
 loop."""
 
+import os
 import subprocess
 import sys
 import warnings
@@ -339,6 +340,93 @@ def test_lean_loop_runs_unless_an_option_acts_between_iterations(monkeypatch):
     minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad,
              options={"maxiter": 5, "clip_norm": 1.0})
     assert general_runs == [1, 1, 1]
+
+
+class Boom(Exception):
+    pass
+
+
+LEAK_CHECK = """
+import numpy as np, numadam
+from numba.core.runtime import rtsys
+
+class Boom(Exception):
+    pass
+
+def raising_after(calls):
+    count = [0]
+    def fun(x):
+        count[0] += 1
+        if count[0] > calls:
+            raise Boom
+        return float(x @ x)
+    return fun
+
+def live():
+    stats = rtsys.get_allocation_stats()
+    return stats.alloc - stats.free
+
+numadam.minimize(raising_after(10**9), np.ones(3), jac=lambda x: 2 * x, options={"maxiter": 2})
+before = live()
+for _ in range(20):
+    try:
+        numadam.minimize(raising_after(3), np.ones(1000), jac=lambda x: 2 * x,
+                         options={"maxiter": 50})
+    except Boom:
+        pass
+print(live() - before)
+"""
+
+
+def test_lean_loop_frees_its_arrays_when_user_code_raises():
+    """A compiled generator left suspended keeps its arrays: the lean loop ends it first."""
+    environment = dict(os.environ, NUMBA_NRT_STATS="1")
+    leaked = subprocess.run([sys.executable, "-c", LEAK_CHECK], capture_output=True, text=True,
+                            check=True, env=environment).stdout.split()
+    assert leaked == ["0"]
+
+
+def test_lean_loop_raises_user_errors_and_the_next_run_is_unaffected():
+    count = {"n": 0}
+
+    def fun(x):
+        count["n"] += 1
+        if count["n"] == 4:
+            raise Boom
+        return quadratic(x)
+
+    with pytest.raises(Boom):
+        minimize(fun, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 10})
+    again = minimize(fun, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 10})
+    plain = minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 10})
+    np.testing.assert_array_equal(again.x, plain.x)
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+def test_counts_beyond_int64_are_taken_as_no_limit(jitted):
+    fun, jac = (rosen_jit, rosen_jit_der) if jitted else (quadratic, quadratic_grad)
+    x0 = [-1.2, 1.0] if jitted else [1.0, 2.0, 3.0]
+    result = minimize(fun, x0, jac=jac, options={"maxiter": 1e20, "maxfev": 1e25,
+                                                 "gtol": 1e-3, "lr": 1e-2})
+    assert result.success and result.compiled == jitted
+
+
+@njit("float64(float64[::1])")
+def declared_rosen(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+@njit("float64[::1](float64[::1])")
+def declared_rosen_der(x):
+    return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
+
+
+def test_jitted_functions_with_declared_signatures_run_compiled():
+    declared = minimize(declared_rosen, [-1.2, 1.0], jac=declared_rosen_der,
+                        options={"maxiter": 50})
+    lazy = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, options={"maxiter": 50})
+    assert declared.compiled
+    np.testing.assert_array_equal(declared.x, lazy.x)
 
 
 def test_lean_loop_carries_nadams_scalar_state_like_the_general_loop():
