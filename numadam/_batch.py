@@ -49,6 +49,7 @@ from numba.extending import overload, register_jitable
 from scipy.optimize import Bounds, OptimizeResult
 
 from numadam import _compiled_loop, kernels
+from numadam._cache import keyed_by_sources
 from numadam._compiled_loop import (
     accept,
     max_abs,
@@ -309,7 +310,7 @@ def _make_step_table(step_scalars):
 def _step_table(rule):
     """The rule's step table (:func:`_make_step_table`), compiled and cached on disk."""
     return njit(cache=True, error_model="numpy")(
-        _make_step_table(register_jitable(rule.step_scalars)))
+        keyed_by_sources(_make_step_table(register_jitable(rule.step_scalars))))
 
 
 @functools.cache
@@ -369,7 +370,7 @@ def _run_source(rule):
     loop.__module__, loop.__name__ = __name__, f"_batch_loop_{rule.name}"
     loop.__qualname__ = loop.__name__
     globals()[loop.__name__] = register_jitable(loop)
-    return _make_run(loop)
+    return keyed_by_sources(_make_run(loop))
 
 
 @functools.cache

@@ -49,6 +49,7 @@ from numba import njit, typeof, types
 from numba.core.errors import TypingError
 from numba.extending import is_jitted, overload, register_jitable
 
+from numadam._cache import keyed_by_sources
 from numadam.kernels import count_nonfinite
 
 # The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``:
@@ -348,7 +349,7 @@ def _store_tuple(row, values):
 def driver_for(rule):
     """The rule's :func:`_make_driver` generator, compiled (cached on disk)."""
     return njit(cache=True, error_model="numpy")(
-        _make_driver(rule.element, _jitable_step_scalars(rule)))
+        keyed_by_sources(_make_driver(rule.element, _jitable_step_scalars(rule))))
 
 
 def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
@@ -416,8 +417,8 @@ def _jitable_step_scalars(rule):
 
 @functools.cache
 def _loop_source(rule):
-    """The rule's loop as a Python function."""
-    return _make_loop(rule.element, _jitable_step_scalars(rule))
+    """The rule's loop as a Python function (its disk cache keyed by numadam's sources)."""
+    return keyed_by_sources(_make_loop(rule.element, _jitable_step_scalars(rule)))
 
 
 @functools.cache

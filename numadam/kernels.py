@@ -32,6 +32,8 @@ from typing import NamedTuple
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from numadam._cache import keyed_by_sources
+
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
 # vectorization and costs about 5x in speed.
@@ -118,6 +120,8 @@ def for_rule(element) -> Loops:
                 skipped += 1
         return skipped
 
+    serial, parallel, serial_checked, parallel_checked = (
+        keyed_by_sources(loop) for loop in (serial, parallel, serial_checked, parallel_checked))
     return Loops(
         njit(**_JIT_OPTIONS)(serial), njit(**_JIT_OPTIONS, parallel=True)(parallel),
         njit(**_JIT_OPTIONS)(serial_checked),
