@@ -19,7 +19,8 @@ status  success  meaning
                  completed when no tolerance was asked for (fixed-budget stochastic runs)
 1       False    ``maxiter`` reached while a requested tolerance was not met
 2       False    ``maxfev`` evaluations of ``fun`` reached (finite differences included)
-3       False    ``fun`` or ``jac`` returned NaN or inf: the last finite iterate is returned
+3       False    ``fun`` or ``jac`` returned NaN or inf, or the optimizer's per-step scalars
+                 overflowed (extreme hyperparameters): the last finite iterate is returned
 4       False    with ``return_best=False``, the run ended above ``f(x0)`` (below it when
                  maximizing); with the default ``return_best=True`` the lowest evaluated iterate
                  is returned instead, so no run reports success at a point worse than ``x0``
@@ -675,7 +676,10 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
                  return_best):
     # Bound once: this loop is hot.
     evaluate, update = objective._evaluate, optimizer.step_prechecked
+    # The loop keeps copies of the gradients (g.copy() below): a jac that hands back one array
+    # every call would otherwise change the gradient this loop holds, and the best iterate's.
     f, g = evaluate(x)
+    g = g.copy()
     if not math.isfinite(f) or kernels.count_nonfinite(g):
         return 3, 0, f, g, x, f
     clipping = clip_norm is not None or clip_value is not None
@@ -697,12 +701,22 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
             break
         if schedule is not None:
             optimizer.lr = schedule(nit)
-        update(_clip(g, clip_norm, clip_value) if clipping else g)
+        try:
+            update(_clip(g, clip_norm, clip_value) if clipping else g)
+        except (OverflowError, ZeroDivisionError):
+            # The rule's per-step scalars overflowed in Python's arithmetic (extreme
+            # hyperparameters, e.g. schedule-free's r = 200 at step 34). The compiled loops
+            # compute them in IEEE arithmetic, step to a NaN point and stop there with status
+            # 3 at the last finite iterate: so does this loop, without that evaluation.
+            optimizer.step_count -= 1
+            status = 3
+            break
         if limits is not None:
             np.clip(x, *limits, out=x)
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
+        g_new = g_new.copy()
         if return_best and (f < f_previous if ascending else f > f_previous) and (
                 sign * f_previous < best_f):
             best_f, best = sign * f_previous, (previous.copy(), f_previous, g)

@@ -429,6 +429,40 @@ def test_jitted_functions_with_declared_signatures_run_compiled():
     np.testing.assert_array_equal(declared.x, lazy.x)
 
 
+@pytest.mark.parametrize("options", [
+    dict(lr=1e-2, r=200.0),  # (k + 1) ** 200 overflows at step 34
+    dict(lr=0.0, weight_lr_power=-1.0),  # 0.0 ** -1.0
+])
+def test_overflowing_step_scalars_stop_every_loop_at_the_last_finite_iterate(options):
+    settings = dict(options, maxiter=200)
+    runs = {"lean": minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="schedulefree_adamw",
+                             options=settings),
+            "general": minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="schedulefree_adamw",
+                                options=settings, callback=do_nothing),
+            "compiled": minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                                 method="schedulefree_adamw", options=settings)}
+    assert runs["compiled"].compiled
+    for name, run in runs.items():
+        assert run.status == 3 and np.isfinite(run.x).all() and np.isfinite(run.fun), name
+        np.testing.assert_array_equal(run.x, runs["general"].x)
+        assert run.nit == runs["general"].nit < 200
+
+
+def test_a_jac_that_reuses_one_output_array_is_read_correctly_by_both_loops():
+    output = np.empty(2)
+
+    def jac(x):
+        output[:] = sine_valley_der(x)
+        return output
+
+    options = {"lr": 0.5, "maxiter": 40}  # climbs, so that return_best restores a point
+    fresh = minimize(sine_valley, [0.3, -0.2], jac=sine_valley_der, options=options)
+    for callback in (None, do_nothing):
+        result = minimize(sine_valley, [0.3, -0.2], jac=jac, options=options, callback=callback)
+        np.testing.assert_array_equal(result.x, fresh.x)
+        np.testing.assert_array_equal(result.jac, sine_valley_der(result.x))
+
+
 def test_lean_loop_carries_nadams_scalar_state_like_the_general_loop():
     # NAdam's mu_product runs across steps inside the generator (its carry)
     x = np.array([1.0, 2.0, 3.0])
