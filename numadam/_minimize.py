@@ -676,10 +676,10 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
                  return_best):
     # Bound once: this loop is hot.
     evaluate, update = objective._evaluate, optimizer.step_prechecked
-    # The loop keeps copies of the gradients (g.copy() below): a jac that hands back one array
-    # every call would otherwise change the gradient this loop holds, and the best iterate's.
-    f, g = evaluate(x)
-    g = g.copy()
+    # A jac may hand back one array on every call, which would change the gradient this loop
+    # holds: seen once, every later gradient is copied (fresh arrays never are).
+    f, returned = evaluate(x)
+    g, copying = returned.copy(), False
     if not math.isfinite(f) or kernels.count_nonfinite(g):
         return 3, 0, f, g, x, f
     clipping = clip_norm is not None or clip_value is not None
@@ -716,10 +716,13 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
-        g_new = g_new.copy()
+        if copying or g_new is returned:
+            copying, returned, g_new = True, g_new, g_new.copy()
+        else:
+            returned = g_new
         if return_best and (f < f_previous if ascending else f > f_previous) and (
                 sign * f_previous < best_f):
-            best_f, best = sign * f_previous, (previous.copy(), f_previous, g)
+            best_f, best = sign * f_previous, (previous.copy(), f_previous, g.copy())
         nonfinite, step_norm = _accept(x, f, g_new, previous)
         if nonfinite:
             x[:] = previous  # the last finite iterate, with its f and g

@@ -448,10 +448,13 @@ def test_overflowing_step_scalars_stop_every_loop_at_the_last_finite_iterate(opt
         assert run.nit == runs["general"].nit < 200
 
 
-def test_a_jac_that_reuses_one_output_array_is_read_correctly_by_both_loops():
-    output = np.empty(2)
+@pytest.mark.parametrize("buffers", [1, 2])
+def test_a_jac_that_reuses_its_output_arrays_is_read_correctly_by_both_loops(buffers):
+    outputs, calls = [np.empty(2) for _ in range(buffers)], [0]
 
     def jac(x):
+        output = outputs[calls[0] % buffers]
+        calls[0] += 1
         output[:] = sine_valley_der(x)
         return output
 
