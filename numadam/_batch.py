@@ -52,9 +52,9 @@ from numadam import _compiled_loop, kernels
 from numadam._cache import keyed_by_sources
 from numadam._compiled_loop import (
     accept,
+    converged_after_step,
     max_abs,
     max_abs_projected,
-    small_change,
     store_tuple,
 )
 from numadam._minimize import (
@@ -458,9 +458,7 @@ def _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xto
         f_previous = F[b]
         F[b] = F_new[j]
         G[b] = G_new[j]
-        if ftol >= 0 and small_change(F[b], f_previous, ftol):
-            status[b] = 0
-        elif xtol >= 0 and step_norm <= xtol:
+        if converged_after_step(F[b], f_previous, step_norm, ftol, xtol):
             status[b] = 0
 
 

@@ -147,6 +147,14 @@ def small_change(f, f_previous, ftol):
     return abs(f - f_previous) <= ftol * scale
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def converged_after_step(f, f_previous, step_norm, ftol, xtol):
+    """The tests after an accepted step, in their order: ``ftol`` (:func:`small_change`), then
+    ``xtol`` (the step's max-norm). A negative tolerance is not tested."""
+    return (ftol >= 0 and small_change(f, f_previous, ftol)) or (xtol >= 0
+                                                                  and step_norm <= xtol)
+
+
 def descent_sign(optimizer):
     """``-1.0`` when the optimizer maximizes, else ``1.0``."""
     return -1.0 if optimizer.hyperparameters.get("maximize", False) else 1.0
@@ -232,10 +240,7 @@ def _make_loop(element, step_scalars):
                 break
             carry = carry_next
             g = g_new
-            if ftol >= 0 and small_change(f, f_previous, ftol):
-                status = 0
-                break
-            if xtol >= 0 and step_norm <= xtol:
+            if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = 0
                 break
         if best_key < sign * f:
@@ -311,10 +316,7 @@ def _make_driver(element, step_scalars):
                 f, nit, status = f_previous, nit - 1, 3
                 break
             g[:] = gradient
-            if ftol >= 0 and small_change(f, f_previous, ftol):
-                status = 0
-                break
-            if xtol >= 0 and step_norm <= xtol:
+            if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = 0
                 break
         if best_key < sign * f:
