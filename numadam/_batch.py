@@ -310,7 +310,7 @@ def _make_step_table(step_scalars):
 def _step_table(rule):
     """The rule's step table (:func:`_make_step_table`), compiled and cached on disk."""
     return njit(cache=True, error_model="numpy")(
-        keyed_by_sources(_make_step_table(register_jitable(rule.step_scalars))))
+        keyed_by_sources(_make_step_table(_compiled_loop.jitable_step_scalars(rule))))
 
 
 @functools.cache
@@ -319,8 +319,8 @@ def _tabulated(step_scalars):
     by :func:`_step_table` and calls ``step_scalars`` beyond it. Its ``inputs`` are
     ``(table, inputs, scalars_like)``: the setting's table, the rule's inputs, and a tuple as
     long as the rule's scalars. The values are the very ones ``step_scalars`` returns (the
-    same compiled operations on the same values), so every bit of the run stays the same."""
-    step_scalars = register_jitable(step_scalars)
+    same compiled operations on the same values), so every bit of the run stays the same.
+    ``step_scalars`` is registered with Numba already."""
 
     def scalars_at(inputs, carry, step):
         table, rule_inputs, scalars_like = inputs
@@ -362,7 +362,8 @@ def _make_run(loop):
 def _run_source(rule):
     """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
     loop with its step scalars read from a table (:func:`_tabulated`)."""
-    loop = _compiled_loop._make_loop(rule.element, _tabulated(rule.step_scalars))
+    loop = _compiled_loop._make_loop(
+        rule.element, _tabulated(_compiled_loop.jitable_step_scalars(rule)))
     # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
     # pickles by value, with the Numba functions it calls, whose pickles change from process to
     # process (a new uuid each): the key would never match again. Published under a name of
@@ -384,14 +385,14 @@ def _specialized_run(rule):
 _RUNS = {}
 
 
-def _cached_run(rule, arguments, point):
+def _cached_run(rule, arguments, x_row):
     """The rule's batch run compiled for these arguments, ``fun`` and ``jac`` typed by their
     signatures (first-class function types) rather than by their identity, as minimize's
     compiled loop (:func:`numadam._compiled_loop._cached_loop`): cached on disk, so that a
-    fresh process loads it and compiles only the user's functions. ``point``: a row of
+    fresh process loads it and compiles only the user's functions. ``x_row``: a row of
     ``x0``, for the type of the point that ``fun`` and ``jac`` receive."""
     fun, jac, args, batch_args = arguments[:4]
-    point = (typeof(point), *(typeof(array[0]) for array in batch_args),
+    point = (typeof(x_row), *(typeof(array[0]) for array in batch_args),
              *(typeof(value) for value in args))
     fun_type = _compiled_loop.function_type(fun, point)
     jac_type = types.none if jac is None else _compiled_loop.function_type(jac, point)
@@ -418,8 +419,7 @@ def _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
 
 @njit(parallel=True, error_model="numpy")
 def _update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_like, inputs,
-                 inputs_like,
-                 carries, carry_like, setting, X, G, lower, upper, bounded, nit):
+                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit):
     """One step of every active problem (its own step count, scalars and carry), then the
     projection on its box: the optimizer's update and ``np.clip``, row by row."""
     for j in prange(active.shape[0]):
@@ -670,10 +670,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     else:
         objective = _BatchObjective(fun, jac, args, batch_args, B, n)
         _vectorized_loop(objective, kernel, step_scalars, state, constants,
-                         compiled[0].constants, inputs,
-                         compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G, nit,
-                         status, lower, upper, limits is not None, sign, maxiter, gtol, ftol,
-                         xtol, callback, every, return_best, F_start)
+                         compiled[0].constants, inputs, compiled[0].inputs, carries,
+                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper,
+                         limits is not None, sign, maxiter, gtol, ftol, xtol, callback, every,
+                         return_best, F_start)
         nfev, njev = objective.nfev, objective.njev
     if steps[0].variant.rule.modes:
         _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
@@ -694,9 +694,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
 
 
 def _vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
-                     inputs_like,
-                     carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
-                     sign, maxiter, gtol, ftol, xtol, callback, every, return_best, F_start):
+                     inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
+                     upper, bounded, sign, maxiter, gtol, ftol, xtol, callback, every,
+                     return_best, F_start):
     """``minimize``'s Python loop for all active problems at once."""
     active = np.arange(X.shape[0])
     F0, G0 = objective(X, active)
@@ -716,8 +716,8 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
         if not active.size:
             break
         _update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
-                     inputs_like,
-                     carries, carry_like, setting, X, G, lower, upper, bounded, nit)
+                     inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded,
+                     nit)
         F_new, G_new = objective(X[active], active)
         _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status,
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, sign,

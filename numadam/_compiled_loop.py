@@ -351,7 +351,7 @@ def _store_tuple(row, values):
 def driver_for(rule):
     """The rule's :func:`_make_driver` generator, compiled (cached on disk)."""
     return njit(cache=True, error_model="numpy")(
-        keyed_by_sources(_make_driver(rule.element, _jitable_step_scalars(rule))))
+        keyed_by_sources(_make_driver(rule.element, jitable_step_scalars(rule))))
 
 
 def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
@@ -412,7 +412,7 @@ def function_type(dispatcher, argument_types):
 
 
 @functools.cache
-def _jitable_step_scalars(rule):
+def jitable_step_scalars(rule):
     """The rule's plain-Python step-scalar function, registered with Numba once."""
     return register_jitable(rule.step_scalars)
 
@@ -420,7 +420,7 @@ def _jitable_step_scalars(rule):
 @functools.cache
 def _loop_source(rule):
     """The rule's loop as a Python function (its disk cache keyed by numadam's sources)."""
-    return keyed_by_sources(_make_loop(rule.element, _jitable_step_scalars(rule)))
+    return keyed_by_sources(_make_loop(rule.element, jitable_step_scalars(rule)))
 
 
 @functools.cache

@@ -781,7 +781,7 @@ def _lean_loop(objective, optimizer, step, x, limits, maxiter, gtol, ftol, xtol,
     outcome = np.empty(4 + len(step.carry))
     counting = maxfev is not None
     driver = _compiled_loop.driver_for(optimizer.variant.rule)(
-        x, value, gradient, (*step.state, x), step.constants, step.inputs, step.carry,
+        x, value, gradient, step.state, step.constants, step.inputs, step.carry,
         optimizer.step_count + 1, lower, upper, bounded, _compiled_loop.descent_sign(optimizer),
         maxiter, maxfev if counting else -1, *(-1.0 if tol is None else tol
                                               for tol in (gtol, ftol, xtol)),

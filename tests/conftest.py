@@ -1,5 +1,8 @@
 """Shared fixtures and helpers for numadam's tests."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -8,3 +11,17 @@ import pytest
 def rng():
     """A fresh, seeded generator: all test randomness goes through it."""
     return np.random.default_rng(20261124)
+
+
+@pytest.fixture
+def run_twice(tmp_path):
+    """``run_twice(source)``: the words the script ``source`` prints in each of two new Python
+    processes (run from a file: Numba caches only functions that live in one)."""
+
+    def run(source):
+        script = tmp_path / "fresh.py"
+        script.write_text(source)
+        return [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(2)]
+
+    return run

@@ -1,9 +1,6 @@
 """minimize_batch and multistart: every problem of a batch equals its own minimize run bitwise,
 problems stop alone, and bad input gets a clear error."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from numba import njit
@@ -114,12 +111,11 @@ def test_jitted_functions_with_declared_signatures_run_compiled(rng):
     np.testing.assert_array_equal(runs[0].x, runs[1].x)
 
 
-def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(tmp_path):
+def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(run_twice):
     """As minimize's compiled loop: a new process compiles only the user's functions; the batch
     run and the step table come from Numba's cache (written by the first process at the
     latest)."""
-    script = tmp_path / "fresh.py"
-    script.write_text(
+    runs = run_twice(
         "import numpy as np, numadam\n"
         "from numadam import _batch\n"
         "from numadam.functions import rosen, rosen_der\n"
@@ -130,8 +126,6 @@ def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(tmp_path):
         "table = _batch._step_table(_batch.METHODS['nadam'][0].variant.rule)\n"
         "print(r.compiled, *(sum(getattr(f.stats, k).values()) for f in (run, table)"
         " for k in ('cache_hits', 'cache_misses')))\n")
-    runs = [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           check=True).stdout.split() for _ in range(2)]
     assert runs[1] == ["True", "1", "0", "1", "0"]  # the second process: hits, no compile
 
 

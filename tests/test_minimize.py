@@ -812,11 +812,10 @@ def test_compiled_loop_does_not_recompile_for_the_same_objective():
     assert _compiled_loop._LOOPS == loops  # the same compiled loop, not a new one
 
 
-def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(tmp_path):
+def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(run_twice):
     """Only the user's functions compile in a new process; the loop itself comes from Numba's
     cache (written by the first process at the latest)."""
-    script = tmp_path / "fresh.py"
-    script.write_text(
+    runs = run_twice(
         "import numpy as np, numadam\n"
         "from numadam import _compiled_loop\n"
         "from numadam.functions import rosen, rosen_der\n"
@@ -824,8 +823,6 @@ def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(tmp_path):
         "(loop,) = _compiled_loop._LOOPS.values()\n"
         "print(r.compiled, sum(loop.stats.cache_hits.values()),"
         " sum(loop.stats.cache_misses.values()))\n")
-    runs = [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                           check=True).stdout.split() for _ in range(2)]
     assert runs[1] == ["True", "1", "0"]  # the second process: one cache hit, no compile
 
 
