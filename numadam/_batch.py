@@ -50,19 +50,20 @@ from scipy.optimize import Bounds, OptimizeResult
 
 from numadam import _compiled_loop, kernels
 from numadam._cache import keyed_by_sources
-from numadam._compiled_loop import (
-    accept,
-    converged_after_step,
-    max_abs,
-    max_abs_projected,
-    store_tuple,
-)
+from numadam._compiled_loop import accept, converged_after_step, max_abs, max_abs_projected
 from numadam._minimize import (
     METHODS,
     STATUS_MESSAGES,
     _method_name,
     _tolerance,
     split_options,
+)
+from numadam._step_tables import (
+    jitable_step_scalars,
+    step_table,
+    store_tuple,
+    tabulated,
+    tuple_like,
 )
 
 __all__ = ["minimize_batch", "multistart"]
@@ -245,29 +246,6 @@ def _rows_of(arrays, b):
     return implementation
 
 
-def tuple_like(row, like):
-    """The values of the 1-D float array ``row`` as a tuple like ``like``: as long, each value
-    in the type of ``like``'s (a flag such as SGD's ``nesterov`` back to a bool)."""
-    return tuple(type(kind)(value) for kind, value in zip(like, row.tolist()))
-
-
-@overload(tuple_like)
-def _tuple_like(row, like):
-    count = len(like)
-    if count == 0:
-        return lambda row, like: ()
-    if all(isinstance(kind, types.Float) for kind in like):
-        from numba.np.unsafe.ndarray import to_fixed_tuple
-
-        return lambda row, like: to_fixed_tuple(row, count)
-    values = ", ".join(f"row[{i}] != 0" if isinstance(kind, types.Boolean)
-                       else f"int(row[{i}])" if isinstance(kind, types.Integer) else f"row[{i}]"
-                       for i, kind in enumerate(like))
-    namespace = {}
-    exec(f"def implementation(row, like):\n    return ({values},)", namespace)
-    return namespace["implementation"]
-
-
 #: Rows of step scalars tabulated per problem of a batch, at most (see :func:`_table_steps`).
 TABLE_ROWS_PER_PROBLEM = 16
 
@@ -280,64 +258,21 @@ def _table_steps(maxiter, settings, B):
 
     A problem's step ``t`` has the same scalars as every other problem with the same
     hyperparameters (they depend on the step only), so the batch computes them once per setting
-    (:func:`_step_table`) and each problem reads them: its ``pow`` calls were a fifth of an
-    iteration of a small fit. The table costs ``settings * rows`` evaluations and grows with
-    ``maxiter``; a run that stops early would waste most of it, so it stays within
-    ``TABLE_ROWS_PER_PROBLEM`` rows per problem (and ``TABLE_ROWS_MAX`` per setting); later
-    steps are computed as before.
+    (:func:`numadam._step_tables.step_table`) and each problem reads them: its ``pow`` calls
+    were a fifth of an iteration of a small fit. The table costs ``settings * rows``
+    evaluations and grows with ``maxiter``; a run that stops early would waste most of it, so
+    it stays within ``TABLE_ROWS_PER_PROBLEM`` rows per problem (and ``TABLE_ROWS_MAX`` per
+    setting); later steps are computed as before.
     """
     return int(min(maxiter, TABLE_ROWS_PER_PROBLEM * B // settings, TABLE_ROWS_MAX))
-
-
-def _make_step_table(step_scalars):
-    """The step table of a rule whose step-scalar function is ``step_scalars``."""
-
-    def step_table(inputs, inputs_like, carries, carry_like, table):
-        """``table[k, t - 1]``: the scalars and then the carry that ``step_scalars`` gives at
-        step ``t`` for setting ``k``, starting from its carry, as the loop computes them."""
-        for k in range(table.shape[0]):
-            setting_inputs = tuple_like(inputs[k], inputs_like)
-            carry = tuple_like(carries[k], carry_like)
-            for t in range(table.shape[1]):
-                scalars, carry = step_scalars(setting_inputs, carry, t + 1)
-                store_tuple(table[k, t], scalars)
-                store_tuple(table[k, t, len(scalars):], carry)
-
-    return step_table
-
-
-@functools.cache
-def _step_table(rule):
-    """The rule's step table (:func:`_make_step_table`), compiled and cached on disk."""
-    return njit(cache=True, error_model="numpy")(
-        keyed_by_sources(_make_step_table(_compiled_loop.jitable_step_scalars(rule))))
-
-
-@functools.cache
-def _tabulated(step_scalars):
-    """A step-scalar function for the compiled loop that reads the step's row of a table made
-    by :func:`_step_table` and calls ``step_scalars`` beyond it. Its ``inputs`` are
-    ``(table, inputs, scalars_like)``: the setting's table, the rule's inputs, and a tuple as
-    long as the rule's scalars. The values are the very ones ``step_scalars`` returns (the
-    same compiled operations on the same values), so every bit of the run stays the same.
-    ``step_scalars`` is registered with Numba already."""
-
-    def scalars_at(inputs, carry, step):
-        table, rule_inputs, scalars_like = inputs
-        if step <= table.shape[0]:
-            row = table[step - 1]
-            return tuple_like(row, scalars_like), tuple_like(row[len(scalars_like):], carry)
-        return step_scalars(rule_inputs, carry, step)
-
-    return register_jitable(inline="always")(scalars_at)
 
 
 def _make_run(loop):
     """Every problem's compiled minimize ``loop``, the problems spread over the cores."""
 
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
-            inputs_like, tables, scalars_like, carries, carry_like, setting, X, lower, upper,
-            bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
+            inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
+            upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
             F_start):
         for b in prange(X.shape[0]):
             k = setting[b]
@@ -345,7 +280,7 @@ def _make_run(loop):
                 fun, jac, rows_of(batch_args, b) + args,
                 (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
                 tuple_like(constants[k], constants_like),
-                (tables[k], tuple_like(inputs[k], inputs_like), scalars_like),
+                (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
                 tuple_like(carries[b], carry_like),
                 1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol,
                 return_best)
@@ -361,9 +296,8 @@ def _make_run(loop):
 @functools.cache
 def _run_source(rule):
     """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
-    loop with its step scalars read from a table (:func:`_tabulated`)."""
-    loop = _compiled_loop._make_loop(
-        rule.element, _tabulated(_compiled_loop.jitable_step_scalars(rule)))
+    loop with its step scalars read from a table (:func:`numadam._step_tables.tabulated`)."""
+    loop = _compiled_loop._make_loop(rule.element, tabulated(jitable_step_scalars(rule)))
     # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
     # pickles by value, with the Numba functions it calls, whose pickles change from process to
     # process (a new uuid each): the key would never match again. Published under a name of
@@ -652,10 +586,12 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         setting_carries = _float_rows([step.carry for step in compiled])
         tables = np.empty((len(compiled), _table_steps(maxiter, len(compiled), B),
                            len(scalars_like) + setting_carries.shape[1]))
-        _step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
-                          tables)
+        step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
+                         tables)
+        filled = np.array([tables.shape[1]])  # every row, read only (the problems run at once)
         arguments = (fun, None if jac is True else jac, args, batch_args, *state, constants,
-                     compiled[0].constants, inputs, compiled[0].inputs, tables, scalars_like,
+                     compiled[0].constants, inputs, compiled[0].inputs, tables, filled,
+                     scalars_like,
                      carries, compiled[0].carry, setting, X, lower, upper, limits is not None,
                      sign, int(maxiter), -1.0 if gtol is None else gtol,
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol,

@@ -49,7 +49,9 @@ from numba import njit, typeof, types
 from numba.core.errors import TypingError
 from numba.extending import is_jitted, overload, register_jitable
 
+from numadam import _step_tables
 from numadam._cache import keyed_by_sources
+from numadam._step_tables import jitable_step_scalars, store_tuple, tabulated
 from numadam.kernels import count_nonfinite
 
 # The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``:
@@ -330,23 +332,6 @@ def _make_driver(element, step_scalars):
     return driver
 
 
-def store_tuple(row, values):
-    """``row[:len(values)] = values`` for a tuple of floats, the empty one included."""
-    row[:len(values)] = values
-
-
-@overload(store_tuple)
-def _store_tuple(row, values):
-    if len(values) == 0:
-        return lambda row, values: None
-
-    def implementation(row, values):
-        for i in range(len(values)):
-            row[i] = values[i]
-
-    return implementation
-
-
 @functools.cache
 def driver_for(rule):
     """The rule's :func:`_make_driver` generator, compiled (cached on disk)."""
@@ -373,12 +358,18 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
     bounded = limits is not None
     lower, upper = limits if bounded else (x[:0], x[:0])
     jac = None if jac is True else jac  # the loop's spelling of "fun returns (f, g)"
-    arguments = (fun, jac, tuple(args), step.state, step.constants, step.inputs, step.carry,
+    rule = optimizer.variant.rule
+    # the table of this setting's step scalars, which the loop reads and extends (a run from
+    # a later step than 1 computes them all: the table counts from step 1)
+    table, filled = (_step_tables.table_for if optimizer.step_count == 0
+                     else _step_tables.no_table)(rule, step.inputs, step.carry)
+    scalars_like = (0.0,) * (table.shape[1] - len(step.carry))
+    arguments = (fun, jac, tuple(args), step.state, step.constants,
+                 (table, filled, step.inputs, scalars_like), step.carry,
                  optimizer.step_count + 1, x, lower, upper, bounded, descent_sign(optimizer),
                  int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
                  -1.0 if xtol is None else xtol, bool(return_best))
     try:
-        rule = optimizer.variant.rule
         loop = loop_for(rule) if specialize else _cached_loop(rule, arguments)
         status, nit, f, g, nfev, carry, f_start = loop(*arguments)
     except TypingError:
@@ -412,15 +403,10 @@ def function_type(dispatcher, argument_types):
 
 
 @functools.cache
-def jitable_step_scalars(rule):
-    """The rule's plain-Python step-scalar function, registered with Numba once."""
-    return register_jitable(rule.step_scalars)
-
-
-@functools.cache
 def _loop_source(rule):
-    """The rule's loop as a Python function (its disk cache keyed by numadam's sources)."""
-    return keyed_by_sources(_make_loop(rule.element, jitable_step_scalars(rule)))
+    """The rule's loop as a Python function (its disk cache keyed by numadam's sources), its
+    step scalars read from a table (:func:`numadam._step_tables.tabulated`)."""
+    return keyed_by_sources(_make_loop(rule.element, tabulated(jitable_step_scalars(rule))))
 
 
 @functools.cache

@@ -123,7 +123,7 @@ def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(run_twice):
         "r = numadam.minimize_batch(rosen, X0, jac=rosen_der, method='nadam',"
         " options={'maxiter': 5})\n"
         "(run,) = _batch._RUNS.values()\n"
-        "table = _batch._step_table(_batch.METHODS['nadam'][0].variant.rule)\n"
+        "table = _batch.step_table(_batch.METHODS['nadam'][0].variant.rule)\n"
         "print(r.compiled, *(sum(getattr(f.stats, k).values()) for f in (run, table)"
         " for k in ('cache_hits', 'cache_misses')))\n")
     assert runs[1] == ["True", "1", "0", "1", "0"]  # the second process: hits, no compile

@@ -12,7 +12,7 @@ import scipy.optimize
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
-from numadam import _compiled_loop, schedules
+from numadam import _compiled_loop, _step_tables, schedules
 from numadam import _minimize as numadam_minimize
 from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
 from numadam.rules import adam as adam_rule
@@ -666,6 +666,43 @@ def test_compiled_loop_equals_python_loop_bitwise(method, options):
     assert compiled.fun == python.fun
     assert (compiled.nit, compiled.nfev, compiled.status) == (python.nit, python.nfev,
                                                                python.status)
+
+
+def step_table_of(method, **hyperparameters):
+    """The process's step table (``_step_tables.table_for``) of a fresh optimizer of
+    ``method``."""
+    cls, fixed = numadam_minimize.METHODS[method]
+    step = cls(np.zeros(2), **fixed, **hyperparameters).compiled_step()
+    return _step_tables.table_for(cls.variant.rule, step.inputs, step.carry)
+
+
+@pytest.mark.parametrize("method", ["adam", "nadam", "radam", "adagrad", "schedulefree_adamw"])
+def test_compiled_runs_tabulate_the_step_scalars_and_read_them_bitwise(method):
+    lr = 1e-3 * (1 + 2**-30)  # a setting no other test uses: its table starts empty
+    table, filled = step_table_of(method, lr=lr)
+    assert filled[0] == 0
+    runs = {}
+    for name, maxiter in (("first 50", 50), ("120", 120), ("120 again", 120)):
+        runs[name] = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                              options={"lr": lr, "maxiter": maxiter})
+        assert runs[name].compiled
+        assert filled[0] == min(maxiter, 120)  # stored the steps it computed, in order
+    python = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                      options={"lr": lr, "maxiter": 120, "compiled": False})
+    for name in ("120", "120 again"):  # read 50 rows and computed 70 / read all 120
+        np.testing.assert_array_equal(runs[name].x, python.x)
+        assert runs[name].fun == python.fun
+
+
+def test_the_compiled_loop_reads_its_steps_scalars_from_the_table():
+    lr = 1e-3 * (1 + 2**-29)
+    table, filled = step_table_of("adam", lr=lr)
+    x0 = [-1.2, 1.0]
+    first = minimize(rosen_jit, x0, jac=rosen_jit_der, options={"lr": lr, "maxiter": 30})
+    assert not np.array_equal(first.x, x0)
+    table[:filled[0], 0] = 0.0  # Adam's first scalar is -lr / (1 - beta1**t): no step
+    again = minimize(rosen_jit, x0, jac=rosen_jit_der, options={"lr": lr, "maxiter": 30})
+    np.testing.assert_array_equal(again.x, x0)
 
 
 def test_compiled_loop_reaches_the_rosenbrock_minimum_and_reports_gtol():

@@ -1,0 +1,170 @@
+"""A rule's per-step scalars, computed once and read from a table by the compiled loops.
+
+A rule's per-step scalars (Adam's bias corrections, NAdam's momentum products...) depend on the
+step number and the hyperparameters, not on the iterate. On a small problem their ``pow`` calls
+are a large part of an iteration: Adam's ``beta2**t`` alone is ~20 ns of a 60-100 ns iteration
+of a 2-D fit. So the compiled loops read them from a table:
+
+* ``minimize``'s compiled loop keeps one table per rule and hyperparameter setting for the
+  process (:func:`table_for`) and fills it as it goes: the first run with a setting computes
+  each step's scalars once, as it always did, and stores them; later runs read them.
+* ``minimize_batch`` computes each setting's table before the run (:func:`step_table`); every
+  problem with that setting reads it.
+
+Beyond the table's end the loop computes the scalars as before. The table holds the very values
+that the rule's step-scalar function returns (the same compiled operations on the same inputs),
+so reading them changes no bit of a run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload, register_jitable
+
+from numadam._cache import keyed_by_sources
+
+#: Steps tabulated per rule and setting, at most. Adam with ``beta2 = 0.999`` calls ``pow`` up
+#: to step ~36,700 (see ``rules.adam.bias_correction_done``); a row is a few floats.
+CAPACITY = 2**16
+
+#: Settings whose tables the process keeps (the least recently used is dropped first).
+KEPT = 16
+
+
+@functools.cache
+def jitable_step_scalars(rule):
+    """The rule's plain-Python step-scalar function, registered with Numba once."""
+    return register_jitable(rule.step_scalars)
+
+
+def tuple_like(row, like):
+    """The values of the 1-D float array ``row`` as a tuple like ``like``: as long, each value
+    in the type of ``like``'s (a flag such as SGD's ``nesterov`` back to a bool)."""
+    return tuple(type(kind)(value) for kind, value in zip(like, row.tolist()))
+
+
+@overload(tuple_like)
+def _tuple_like(row, like):
+    count = len(like)
+    if count == 0:
+        return lambda row, like: ()
+    if all(isinstance(kind, types.Float) for kind in like):
+        from numba.np.unsafe.ndarray import to_fixed_tuple
+
+        return lambda row, like: to_fixed_tuple(row, count)
+    values = ", ".join(f"row[{i}] != 0" if isinstance(kind, types.Boolean)
+                       else f"int(row[{i}])" if isinstance(kind, types.Integer) else f"row[{i}]"
+                       for i, kind in enumerate(like))
+    namespace = {}
+    exec(f"def implementation(row, like):\n    return ({values},)", namespace)
+    return namespace["implementation"]
+
+
+def store_tuple(row, values):
+    """``row[:len(values)] = values`` for a tuple of floats, the empty one included."""
+    row[:len(values)] = values
+
+
+@overload(store_tuple)
+def _store_tuple(row, values):
+    if len(values) == 0:
+        return lambda row, values: None
+
+    def implementation(row, values):
+        for i in range(len(values)):
+            row[i] = values[i]
+
+    return implementation
+
+
+@functools.cache
+def tabulated(step_scalars):
+    """A step-scalar function for the compiled loops that reads step ``t``'s scalars from row
+    ``t - 1`` of a table and computes them with ``step_scalars`` (registered with Numba) beyond
+    the rows filled so far.
+
+    Its ``inputs`` are ``(table, filled, inputs, scalars_like)``: rows of the scalars and then
+    the carry after each step, counted from step 1 and the rule's initial carry; a 1-element
+    integer array with the number of rows filled; the rule's own inputs; a tuple as long as the
+    rule's scalars. A step computed right after the filled rows, within the table, is stored
+    and counted (each step follows from the previous one's carry, so rows fill in order).
+    """
+
+    def scalars_at(inputs, carry, step):
+        table, filled, rule_inputs, scalars_like = inputs
+        if step <= filled[0]:
+            row = table[step - 1]
+            return tuple_like(row, scalars_like), tuple_like(row[len(scalars_like):], carry)
+        scalars, carry = step_scalars(rule_inputs, carry, step)
+        if step == filled[0] + 1 and step <= table.shape[0]:
+            store_tuple(table[step - 1], scalars)
+            store_tuple(table[step - 1, len(scalars_like):], carry)
+            filled[0] = step
+        return scalars, carry
+
+    return register_jitable(inline="always")(scalars_at)
+
+
+@functools.cache
+def scalar_count(rule):
+    """How many scalars the rule's step-scalar function returns: a property of the rule (Numba
+    needs a tuple of one length), counted at step 1 with the rule's default hyperparameters,
+    with which it does not raise (other settings may: schedule-free's ``0.0 ** -1.0``)."""
+    defaults = {name: hyperparameter.default
+                for name, hyperparameter in rule.hyperparameters.items()}
+    return len(rule.step_scalars(rule.step_inputs(defaults), rule.carry, 1)[0])
+
+
+#: (rule, inputs, carry) -> (table, filled), the tables of minimize's compiled loop.
+_TABLES: OrderedDict = OrderedDict()
+
+
+def table_for(rule, inputs, carry):
+    """The process's table of ``rule``'s scalars with these inputs from step 1 and this carry,
+    as ``(table, filled)`` for :func:`tabulated`. Empty (not filled) at first; the loop that
+    reads it fills it."""
+    key = (rule, inputs, carry)
+    entry = _TABLES.get(key)
+    if entry is None:
+        columns = scalar_count(rule) + len(carry)
+        entry = _TABLES[key] = (np.empty((CAPACITY, columns)), np.zeros(1, np.int64))
+        while len(_TABLES) > KEPT:
+            _TABLES.popitem(last=False)
+    else:
+        _TABLES.move_to_end(key)
+    return entry
+
+
+def no_table(rule, inputs, carry):
+    """A table without rows, for a run that does not start at step 1 (it computes every
+    step)."""
+    return np.empty((0, scalar_count(rule) + len(carry))), np.zeros(1, np.int64)
+
+
+def _make_step_table(step_scalars):
+    """The step table of a rule whose step-scalar function is ``step_scalars``."""
+
+    def fill(inputs, inputs_like, carries, carry_like, table):
+        """``table[k, t - 1]``: the scalars and then the carry that ``step_scalars`` gives at
+        step ``t`` for setting ``k``, starting from its carry, as the loop computes them."""
+        for k in range(table.shape[0]):
+            setting_inputs = tuple_like(inputs[k], inputs_like)
+            carry = tuple_like(carries[k], carry_like)
+            for t in range(table.shape[1]):
+                scalars, carry = step_scalars(setting_inputs, carry, t + 1)
+                store_tuple(table[k, t], scalars)
+                store_tuple(table[k, t, len(scalars):], carry)
+
+    return fill
+
+
+@functools.cache
+def step_table(rule):
+    """The rule's step table (:func:`_make_step_table`) for ``minimize_batch``'s settings,
+    compiled and cached on disk."""
+    return njit(cache=True, error_model="numpy")(
+        keyed_by_sources(_make_step_table(jitable_step_scalars(rule))))
