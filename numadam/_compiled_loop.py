@@ -43,14 +43,20 @@ sqrt/divide chain.
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
+import os
+import types as pytypes
 
 import numpy as np
 from numba import njit, typeof, types
+from numba.core.caching import NullCache
 from numba.core.errors import TypingError
+from numba.core.serialize import dumps
 from numba.extending import is_jitted, overload, register_jitable
 
 from numadam import _step_tables
-from numadam._cache import keyed_by_sources
+from numadam._cache import keyed_by_sources, sources_digest
 from numadam._step_tables import jitable_step_scalars, store_tuple, tabulated
 from numadam.kernels import count_nonfinite
 
@@ -370,8 +376,13 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
                  -1.0 if xtol is None else xtol, bool(return_best))
     try:
-        loop = loop_for(rule) if specialize else _cached_loop(rule, arguments)
-        status, nit, f, g, nfev, carry, f_start = loop(*arguments)
+        if not specialize:
+            outcome = _cached_loop(rule, arguments)(*arguments)
+        elif (bound := _specialized_on_disk(rule, fun, jac)) is not None:
+            outcome = bound(*arguments[2:])
+        else:
+            outcome = loop_for(rule)(*arguments)
+        status, nit, f, g, nfev, carry, f_start = outcome
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     if status == -1:
@@ -412,8 +423,81 @@ def _loop_source(rule):
 @functools.cache
 def loop_for(rule):
     """The rule's loop, compiled lazily for the types it meets (dispatchers included, so not
-    cached on disk): ``compiled="specialize"``."""
+    cached on disk): ``compiled="specialize"`` for functions that Numba does not cache."""
     return njit(error_model="numpy")(_loop_source(rule))
+
+
+# ------------------------------------------------------------------------------------------------
+# compiled="specialize" for njit(cache=True) functions: the loop for these very functions, cached
+# ------------------------------------------------------------------------------------------------
+
+
+def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upper, bounded,
+                sign, maxiter, gtol, ftol, xtol, return_best):
+    """The template of :func:`_specialized_on_disk`'s loops: the rule's loop ``LOOP`` (inlined)
+    with the user's functions ``FUN`` and ``JAC``, all three globals of each copy."""
+    return LOOP(FUN, JAC, args, state, constants, inputs, carry,  # noqa: F821
+                first_step, x, lower, upper, bounded, sign, maxiter, gtol, ftol, xtol,
+                return_best)
+
+
+@functools.cache
+def _inlined_loop(rule):
+    """The rule's loop, inlined where it is called (into :func:`_bound_loop`'s copies)."""
+    return register_jitable(inline="always")(
+        _make_loop(rule.element, tabulated(jitable_step_scalars(rule))))
+
+
+def numba_cache_stamp(dispatcher):
+    """What identifies the compiled code of ``dispatcher`` in Numba's disk cache, as a string:
+    its source file's path, size and modification time (the stamp Numba checks), its name, its
+    bytecode and closure, its compile options; ``None`` when Numba does not cache it
+    (``cache=True`` not given, or no source file, as in a notebook cell or ``python -c``)."""
+    if isinstance(dispatcher._cache, NullCache):  # Numba's own test of cache=True
+        return None
+    py_func = dispatcher.py_func
+    try:
+        path = inspect.getfile(py_func)
+        stat = os.stat(path)
+        closure = (b"" if py_func.__closure__ is None
+                   else dumps(tuple(cell.cell_contents for cell in py_func.__closure__)))
+    except Exception:  # no file, or a closure Numba's pickler refuses: not cached by us either
+        return None
+    return "|".join([path, str(stat.st_size), str(stat.st_mtime_ns), py_func.__module__,
+                     py_func.__qualname__, hashlib.sha256(py_func.__code__.co_code).hexdigest(),
+                     hashlib.sha256(closure).hexdigest(),
+                     repr(sorted(dispatcher.targetoptions.items()))])
+
+
+#: (rule, fun, jac) -> their loop of :func:`_specialized_on_disk`, in this process.
+_SPECIALIZED = {}
+
+
+def _specialized_on_disk(rule, fun, jac):
+    """``compiled="specialize"`` when ``fun`` (and ``jac``, unless ``None``) are
+    ``njit(cache=True)`` functions: the rule's loop compiled for these very functions, with
+    them inlined, and cached on disk like them. ``None`` for functions Numba does not cache.
+
+    The loop is a copy of :func:`_bound_loop` whose globals are the rule's loop and the user's
+    functions; a dispatcher given as an argument would make it uncacheable (numba #6972).
+    Numba files it under its name, which holds a digest of numadam's sources, the rule and the
+    functions' :func:`numba_cache_stamp`: an edit of their source file compiles it afresh, as it
+    does the functions themselves. The first process compiles it (seconds); later ones load it
+    and need not load the functions at all.
+    """
+    key = (rule, fun, jac)
+    loop = _SPECIALIZED.get(key)
+    if loop is None:
+        stamps = [numba_cache_stamp(fun), "" if jac is None else numba_cache_stamp(jac)]
+        if None in stamps:
+            return None
+        digest = hashlib.sha256("\n".join([sources_digest(), rule.name, *stamps]).encode())
+        name = f"_bound_loop_{rule.name}_{digest.hexdigest()[:20]}"
+        namespace = {"__name__": __name__, "LOOP": _inlined_loop(rule), "FUN": fun, "JAC": jac}
+        copy = pytypes.FunctionType(_bound_loop.__code__, namespace, name)
+        copy.__qualname__ = name
+        loop = _SPECIALIZED[key] = njit(cache=True, error_model="numpy")(copy)
+    return loop
 
 
 def _cached_loop(rule, arguments):

@@ -15,13 +15,14 @@ def rng():
 
 @pytest.fixture
 def run_twice(tmp_path):
-    """``run_twice(source)``: the words the script ``source`` prints in each of two new Python
-    processes (run from a file: Numba caches only functions that live in one)."""
+    """``run_twice(source, env=None)``: the words the script ``source`` prints in each of two
+    new Python processes (run from a file: Numba caches only functions that live in one), with
+    the environment ``env`` (the current one by default)."""
 
-    def run(source):
+    def run(source, env=None):
         script = tmp_path / "fresh.py"
         script.write_text(source)
         return [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                               check=True).stdout.split() for _ in range(2)]
+                               check=True, env=env).stdout.split() for _ in range(2)]
 
     return run

@@ -1,6 +1,7 @@
 """numadam.minimize: convergence, SciPy interop, callbacks, stopping, bounds, errors, compiled
 loop."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import scipy.optimize
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
-from numadam import _compiled_loop, _step_tables, schedules
+from numadam import _compiled_loop, _step_tables, functions, schedules
 from numadam import _minimize as numadam_minimize
 from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
 from numadam.rules import adam as adam_rule
@@ -861,6 +862,68 @@ def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(run_twice):
         "print(r.compiled, sum(loop.stats.cache_hits.values()),"
         " sum(loop.stats.cache_misses.values()))\n")
     assert runs[1] == ["True", "1", "0"]  # the second process: one cache hit, no compile
+
+
+def test_the_specialized_loop_equals_the_pointer_loop_bitwise():
+    """compiled="specialize": for functions Numba caches (numadam.functions), the loop
+    compiled for them and cached on disk; for others (rosen_jit), compiled in the process."""
+    settings = {"lr": 1e-2, "maxiter": 400, "ftol": 1e-15}
+    for fun, jac in ((functions.rosen, functions.rosen_der), (rosen_jit, rosen_jit_der)):
+        runs = [minimize(fun, [-1.2, 1.0], jac=jac, method="nadam", bounds=[(-1.1, 2.0)] * 2,
+                         options=dict(settings, compiled=mode)) for mode in (True, "specialize")]
+        assert runs[0].compiled and runs[1].compiled
+        np.testing.assert_array_equal(runs[0].x, runs[1].x)
+        assert (runs[0].fun, runs[0].nit, runs[0].status) == (runs[1].fun, runs[1].nit,
+                                                              runs[1].status)
+    assert [key[1] for key in _compiled_loop._SPECIALIZED] == [functions.rosen]
+
+
+SPECIALIZED_SCRIPT = """
+import numpy as np, numadam
+from numba import njit
+from numadam import _compiled_loop
+
+@njit(cache=True)
+def f(x):
+    return (1 - x[0]) ** 2 + SCALE * (x[1] - x[0] ** 2) ** 2
+
+@njit(cache=True)
+def g(x):
+    return np.array([-2 * (1 - x[0]) - 4 * SCALE * x[0] * (x[1] - x[0] ** 2),
+                     2 * SCALE * (x[1] - x[0] ** 2)])
+
+r = numadam.minimize(f, [-1.2, 1.0], jac=g, options={"maxiter": 300, "lr": 1e-2,
+                                                     "compiled": "specialize"})
+(loop,) = _compiled_loop._SPECIALIZED.values()
+print(r.compiled, sum(loop.stats.cache_hits.values()), sum(loop.stats.cache_misses.values()),
+      r.fun.hex())
+"""
+
+
+def test_a_fresh_process_loads_the_specialized_loop_and_an_edit_compiles_it_afresh(
+        run_twice, tmp_path):
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "100.0"), env=environment)
+    assert runs[0][:3] == ["True", "0", "1"]  # compiled by the first process
+    assert runs[1] == ["True", "1", "0", runs[0][3]]  # loaded by the second, the same answer
+    expected = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                        options={"maxiter": 300, "lr": 1e-2})
+    assert float.fromhex(runs[0][3]) == expected.fun
+    edited = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "50.0"), env=environment)
+    assert edited[0][:3] == ["True", "0", "1"]  # the edited functions: compiled afresh
+    assert float.fromhex(edited[0][3]) != expected.fun
+
+
+def test_numba_cache_stamp_follows_the_source_file(tmp_path, monkeypatch):
+    module = tmp_path / "stamped_objective.py"
+    module.write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n"
+                      "    return x[0]\n\n@njit\ndef not_cached(x):\n    return x[0]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    stamped = importlib.import_module("stamped_objective")
+    before = _compiled_loop.numba_cache_stamp(stamped.f)
+    assert before is not None and _compiled_loop.numba_cache_stamp(stamped.not_cached) is None
+    module.write_text(module.read_text() + "# edited\n")
+    assert _compiled_loop.numba_cache_stamp(stamped.f) != before
 
 
 def test_compiled_loop_is_skipped_for_float32_and_on_request():
