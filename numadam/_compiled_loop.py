@@ -9,8 +9,11 @@ as first-class functions into the rule's loop (:func:`_make_loop`), an ``@njit``
 evaluates them, checks the values, tests the tolerances and updates with the rule's element
 function inlined: no Python call per iteration. The loop takes ``fun`` and ``jac`` typed by
 their signatures, so it is cached on disk: a fresh process compiles only the user's functions
-(see :func:`_cached_loop`); ``compiled="specialize"`` compiles it for the very functions
-instead, which takes seconds per process and saves tens of nanoseconds per iteration.
+(see :func:`_cached_loop`). ``compiled="specialize"`` compiles it for the very functions
+instead, inlined, which takes seconds and saves tens of nanoseconds per iteration; for
+``njit(cache=True)`` functions that loop is cached on disk too (:func:`_specialized_on_disk`).
+The rule's per-step scalars come from a table that the first run with a setting fills
+(:mod:`numadam._step_tables`).
 
 Bitwise equality with the Python loop
 -------------------------------------
@@ -351,9 +354,10 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
     type the objective this way (e.g. ``fun`` returns an array), so that the caller falls back
     to the Python loop and its clear errors.
 
-    ``specialize``: compile the loop for these very functions (not cached on disk: seconds of
-    compile in every process, then the fastest iterations) instead of the loop cached on disk
-    that calls them through pointers.
+    ``specialize``: compile the loop for these very functions (seconds of compile, then the
+    fastest iterations; cached on disk for ``njit(cache=True)`` functions, see
+    :func:`_specialized_on_disk`) instead of the loop cached on disk that calls them through
+    pointers.
 
     Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
     in place and its step count advanced.

@@ -57,7 +57,9 @@ raises its clear error). ``options={"compiled": False}`` turns it off; the resul
 field says which loop ran. The compiled loop is cached on disk, with ``fun`` and ``jac`` typed
 by their signatures: a fresh process compiles only the user's functions (nothing at all when
 they are ``njit(cache=True)``). ``options={"compiled": "specialize"}`` compiles the loop for the
-very functions instead: seconds per process, then somewhat faster iterations.
+very functions instead, with them inlined: faster iterations, for seconds of compile; when the
+functions are ``njit(cache=True)`` that loop is cached on disk like them (compiled again only
+after an edit of their file), else it is compiled in every process.
 
 With a Python ``fun`` and ``jac`` and none of the options that act between iterations (callback,
 schedule, clipping, averaging), the loop runs as a compiled generator that returns to Python
@@ -137,8 +139,9 @@ COMMON_OPTIONS = {
     "compiled": "True (default), False or 'specialize'. Run the loop in nopython mode for "
                 "jitted fun and jac: True loads it from Numba's disk cache and calls fun and "
                 "jac through pointers (a fresh process compiles only fun and jac); "
-                "'specialize' compiles it for these very functions (seconds per process, "
-                "then the fastest iterations: for runs of tens of millions of iterations).",
+                "'specialize' compiles it for these very functions, inlined (seconds of "
+                "compile, then the fastest iterations; cached on disk when fun and jac are "
+                "njit(cache=True), else compiled in every process).",
     "maxfev": "int, optional. Stop (status 2) once fun has been evaluated this many times.",
     "disp": "bool, default False. Print a SciPy-style summary at the end.",
     "return_best": "bool, default True. If the last iterate's fun is above the lowest one "
