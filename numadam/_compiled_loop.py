@@ -457,7 +457,8 @@ def numba_cache_stamp(dispatcher):
     its source file's path, size and modification time (the stamp Numba checks), its name, its
     bytecode and closure, its compile options; ``None`` when Numba does not cache it
     (``cache=True`` not given, or no source file, as in a notebook cell or ``python -c``)."""
-    if isinstance(dispatcher._cache, NullCache):  # Numba's own test of cache=True
+    cache = getattr(dispatcher, "_cache", None)  # what Numba's cache=True sets
+    if cache is None or isinstance(cache, NullCache):
         return None
     py_func = dispatcher.py_func
     try:
