@@ -45,17 +45,16 @@ sqrt/divide chain.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import inspect
-import os
 import types as pytypes
+from pathlib import Path
 
 import numpy as np
 from numba import njit, typeof, types
 from numba.core.caching import NullCache
 from numba.core.errors import TypingError
-from numba.core.serialize import dumps
 from numba.extending import is_jitted, overload, register_jitable
 
 from numadam import _step_tables
@@ -452,26 +451,61 @@ def _inlined_loop(rule):
         _make_loop(rule.element, tabulated(jitable_step_scalars(rule))))
 
 
+def _value_key(value):
+    """A text that tells apart two values the user's function may close over or default to, the
+    same in every process; ``None`` for a value without one (a Numba function's pickle, say,
+    holds an identifier that is new in every process)."""
+    if isinstance(value, tuple):
+        keys = [_value_key(item) for item in value]
+        return None if None in keys else "(" + ", ".join(keys) + ")"
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            return None
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"ndarray({value.dtype.str}, {value.shape}, {digest})"
+    if isinstance(value, (bool, int, float, complex, str, bytes, type(None), np.generic)):
+        return f"{type(value).__name__}({value!r})"  # repr tells -0.0 from 0.0
+    return None
+
+
+def _code_key(code):
+    """A text with everything of a code object that its compiled version depends on: bytecode,
+    constants (nested functions' code included), names and first line."""
+    constants = ", ".join(_code_key(value) if isinstance(value, pytypes.CodeType)
+                          else f"{type(value).__name__}({value!r})" for value in code.co_consts)
+    return (f"code({code.co_code.hex()}, [{constants}], {code.co_names}, {code.co_varnames}, "
+            f"{code.co_freevars}, {code.co_firstlineno})")
+
+
 def numba_cache_stamp(dispatcher):
-    """What identifies the compiled code of ``dispatcher`` in Numba's disk cache, as a string:
-    its source file's path, size and modification time (the stamp Numba checks), its name, its
-    bytecode and closure, its compile options; ``None`` when Numba does not cache it
-    (``cache=True`` not given, or no source file, as in a notebook cell or ``python -c``)."""
+    """What identifies the compiled code of ``dispatcher`` (an ``njit(cache=True)`` function),
+    as ``(where, version)``: the index file that Numba keeps for it, and a digest of the source
+    stamp (size and modification time of its file) that Numba recorded when it was decorated,
+    its code object, the values of its closure and defaults, its compile options.
+
+    The source stamp is the one recorded at decoration, not the file's stamp now: a file edited
+    after the import changes nothing in the loaded function, so it must not change the stamp.
+    Like Numba's own cache, it does not see an edit of another module that the function calls.
+    ``None`` when Numba does not cache the function, or when the stamp would not be the same in
+    another process (a closure over a Numba function or another object): such functions get
+    no loop on disk.
+    """
     cache = getattr(dispatcher, "_cache", None)  # what Numba's cache=True sets
     if cache is None or isinstance(cache, NullCache):
         return None
     py_func = dispatcher.py_func
+    values = _value_key((tuple(cell.cell_contents for cell in py_func.__closure__ or ()),
+                         py_func.__defaults__ or (),
+                         tuple(sorted((py_func.__kwdefaults__ or {}).items()))))
     try:
-        path = inspect.getfile(py_func)
-        stat = os.stat(path)
-        closure = (b"" if py_func.__closure__ is None
-                   else dumps(tuple(cell.cell_contents for cell in py_func.__closure__)))
-    except Exception:  # no file, or a closure Numba's pickler refuses: not cached by us either
+        recorded = cache._cache_file  # numba.core.caching.IndexDataCacheFile
+        where, source = recorded._index_path, repr(recorded._source_stamp)
+    except AttributeError:  # another version of Numba's internals: no loop on disk
         return None
-    return "|".join([path, str(stat.st_size), str(stat.st_mtime_ns), py_func.__module__,
-                     py_func.__qualname__, hashlib.sha256(py_func.__code__.co_code).hexdigest(),
-                     hashlib.sha256(closure).hexdigest(),
-                     repr(sorted(dispatcher.targetoptions.items()))])
+    if values is None:
+        return None
+    return where, _digest(source, _code_key(py_func.__code__), values,
+                          repr(sorted(dispatcher.targetoptions.items())))
 
 
 #: (rule, fun, jac) -> their loop of :func:`_specialized_on_disk`, in this process.
@@ -485,24 +519,46 @@ def _specialized_on_disk(rule, fun, jac):
 
     The loop is a copy of :func:`_bound_loop` whose globals are the rule's loop and the user's
     functions; a dispatcher given as an argument would make it uncacheable (numba #6972).
-    Numba files it under its name, which holds a digest of numadam's sources, the rule and the
-    functions' :func:`numba_cache_stamp`: an edit of their source file compiles it afresh, as it
-    does the functions themselves. The first process compiles it (seconds); later ones load it
-    and need not load the functions at all.
+    Numba files it under its name, ``_bound_loop_<rule>_<owner>_<version>``: from the
+    functions' :func:`numba_cache_stamp`, the owner digest names the functions (the index
+    files Numba keeps for them) and the version digest holds their versions and numadam's
+    sources. So an edit of their
+    file (or of numadam) compiles the loop afresh, as it does the functions themselves, and the
+    files of the owner's older versions are deleted then. The first process compiles it
+    (seconds); later ones load it and need not load the functions at all.
     """
     key = (rule, fun, jac)
     loop = _SPECIALIZED.get(key)
     if loop is None:
-        stamps = [numba_cache_stamp(fun), "" if jac is None else numba_cache_stamp(jac)]
+        stamps = [numba_cache_stamp(fun), ("", "") if jac is None else numba_cache_stamp(jac)]
         if None in stamps:
             return None
-        digest = hashlib.sha256("\n".join([sources_digest(), rule.name, *stamps]).encode())
-        name = f"_bound_loop_{rule.name}_{digest.hexdigest()[:20]}"
+        prefix = f"_bound_loop_{rule.name}_{_digest(*(where for where, _ in stamps))[:10]}_"
+        name = prefix + _digest(sources_digest(), *(version for _, version in stamps))[:16]
         namespace = {"__name__": __name__, "LOOP": _inlined_loop(rule), "FUN": fun, "JAC": jac}
         copy = pytypes.FunctionType(_bound_loop.__code__, namespace, name)
         copy.__qualname__ = name
         loop = _SPECIALIZED[key] = njit(cache=True, error_model="numpy")(copy)
+        _delete_older_versions(loop, prefix, name)
     return loop
+
+
+def _digest(*texts):
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
+
+
+def _delete_older_versions(loop, prefix, name):
+    """Delete the cache files of the loops named ``prefix...`` other than ``name``: compiled for
+    an earlier version of the same functions, they would never be loaded again."""
+    try:
+        folder = Path(loop._cache._cache_path)  # where Numba files this loop
+    except AttributeError:
+        return
+    module = Path(__file__).stem
+    for path in folder.glob(f"{module}.{prefix}*"):
+        if not path.name.startswith(f"{module}.{name}-"):
+            with contextlib.suppress(OSError):  # another process may have deleted it
+                path.unlink()
 
 
 def _cached_loop(rule, arguments):

@@ -58,8 +58,9 @@ field says which loop ran. The compiled loop is cached on disk, with ``fun`` and
 by their signatures: a fresh process compiles only the user's functions (nothing at all when
 they are ``njit(cache=True)``). ``options={"compiled": "specialize"}`` compiles the loop for the
 very functions instead, with them inlined: faster iterations, for seconds of compile; when the
-functions are ``njit(cache=True)`` that loop is cached on disk like them (compiled again only
-after an edit of their file), else it is compiled in every process.
+functions are ``njit(cache=True)`` that loop is cached on disk like them (compiled again after
+an edit of their file; like Numba's own cache, it does not see edits of other modules they
+call), else it is compiled in every process.
 
 With a Python ``fun`` and ``jac`` and none of the options that act between iterations (callback,
 schedule, clipping, averaging), the loop runs as a compiled generator that returns to Python

@@ -127,7 +127,7 @@ def table_for(rule, inputs, carry):
     """The process's table of ``rule``'s scalars with these inputs from step 1 and this carry,
     as ``(table, filled)`` for :func:`tabulated`. Empty (not filled) at first; the loop that
     reads it fills it."""
-    key = (rule, inputs, carry)
+    key = (rule, _exactly(inputs), _exactly(carry))
     entry = _TABLES.get(key)
     if entry is None:
         columns = scalar_count(rule) + len(carry)
@@ -137,6 +137,12 @@ def table_for(rule, inputs, carry):
     else:
         _TABLES.move_to_end(key)
     return entry
+
+
+def _exactly(values):
+    """``values`` as a key that tells apart values that compare equal (``-0.0`` and ``0.0``)."""
+    return tuple(value.hex() if isinstance(value, float) else (type(value), value)
+                 for value in values)
 
 
 def no_table(rule, inputs, carry):

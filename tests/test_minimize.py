@@ -677,9 +677,15 @@ def step_table_of(method, **hyperparameters):
     return _step_tables.table_for(cls.variant.rule, step.inputs, step.carry)
 
 
+@pytest.fixture
+def no_step_tables(monkeypatch):
+    """The process's step tables, empty for the test (and restored after it)."""
+    monkeypatch.setattr(_step_tables, "_TABLES", type(_step_tables._TABLES)())
+
+
 @pytest.mark.parametrize("method", ["adam", "nadam", "radam", "adagrad", "schedulefree_adamw"])
-def test_compiled_runs_tabulate_the_step_scalars_and_read_them_bitwise(method):
-    lr = 1e-3 * (1 + 2**-30)  # a setting no other test uses: its table starts empty
+def test_compiled_runs_tabulate_the_step_scalars_and_read_them_bitwise(method, no_step_tables):
+    lr = 1e-3
     table, filled = step_table_of(method, lr=lr)
     assert filled[0] == 0
     runs = {}
@@ -695,8 +701,8 @@ def test_compiled_runs_tabulate_the_step_scalars_and_read_them_bitwise(method):
         assert runs[name].fun == python.fun
 
 
-def test_the_compiled_loop_reads_its_steps_scalars_from_the_table():
-    lr = 1e-3 * (1 + 2**-29)
+def test_the_compiled_loop_reads_its_steps_scalars_from_the_table(no_step_tables):
+    lr = 1e-3
     table, filled = step_table_of("adam", lr=lr)
     x0 = [-1.2, 1.0]
     first = minimize(rosen_jit, x0, jac=rosen_jit_der, options={"lr": lr, "maxiter": 30})
@@ -704,6 +710,17 @@ def test_the_compiled_loop_reads_its_steps_scalars_from_the_table():
     table[:filled[0], 0] = 0.0  # Adam's first scalar is -lr / (1 - beta1**t): no step
     again = minimize(rosen_jit, x0, jac=rosen_jit_der, options={"lr": lr, "maxiter": 30})
     np.testing.assert_array_equal(again.x, x0)
+
+
+def test_step_tables_tell_minus_zero_from_zero(no_step_tables):
+    assert step_table_of("adam", lr=0.0)[0] is not step_table_of("adam", lr=-0.0)[0]
+    x0 = np.array([-0.0, 0.0])
+    for lr in (0.0, -0.0):
+        compiled = minimize(rosen_jit, x0, jac=rosen_jit_der, options={"lr": lr, "maxiter": 3})
+        python = minimize(rosen_jit, x0, jac=rosen_jit_der,
+                          options={"lr": lr, "maxiter": 3, "compiled": False})
+        assert compiled.compiled
+        assert [value.hex() for value in compiled.x] == [value.hex() for value in python.x]
 
 
 def test_compiled_loop_reaches_the_rosenbrock_minimum_and_reports_gtol():
@@ -875,7 +892,9 @@ def test_the_specialized_loop_equals_the_pointer_loop_bitwise():
         np.testing.assert_array_equal(runs[0].x, runs[1].x)
         assert (runs[0].fun, runs[0].nit, runs[0].status) == (runs[1].fun, runs[1].nit,
                                                               runs[1].status)
-    assert [key[1] for key in _compiled_loop._SPECIALIZED] == [functions.rosen]
+    rule = numadam_minimize.METHODS["nadam"][0].variant.rule
+    assert (rule, functions.rosen, functions.rosen_der) in _compiled_loop._SPECIALIZED
+    assert (rule, rosen_jit, rosen_jit_der) not in _compiled_loop._SPECIALIZED
 
 
 SPECIALIZED_SCRIPT = """
@@ -912,18 +931,66 @@ def test_a_fresh_process_loads_the_specialized_loop_and_an_edit_compiles_it_afre
     edited = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "50.0"), env=environment)
     assert edited[0][:3] == ["True", "0", "1"]  # the edited functions: compiled afresh
     assert float.fromhex(edited[0][3]) != expected.fun
+    files = list((tmp_path / "cache").rglob("*._bound_loop_adam_*"))
+    assert files and len({path.name.split("-")[0] for path in files}) == 1  # the old deleted
 
 
-def test_numba_cache_stamp_follows_the_source_file(tmp_path, monkeypatch):
-    module = tmp_path / "stamped_objective.py"
-    module.write_text("from numba import njit\n\n@njit(cache=True)\ndef f(x):\n"
-                      "    return x[0]\n\n@njit\ndef not_cached(x):\n    return x[0]\n")
+STAMPED = """from numba import njit
+
+@njit(cache=True)
+def one(x):
+    return (x[0] - 1.0) ** 2
+
+@njit(cache=True)
+def three(x):
+    return (x[0] - 3.0) ** 2
+
+@njit(cache=True)
+def with_default(x, c=1.0):
+    return (x[0] - c) ** 2
+
+def make(c, inner=None):
+    @njit(cache=True)
+    def closure(x):
+        return (x[0] - c) ** 2 if inner is None else inner(x)
+    return closure
+
+@njit
+def not_cached(x):
+    return x[0]
+"""
+
+
+@pytest.fixture
+def stamped(tmp_path, monkeypatch):
+    """A module of jitted functions in a file of ``tmp_path``, imported."""
+    (tmp_path / "stamped_objective.py").write_text(STAMPED)
     monkeypatch.syspath_prepend(str(tmp_path))
-    stamped = importlib.import_module("stamped_objective")
-    before = _compiled_loop.numba_cache_stamp(stamped.f)
-    assert before is not None and _compiled_loop.numba_cache_stamp(stamped.not_cached) is None
-    module.write_text(module.read_text() + "# edited\n")
-    assert _compiled_loop.numba_cache_stamp(stamped.f) != before
+    monkeypatch.delitem(sys.modules, "stamped_objective", raising=False)
+    return importlib.import_module("stamped_objective")
+
+
+def test_numba_cache_stamp_tells_apart_what_changes_the_compiled_code(stamped):
+    stamp = _compiled_loop.numba_cache_stamp
+    versions = [stamp(f)[1] for f in (stamped.one, stamped.three, stamped.with_default,
+                                      stamped.make(1.0), stamped.make(3.0), stamped.make(-0.0),
+                                      stamped.make(0.0))]
+    assert len(set(versions)) == len(versions)  # constants, defaults, closure values, -0.0
+    assert stamp(stamped.make(1.0)) == stamp(stamped.make(1.0))
+    assert stamp(stamped.not_cached) is None
+    assert stamp(stamped.make(1.0, inner=stamped.one)) is None  # its pickle changes per process
+
+
+def test_numba_cache_stamp_is_the_one_recorded_at_import(stamped, tmp_path):
+    """An edit after the import does not change the loaded function, nor its stamp; once the
+    module is imported again, both change."""
+    before = _compiled_loop.numba_cache_stamp(stamped.one)
+    path = tmp_path / "stamped_objective.py"
+    path.write_text(STAMPED.replace("1.0) ** 2", "2.0) ** 2", 1))  # the same size
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 10**9))
+    assert _compiled_loop.numba_cache_stamp(stamped.one) == before
+    reloaded = importlib.reload(stamped)
+    assert _compiled_loop.numba_cache_stamp(reloaded.one) != before
 
 
 def test_compiled_loop_is_skipped_for_float32_and_on_request():
