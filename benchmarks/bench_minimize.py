@@ -16,6 +16,7 @@ cache) that imports numadam and runs a first ``minimize`` with a Python objectiv
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tempfile
@@ -173,18 +174,21 @@ def fresh_process(script, runs=3):
     ``(after the imports, from the interpreter's start)``: the script prints the first, the
     second is the wall time of the whole process. The script runs from a file: Numba caches
     only functions that live in one."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "fresh.py"
-        path.write_text(script)
-        subprocess.run([sys.executable, str(path)], check=True, capture_output=True)
-        inside, whole = [], []
-        for _ in range(runs):
-            start = time.perf_counter()
-            printed = subprocess.run([sys.executable, str(path)], check=True,
-                                     capture_output=True, text=True).stdout
-            whole.append(time.perf_counter() - start)
-            inside.append(float(printed))
-        return min(inside), min(whole)
+    # one folder per script for every run of the benchmark: the loop numadam caches for the
+    # script's functions (compiled="specialize") is then replaced, not added to, by the next run
+    folder = Path(tempfile.gettempdir()) / "numadam_bench_minimize"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"fresh_{hashlib.sha256(script.encode()).hexdigest()[:8]}.py"
+    path.write_text(script)
+    subprocess.run([sys.executable, str(path)], check=True, capture_output=True)
+    inside, whole = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        printed = subprocess.run([sys.executable, str(path)], check=True,
+                                 capture_output=True, text=True).stdout
+        whole.append(time.perf_counter() - start)
+        inside.append(float(printed))
+    return min(inside), min(whole)
 
 
 def main():
