@@ -382,6 +382,10 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
         if not specialize:
             outcome = _cached_loop(rule, arguments)(*arguments)
         elif (bound := _specialized_on_disk(rule, fun, jac)) is not None:
+            try:  # loaded or compiled first, apart from the run
+                bound.compile(tuple(typeof(value) for value in arguments[2:]))
+            except OSError:  # its cache files changed under it (another process): no cache
+                bound = functools.partial(loop_for(rule), fun, jac)
             outcome = bound(*arguments[2:])
         else:
             outcome = loop_for(rule)(*arguments)
@@ -452,17 +456,26 @@ def _inlined_loop(rule):
 
 
 def _value_key(value):
-    """A text that tells apart two values the user's function may close over or default to, the
-    same in every process; ``None`` for a value without one (a Numba function's pickle, say,
-    holds an identifier that is new in every process)."""
+    """A text that tells apart two values the user's function may close over or default to (or
+    a compile option), the same in every process; ``None`` for a value without one (a Numba
+    function's pickle, say, holds an identifier that is new in every process; a repr may hold a
+    memory address)."""
     if isinstance(value, tuple):
         keys = [_value_key(item) for item in value]
-        return None if None in keys else "(" + ", ".join(keys) + ")"
+        if None in keys:
+            return None
+        kind = type(value)  # a named tuple's fields are read by name
+        return f"{kind.__module__}.{kind.__qualname__}{getattr(kind, '_fields', '')}({keys})"
+    if isinstance(value, (set, frozenset)):
+        keys = [_value_key(item) for item in value]
+        return None if None in keys else f"{type(value).__name__}({sorted(keys)})"
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             return None
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
-        return f"ndarray({value.dtype.str}, {value.shape}, {digest})"
+        return f"ndarray({value.dtype!r}, {value.shape}, {digest})"  # repr names fields
+    if isinstance(value, pytypes.CodeType):
+        return _code_key(value)
     if isinstance(value, (bool, int, float, complex, str, bytes, type(None), np.generic)):
         return f"{type(value).__name__}({value!r})"  # repr tells -0.0 from 0.0
     return None
@@ -470,22 +483,26 @@ def _value_key(value):
 
 def _code_key(code):
     """A text with everything of a code object that its compiled version depends on: bytecode,
-    constants (nested functions' code included), names and first line."""
-    constants = ", ".join(_code_key(value) if isinstance(value, pytypes.CodeType)
-                          else f"{type(value).__name__}({value!r})" for value in code.co_consts)
-    return (f"code({code.co_code.hex()}, [{constants}], {code.co_names}, {code.co_varnames}, "
-            f"{code.co_freevars}, {code.co_firstlineno})")
+    constants (nested functions' code included), names and first line; ``None`` if a constant
+    has no :func:`_value_key`."""
+    constants = _value_key(code.co_consts)
+    return None if constants is None else (
+        f"code({code.co_code.hex()}, {constants}, {code.co_names}, {code.co_varnames}, "
+        f"{code.co_freevars}, {code.co_firstlineno})")
 
 
 def numba_cache_stamp(dispatcher):
     """What identifies the compiled code of ``dispatcher`` (an ``njit(cache=True)`` function),
-    as ``(where, version)``: the index file that Numba keeps for it, and a digest of the source
-    stamp (size and modification time of its file) that Numba recorded when it was decorated,
-    its code object, the values of its closure and defaults, its compile options.
+    as ``(owner, version)``.
 
-    The source stamp is the one recorded at decoration, not the file's stamp now: a file edited
-    after the import changes nothing in the loaded function, so it must not change the stamp.
-    Like Numba's own cache, it does not see an edit of another module that the function calls.
+    ``owner``: the index file that Numba keeps for it (its file, name and line) and the values
+    of its closure and defaults (two closures made by one factory are different functions).
+    ``version``: a digest of the source stamp that Numba recorded when it was decorated (a
+    digest of its file), its code object and its compile options.
+
+    The source stamp is the one recorded at decoration, not the file's now: a file edited after
+    the import changes nothing in the loaded function, so it must not change the stamp. Like
+    Numba's own cache, it does not see an edit of another module that the function calls.
     ``None`` when Numba does not cache the function, or when the stamp would not be the same in
     another process (a closure over a Numba function or another object): such functions get
     no loop on disk.
@@ -497,15 +514,16 @@ def numba_cache_stamp(dispatcher):
     values = _value_key((tuple(cell.cell_contents for cell in py_func.__closure__ or ()),
                          py_func.__defaults__ or (),
                          tuple(sorted((py_func.__kwdefaults__ or {}).items()))))
+    code = _code_key(py_func.__code__)
+    options = _value_key(tuple(sorted(dispatcher.targetoptions.items())))
     try:
         recorded = cache._cache_file  # numba.core.caching.IndexDataCacheFile
         where, source = recorded._index_path, repr(recorded._source_stamp)
     except AttributeError:  # another version of Numba's internals: no loop on disk
         return None
-    if values is None:
+    if values is None or code is None or options is None:
         return None
-    return where, _digest(source, _code_key(py_func.__code__), values,
-                          repr(sorted(dispatcher.targetoptions.items())))
+    return _digest(where, values), _digest(source, code, options)
 
 
 #: (rule, fun, jac) -> their loop of :func:`_specialized_on_disk`, in this process.
@@ -520,9 +538,9 @@ def _specialized_on_disk(rule, fun, jac):
     The loop is a copy of :func:`_bound_loop` whose globals are the rule's loop and the user's
     functions; a dispatcher given as an argument would make it uncacheable (numba #6972).
     Numba files it under its name, ``_bound_loop_<rule>_<owner>_<version>``: from the
-    functions' :func:`numba_cache_stamp`, the owner digest names the functions (the index
-    files Numba keeps for them) and the version digest holds their versions and numadam's
-    sources. So an edit of their
+    functions' :func:`numba_cache_stamp`, the owner digest names the functions and the version
+    digest holds their versions and numadam's sources. (Two functions defined on one line,
+    such as two lambdas, share an owner: each evicts the other's loop.) So an edit of their
     file (or of numadam) compiles the loop afresh, as it does the functions themselves, and the
     files of the owner's older versions are deleted then. The first process compiles it
     (seconds); later ones load it and need not load the functions at all.
@@ -533,7 +551,7 @@ def _specialized_on_disk(rule, fun, jac):
         stamps = [numba_cache_stamp(fun), ("", "") if jac is None else numba_cache_stamp(jac)]
         if None in stamps:
             return None
-        prefix = f"_bound_loop_{rule.name}_{_digest(*(where for where, _ in stamps))[:10]}_"
+        prefix = f"_bound_loop_{rule.name}_{_digest(*(owner for owner, _ in stamps))[:10]}_"
         name = prefix + _digest(sources_digest(), *(version for _, version in stamps))[:16]
         namespace = {"__name__": __name__, "LOOP": _inlined_loop(rule), "FUN": fun, "JAC": jac}
         copy = pytypes.FunctionType(_bound_loop.__code__, namespace, name)
@@ -556,7 +574,8 @@ def _delete_older_versions(loop, prefix, name):
         return
     module = Path(__file__).stem
     for path in folder.glob(f"{module}.{prefix}*"):
-        if not path.name.startswith(f"{module}.{name}-"):
+        # not a file being written (Numba writes "<name>.tmp.<id>", then renames it)
+        if not path.name.startswith(f"{module}.{name}-") and ".tmp." not in path.name:
             with contextlib.suppress(OSError):  # another process may have deleted it
                 path.unlink()
 

@@ -60,7 +60,8 @@ they are ``njit(cache=True)``). ``options={"compiled": "specialize"}`` compiles 
 very functions instead, with them inlined: faster iterations, for seconds of compile; when the
 functions are ``njit(cache=True)`` that loop is cached on disk like them (compiled again after
 an edit of their file; like Numba's own cache, it does not see edits of other modules they
-call), else it is compiled in every process.
+call: then delete the files ``_compiled_loop._bound_loop_*`` in numadam's ``__pycache__``, or
+in ``NUMBA_CACHE_DIR``), else it is compiled in every process.
 
 With a Python ``fun`` and ``jac`` and none of the options that act between iterations (callback,
 schedule, clipping, averaging), the loop runs as a compiled generator that returns to Python

@@ -1,10 +1,12 @@
 """numadam.minimize: convergence, SciPy interop, callbacks, stopping, bounds, errors, compiled
 loop."""
 
+import collections
 import importlib
 import os
 import subprocess
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -972,13 +974,49 @@ def stamped(tmp_path, monkeypatch):
 
 def test_numba_cache_stamp_tells_apart_what_changes_the_compiled_code(stamped):
     stamp = _compiled_loop.numba_cache_stamp
-    versions = [stamp(f)[1] for f in (stamped.one, stamped.three, stamped.with_default,
-                                      stamped.make(1.0), stamped.make(3.0), stamped.make(-0.0),
-                                      stamped.make(0.0))]
-    assert len(set(versions)) == len(versions)  # constants, defaults, closure values, -0.0
+    P, Q = collections.namedtuple("P", "a b"), collections.namedtuple("Q", "b a")
+    structured = [np.zeros(1, [("a", "<i8"), ("b", "<f8")]),
+                  np.zeros(1, [("a", "<f8"), ("b", "<i8")])]  # the same bytes
+    functions = [stamped.one, stamped.three, stamped.with_default, stamped.make(1.0),
+                 stamped.make(3.0), stamped.make(-0.0), stamped.make(0.0), stamped.make(P(1, 2)),
+                 stamped.make(Q(1, 2)), *(stamped.make(array) for array in structured)]
+    stamps = [stamp(function) for function in functions]
+    # constants, defaults, closure values (-0.0, named tuples, structured dtypes)
+    assert len(set(stamps)) == len(stamps)
     assert stamp(stamped.make(1.0)) == stamp(stamped.make(1.0))
+    assert stamp(stamped.make(1.0))[0] != stamp(stamped.make(3.0))[0]  # two owners, one line
     assert stamp(stamped.not_cached) is None
     assert stamp(stamped.make(1.0, inner=stamped.one)) is None  # its pickle changes per process
+
+
+def test_numba_cache_stamp_is_the_same_in_every_process(tmp_path):
+    """Even for a compile option given as a set, whose order follows string hashing."""
+    (tmp_path / "hashed_objective.py").write_text(
+        "from numba import njit\n\n@njit(cache=True, fastmath={'nsz', 'arcp', 'contract'})\n"
+        "def f(x):\n    return x[0] in {'a', 'b', 'c'}\n")
+    script = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+              "from numadam._compiled_loop import numba_cache_stamp\n"
+              "from hashed_objective import f\nprint(*numba_cache_stamp(f))\n")
+    printed = {subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True,
+                              capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONHASHSEED=seed)).stdout
+               for seed in ("1", "2", "3")}
+    assert len(printed) == 1 and printed != {""}
+
+
+def test_only_older_versions_of_a_specialized_loop_are_deleted(tmp_path):
+    module = "_compiled_loop"
+    current, older = "_bound_loop_adam_0123456789_aaaa", "_bound_loop_adam_0123456789_bbbb"
+    names = [f"{module}.{current}-1.py311.nbi", f"{module}.{current}-1.py311.1.nbc",
+             f"{module}.{older}-1.py311.nbi", f"{module}.{older}-1.py311.1.nbc",
+             f"{module}.{older}-1.py311.nbi.tmp.77",  # being written by another process
+             f"{module}._bound_loop_adam_9876543210_bbbb-1.py311.nbi"]  # another owner
+    for name in names:
+        (tmp_path / name).write_text("")
+    loop = types.SimpleNamespace(_cache=types.SimpleNamespace(_cache_path=str(tmp_path)))
+    _compiled_loop._delete_older_versions(loop, "_bound_loop_adam_0123456789_", current)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        names[:2] + names[4:])
 
 
 def test_numba_cache_stamp_is_the_one_recorded_at_import(stamped, tmp_path):
