@@ -56,6 +56,7 @@ from numadam._minimize import (
     STATUS_MESSAGES,
     _method_name,
     _tolerance,
+    jac_out_flag,
     split_options,
 )
 from numadam._step_tables import (
@@ -79,6 +80,7 @@ BATCH_OPTIONS = {
     "callback_every": 1,
     "compiled": True,
     "return_best": True,
+    "jac_out": False,
 }
 
 
@@ -273,7 +275,7 @@ def _make_run(loop):
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
             inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
             upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start):
+            F_start, buffers):
         for b in prange(X.shape[0]):
             k = setting[b]
             result = loop(
@@ -283,7 +285,7 @@ def _make_run(loop):
                 (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
                 tuple_like(carries[b], carry_like),
                 1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol,
-                return_best)
+                return_best, row_of(buffers, b))
             status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
             F_start[b] = result[6]
             g = result[3]
@@ -326,10 +328,13 @@ def _cached_run(rule, arguments, x_row):
     fresh process loads it and compiles only the user's functions. ``x_row``: a row of
     ``x0``, for the type of the point that ``fun`` and ``jac`` receive."""
     fun, jac, args, batch_args = arguments[:4]
+    buffers = arguments[-1]
     point = (typeof(x_row), *(typeof(array[0]) for array in batch_args),
              *(typeof(value) for value in args))
-    fun_type = _compiled_loop.function_type(fun, point)
-    jac_type = types.none if jac is None else _compiled_loop.function_type(jac, point)
+    # with jac_out the gradient function also takes the buffer it writes into
+    with_out = point if buffers is None else (*point, typeof(buffers[0, 0]))
+    fun_type = _compiled_loop.function_type(fun, with_out if jac is None else point)
+    jac_type = types.none if jac is None else _compiled_loop.function_type(jac, with_out)
     if fun_type is None or jac_type is None:  # fixed signatures that need a conversion
         return _specialized_run(rule)
     signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))
@@ -406,10 +411,11 @@ class _BatchObjective:
     problem; gradients from ``jac``, from ``fun`` itself (``jac=True``) or by finite
     differences."""
 
-    def __init__(self, fun, jac, args, batch_args, B, n):
+    def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         self.fun, self.jac, self.args, self.batch_args = fun, jac, args, batch_args
+        self.jac_out = jac_out
         self.nfev, self.njev, self.n = np.zeros(B, np.int64), np.zeros(B, np.int64), n
         if not (callable(jac) or jac is True or jac in (None, False, "2-point", "3-point")):
             raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', "
@@ -432,7 +438,14 @@ class _BatchObjective:
     def __call__(self, X, rows):
         extra = tuple(array[rows] for array in self.batch_args) + self.args
         count = len(rows)
-        if self.jac is True:
+        if self.jac_out:  # the gradient function writes into the array it is given
+            G = np.empty((count, self.n))
+            if self.jac is True:
+                F = self._values(self.fun(X, *extra, G), count)
+            else:
+                F = self._values(self.fun(X, *extra), count)
+                self.jac(X, *extra, G)
+        elif self.jac is True:
             result = self.fun(X, *extra)
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise ValueError("with jac=True, fun must return a pair (F, G)")
@@ -511,7 +524,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         the compiled batch loop from Numba's disk cache, calling ``fun`` and ``jac`` through
         pointers (a new process compiles only them); ``"specialize"`` compiles the loop for
         the very functions (seconds per objective and process); ``False`` selects the
-        vectorized form.
+        vectorized form. ``jac_out=True``: the gradient function writes the gradient into an
+        array passed as its last argument instead of returning it (``jac(x_b, *rows, *args,
+        out)`` returns nothing; with ``jac=True``, ``fun(..., out)`` returns the value; in
+        the vectorized form ``out`` has shape (B', n)): no allocation per iteration.
     batch_args : tuple of arrays
         Per-problem data: each array's first axis is B, and its row b belongs to problem b.
     comm : mpi4py intracommunicator, optional
@@ -545,6 +561,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
+    jac_out = jac_out_flag(settings["jac_out"], jac)
     every = settings["callback_every"]
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
         raise ValueError(f"callback_every must be a positive integer, got {every!r}")
@@ -595,7 +612,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                      carries, compiled[0].carry, setting, X, lower, upper, limits is not None,
                      sign, int(maxiter), -1.0 if gtol is None else gtol,
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol,
-                     return_best, status, nit, F, G, nfev, F_start)
+                     return_best, status, nit, F, G, nfev, F_start,
+                     np.empty((B, 2, n)) if jac_out else None)
         run = (_specialized_run(rule) if settings["compiled"] == "specialize"
                else _cached_run(rule, arguments, X[0]))
         run(*arguments)
@@ -604,7 +622,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         njev = nfev.copy()
         objective = None
     else:
-        objective = _BatchObjective(fun, jac, args, batch_args, B, n)
+        objective = _BatchObjective(fun, jac, args, batch_args, B, n, jac_out)
         _vectorized_loop(objective, kernel, step_scalars, state, constants,
                          compiled[0].constants, inputs, compiled[0].inputs, carries,
                          compiled[0].carry, setting, X, F, G, nit, status, lower, upper,

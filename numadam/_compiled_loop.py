@@ -120,22 +120,55 @@ def accept(x, f, g, previous):
     return False, largest
 
 
-def evaluate(fun, jac, x, x_fun, x_jac, args):
+def evaluate(fun, jac, x, x_fun, x_jac, args, out):
     """``(f, g)`` at ``x``: ``fun(x_fun, *args)`` and ``jac(x_jac, *args)``, or, with
     ``jac=None`` (``jac=True`` for the user), ``fun(x_fun, *args)`` returning both; ``x_fun``
-    and ``x_jac`` are first refilled with ``x`` (only ``x_fun`` without ``jac``)."""
+    and ``x_jac`` are first refilled with ``x`` (only ``x_fun`` without ``jac``).
+
+    With a gradient buffer ``out`` (``jac_out=True``), the gradient function is called with it
+    as its last argument and writes the gradient there: ``jac(x_jac, *args, out)`` returns
+    nothing, ``fun(x_fun, *args, out)`` (``jac=True``) returns ``f``; ``g`` is ``out``."""
     if jac is None:
-        return fun(refill(x_fun, x), *args)
-    return fun(refill(x_fun, x), *args), jac(refill(x_jac, x), *args)
+        if out is None:
+            return fun(refill(x_fun, x), *args)
+        return fun(refill(x_fun, x), *args, out), out
+    f = fun(refill(x_fun, x), *args)
+    if out is None:
+        return f, jac(refill(x_jac, x), *args)
+    jac(refill(x_jac, x), *args, out)
+    return f, out
 
 
 @overload(evaluate, inline="always")
-def _evaluate(fun, jac, x, x_fun, x_jac, args):
+def _evaluate(fun, jac, x, x_fun, x_jac, args, out):
     # chosen by type when compiling: a branch on `jac is None` would have to type both sides
+    with_out = not isinstance(out, types.NoneType)
     if isinstance(jac, types.NoneType):
-        return lambda fun, jac, x, x_fun, x_jac, args: fun(refill(x_fun, x), *args)
-    return lambda fun, jac, x, x_fun, x_jac, args: (fun(refill(x_fun, x), *args),
-                                                    jac(refill(x_jac, x), *args))
+        if with_out:
+            return lambda fun, jac, x, x_fun, x_jac, args, out: (
+                fun(refill(x_fun, x), *args, out), out)
+        return lambda fun, jac, x, x_fun, x_jac, args, out: fun(refill(x_fun, x), *args)
+    if with_out:
+        def implementation(fun, jac, x, x_fun, x_jac, args, out):
+            f = fun(refill(x_fun, x), *args)
+            jac(refill(x_jac, x), *args, out)
+            return f, out
+
+        return implementation
+    return lambda fun, jac, x, x_fun, x_jac, args, out: (fun(refill(x_fun, x), *args),
+                                                         jac(refill(x_jac, x), *args))
+
+
+def buffer_of(buffers, slot):
+    """``buffers[slot]``, or ``None`` without buffers (the gradient functions allocate)."""
+    return None if buffers is None else buffers[slot]
+
+
+@overload(buffer_of, inline="always")
+def _buffer_of(buffers, slot):
+    if isinstance(buffers, types.NoneType):
+        return lambda buffers, slot: None
+    return lambda buffers, slot: buffers[slot]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -187,7 +220,7 @@ def _make_loop(element, step_scalars):
     over and inlined, so that one update costs what the optimizer's serial kernel costs."""
 
     def loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
-             bounded, sign, maxiter, gtol, ftol, xtol, return_best):
+             bounded, sign, maxiter, gtol, ftol, xtol, return_best, buffers):
         """``_minimize._python_loop`` line for line, minus the features listed in the module
         docstring. A negative tolerance means "not requested". The update is the rule's
         serial kernel, written out.
@@ -198,7 +231,10 @@ def _make_loop(element, step_scalars):
         # fun and jac each see their own copy of x (buffers refilled every call, no
         # allocation), so that user code cannot change the iterate
         x_fun, x_jac = x.copy(), x.copy()
-        f, g = evaluate(fun, jac, x, x_fun, x_jac, args)
+        # with jac_out, the gradients go to two buffers in turn (``None`` otherwise): one holds
+        # the current gradient, the other receives the next
+        f, g = evaluate(fun, jac, x, x_fun, x_jac, args, buffer_of(buffers, 0))
+        slot = 1
         nfev = 1
         if g.shape != x.shape:
             return -1, 0, f, g, nfev, carry, f
@@ -224,7 +260,7 @@ def _make_loop(element, step_scalars):
                     x[i] = min(max(x[i], lower[i]), upper[i])
             nit += 1
             f_previous = f
-            f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args)
+            f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, buffer_of(buffers, slot))
             nfev += 1
             if g_new.shape != x.shape:
                 return -1, nit, f, g_new, nfev, carry_next, f_start
@@ -250,6 +286,7 @@ def _make_loop(element, step_scalars):
                 break
             carry = carry_next
             g = g_new
+            slot = 1 - slot
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = 0
                 break
@@ -348,7 +385,7 @@ def driver_for(rule):
 
 
 def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
-        specialize=False):
+        specialize=False, jac_out=False):
     """Run the compiled loop; ``None`` if it cannot serve this optimizer, or if Numba cannot
     type the objective this way (e.g. ``fun`` returns an array), so that the caller falls back
     to the Python loop and its clear errors.
@@ -356,7 +393,8 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
     ``specialize``: compile the loop for these very functions (seconds of compile, then the
     fastest iterations; cached on disk for ``njit(cache=True)`` functions, see
     :func:`_specialized_on_disk`) instead of the loop cached on disk that calls them through
-    pointers.
+    pointers. ``jac_out``: the gradient function writes into a buffer passed as its last
+    argument (:func:`evaluate`).
 
     Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
     in place and its step count advanced.
@@ -377,7 +415,8 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  (table, filled, step.inputs, scalars_like), step.carry,
                  optimizer.step_count + 1, x, lower, upper, bounded, descent_sign(optimizer),
                  int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
-                 -1.0 if xtol is None else xtol, bool(return_best))
+                 -1.0 if xtol is None else xtol, bool(return_best),
+                 np.empty((2, x.shape[0])) if jac_out else None)
     try:
         if not specialize:
             outcome = _cached_loop(rule, arguments)(*arguments)
@@ -440,12 +479,12 @@ def loop_for(rule):
 
 
 def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upper, bounded,
-                sign, maxiter, gtol, ftol, xtol, return_best):
+                sign, maxiter, gtol, ftol, xtol, return_best, buffers):
     """The template of :func:`_specialized_on_disk`'s loops: the rule's loop ``LOOP`` (inlined)
     with the user's functions ``FUN`` and ``JAC``, all three globals of each copy."""
     return LOOP(FUN, JAC, args, state, constants, inputs, carry,  # noqa: F821
                 first_step, x, lower, upper, bounded, sign, maxiter, gtol, ftol, xtol,
-                return_best)
+                return_best, buffers)
 
 
 @functools.cache
@@ -591,10 +630,12 @@ def _cached_loop(rule, arguments):
     pointers, which costs a few nanoseconds per call.
     """
     fun, jac, args = arguments[:3]
-    x = arguments[8]
+    x, buffers = arguments[8], arguments[-1]
     point = (typeof(x), *(typeof(value) for value in args))
-    fun_type = function_type(fun, point)
-    jac_type = types.none if jac is None else function_type(jac, point)
+    # with jac_out the gradient function also takes the buffer it writes into
+    with_out = point if buffers is None else (*point, typeof(buffers[0]))
+    fun_type = function_type(fun, with_out if jac is None else point)
+    jac_type = types.none if jac is None else function_type(jac, with_out)
     if fun_type is None or jac_type is None:
         return loop_for(rule)
     signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))

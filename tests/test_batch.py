@@ -336,3 +336,44 @@ def test_jitted_value_and_gradient_in_one_function(rng):
     assert both.compiled
     np.testing.assert_array_equal(both.x, separate.x)
     np.testing.assert_array_equal(both.nit, separate.nit)
+
+
+# -- jac_out: the gradient written into an array the loop hands over ------------------------------
+
+
+@njit
+def decay_grad_out(x, t, y, out):
+    out[:] = decay_grad(x, t, y)
+
+
+@njit
+def decay_value_and_grad_out(x, t, y, out):
+    out[:] = decay_grad(x, t, y)
+    return decay_loss(x, t, y)
+
+
+def vectorized_grad_out(X, T, Y, out):
+    out[:] = vectorized_grad(X, T, Y)
+
+
+def vectorized_value_and_grad_out(X, T, Y, out):
+    out[:] = vectorized_grad(X, T, Y)
+    return vectorized_loss(X, T, Y)
+
+
+@pytest.mark.parametrize("form, fun, jac, writing", [
+    ("jitted", decay_loss, decay_grad, (decay_loss, decay_grad_out)),
+    ("jitted", decay_loss, decay_grad, (decay_value_and_grad_out, True)),
+    ("vectorized", vectorized_loss, vectorized_grad, (vectorized_loss, vectorized_grad_out)),
+    ("vectorized", vectorized_loss, vectorized_grad, (vectorized_value_and_grad_out, True)),
+])
+def test_jac_out_equals_returning_the_gradient_bitwise(form, fun, jac, writing, rng):
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    options = dict(lr=0.05, gtol=1e-5, maxiter=400)
+    returning = numadam.minimize_batch(fun, X0, jac=jac, options=options, batch_args=(T, Y))
+    written = numadam.minimize_batch(writing[0], X0, jac=writing[1], batch_args=(T, Y),
+                                     options=dict(options, jac_out=True))
+    assert written.compiled == (form == "jitted")
+    for field in ("x", "fun", "jac", "nit", "nfev", "status"):
+        np.testing.assert_array_equal(written[field], returning[field])

@@ -15,6 +15,7 @@ import scipy.optimize
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
+from numadam import _batch as numadam_batch
 from numadam import _compiled_loop, _step_tables, functions, schedules
 from numadam import _minimize as numadam_minimize
 from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
@@ -40,6 +41,21 @@ def rosen_jit(x):
 @njit
 def rosen_jit_der(x):
     return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
+
+
+@njit
+def rosen_jit_der_out(x, out):
+    out[:] = rosen_jit_der(x)
+
+
+@njit
+def rosen_jit_value_and_grad_out(x, out):
+    out[:] = rosen_jit_der(x)
+    return rosen_jit(x)
+
+
+def rosen_der_out(x, out):  # a Python function writing into the array
+    out[:] = rosen_jit_der(x)
 
 
 # -- convergence ------------------------------------------------------------------------------
@@ -1077,3 +1093,42 @@ def test_jitted_fun_returning_value_and_gradient_runs_compiled_and_equals_the_py
         np.testing.assert_array_equal(compiled.x, other.x)
         assert (compiled.fun, compiled.nit, compiled.nfev) == (other.fun, other.nit,
                                                                other.nfev)
+
+
+# -- jac_out: the gradient written into an array the loop hands over ------------------------------
+
+
+@pytest.mark.parametrize("method", ["adam", "nadam"])
+@pytest.mark.parametrize("fun, jac, options, compiled", [
+    (rosen_jit, rosen_jit_der_out, {}, True),  # the compiled loop
+    (rosen_jit_value_and_grad_out, True, {}, True),
+    (rosen_jit, rosen_der_out, {}, False),  # the lean loop
+    (rosen_jit, rosen_jit_der_out, {"compiled": False}, False),
+    (rosen_jit_value_and_grad_out, True, {"callback": True}, False),  # the general loop
+])
+def test_jac_out_equals_returning_the_gradient_bitwise(method, fun, jac, options, compiled):
+    settings = {"lr": 1e-2, "maxiter": 300, "ftol": 1e-15, **options}
+    callback = do_nothing if settings.pop("callback", False) else None
+    bounds = [(-1.1, 2.0), (None, 0.95)]
+    returning = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
+                         bounds=bounds, options=settings, callback=callback)
+    written = minimize(fun, [-1.2, 1.0], jac=jac, method=method, bounds=bounds,
+                       options=dict(settings, jac_out=True), callback=callback)
+    assert written.compiled == compiled
+    np.testing.assert_array_equal(written.x, returning.x)
+    np.testing.assert_array_equal(written.jac, returning.jac)
+    assert (written.fun, written.nit, written.nfev, written.status) == (
+        returning.fun, returning.nit, returning.nfev, returning.status)
+
+
+@pytest.mark.parametrize("jac, value, match", [
+    (None, True, "jac_out=True needs a callable jac or jac=True"),
+    ("2-point", True, "jac_out=True needs a callable jac or jac=True"),
+    (rosen_jit_der_out, "yes", "jac_out"),
+])
+def test_jac_out_needs_a_gradient_function(jac, value, match):
+    for run in (lambda: minimize(rosen_jit, [-1.2, 1.0], jac=jac, options={"jac_out": value}),
+                lambda: numadam_batch.minimize_batch(rosen_jit, np.zeros((2, 2)), jac=jac,
+                                                     options={"jac_out": value})):
+        with pytest.raises((ValueError, TypeError), match=match):
+            run()
