@@ -14,6 +14,8 @@ Adam lr 0.05, gtol 1e-5, maxiter 3000. Rows:
     array expressions, ``batch_args=(T, Y)`` (the whole run compiled, problems over the cores);
 (1b) the same with the objective written as scalar loops (what the objective itself costs);
 (1c) value and gradient in one scalar-loop function, ``jac=True`` (one call per iteration);
+(1d) the same writing the gradient into the array it is given (``jac_out=True``: no
+    allocation per iteration);
 (2) ``minimize_batch`` vectorized form: NumPy fun/jac on the active problems' (B', n) rows;
 (3) ``scipy.optimize.minimize(method="L-BFGS-B", jac=...)`` per problem in a Python loop, with
     the jitted fun/jac of (1) (its fastest objective here); on a subset, scaled linearly to B;
@@ -131,6 +133,23 @@ def value_and_grad_loops(x, t, y):
     return 0.5 * total, g
 
 
+@njit
+def value_and_grad_out(x, t, y, out):
+    """(1d): (1c) writing the gradient into ``out`` (``jac_out=True``)."""
+    total = 0.0
+    g0 = 0.0
+    g1 = 0.0
+    for i in range(t.shape[0]):
+        e = np.exp(-x[1] * t[i])
+        r = x[0] * e - y[i]
+        total += r * r
+        g0 += r * e
+        g1 -= r * t[i] * e
+    out[0] = g0
+    out[1] = x[0] * g1
+    return 0.5 * total
+
+
 # -- (2) vectorized form: the active problems' rows at once ---------------------------------------
 
 
@@ -171,10 +190,10 @@ def relative_error(X, k_true):
 # -- rows -----------------------------------------------------------------------------------------
 
 
-def numadam_row(f, g, X0, T, Y, repeats, jitted):
+def numadam_row(f, g, X0, T, Y, repeats, jitted, **options):
     def run():
-        return numadam.minimize_batch(f, X0, jac=g, method="adam", options=OPTIONS,
-                                      batch_args=(T, Y))
+        return numadam.minimize_batch(f, X0, jac=g, method="adam",
+                                      options={**OPTIONS, **options}, batch_args=(T, Y))
 
     compile_seconds, result = first_call(run) if jitted else (None, run())
     if result.compiled != jitted:
@@ -280,6 +299,10 @@ def main():
     best, median, fused, _ = numadam_row(value_and_grad_loops, True, X0, T, Y, args.repeats,
                                          True)
     rows.append(("(1c) numadam jitted, jac=True (one pass)", best, median, fused.x, k_true, ""))
+    best, median, written, _ = numadam_row(value_and_grad_out, True, X0, T, Y, args.repeats,
+                                           True, jac_out=True)
+    rows.append(("(1d) the same, gradient written (jac_out)", best, median, written.x, k_true,
+                 ""))
     best, median, vectorized, _ = numadam_row(fun_rows, jac_rows, X0, T, Y, args.repeats, False)
     rows.append(("(2) numadam vectorized (NumPy rows)", best, median, vectorized.x, k_true, ""))
     best, median, (x_scipy, nit_scipy) = scipy_row(X0, T, Y, subset, args.repeats)
@@ -340,10 +363,10 @@ def main():
               f"{verdict(abs(accuracy - 1) <= TARGET_ACCURACY)}")
     if jax is None:
         print("target against JAX vmap: not measured (JAX not installed)")
-    fused_seconds = next(best for label, best, *_ in rows if label.startswith("(1c)"))
     others = {label[:4].strip(): best for label, best, *_ in rows}
-    print(f"with the one-pass objective (1c): {others['(3)'] / fused_seconds:.1f}x the SciPy loop"
-          + (f", {others['(4)'] / fused_seconds:.1f}x JAX vmap" if jax else ""))
+    for row, what in (("(1c)", "the one-pass objective"), ("(1d)", "it writing the gradient")):
+        print(f"with {what} {row}: {others['(3)'] / others[row]:.1f}x the SciPy loop"
+              + (f", {others['(4)'] / others[row]:.1f}x JAX vmap" if jax else ""))
 
 
 if __name__ == "__main__":

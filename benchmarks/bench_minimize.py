@@ -6,7 +6,8 @@ Usage::
 
 Rows: (a) a hand-written NumPy Adam loop, (b) ``numadam.minimize`` with a Python objective,
 (c) ``numadam.minimize`` with a jitted objective (the compiled loop), (c2) the same with
-``compiled="specialize"`` and ``njit(cache=True)`` functions, (d) JAX + optax inside
+``compiled="specialize"`` and ``njit(cache=True)`` functions, (c3)/(c4) (c)/(c2) with the
+gradient written into a buffer (``jac_out=True``), (d) JAX + optax inside
 ``lax.fori_loop`` when JAX is installed. Each of (a)-(c) is run with SciPy's ``rosen`` /
 ``rosen_der`` and with a hand-written scalar objective (SciPy's vectorised functions cost
 ~15 us per call pair on 2-vectors, which would hide the optimizer's own cost). Then the
@@ -48,6 +49,13 @@ rosen_jit_der = njit(rosen_scalar_der)
 #: The same, cached by Numba: compiled="specialize" then caches its loop on disk too.
 rosen_cached = njit(cache=True)(rosen_scalar)
 rosen_cached_der = njit(cache=True)(rosen_scalar_der)
+
+
+@njit(cache=True)
+def rosen_der_out(x, out):
+    """The gradient written into ``out`` (``jac_out=True``)."""
+    out[0] = -2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2)
+    out[1] = 200 * (x[1] - x[0] ** 2)
 
 
 def numpy_adam_loop(fun, jac, iterations=ITERATIONS, lr=LR, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -212,6 +220,14 @@ def main():
                                             compiled="specialize"))
     rows.append(("(c2) the same, compiled='specialize' (cache=True)", specialized,
                  scalar_baseline))
+    numadam_run(rosen_cached, rosen_der_out, jac_out=True)()
+    rows.append(("(c3) (c), gradient written (jac_out)",
+                 per_iteration(numadam_run(rosen_cached, rosen_der_out, jac_out=True)),
+                 scalar_baseline))
+    numadam_run(rosen_cached, rosen_der_out, jac_out=True, compiled="specialize")()
+    rows.append(("(c4) (c2), gradient written (jac_out)",
+                 per_iteration(numadam_run(rosen_cached, rosen_der_out, jac_out=True,
+                                           compiled="specialize")), scalar_baseline))
     jax = jax_row()
     if jax is not None:
         rows.append(("(d) JAX + optax, lax.fori_loop", jax[0], scalar_baseline))
