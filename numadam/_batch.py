@@ -50,7 +50,13 @@ from scipy.optimize import Bounds, OptimizeResult
 
 from numadam import _compiled_loop, kernels
 from numadam._cache import keyed_by_sources
-from numadam._compiled_loop import accept, converged_after_step, max_abs, max_abs_projected
+from numadam._compiled_loop import (
+    accept,
+    converged_after_step,
+    max_abs,
+    max_abs_projected,
+    row_of,
+)
 from numadam._minimize import (
     METHODS,
     STATUS_MESSAGES,
@@ -218,18 +224,6 @@ def _state(steps, index, X):
 # ------------------------------------------------------------------------------------------------
 # Compiled pieces
 # ------------------------------------------------------------------------------------------------
-
-
-def row_of(matrix, b):
-    """``matrix[b]``; ``None`` for an absent state (``None``)."""
-    return None if matrix is None else matrix[b]
-
-
-@overload(row_of, inline="always")
-def _row_of(matrix, b):
-    if isinstance(matrix, types.NoneType):
-        return lambda matrix, b: None
-    return lambda matrix, b: matrix[b]
 
 
 def rows_of(arrays, b):

@@ -159,16 +159,17 @@ def _evaluate(fun, jac, x, x_fun, x_jac, args, out):
                                                          jac(refill(x_jac, x), *args))
 
 
-def buffer_of(buffers, slot):
-    """``buffers[slot]``, or ``None`` without buffers (the gradient functions allocate)."""
-    return None if buffers is None else buffers[slot]
+def row_of(matrix, b):
+    """``matrix[b]``; ``None`` for an absent matrix (``None``): a state the rule does not use,
+    gradient buffers when the gradient functions allocate."""
+    return None if matrix is None else matrix[b]
 
 
-@overload(buffer_of, inline="always")
-def _buffer_of(buffers, slot):
-    if isinstance(buffers, types.NoneType):
-        return lambda buffers, slot: None
-    return lambda buffers, slot: buffers[slot]
+@overload(row_of, inline="always")
+def _row_of(matrix, b):
+    if isinstance(matrix, types.NoneType):
+        return lambda matrix, b: None
+    return lambda matrix, b: matrix[b]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -233,7 +234,7 @@ def _make_loop(element, step_scalars):
         x_fun, x_jac = x.copy(), x.copy()
         # with jac_out, the gradients go to two buffers in turn (``None`` otherwise): one holds
         # the current gradient, the other receives the next
-        f, g = evaluate(fun, jac, x, x_fun, x_jac, args, buffer_of(buffers, 0))
+        f, g = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, 0))
         slot = 1
         nfev = 1
         if g.shape != x.shape:
@@ -260,7 +261,7 @@ def _make_loop(element, step_scalars):
                     x[i] = min(max(x[i], lower[i]), upper[i])
             nit += 1
             f_previous = f
-            f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, buffer_of(buffers, slot))
+            f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, slot))
             nfev += 1
             if g_new.shape != x.shape:
                 return -1, nit, f, g_new, nfev, carry_next, f_start
