@@ -49,6 +49,7 @@ import contextlib
 import functools
 import hashlib
 import types as pytypes
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,11 @@ from numba import njit, typeof, types
 from numba.core.caching import NullCache
 from numba.core.errors import TypingError
 from numba.extending import is_jitted, overload, register_jitable
+
+try:  # Numba's fingerprint of a value's type, in C: what its dispatchers key their type cache by
+    from numba._dispatcher import compute_fingerprint
+except ImportError:  # another version of Numba's internals: typeof, slower
+    compute_fingerprint = None
 
 from numadam import _step_tables
 from numadam._cache import keyed_by_sources, sources_digest
@@ -419,17 +425,10 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  -1.0 if xtol is None else xtol, bool(return_best),
                  np.empty((2, x.shape[0])) if jac_out else None)
     try:
-        if not specialize:
-            outcome = _cached_loop(rule, arguments)(*arguments)
-        elif (bound := _specialized_on_disk(rule, fun, jac)) is not None:
-            try:  # loaded or compiled first, apart from the run
-                bound.compile(tuple(typeof(value) for value in arguments[2:]))
-            except OSError:  # its cache files changed under it (another process): no cache
-                bound = functools.partial(loop_for(rule), fun, jac)
-            outcome = bound(*arguments[2:])
-        else:
-            outcome = loop_for(rule)(*arguments)
-        status, nit, f, g, nfev, carry, f_start = outcome
+        status, nit, f, g, nfev, carry, f_start = _LOOP_OF_CALL.get(
+            (specialize, rule, fun, jac, types_key(arguments[2:])),
+            lambda: (_specialized_loop if specialize else _cached_loop)(rule, arguments),
+        )(*arguments)
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     if status == -1:
@@ -437,6 +436,62 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                          f"{np.shape(g)}")
     optimizer.advance(nit, carry)
     return status, nit, float(f), np.asarray(g), nfev, float(f_start)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop for a call, kept under a cheap key of its types
+# ------------------------------------------------------------------------------------------------
+
+
+def types_key(values):
+    """A key for the Numba types of the tuple ``values``, cheap to compute: equal keys mean
+    equal types. Numba's own fingerprint (~0.5 us, where ``typeof`` of a ``minimize`` call's
+    arguments takes ~120 us), or the types themselves for values it has none for."""
+    if compute_fingerprint is not None:
+        try:
+            return compute_fingerprint(values)
+        except NotImplementedError:  # a value without one (a dict, a string...)
+            pass
+    return tuple(typeof(value) for value in values)
+
+
+class Memo:
+    """A dict that keeps its ``size`` most recently used entries: for lookups keyed by user
+    functions, which it would otherwise keep alive for the whole process."""
+
+    def __init__(self, size):
+        self.size, self.entries = size, OrderedDict()
+
+    def get(self, key, make):
+        """The value of ``key``, made by ``make()`` the first time."""
+        value = self.entries.get(key)
+        if value is None:
+            value = self.entries[key] = make()
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(key)
+        return value
+
+
+#: (specialize, rule, fun, jac, types_key of the other arguments) -> the loop that :func:`run`
+#: calls: a run repeated with the same functions skips typing its twenty arguments in Python,
+#: which took longer than a short run itself (~150 us a call)
+_LOOP_OF_CALL = Memo(64)
+
+
+def _specialized_loop(rule, arguments):
+    """``compiled="specialize"``: the loop for these very functions, taking :func:`run`'s
+    arguments; loaded from the disk or compiled first, apart from the run
+    (:func:`_specialized_on_disk`), for functions that Numba caches."""
+    bound = _specialized_on_disk(rule, *arguments[:2])
+    if bound is None:
+        return loop_for(rule)
+    try:
+        bound.compile(tuple(typeof(value) for value in arguments[2:]))
+    except OSError:  # its cache files changed under it (another process): no cache
+        return loop_for(rule)
+    return lambda fun, jac, *rest: bound(*rest)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -629,6 +684,7 @@ def _cached_loop(rule, arguments):
     loads the loop from Numba's cache and compiles only the user's own ``fun`` and ``jac``
     (nothing at all when they are ``njit(cache=True)``); they are then called through
     pointers, which costs a few nanoseconds per call.
+
     """
     fun, jac, args = arguments[:3]
     x, buffers = arguments[8], arguments[-1]

@@ -885,6 +885,66 @@ def test_compiled_loop_does_not_recompile_for_the_same_objective():
     assert _compiled_loop._LOOPS == loops  # the same compiled loop, not a new one
 
 
+@njit
+def scaled_square(x, scale):
+    return scale * (x[0] * x[0] + x[1] * x[1])
+
+
+@njit
+def scaled_square_der(x, scale):
+    return 2.0 * scale * x
+
+
+@pytest.mark.parametrize("specialize", [False, True])
+def test_a_repeated_run_reuses_the_loop_found_for_its_types(monkeypatch, specialize):
+    """The loop found for a call is kept under a key of its argument types: a second run with
+    the same functions and types does not look it up again, while other types (an integer
+    ``scale`` instead of a float, a NumPy float32) get a loop of their own, with
+    the same answers as the Python loop."""
+    mode = "specialize" if specialize else True
+    first = minimize(scaled_square, [1.0, -2.0], args=(0.5,), jac=scaled_square_der,
+                     options={"maxiter": 3, "compiled": mode})
+    assert first.compiled
+    found = []
+    lookup = "_specialized_loop" if specialize else "_cached_loop"
+    original = getattr(_compiled_loop, lookup)
+    monkeypatch.setattr(_compiled_loop, lookup,
+                        lambda rule, arguments: found.append(arguments) or original(rule,
+                                                                                   arguments))
+    again = minimize(scaled_square, [1.0, -2.0], args=(0.5,), jac=scaled_square_der,
+                     options={"maxiter": 3, "compiled": mode})
+    assert found == [] and again.compiled
+    np.testing.assert_array_equal(again.x, first.x)
+    for scale in (2, np.float32(0.5)):
+        settings = {"maxiter": 3, "compiled": mode}
+        other = minimize(scaled_square, [1.0, -2.0], args=(scale,), jac=scaled_square_der,
+                         options=settings)
+        python = minimize(scaled_square, [1.0, -2.0], args=(scale,), jac=scaled_square_der,
+                          options=dict(settings, compiled=False))
+        assert other.compiled and found[-1][2] == (scale,)
+        np.testing.assert_array_equal(other.x, python.x)
+    assert len(found) == 2
+
+
+def test_the_types_key_tells_types_apart_as_typeof_does(monkeypatch):
+    values = [(1.0,), (1,), (True,), (np.ones(2),), (np.ones(2, np.float32),), (np.ones((2, 2)),),
+              (np.ones((2, 2)).T,), (None,), ("text",), ((1.0, 2.0),), ((1.0, 2),)]
+    for compute_fingerprint in (_compiled_loop.compute_fingerprint, None):
+        monkeypatch.setattr(_compiled_loop, "compute_fingerprint", compute_fingerprint)
+        keys = [_compiled_loop.types_key(value) for value in values]
+        assert len(set(keys)) == len(values)
+        assert _compiled_loop.types_key((np.zeros(2),)) == keys[3]
+
+
+def test_the_memo_keeps_its_most_recently_used_entries():
+    memo = _compiled_loop.Memo(2)
+    made = []
+    for key in ("a", "b", "a", "c", "a", "b"):
+        memo.get(key, lambda key=key: made.append(key) or key.upper())
+    assert made == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
+    assert list(memo.entries) == ["a", "b"]
+
+
 def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(run_twice):
     """Only the user's functions compile in a new process; the loop itself comes from Numba's
     cache (written by the first process at the latest)."""
