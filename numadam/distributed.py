@@ -27,9 +27,11 @@ Three tools:
     The same steps with the optimizer state split over the ranks (ZeRO stage 1): one
     ``Reduce_scatter`` leaves on rank r the summed gradient of its slice of the flat vector,
     rank r keeps state for and updates only that slice, then one ``Allgatherv`` hands every
-    rank the new parameters. Optimizer memory and update work per rank are divided by K, and
-    with two ranks the parameters are bitwise equal to :class:`DataParallel`'s (the rules are
-    elementwise; with more ranks, up to the order in which MPI adds).
+    rank the new parameters. When every rank runs on one machine, the gradients and the new
+    slices go through memory that all ranks map instead (an MPI-3 shared window, two
+    barriers a step; faster, figures in ``benchmarks/README.md``). Optimizer memory and update work per rank are divided by K, and with two
+    ranks the parameters are bitwise equal to :class:`DataParallel`'s (the rules are
+    elementwise; with more ranks, up to the order of the summation).
 ``numadam.minimize_batch(..., comm=comm)``
     Splits the B problems into K contiguous blocks, solves each block on its rank and gathers
     the whole result on every rank: bitwise equal to one process, since problems are
@@ -314,8 +316,7 @@ class ShardedDataParallel:
     * shared memory, when every rank runs on one machine (MPI-3 shared windows): each rank
       writes its gradient into a block of memory that all ranks map, sums its slice of
       everyone's there, writes its new slice beside them and copies the others' slices; two
-      barriers, no collective carrying data. On two cores it made an MNIST step ~15% faster
-      than the collectives (``benchmarks/README.md``).
+      barriers, no collective carrying data (faster: ``benchmarks/README.md``).
 
     Every rule is elementwise, so with two ranks the parameters are bitwise equal to
     :class:`DataParallel`'s with either transport (each sum has two terms, and
