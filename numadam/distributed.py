@@ -29,9 +29,10 @@ Three tools:
     rank r keeps state for and updates only that slice, then one ``Allgatherv`` hands every
     rank the new parameters. When every rank runs on one machine, the gradients and the new
     slices go through memory that all ranks map instead (an MPI-3 shared window, two
-    barriers a step; faster, figures in ``benchmarks/README.md``). Optimizer memory and update work per rank are divided by K, and with two
-    ranks the parameters are bitwise equal to :class:`DataParallel`'s (the rules are
-    elementwise; with more ranks, up to the order of the summation).
+    barriers a step; faster, figures in ``benchmarks/README.md``). Optimizer memory and
+    update work per rank are divided by K, and with two ranks the parameters are bitwise
+    equal to :class:`DataParallel`'s (the rules are elementwise; with more ranks, up to the
+    order of the summation).
 ``numadam.minimize_batch(..., comm=comm)``
     Splits the B problems into K contiguous blocks, solves each block on its rank and gathers
     the whole result on every rank: bitwise equal to one process, since problems are
