@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import threading
 import types as pytypes
 from collections import OrderedDict
 from pathlib import Path
@@ -425,10 +426,22 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  -1.0 if xtol is None else xtol, bool(return_best),
                  np.empty((2, x.shape[0])) if jac_out else None)
     try:
-        status, nit, f, g, nfev, carry, f_start = _LOOP_OF_CALL.get(
-            (specialize, rule, fun, jac, types_key(arguments[2:])),
-            lambda: (_specialized_loop if specialize else _cached_loop)(rule, arguments),
-        )(*arguments)
+        key = (specialize, rule, fun, jac, types_key(arguments[2:]))
+        known = key in _LOOP_OF_CALL.entries
+
+        def find():
+            return (_specialized_loop if specialize else _cached_loop)(rule, arguments)
+
+        try:
+            outcome = _LOOP_OF_CALL.get(key, find)(*arguments)
+        except TypingError:
+            if not known:
+                raise
+            # a loop found earlier that the functions no longer fit (fun.recompile() with
+            # another return type, say): found afresh
+            _LOOP_OF_CALL.forget(key)
+            outcome = _LOOP_OF_CALL.get(key, find)(*arguments)
+        status, nit, f, g, nfev, carry, f_start = outcome
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     if status == -1:
@@ -446,32 +459,59 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
 def types_key(values):
     """A key for the Numba types of the tuple ``values``, cheap to compute: equal keys mean
     equal types. Numba's own fingerprint (~0.5 us, where ``typeof`` of a ``minimize`` call's
-    arguments takes ~120 us), or the types themselves for values it has none for."""
-    if compute_fingerprint is not None:
-        try:
-            return compute_fingerprint(values)
-        except NotImplementedError:  # a value without one (a dict, a string...)
-            pass
+    arguments takes ~120 us) where it says everything about the type, else the types
+    themselves."""
+    if compute_fingerprint is not None and _fingerprint_is_whole(values):
+        return compute_fingerprint(values)
     return tuple(typeof(value) for value in values)
+
+
+#: Scalars whose fingerprint is their whole Numba type (an ``int`` only within int64).
+_PLAIN_SCALARS = (float, bool, type(None), np.bool_, np.integer, np.floating, np.complexfloating)
+
+
+def _fingerprint_is_whole(value):
+    """Whether Numba's fingerprint of ``value`` tells its type apart from every other's: not
+    for arrays of another byte order, records or subclasses, named tuples, or ints beyond
+    int64 (each fingerprints as a type it is not), nor values with no fingerprint."""
+    kind = type(value)
+    if kind is tuple:
+        return all(_fingerprint_is_whole(item) for item in value)
+    if kind is np.ndarray:
+        return value.dtype.isnative and value.dtype.fields is None and not value.dtype.hasobject
+    if kind is int:
+        return -2**63 <= value < 2**63
+    return isinstance(value, _PLAIN_SCALARS) and (not isinstance(value, np.generic)
+                                                  or value.dtype.isnative)
 
 
 class Memo:
     """A dict that keeps its ``size`` most recently used entries: for lookups keyed by user
-    functions, which it would otherwise keep alive for the whole process."""
+    functions, which it would otherwise keep alive for the whole process. Safe to use from
+    several threads (``make`` runs outside the lock)."""
 
     def __init__(self, size):
-        self.size, self.entries = size, OrderedDict()
+        self.size, self.entries, self.lock = size, OrderedDict(), threading.Lock()
 
     def get(self, key, make):
         """The value of ``key``, made by ``make()`` the first time."""
-        value = self.entries.get(key)
-        if value is None:
-            value = self.entries[key] = make()
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-        else:
+        with self.lock:
+            value = self.entries.get(key)
+            if value is not None:
+                self.entries.move_to_end(key)
+                return value
+        value = make()
+        with self.lock:
+            self.entries[key] = value
             self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
         return value
+
+    def forget(self, key):
+        """Drop ``key``'s entry, if there is one."""
+        with self.lock:
+            self.entries.pop(key, None)
 
 
 #: (specialize, rule, fun, jac, types_key of the other arguments) -> the loop that :func:`run`
@@ -684,7 +724,6 @@ def _cached_loop(rule, arguments):
     loads the loop from Numba's cache and compiles only the user's own ``fun`` and ``jac``
     (nothing at all when they are ``njit(cache=True)``); they are then called through
     pointers, which costs a few nanoseconds per call.
-
     """
     fun, jac, args = arguments[:3]
     x, buffers = arguments[8], arguments[-1]

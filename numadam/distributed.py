@@ -334,8 +334,9 @@ class ShardedDataParallel:
     comm : mpi4py intracommunicator
     shared_memory : bool, optional
         The transport: shared memory (``True``; a ``ValueError`` when the ranks are not all on
-        one machine), MPI collectives (``False``), or shared memory where it can be used
-        (``None``, the default). Every rank passes the same.
+        one machine or /dev/shm has no room for the block), MPI collectives (``False``), or
+        shared memory where it can be used (``None``, the default). Every rank passes the
+        same. One rank needs neither.
     **hyperparameters
         Passed to ``optimizer_class``.
 
@@ -348,8 +349,11 @@ class ShardedDataParallel:
 
     Notes
     -----
-    The shared block (``(K + 1) n`` values) lives as long as the process: MPI frees it when it
-    finalizes.
+    The shared block (``(K + 1) n`` values, in /dev/shm) and the communicator MPI makes for it
+    last until :meth:`close` (or the end of a ``with`` block, or of the process): a program
+    that builds many of these wrappers closes them, or it runs out of both.
+    ``check_finite="before"`` adds an ``Allreduce`` of the count to either transport: no rank
+    may step before every rank knows its slice is finite.
     """
 
     def __init__(self, optimizer_class, params, comm, *, shared_memory=None, **hyperparameters):
@@ -431,10 +435,13 @@ class ShardedDataParallel:
     def _switch(self, mode):
         if not hasattr(self.optimizer, mode):
             raise AttributeError(f"{type(self.optimizer).__name__} has no train/eval modes")
-        getattr(self.optimizer, mode)()
         if self._shared is not None:
+            # the other ranks may still be reading what the last step shared
+            self._shared.barrier()
+            getattr(self.optimizer, mode)()
             self._shared.share_slices(self._slice, 0)
         else:
+            getattr(self.optimizer, mode)()
             self.comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
         return self
 
@@ -443,12 +450,38 @@ class ShardedDataParallel:
         """Bytes of optimizer state held by this rank."""
         return sum(vector.nbytes for vector in self.optimizer.state.values())
 
+    def close(self):
+        """Give back the shared memory block (and the MPI communicator it holds); later steps
+        go through the MPI collectives. Collective: every rank calls it. A ``with`` block
+        calls it at its end."""
+        if self._shared is not None:
+            self._shared.free()
+            self._shared = None
+            self.shared_memory = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _shared_memory_room():
+    """Bytes free in /dev/shm, where MPI keeps shared windows on Linux; ``None`` where there
+    is no such folder to ask."""
+    try:
+        stats = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):  # no /dev/shm (macOS), or no statvfs (Windows)
+        return None
+    return stats.f_bavail * stats.f_frsize
+
 
 class _SharedBlock:
     """:class:`ShardedDataParallel`'s transport through memory that every rank maps (an MPI-3
     shared window): a row per rank for its gradient, one row for the new parameters, and a
     count per rank. Barriers order the writes and reads; a row is never written while
-    another rank may still read it (see :meth:`sum_slice` and :meth:`share_slices`)."""
+    another rank may still read it (see :meth:`sum_slice` and :meth:`share_slices`; the
+    train/eval switch waits at a barrier first)."""
 
     def __init__(self, comm, param, window):
         self.comm, self.param, self.window = comm, param, window
@@ -482,10 +515,24 @@ class _SharedBlock:
             return None
         n, size = param.shape[0], comm.size
         nbytes = 8 * size + (size + 1) * n * param.itemsize
+        # MPI backs the window with a file in /dev/shm: too small a one (Docker's default is
+        # 64 MB) would end the run with SIGBUS at the first write, not with an error
+        room = comm.bcast(_shared_memory_room() if comm.rank == 0 else None, root=0)
+        if room is not None and room < nbytes:
+            if wanted:
+                raise ValueError(f"shared_memory=True needs {nbytes:,} bytes of shared memory; "
+                                 f"/dev/shm has {room:,} free")
+            return None
         window = MPI.Win.Allocate_shared(nbytes if comm.rank == 0 else 0, 1, comm=comm)
         return cls(comm, param, window)
 
-    def _barrier(self):
+    def free(self):
+        """Give the block back (collective: every rank calls it)."""
+        self.barrier()  # no rank may still be reading it
+        self.window.Unlock_all()
+        self.window.Free()
+
+    def barrier(self):
         """Every rank's writes visible to every rank (the window's memory model asks for the
         syncs around the barrier)."""
         self.window.Sync()
@@ -507,7 +554,7 @@ class _SharedBlock:
         own = grad[mine]
         if weight is not None:
             own = np.multiply(own, weight, out=self.own)
-        self._barrier()
+        self.barrier()
         terms = [own if q == rank else self.gradients[q, mine] for q in range(self.comm.size)]
         np.add(terms[0], terms[1], out=out)  # in rank order, as np.add.reduce would
         for term in terms[2:]:
@@ -524,7 +571,7 @@ class _SharedBlock:
         when every rank has copied."""
         self.shared_param[mine] = self.param[mine]
         self.bad[self.comm.rank] = bad
-        self._barrier()
+        self.barrier()
         for other in self.others:
             self.param[other] = self.shared_param[other]
         return int(self.bad.sum())

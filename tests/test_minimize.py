@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from numba import njit
+from numba.core.errors import TypingError
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
 from numadam import _batch as numadam_batch
@@ -926,14 +927,61 @@ def test_a_repeated_run_reuses_the_loop_found_for_its_types(monkeypatch, special
     assert len(found) == 2
 
 
+Pair = collections.namedtuple("Pair", "a b")
+
+
 def test_the_types_key_tells_types_apart_as_typeof_does(monkeypatch):
+    """Values of different Numba types get different keys, also where Numba's fingerprint
+    alone would not tell them apart (records, named tuples, ints beyond int64; array
+    subclasses and other byte orders, which Numba does not type at all)."""
+    record = np.dtype([("a", np.float64), ("b", np.int32)])
     values = [(1.0,), (1,), (True,), (np.ones(2),), (np.ones(2, np.float32),), (np.ones((2, 2)),),
-              (np.ones((2, 2)).T,), (None,), ("text",), ((1.0, 2.0),), ((1.0, 2),)]
+              (np.ones((2, 2)).T,), (None,), ("text",), ((1.0, 2.0),), ((1.0, 2),),
+              (np.zeros(2, record),), (np.zeros(2, np.dtype(record.descr, align=True)),),
+              (Pair(1.0, 2.0),), (2**63,), (np.float32(1.0),)]
     for compute_fingerprint in (_compiled_loop.compute_fingerprint, None):
         monkeypatch.setattr(_compiled_loop, "compute_fingerprint", compute_fingerprint)
         keys = [_compiled_loop.types_key(value) for value in values]
         assert len(set(keys)) == len(values)
         assert _compiled_loop.types_key((np.zeros(2),)) == keys[3]
+        for untyped in (np.ma.masked_array(np.ones(2)), np.ones(2, ">f8")):  # as Numba: none
+            with pytest.raises(TypingError):
+                _compiled_loop.types_key((untyped,))
+
+
+def test_an_argument_numba_cannot_type_is_refused_as_the_python_loop_refuses_it():
+    """A big-endian array has the fingerprint of a native one: after a run with a native
+    array, the compiled loop must not reuse that run's loop (it read the bytes as native and
+    returned garbage); it refuses the array as Numba does."""
+    native = np.array([1.0, -2.0])
+    kwargs = {"jac": shifted_quadratic_der, "options": {"maxiter": 5}}
+    assert minimize(shifted_quadratic, np.zeros(2), args=(native,), **kwargs).compiled
+    with pytest.raises(TypingError):
+        minimize(shifted_quadratic, np.zeros(2), args=(native.astype(">f8"),), **kwargs)
+
+
+RETURNS_FLOAT32 = False
+
+
+@njit
+def quadratic_of_changing_type(x, c):
+    value = 0.5 * np.sum((x - c) ** 2)
+    return np.float32(value) if RETURNS_FLOAT32 else value
+
+
+def test_a_recompiled_objective_gets_a_loop_that_fits_it(monkeypatch):
+    """The loop kept for a call no longer fits the function after ``recompile()`` with
+    another return type: the next run finds a new one, still compiled."""
+    kwargs = {"args": (1.0,), "jac": shifted_quadratic_der, "options": {"maxiter": 5}}
+    assert minimize(quadratic_of_changing_type, np.zeros(2), **kwargs).compiled
+    monkeypatch.setattr(sys.modules[__name__], "RETURNS_FLOAT32", True)
+    quadratic_of_changing_type.recompile()
+    again = minimize(quadratic_of_changing_type, np.zeros(2), **kwargs)
+    python = minimize(quadratic_of_changing_type, np.zeros(2),
+                      **dict(kwargs, options={"maxiter": 5, "compiled": False}))
+    assert again.compiled
+    assert again.fun == python.fun and np.array_equal(again.x, python.x)
+    assert again.fun != minimize(shifted_quadratic, np.zeros(2), **kwargs).fun  # float32 now
 
 
 def test_the_memo_keeps_its_most_recently_used_entries():
@@ -978,6 +1026,7 @@ def test_the_specialized_loop_equals_the_pointer_loop_bitwise():
 SPECIALIZED_SCRIPT = """
 import numpy as np, numadam
 from numba import njit
+from numba.core.errors import TypingError
 from numadam import _compiled_loop
 
 @njit(cache=True)
@@ -1014,6 +1063,7 @@ def test_a_fresh_process_loads_the_specialized_loop_and_an_edit_compiles_it_afre
 
 
 STAMPED = """from numba import njit
+from numba.core.errors import TypingError
 
 @njit(cache=True)
 def one(x):
