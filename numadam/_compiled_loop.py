@@ -426,7 +426,7 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
                  -1.0 if xtol is None else xtol, bool(return_best),
                  np.empty((2, x.shape[0])) if jac_out else None)
     try:
-        key = (specialize, rule, fun, jac, types_key(arguments[2:]))
+        key = (specialize, rule, fun, jac, types_key(arguments[2:], foreign=arguments[2]))
         known = key in _LOOP_OF_CALL.entries
 
         def find():
@@ -456,12 +456,13 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
 # ------------------------------------------------------------------------------------------------
 
 
-def types_key(values):
+def types_key(values, foreign=()):
     """A key for the Numba types of the tuple ``values``, cheap to compute: equal keys mean
     equal types. Numba's own fingerprint (~0.5 us, where ``typeof`` of a ``minimize`` call's
     arguments takes ~120 us) where it says everything about the type, else the types
-    themselves."""
-    if compute_fingerprint is not None and _fingerprint_is_whole(values):
+    themselves. ``foreign``: the part of ``values`` that is the user's (``args``), checked for
+    that; numadam's own values are arrays and scalars whose fingerprints are whole."""
+    if compute_fingerprint is not None and _fingerprint_is_whole(foreign):
         return compute_fingerprint(values)
     return tuple(typeof(value) for value in values)
 

@@ -941,12 +941,12 @@ def test_the_types_key_tells_types_apart_as_typeof_does(monkeypatch):
               (Pair(1.0, 2.0),), (2**63,), (np.float32(1.0),)]
     for compute_fingerprint in (_compiled_loop.compute_fingerprint, None):
         monkeypatch.setattr(_compiled_loop, "compute_fingerprint", compute_fingerprint)
-        keys = [_compiled_loop.types_key(value) for value in values]
+        keys = [_compiled_loop.types_key(value, value) for value in values]
         assert len(set(keys)) == len(values)
-        assert _compiled_loop.types_key((np.zeros(2),)) == keys[3]
+        assert _compiled_loop.types_key((np.zeros(2),), (np.zeros(2),)) == keys[3]
         for untyped in (np.ma.masked_array(np.ones(2)), np.ones(2, ">f8")):  # as Numba: none
             with pytest.raises(TypingError):
-                _compiled_loop.types_key((untyped,))
+                _compiled_loop.types_key((untyped,), (untyped,))
 
 
 def test_an_argument_numba_cannot_type_is_refused_as_the_python_loop_refuses_it():
