@@ -463,7 +463,10 @@ def types_key(values, foreign=()):
     themselves. ``foreign``: the part of ``values`` that is the user's (``args``), checked for
     that; numadam's own values are arrays and scalars whose fingerprints are whole."""
     if compute_fingerprint is not None and _fingerprint_is_whole(foreign):
-        return compute_fingerprint(values)
+        try:
+            return compute_fingerprint(values)
+        except NotImplementedError:  # a value without one
+            pass
     return tuple(typeof(value) for value in values)
 
 
@@ -478,8 +481,8 @@ def _fingerprint_is_whole(value):
     kind = type(value)
     if kind is tuple:
         return all(_fingerprint_is_whole(item) for item in value)
-    if kind is np.ndarray:
-        return value.dtype.isnative and value.dtype.fields is None and not value.dtype.hasobject
+    if kind is np.ndarray:  # booleans and numbers in the machine's byte order
+        return value.dtype.isnative and value.dtype.kind in "biufc"
     if kind is int:
         return -2**63 <= value < 2**63
     return isinstance(value, _PLAIN_SCALARS) and (not isinstance(value, np.generic)

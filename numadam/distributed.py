@@ -544,8 +544,8 @@ class _SharedBlock:
     def sum_slice(self, grad, weight, mine, out):
         """``out`` = the sum in rank order of the ranks' ``weight * grad`` over the slice
         ``mine`` (their average without weights): write the other ranks' slices of this rank's
-        gradient into its row, wait for theirs, add. (NumPy's vectorized passes: a one-pass
-        scalar loop was slower.)"""
+        gradient into its row, wait for theirs, add: the two ranks' average in one vectorized
+        pass, anything else in NumPy's passes."""
         rank = self.comm.rank
         row = self.gradients[rank]
         for other in self.others:
