@@ -435,11 +435,12 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
         try:
             outcome = _LOOP_OF_CALL.get(key, find)(*arguments)
         except TypingError:
+            _LOOP_OF_CALL.forget(key)  # not kept: a loop these arguments do not fit
             if not known:
                 raise
-            # a loop found earlier that the functions no longer fit (fun.recompile() with
-            # another return type, say): found afresh
-            _LOOP_OF_CALL.forget(key)
+            # a pointer loop found earlier that the functions no longer fit (fun.recompile()
+            # with another return type, say): found afresh. (A specialized loop has the
+            # functions compiled in: it runs the versions it was compiled with.)
             outcome = _LOOP_OF_CALL.get(key, find)(*arguments)
         status, nit, f, g, nfev, carry, f_start = outcome
     except TypingError:
@@ -456,37 +457,27 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
 # ------------------------------------------------------------------------------------------------
 
 
-def types_key(values, foreign=()):
+def types_key(values, foreign):
     """A key for the Numba types of the tuple ``values``, cheap to compute: equal keys mean
     equal types. Numba's own fingerprint (~0.5 us, where ``typeof`` of a ``minimize`` call's
-    arguments takes ~120 us) where it says everything about the type, else the types
-    themselves. ``foreign``: the part of ``values`` that is the user's (``args``), checked for
-    that; numadam's own values are arrays and scalars whose fingerprints are whole."""
-    if compute_fingerprint is not None and _fingerprint_is_whole(foreign):
+    arguments takes ~120 us): what Numba's dispatchers key their calls by, so a loop found
+    under it is the one Numba's dispatch takes too; the types themselves for values without
+    one. ``foreign``: the part of ``values`` that is the user's (``args``), which may hold
+    an array in the other byte order: Numba fingerprints it as the native one and then reads
+    its bytes as native, so it is typed instead (and refused, as Numba refuses it)."""
+    if compute_fingerprint is not None and _native_byte_order(foreign):
         try:
             return compute_fingerprint(values)
-        except NotImplementedError:  # a value without one
+        except NotImplementedError:  # a value without one (a dict...)
             pass
     return tuple(typeof(value) for value in values)
 
 
-#: Scalars whose fingerprint is their whole Numba type (an ``int`` only within int64).
-_PLAIN_SCALARS = (float, bool, type(None), np.bool_, np.integer, np.floating, np.complexfloating)
-
-
-def _fingerprint_is_whole(value):
-    """Whether Numba's fingerprint of ``value`` tells its type apart from every other's: not
-    for arrays of another byte order, records or subclasses, named tuples, or ints beyond
-    int64 (each fingerprints as a type it is not), nor values with no fingerprint."""
-    kind = type(value)
-    if kind is tuple:
-        return all(_fingerprint_is_whole(item) for item in value)
-    if kind is np.ndarray:  # booleans and numbers in the machine's byte order
-        return value.dtype.isnative and value.dtype.kind in "biufc"
-    if kind is int:
-        return -2**63 <= value < 2**63
-    return isinstance(value, _PLAIN_SCALARS) and (not isinstance(value, np.generic)
-                                                  or value.dtype.isnative)
+def _native_byte_order(value):
+    """Whether no array in ``value`` (in tuples, however nested) is in the other byte order."""
+    if isinstance(value, tuple):
+        return all(_native_byte_order(item) for item in value)
+    return not isinstance(value, np.ndarray) or value.dtype.isnative
 
 
 class Memo:

@@ -335,8 +335,8 @@ class ShardedDataParallel:
     comm : mpi4py intracommunicator
     shared_memory : bool, optional
         The transport: shared memory (``True``; a ``ValueError`` when the ranks are not all on
-        one machine or /dev/shm has no room for the block), MPI collectives (``False``), or
-        shared memory where it can be used (``None``, the default). Every rank passes the
+        one machine or /dev/shm has no room left for the block), MPI collectives (``False``),
+        or shared memory where it can be used (``None``, the default). Every rank passes the
         same. One rank needs neither.
     **hyperparameters
         Passed to ``optimizer_class``.
@@ -454,7 +454,9 @@ class ShardedDataParallel:
     def close(self):
         """Give back the shared memory block (and the MPI communicator it holds); later steps
         go through the MPI collectives. Collective: every rank calls it. A ``with`` block
-        calls it at its end."""
+        calls it when it ends without an exception (with one, the other ranks may be waiting
+        in a step: the block stays, and the exception goes on, to end every rank if nobody
+        catches it)."""
         if self._shared is not None:
             self._shared.free()
             self._shared = None
@@ -463,13 +465,14 @@ class ShardedDataParallel:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, kind, value, trace):
+        if kind is None:
+            self.close()
 
 
 def _shared_memory_room():
-    """Bytes free in /dev/shm, where MPI keeps shared windows on Linux; ``None`` where there
-    is no such folder to ask."""
+    """Bytes free in /dev/shm, where MPICH keeps its shared windows on Linux (Open MPI keeps
+    them in its session folder, often under /tmp); ``None`` where there is no such folder."""
     try:
         stats = os.statvfs("/dev/shm")
     except (OSError, AttributeError):  # no /dev/shm (macOS), or no statvfs (Windows)
@@ -498,6 +501,10 @@ class _SharedBlock:
                        for q in range(size) if q != comm.rank]
         self.own = np.empty(int(counts[comm.rank]), param.dtype)  # weight * this rank's slice
         self.divisor = param.dtype.type(size)  # np.divide(out, size) divides in out's dtype
+        if comm.rank == 0:
+            # written now, so that its pages are taken: an untouched block takes no room in
+            # /dev/shm, and the room check of a block opened after it would count it free
+            memory[:] = 0
         window.Lock_all(_mpi().MODE_NOCHECK)  # a passive epoch for the window's lifetime
 
     @classmethod
@@ -517,8 +524,9 @@ class _SharedBlock:
             return None
         n, size = param.shape[0], comm.size
         nbytes = 8 * size + (size + 1) * n * param.itemsize
-        # MPI backs the window with a file in /dev/shm: too small a one (Docker's default is
-        # 64 MB) would end the run with SIGBUS at the first write, not with an error
+        # MPICH backs the window with a file in /dev/shm: too small a one (Docker's default is
+        # 64 MB) would end the run with SIGBUS at the first write, not with an error. (Another
+        # process may still take the room between this check and the block's first write.)
         room = comm.bcast(_shared_memory_room() if comm.rank == 0 else None, root=0)
         if room is not None and room < nbytes:
             if wanted:

@@ -126,8 +126,10 @@ def assert_equal_sums(expected, actual, message):
 def check_shared_memory_lifetime():
     """close() gives the shared block back and later steps go through the collectives, still
     equal to DataParallel; wrappers closed by a with block can be made by the thousand (each
-    window holds a communicator: MPICH has 2048); a /dev/shm without room for the block means
-    collectives by default and a ValueError on every rank for shared_memory=True."""
+    window holds a communicator: MPICH has 2048); a with block left by an exception does not
+    close (another rank may be waiting in a step); the block takes its room in /dev/shm when
+    opened; a /dev/shm without room for it means collectives by default and a ValueError on
+    every rank for shared_memory=True."""
     whole, sliced = np.linspace(-1.0, 1.0, 101), np.linspace(-1.0, 1.0, 101)
     plain = DataParallel(numadam.Adam(whole, lr=1e-2), COMM)
     sharded = ShardedDataParallel(numadam.Adam, sliced, COMM, lr=1e-2)
@@ -142,6 +144,17 @@ def check_shared_memory_lifetime():
     for _ in range(2100):
         with ShardedDataParallel(numadam.SGD, np.zeros(4), COMM, lr=0.1) as opt:
             opt.step(np.ones(4))
+    free_before = distributed._shared_memory_room()
+    with ShardedDataParallel(numadam.Adam, np.zeros(1_000_000), COMM):
+        COMM.Barrier()  # rank 0 has written it
+        # the block is written when opened: it takes its room at once
+        assert free_before - distributed._shared_memory_room() >= 8_000_000 * (SIZE + 1) * 0.9
+    try:
+        with ShardedDataParallel(numadam.SGD, np.zeros(4), COMM, lr=0.1) as opt:
+            raise KeyError("inside")  # on every rank: nobody waits in a step
+    except KeyError:
+        assert opt.shared_memory  # not closed on the way out of an exception
+        opt.close()
     room = distributed._shared_memory_room
     distributed._shared_memory_room = lambda: 100  # bytes: far too few
     try:
@@ -184,7 +197,8 @@ def check_switch_waits():
         opt.eval()
     finally:
         distributed._SharedBlock.barrier = original
-    assert all(COMM.allgather(raised)), f"rank {RANK} raised: {raised}"
+    everyone = COMM.allgather(raised)
+    assert all(everyone), f"raised on each rank: {everyone}"
     same_on_every_rank(params)
 
 
