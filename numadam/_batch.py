@@ -66,10 +66,10 @@ from numadam._minimize import (
     split_options,
 )
 from numadam._step_tables import (
+    beyond_table,
     jitable_step_scalars,
     step_table,
     store_tuple,
-    tabulated,
     tuple_like,
 )
 
@@ -292,8 +292,8 @@ def _make_run(loop):
 @functools.cache
 def _run_source(rule):
     """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
-    loop with its step scalars read from a table (:func:`numadam._step_tables.tabulated`)."""
-    loop = _compiled_loop._make_loop(rule.element, tabulated(jitable_step_scalars(rule)))
+    loop with its step scalars read from a table (:mod:`numadam._step_tables`)."""
+    loop = _compiled_loop._make_loop(rule.element, beyond_table(jitable_step_scalars(rule)))
     # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
     # pickles by value, with the Numba functions it calls, whose pickles change from process to
     # process (a new uuid each): the key would never match again. Published under a name of

@@ -66,7 +66,13 @@ except ImportError:  # another version of Numba's internals: typeof, slower
 
 from numadam import _step_tables
 from numadam._cache import keyed_by_sources, sources_digest
-from numadam._step_tables import jitable_step_scalars, store_tuple, tabulated
+from numadam._step_tables import (
+    beyond_table,
+    in_table,
+    jitable_step_scalars,
+    store_tuple,
+    table_row,
+)
 from numadam.kernels import count_nonfinite
 
 # The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``:
@@ -260,7 +266,10 @@ def _make_loop(element, step_scalars):
                               else max_abs(g)) <= gtol:
                 status = 0
                 break
-            scalars, carry_next = step_scalars(inputs, carry, first_step + nit)
+            if in_table(inputs, first_step + nit):
+                scalars, carry_next = table_row(inputs, first_step + nit, carry)
+            else:
+                scalars, carry_next = step_scalars(inputs, carry, first_step + nit)
             for i in range(x.shape[0]):  # the rule's serial kernel, inlined
                 element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
             if bounded:
@@ -553,8 +562,8 @@ def function_type(dispatcher, argument_types):
 @functools.cache
 def _loop_source(rule):
     """The rule's loop as a Python function (its disk cache keyed by numadam's sources), its
-    step scalars read from a table (:func:`numadam._step_tables.tabulated`)."""
-    return keyed_by_sources(_make_loop(rule.element, tabulated(jitable_step_scalars(rule))))
+    step scalars read from a table (:mod:`numadam._step_tables`)."""
+    return keyed_by_sources(_make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
 
 @functools.cache
@@ -582,7 +591,7 @@ def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upp
 def _inlined_loop(rule):
     """The rule's loop, inlined where it is called (into :func:`_bound_loop`'s copies)."""
     return register_jitable(inline="always")(
-        _make_loop(rule.element, tabulated(jitable_step_scalars(rule))))
+        _make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
 
 def _value_key(value):
