@@ -57,7 +57,7 @@ import numpy as np
 from numba import njit, typeof, types
 from numba.core.caching import NullCache
 from numba.core.errors import TypingError
-from numba.extending import is_jitted, overload, register_jitable
+from numba.extending import intrinsic, is_jitted, overload, register_jitable
 
 try:  # Numba's fingerprint of a value's type, in C: what its dispatchers key their type cache by
     from numba._dispatcher import compute_fingerprint
@@ -193,6 +193,18 @@ def refill(buffer, x):
     return buffer
 
 
+@intrinsic
+def data_address(typingctx, array):
+    """The address of ``array``'s data, as an integer (no reference taken: ``array.ctypes``
+    would count one)."""
+
+    def codegen(context, builder, signature, arguments):
+        data = context.make_array(signature.args[0])(context, builder, arguments[0]).data
+        return builder.ptrtoint(data, context.get_value_type(types.uintp))
+
+    return types.uintp(array), codegen
+
+
 @njit(cache=True, error_model="numpy")
 def small_change(f, f_previous, ftol):
     """The ``ftol`` test, ``|f - f_previous| <= ftol * max(|f|, |f_previous|, 1)``."""
@@ -254,6 +266,12 @@ def _make_loop(element, step_scalars):
             return -1, 0, f, g, nfev, carry, f
         if (f - f) != 0 or count_nonfinite(g):
             return 3, 0, f, g, nfev, carry, f
+        # A jac may hand back one array on every call (a buffer of args, its own x), which
+        # would change the gradient this loop holds: the first gradient is copied, and once
+        # an array comes back again, every later one (as _python_loop does; fresh arrays and
+        # the jac_out buffers never are)
+        returned, copying = data_address(g), False
+        g = g.copy()
         previous = x.copy()
         f_start = f
         # the lowest point so far, saved when the run climbs away from it (see _python_loop);
@@ -281,6 +299,11 @@ def _make_loop(element, step_scalars):
             nfev += 1
             if g_new.shape != x.shape:
                 return -1, nit, f, g_new, nfev, carry_next, f_start
+            address = data_address(g_new)
+            if copying or address == returned:
+                copying = True
+                g_new = g_new.copy()
+            returned = address
             if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
                 best_key, best_f = sign * f_previous, f_previous
                 best_g[:] = g
@@ -454,6 +477,14 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
         status, nit, f, g, nfev, carry, f_start = outcome
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
+    except TypeError as error:
+        # Numba's dispatch refusing the arguments, before anything ran: a function compiled
+        # for two types it does not tell apart as first-class functions (an int in int64 and
+        # one beyond it, typed uint64). (A TypeError raised by the user's code propagates.)
+        if not str(error).startswith("No matching definition"):
+            raise
+        _LOOP_OF_CALL.forget(key)
+        return None
     if status == -1:
         raise ValueError(f"jac must return an array of shape {x.shape} like x0, got shape "
                          f"{np.shape(g)}")
@@ -471,10 +502,11 @@ def types_key(values, foreign):
     equal types. Numba's own fingerprint (~0.5 us, where ``typeof`` of a ``minimize`` call's
     arguments takes ~120 us): what Numba's dispatchers key their calls by, so a loop found
     under it is the one Numba's dispatch takes too; the types themselves for values without
-    one. ``foreign``: the part of ``values`` that is the user's (``args``), which may hold
-    an array in the other byte order: Numba fingerprints it as the native one and then reads
-    its bytes as native, so it is typed instead (and refused, as Numba refuses it)."""
-    if compute_fingerprint is not None and _native_byte_order(foreign):
+    one. ``foreign``: the part of ``values`` that is the user's (``args``), typed instead
+    where the fingerprint does not tell its type (:func:`_fingerprint_exact`): an array in the
+    other byte order (fingerprinted as the native one, then read as native; typed, it is
+    refused, as Numba refuses it) or an int beyond int64."""
+    if compute_fingerprint is not None and _fingerprint_exact(foreign):
         try:
             return compute_fingerprint(values)
         except NotImplementedError:  # a value without one (a dict...)
@@ -482,10 +514,14 @@ def types_key(values, foreign):
     return tuple(typeof(value) for value in values)
 
 
-def _native_byte_order(value):
-    """Whether no array in ``value`` (in tuples, however nested) is in the other byte order."""
+def _fingerprint_exact(value):
+    """Whether Numba's fingerprint of ``value`` (in tuples, however nested) tells its type:
+    not for an array in the other byte order, nor for an int beyond int64 (typed uint64, but
+    fingerprinted as any int)."""
     if isinstance(value, tuple):
-        return all(_native_byte_order(item) for item in value)
+        return all(_fingerprint_exact(item) for item in value)
+    if isinstance(value, int):
+        return -2**63 <= value < 2**63
     return not isinstance(value, np.ndarray) or value.dtype.isnative
 
 

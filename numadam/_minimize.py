@@ -235,18 +235,39 @@ def _bounds_arrays(bounds, n, dtype):
         return None
     if isinstance(bounds, Bounds):
         lower, upper = bounds.lb, bounds.ub
-        if np.size(lower) not in (1, n) or np.size(upper) not in (1, n):
+        if np.ndim(lower) > 1 or np.ndim(upper) > 1 or np.size(lower) not in (1, n) or (
+                np.size(upper) not in (1, n)):
             raise ValueError("The number of bounds is not compatible with the length of `x0`.")
     else:
-        pairs = list(bounds)
+        try:
+            pairs = [tuple(pair) for pair in bounds]
+        except TypeError:
+            raise TypeError(f"bounds must be a scipy.optimize.Bounds or a sequence of (lo, hi) "
+                            f"pairs, got {bounds!r:.80}") from None
         if len(pairs) != n:
             raise ValueError("The number of bounds is not compatible with the length of `x0`.")
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"bounds must be (lo, hi) pairs, got {bounds!r:.80}")
         lower = [-np.inf if lo is None else lo for lo, _ in pairs]
         upper = [np.inf if hi is None else hi for _, hi in pairs]
-    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).astype(dtype)
-    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).astype(dtype)
-    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
+    try:
+        exact_lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,))
+        exact_upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
+    except (TypeError, ValueError):
+        raise TypeError(f"bounds must hold real numbers (or None), got {bounds!r:.80}") from None
+    if np.isnan(exact_lower).any() or np.isnan(exact_upper).any() or (
+            exact_lower > exact_upper).any():
         raise ValueError("bounds must satisfy lower <= upper, without NaN")
+    if (exact_lower == np.inf).any() or (exact_upper == -np.inf).any():
+        raise ValueError("bounds must leave room for finite values: a lower bound of +inf or "
+                         "an upper bound of -inf allows none")
+    # rounded inward in float32, so that no point the box allows lies outside the given one
+    lower, upper = exact_lower.astype(dtype), exact_upper.astype(dtype)
+    lower = np.where(lower < exact_lower, np.nextafter(lower, dtype.type(np.inf)), lower)
+    upper = np.where(upper > exact_upper, np.nextafter(upper, dtype.type(-np.inf)), upper)
+    if (lower > upper).any():
+        raise ValueError(f"bounds: no {dtype.name} value lies between the lower and the upper "
+                         f"bound of variable {int(np.argmax(lower > upper))}")
     return lower, upper
 
 
@@ -265,7 +286,11 @@ class _Objective:
         self.fun, self.args, self.nfev, self.njev = fun, tuple(args), 0, 0
         self.shape, self.dtype, self.point = x.shape, x.dtype, x
         self.fd_bounds = (-np.inf, np.inf) if limits is None else limits
-        self.rel_step = rel_step
+        # the variables that finite differences vary: not those fixed by their bounds
+        # (lower == upper), where SciPy's step would be 0 (a 0/0); None when all are free
+        fixed = None if limits is None else limits[0] == limits[1]
+        self.free = None if fixed is None or not fixed.any() else np.flatnonzero(~fixed)
+        self.rel_step = _relative_step(rel_step, x.shape[0])
         if jac_out:  # the gradient function writes into a new array it is given
             self.jac, self._evaluate = jac, self._with_gradient_out
         elif callable(jac):
@@ -283,18 +308,15 @@ class _Objective:
         self.nfev += 1
         if isinstance(value, (float, np.floating)):  # the common case, checked cheaply
             return float(value)
-        if np.size(value) != 1:  # SciPy takes a size-1 array (or a 0-d one) as the value
-            raise ValueError(f"fun must return a scalar, got an array of shape "
-                             f"{np.shape(value)}")
-        try:
-            return float(np.ravel(value)[0])
-        except (TypeError, ValueError):
-            raise TypeError(f"fun must return a real number, got {value!r}") from None
+        return _real_value(value)
 
     def _gradient(self, g):
         self.njev += 1
         if type(g) is not np.ndarray or g.dtype != self.dtype or not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g, dtype=self.dtype)
+            array = np.asarray(g)
+            if array.dtype.kind not in "biuf":  # complex, text, objects: not a gradient
+                raise TypeError(f"jac must return an array of real numbers, got {g!r:.80}")
+            g = np.ascontiguousarray(array, dtype=self.dtype)
         elif g.base is not None and np.may_share_memory(g, self.point):
             g = g.copy()  # a view of x itself: x changes during the step
         if g.shape != self.shape:
@@ -342,17 +364,31 @@ class _Objective:
 
         def counted(point):
             self.nfev += 1
-            return self._real(self.fun(point.astype(self.dtype), *self.args))
+            return _real_value(self.fun(point.astype(self.dtype), *self.args))
 
-        g = approx_derivative(counted, x.astype(np.float64), method=self.fd_method, f0=f,
-                              rel_step=self.rel_step, bounds=self.fd_bounds)
-        return f, self._gradient(np.asarray(g, dtype=self.dtype))
+        # x in its own dtype: SciPy sizes the step by it (a float64 step vanishes in float32)
+        return f, self._gradient(self._differences(counted, x, self.fd_method, f))
 
-    def _real(self, value):
-        if np.size(value) != 1:
-            raise ValueError(f"fun must return a scalar, got an array of shape "
-                             f"{np.shape(value)}")
-        return float(np.ravel(value)[0])
+    def _differences(self, counted, x, method, f0):
+        """SciPy's ``approx_derivative`` of ``counted`` at ``x`` within the bounds, over the
+        free variables: a variable fixed by its bounds gets 0 (the projection keeps it)."""
+        if self.free is None:
+            return np.asarray(approx_derivative(counted, x, method=method, f0=f0,
+                                                rel_step=self.rel_step, bounds=self.fd_bounds),
+                              dtype=self.dtype)
+        free, (lower, upper) = self.free, self.fd_bounds
+
+        def on_free(point):
+            full = x.astype(np.result_type(x, point))
+            full[free] = point
+            return counted(full)
+
+        g = np.zeros(self.shape, self.dtype)
+        if free.size:
+            rel_step = self.rel_step if np.ndim(self.rel_step) == 0 else self.rel_step[free]
+            g[free] = approx_derivative(on_free, x[free], method=method, f0=f0,
+                                        rel_step=rel_step, bounds=(lower[free], upper[free]))
+        return g
 
     def _complex_step(self, x):
         """``Im f(x + ih e_i) / h`` for each i: exact to rounding, for a complex-safe ``fun``."""
@@ -375,12 +411,37 @@ class _Objective:
                     "lost); use jac='2-point' or '3-point', or a callable jac")
             return value
 
-        g = approx_derivative(counted, x.astype(np.float64), method="cs", f0=self._last_f,
-                              rel_step=self.rel_step, bounds=self.fd_bounds)
-        return np.asarray(g, dtype=self.dtype)
+        return self._differences(counted, x.astype(np.float64), "cs", self._last_f)
 
     def __call__(self, x):
         return self._evaluate(x)
+
+
+def _real_value(value):
+    """``fun``'s value as a float: a real number, or an array of one (SciPy takes a size-1 or
+    0-d array as the value); anything else raises."""
+    if np.size(value) != 1:
+        raise ValueError(f"fun must return a scalar, got an array of shape {np.shape(value)}")
+    item = np.ravel(value)[0]
+    if not isinstance(item, (numbers.Real, np.integer, np.floating, np.bool_)):
+        raise TypeError(f"fun must return a real number, got {value!r:.80}")  # complex, text
+    return float(item)
+
+
+def _relative_step(rel_step, n):
+    """``finite_diff_rel_step`` checked: None, or finite numbers, one or one per variable (as
+    SciPy, which falls back on its default step where one gives a step of 0)."""
+    if rel_step is None:
+        return None
+    try:
+        steps = np.asarray(rel_step, dtype=np.float64)
+    except (TypeError, ValueError):
+        steps = None
+    if steps is None or steps.ndim > 1 or steps.size not in (1, n) or not (
+            np.isfinite(steps).all()):
+        raise ValueError(f"finite_diff_rel_step must be None or finite numbers (one, or one "
+                         f"per variable: {n}), got {rel_step!r}")
+    return float(steps.ravel()[0]) if steps.size == 1 else steps
 
 
 def _callback_caller(callback):
@@ -501,18 +562,20 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         return method(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, bounds=bounds,
                       constraints=constraints, callback=callback, **options)
     name = _method_name(method)
-    _first_order_only(name, hess, hessp, constraints, stacklevel=3)
+    _first_order_only(name, hess, hessp, constraints, stacklevel=2)
     return _minimize(fun, x0, args, name, jac, bounds, callback, options, stacklevel=3)
 
 
 def _first_order_only(method, hess, hessp, constraints, stacklevel):
     """``hess``/``hessp`` warn and are ignored, as SciPy's first-order methods do; constraints
-    other than bounds raise."""
+    other than bounds raise (a single one too, which SciPy takes as a list of one).
+    ``stacklevel``: the caller's frame, counted from the caller (1 is the caller itself)."""
     for name, value in (("hess", hess), ("hessp", hessp)):
         if value is not None:
             warnings.warn(f"Method {method} does not use Hessian information ({name}).",
                           RuntimeWarning, stacklevel=stacklevel + 1)
-    if constraints is not None and (isinstance(constraints, dict) or len(constraints)):
+    if constraints is not None and (isinstance(constraints, dict)
+                                    or not hasattr(constraints, "__len__") or len(constraints)):
         raise ValueError(f"method {method!r} cannot handle constraints (only bounds); use "
                          f"bounds, or a constrained SciPy method such as 'SLSQP' or "
                          f"'trust-constr'")
@@ -551,8 +614,11 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
 
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
-    maxiter = _count("maxiter", settings["maxiter"], 1000, any_tolerance)
-    maxfev = _count("maxfev", settings["maxfev"], None, any_tolerance)
+    maxiter = _count("maxiter", settings["maxiter"], 1000)
+    maxfev = _count("maxfev", settings["maxfev"], None)
+    if maxiter == sys.maxsize and maxfev in (None, sys.maxsize) and not any_tolerance:
+        raise ValueError("maxiter=inf needs a tolerance (gtol, ftol or xtol) or a finite "
+                         "maxfev to stop at")
     disp = flag("disp", bool(settings["disp"]) if isinstance(settings["disp"], (int, np.integer))
                 else settings["disp"])
     clip_norm = _tolerance("clip_norm", settings["clip_norm"])
@@ -626,9 +692,14 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
                 clip_value=clip_value, average=average, average_decay=average_decay,
                 average_start=average_start, return_best=return_best)
     if getattr(optimizer, "mode", None) == "train" and status != 3:
-        # Schedule-free: the iterates are gradient points; the answer is the averaged point.
+        # Schedule-free: the iterates are gradient points; the answer is the averaged point,
+        # unless fun or jac is not finite there: then the last iterate, with status 3
+        iterate = x.copy(), f, g
         optimizer.eval()
         f, g = objective(x)
+        if not math.isfinite(f) or kernels.count_nonfinite(g):
+            x[:], f, g = iterate
+            status = 3
     if status == 1 and not any_tolerance:
         status = 0
     if status == 0 and _compiled_loop.descent_sign(optimizer) * (f - f_start) > 0:
@@ -655,17 +726,15 @@ def jac_out_flag(value, jac):
     return value
 
 
-def _count(name, value, default, any_tolerance):
+def _count(name, value, default):
     """``maxiter`` / ``maxfev`` as SciPy's methods take them: an integer (an integral float
-    too), ``None`` for the default, ``inf`` for no limit (which needs a tolerance)."""
+    too), ``None`` for the default, ``inf`` for no limit (``sys.maxsize``)."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0 or (
             math.isfinite(value) and value != int(value)) or math.isnan(value):
         raise ValueError(f"{name} must be a non-negative integer, None or inf, got {value!r}")
     if math.isinf(value):
-        if not any_tolerance:
-            raise ValueError(f"{name}=inf needs a tolerance (gtol, ftol or xtol) to stop at")
         return sys.maxsize
     return min(int(value), sys.maxsize)  # no run gets near: a count compiled code can take
 
@@ -712,8 +781,9 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
                  return_best):
     # Bound once: this loop is hot.
     evaluate, update = objective._evaluate, optimizer.step_prechecked
-    # A jac may hand back one array on every call, which would change the gradient this loop
-    # holds: seen once, every later gradient is copied (fresh arrays never are).
+    # A jac may hand back one array on every call (or views of one), which would change the
+    # gradient this loop holds: seen once, every later gradient is copied (fresh arrays never
+    # are).
     f, returned = evaluate(x)
     g, copying = returned.copy(), False
     if not math.isfinite(f) or kernels.count_nonfinite(g):
@@ -752,7 +822,9 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
         nit += 1
         f_previous = f
         f, g_new = evaluate(x)
-        if copying or g_new is returned:
+        # a fresh view of one buffer each call (``buf[:]``) is as much the same array
+        if copying or g_new is returned or (g_new.base is not None
+                                            and np.may_share_memory(g_new, g)):
             copying, returned, g_new = True, g_new, g_new.copy()
         else:
             returned = g_new
@@ -777,7 +849,7 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
             averaged_count += 1
         if callback is not None:
             try:
-                callback(OptimizeResult(x=x.copy(), fun=f, jac=g, nit=nit))
+                callback(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit))
             except StopIteration:
                 status = 99
                 break
@@ -792,8 +864,11 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
     if best is not None and best_f < sign * f:
         x[:], f, g = best
     if averaged is not None and status != 3:
-        x = averaged
-        f, g = evaluate(x)
+        f_averaged, g_averaged = evaluate(averaged)
+        if math.isfinite(f_averaged) and not kernels.count_nonfinite(g_averaged):
+            x, f, g = averaged, f_averaged, g_averaged
+        else:  # the last iterate, with status 3, rather than a point where fun is NaN
+            status = 3
     return status, nit, f, g, x, f_start
 
 

@@ -310,3 +310,211 @@ def test_maximize_keeps_the_highest_point():
                               jac=lambda x: -rough_grad(x),
                               options={"lr": 0.3, "maxiter": 60, "maximize": True})
     assert result.fun >= -rough(np.array([0.05, -0.02]))
+
+
+# Found by a review (2026-11-30): each case below failed before its fix ---------------------
+
+
+def shifted_square(x):
+    return float(((x - 3.0) ** 2).sum())
+
+
+@FRONT_ENDS
+def test_float32_finite_differences_take_a_float32_sized_step(run):
+    single = run(shifted_square, np.array([0.05, 0.99], np.float32), options={"maxiter": 5})
+    double = run(shifted_square, np.array([0.05, 0.99]), options={"maxiter": 5})
+    assert single.x.dtype == np.float32 and single.nit == 5
+    np.testing.assert_allclose(single.jac, double.jac, rtol=1e-3)  # was exactly 0
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("jac", [None, "3-point", "cs"])
+def test_a_variable_fixed_by_its_bounds_gets_no_finite_difference(run, jac):
+    def fun(x):
+        return ((x - 3.0) ** 2).sum()  # complex-safe, for "cs"
+
+    result = run(fun, [0.05, 0.5], jac=jac, bounds=[(0.05, 0.05), (0, 1)],
+                 options={"lr": 0.05, "maxiter": 100})
+    assert result.status == 0 and result.jac[0] == 0.0  # was a 0/0: NaN, status 3
+    assert result.x[0] == 0.05 and result.x[1] == 1.0
+
+
+@FRONT_ENDS
+def test_float32_bounds_are_rounded_inward(run):
+    seen = []
+
+    def fun(x):
+        seen.append(x.copy())
+        return float(-x.sum())  # pushes x up against its upper bound
+
+    result = run(fun, np.array([0.0], np.float32), bounds=[(-0.1, 0.1)],
+                 options={"lr": 0.1, "maxiter": 5})
+    assert max(float(x[0]) for x in seen) <= 0.1 and float(result.x[0]) <= 0.1
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("bounds, match", [
+    ([(-np.inf, -np.inf), (0, 1)], "room for finite values"),
+    ([(np.inf, np.inf), (0, 1)], "room for finite values"),
+    (5, "sequence of \\(lo, hi\\) pairs"),
+    ([(0, 1, 2), (0, 1)], "\\(lo, hi\\) pairs"),
+    ([(0j, 1), (0, 1)], "real numbers"),
+    (Bounds(np.zeros((2, 1)), np.ones((2, 1))), "not compatible with the length"),
+])
+def test_bounds_without_room_or_malformed_are_refused_naming_bounds(run, bounds, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        run(clean_fun, [0.5, 0.5], jac=shifted_grad, bounds=bounds)
+
+
+@FRONT_ENDS
+def test_a_single_constraint_object_is_refused_clearly(run):
+    constraint = scipy.optimize.NonlinearConstraint(lambda x: x[0], 0, 1)
+    with pytest.raises(ValueError, match="cannot handle constraints"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, constraints=constraint)
+
+
+@FRONT_ENDS
+def test_maxfev_inf_with_a_finite_maxiter_and_the_reverse(run):
+    result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+                 options={"maxfev": np.inf, "maxiter": 10})
+    assert result.nit == 10
+    result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
+                 options={"maxiter": np.inf, "maxfev": 10})
+    assert result.status == 2 and result.nfev == 10
+
+
+def test_the_hessian_warning_points_at_the_minimize_call():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1  # the call's first line
+        numadam.minimize(clean_fun, [3.0, 3.0], jac=shifted_grad, hess=np.eye,
+                         options={"maxiter": 2})
+    assert [warning.lineno for warning in caught] == [line]
+    assert caught[0].filename == __file__
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("value", [1.0 + 2.0j, np.complex128(1.0), "0.99", [object()]])
+def test_fun_values_that_are_not_real_numbers_are_refused(run, value):
+    with pytest.raises(TypeError, match="fun must return a real number"):
+        run(lambda x: value, [3.0, 3.0], jac=shifted_grad, options={"maxiter": 2})
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("value", [np.array([1j, 1.0]), ["1.0", "2.0"], None])
+def test_gradients_that_are_not_real_numbers_are_refused(run, value):
+    with pytest.raises(TypeError, match="jac must return an array of real numbers"):
+        run(clean_fun, [3.0, 3.0], jac=lambda x: value, options={"maxiter": 2})
+
+
+@FRONT_ENDS
+def test_finite_diff_rel_step_is_checked(run):
+    with pytest.raises(ValueError, match="finite_diff_rel_step"):
+        run(clean_fun, [3.0, 3.0], options={"finite_diff_rel_step": "a"})
+    with pytest.raises(ValueError, match="finite_diff_rel_step"):
+        run(clean_fun, [3.0, 3.0], options={"finite_diff_rel_step": [1e-3, 1e-3, 1e-3]})
+
+
+@FRONT_ENDS
+def test_a_callback_editing_the_gradient_changes_nothing(run):
+    def editing(intermediate_result):
+        intermediate_result.jac *= 0
+        intermediate_result.x *= 0
+
+    options = {"lr": 0.1, "maxiter": 30}
+    plain = run(clean_fun, [3.0, 3.0], jac=shifted_grad, options=options)
+    edited = run(clean_fun, [3.0, 3.0], jac=shifted_grad, callback=editing, options=options)
+    np.testing.assert_array_equal(edited.x, plain.x)
+
+
+def nan_near_one(x):
+    return np.nan if abs(x[0] - 1.0) < 0.1 else float((x[0] - 1.0) ** 2)
+
+
+@FRONT_ENDS
+def test_a_nan_at_the_averaged_point_is_not_a_success(run):
+    result = run(nan_near_one, [0.0], jac=shifted_grad,
+                 options={"lr": 1.0, "maxiter": 10, "average": "polyak"})
+    assert result.status == 3 and not result.success and np.isfinite(result.fun)
+    assert result.fun == nan_near_one(result.x)
+
+
+def test_a_nan_at_the_schedule_free_evaluation_point_is_not_a_success():
+    calls = [0]
+
+    def fun(x):
+        calls[0] += 1
+        return np.nan if calls[0] == 7 else float(((x - 1.0) ** 2).sum())  # 7: the last one
+
+    result = numadam.minimize(fun, [0.0, 0.0], jac=shifted_grad, method="schedulefree_adamw",
+                              options={"maxiter": 5})
+    assert result.status == 3 and not result.success and np.isfinite(result.fun)
+
+
+@njit
+def square_in_buffer(x, buffer):
+    return ((x - 1.0) ** 2).sum()
+
+
+@njit
+def gradient_in_buffer(x, buffer):
+    for i in range(x.shape[0]):
+        buffer[i] = 2.0 * (x[i] - 1.0)
+    return buffer  # one array on every call
+
+
+@njit
+def gradient_in_x(x, buffer):
+    for i in range(x.shape[0]):
+        x[i] = 2.0 * (x[i] - 1.0)
+    return x  # its own argument
+
+
+@pytest.mark.parametrize("jac", [gradient_in_buffer, gradient_in_x])
+def test_a_jitted_jac_handing_back_one_array_keeps_the_right_gradient(jac):
+    options = {"lr": 1.5, "maxiter": 5}  # overshoots: the best point is the start
+    runs = [numadam.minimize(square_in_buffer, [0.0, 0.5], args=(np.zeros(2),), jac=jac,
+                             method="sgd", options={**options, "compiled": compiled})
+            for compiled in (True, False)]
+    assert runs[0].compiled and not runs[1].compiled
+    for result in runs:
+        np.testing.assert_array_equal(result.jac, 2 * (result.x - 1))
+    batch = numadam.minimize_batch(square_in_buffer, np.array([[0.0, 0.5]]), jac=jac,
+                                   args=(np.zeros(2),), method="sgd", options=options)
+    np.testing.assert_array_equal(batch.jac[0], runs[0].jac)
+
+
+def test_views_of_one_buffer_are_copied_in_the_python_loop():
+    buffer = np.zeros(2)
+
+    def jac(x):
+        buffer[:] = 2.0 * (x - 1.0)
+        return buffer[:]  # a new view of the same memory on every call
+
+    options = {"lr": 0.3, "maxiter": 4}
+    with_callback = numadam.minimize(clean_fun, [0.0, 0.5], jac=jac, method="momentum",
+                                     callback=lambda xk: None, options=options)
+    np.testing.assert_array_equal(with_callback.jac, 2 * (with_callback.x - 1))
+
+
+@njit
+def offset_square(x, k):
+    return ((x - 1.0) ** 2).sum() + (1.0 if k > 0 else -1.0)
+
+
+@njit
+def offset_square_grad(x, k):
+    return 2.0 * (x - 1.0)
+
+
+def test_ints_numba_types_apart_get_their_own_loop():
+    # 2**63 is typed uint64 and -5 int64, but fingerprinted alike: the loop kept for the first
+    # call must not be reused for the second (it raised OverflowError). (The reverse order
+    # fails in Numba's own dispatch of the function.)
+    fun, jac = njit(offset_square.py_func), njit(offset_square_grad.py_func)
+    expected = [numadam.minimize(fun, [0.0, 0.0], args=(k,), jac=jac,
+                                 options={"maxiter": 3, "compiled": False}).fun
+                for k in (2**63, -5)]
+    results = [numadam.minimize(offset_square, [0.0, 0.0], args=(k,), jac=offset_square_grad,
+                                options={"maxiter": 3}).fun for k in (2**63, -5)]
+    assert results == expected
