@@ -42,11 +42,17 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 
 import numpy as np
 from numba import njit, prange, typeof, types
+from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 from scipy.optimize import Bounds, OptimizeResult
+from scipy.optimize._numdiff import (  # SciPy's own step rules, as minimize's approx_derivative
+    _adjust_scheme_to_bounds,
+    _compute_absolute_step,
+)
 
 from numadam import _compiled_loop, kernels
 from numadam._cache import keyed_by_sources
@@ -60,6 +66,7 @@ from numadam._compiled_loop import (
 from numadam._minimize import (
     METHODS,
     STATUS_MESSAGES,
+    _count,
     _method_name,
     _tolerance,
     jac_out_flag,
@@ -72,6 +79,7 @@ from numadam._step_tables import (
     store_tuple,
     tuple_like,
 )
+from numadam._validation import flag
 
 __all__ = ["minimize_batch", "multistart"]
 
@@ -141,13 +149,16 @@ def _batch_bounds(bounds, B, n):
         lower = np.array([-np.inf if lo is None else lo for lo, _ in pairs], float)
         upper = np.array([np.inf if hi is None else hi for _, hi in pairs], float)
     for name, array in (("lower", lower), ("upper", upper)):
-        if array.shape not in ((), (n,), (B, n)):
+        if array.shape not in ((), (1,), (n,), (B, n)):
             raise ValueError(f"{name} bounds must have shape (n,) = ({n},) shared by all "
                              f"problems or (B, n) = ({B}, {n}) per problem; got {array.shape}")
     lower = np.ascontiguousarray(np.broadcast_to(lower, (B, n)))
     upper = np.ascontiguousarray(np.broadcast_to(upper, (B, n)))
     if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
         raise ValueError("bounds must satisfy lower <= upper, without NaN")
+    if (lower == np.inf).any() or (upper == -np.inf).any():
+        raise ValueError("bounds must leave room for finite values: a lower bound of +inf or "
+                         "an upper bound of -inf allows none")
     return lower, upper
 
 
@@ -160,17 +171,21 @@ def _settings(method, options, B):
     split_options(method, options, hyperparameters, settings, stacklevel=4)
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
     per_problem = {}
+    specs = cls.variant.hyperparameters()
     for name, value in hyperparameters.items():
-        if isinstance(value, np.ndarray) and value.ndim >= 1 and name != "betas" or (
-                name == "betas" and np.ndim(value) == 2):
-            value = np.asarray(value)
+        spec = specs[name]
+        # a pair (betas, etas, step_sizes) is per problem as a (B, 2) array, not as one pair
+        pair = isinstance(spec.default, tuple)
+        if isinstance(value, np.ndarray) and value.ndim >= (2 if pair else 1):
             if value.shape[0] != B:
                 raise ValueError(f"per-problem hyperparameter {name} must have length B = {B};"
                                  f" got shape {value.shape}")
-            spec = cls.variant.hyperparameters()[name]
             if spec.fixed:
                 raise ValueError(f"{name} decides which state vectors exist: it must be one "
                                  f"value for the whole batch, not an array")
+            if name == "maximize":
+                raise ValueError("maximize must be one value for the whole batch, not an "
+                                 "array")
             per_problem[name] = value
     scalars = {k: v for k, v in {**fixed, **hyperparameters}.items() if k not in per_problem}
     return cls, scalars, per_problem, settings
@@ -189,6 +204,11 @@ def _per_problem_steps(cls, scalars, per_problem, B):
             seen[values] = len(steps)
             steps.append(cls(np.zeros(1), **scalars, **dict(values)))
         index[b] = seen[values]
+    in_use = {tuple(step.state[name].size != 0 for name in step.state_names) for step in steps}
+    if len(in_use) > 1:  # e.g. momentum 0 for some problems and not for others
+        raise ValueError(f"the per-problem values of {sorted(per_problem)} must keep the same "
+                         f"state vectors in use for every problem (a momentum of 0 for some "
+                         f"and not for others does not): split the batch")
     return steps, index
 
 
@@ -217,7 +237,7 @@ def _state(steps, index, X):
             vectors.append(X.copy())
         else:
             initial = np.array([step.state[name][0] for step in steps])[index]
-            vectors.append(np.ascontiguousarray(np.broadcast_to(initial[:, None], X.shape)))
+            vectors.append(np.array(np.broadcast_to(initial[:, None], X.shape)))  # writeable
     return tuple(vectors + [None] * (3 - len(vectors)))
 
 
@@ -403,13 +423,14 @@ def _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xto
 class _BatchObjective:
     """``evaluate(rows) -> (F, G)`` for the active problems ``rows``, counting evaluations per
     problem; gradients from ``jac``, from ``fun`` itself (``jac=True``) or by finite
-    differences."""
+    differences (within the bounds ``limits``, as ``minimize``'s). ``fun`` and ``jac`` each get
+    their own copy of the points: user code cannot change the iterates."""
 
-    def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False):
+    def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False, limits=None):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         self.fun, self.jac, self.args, self.batch_args = fun, jac, args, batch_args
-        self.jac_out = jac_out
+        self.jac_out, self.limits = jac_out, limits
         self.nfev, self.njev, self.n = np.zeros(B, np.int64), np.zeros(B, np.int64), n
         if not (callable(jac) or jac is True or jac in (None, False, "2-point", "3-point")):
             raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', "
@@ -435,47 +456,60 @@ class _BatchObjective:
         if self.jac_out:  # the gradient function writes into the array it is given
             G = np.empty((count, self.n))
             if self.jac is True:
-                F = self._values(self.fun(X, *extra, G), count)
+                F = self._values(self.fun(X.copy(), *extra, G), count)
             else:
-                F = self._values(self.fun(X, *extra), count)
-                self.jac(X, *extra, G)
+                F = self._values(self.fun(X.copy(), *extra), count)
+                self.jac(X.copy(), *extra, G)
         elif self.jac is True:
-            result = self.fun(X, *extra)
+            result = self.fun(X.copy(), *extra)
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise ValueError("with jac=True, fun must return a pair (F, G)")
             F, G = self._values(result[0], count), self._gradients(result[1], count)
         elif callable(self.jac):
-            F = self._values(self.fun(X, *extra), count)
-            G = self._gradients(self.jac(X, *extra), count)
+            F = self._values(self.fun(X.copy(), *extra), count)
+            G = self._gradients(self.jac(X.copy(), *extra), count)
         else:
-            F = self._values(self.fun(X, *extra), count)
+            F = self._values(self.fun(X.copy(), *extra), count)
             G = self._finite_differences(X, F, extra, rows)
         self.nfev[rows] += 1
         self.njev[rows] += 1
         return F, G
 
     def _finite_differences(self, X, F, extra, rows):
-        """SciPy's ``approx_derivative`` step rule, one coordinate at a time for every row."""
-        three_point = self.jac == "3-point"
-        epsilon = np.finfo(np.float64).eps
-        relative = epsilon ** (1 / 3) if three_point else epsilon ** 0.5
-        sign = (X >= 0).astype(np.float64) * 2 - 1
-        h = relative * sign * np.maximum(1.0, np.abs(X))
+        """SciPy's ``approx_derivative`` for every row at once, one coordinate at a time: its
+        absolute step, its adjustment to the bounds and its quotients, the same operations as
+        ``minimize``'s (so the same bits); a variable fixed by its bounds gets 0."""
+        method = "3-point" if self.jac == "3-point" else "2-point"
+        if self.limits is None:
+            lower, upper = np.full_like(X, -np.inf), np.full_like(X, np.inf)
+        else:
+            lower, upper = self.limits[0][rows], self.limits[1][rows]
+        h = _compute_absolute_step(None, X, F, method)
+        h, one_sided = _adjust_scheme_to_bounds(
+            X, h, 1, "1-sided" if method == "2-point" else "2-sided", lower, upper)
         G = np.empty_like(X)
-        for i in range(X.shape[1]):
-            forward = X.copy()
-            forward[:, i] += h[:, i]
-            dx = forward[:, i] - X[:, i]
-            f_forward = self._values(self.fun(forward, *extra), len(rows))
-            if three_point:
-                backward = X.copy()
-                backward[:, i] -= h[:, i]
-                f_backward = self._values(self.fun(backward, *extra), len(rows))
-                G[:, i] = (f_forward - f_backward) / (2 * dx)
+        count = len(rows)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 where a variable is fixed
+            for i in range(X.shape[1]):
+                x_i, h_i = X[:, i], h[:, i]
+                if method == "2-point":
+                    forward = X.copy()
+                    forward[:, i] = x_i + h_i
+                    G[:, i] = (self._values(self.fun(forward, *extra), count) - F) / (
+                        (x_i + h_i) - x_i)
+                    self.nfev[rows] += 1
+                    continue
+                side = one_sided[:, i]
+                first, second = X.copy(), X.copy()
+                first[:, i] = np.where(side, x_i + h_i, x_i - h_i)
+                second[:, i] = np.where(side, x_i + 2 * h_i, x_i + h_i)
+                dx = np.where(side, second[:, i] - x_i, second[:, i] - first[:, i])
+                f_first = self._values(self.fun(first, *extra), count)
+                f_second = self._values(self.fun(second, *extra), count)
+                G[:, i] = np.where(side, -3.0 * F + 4 * f_first - f_second,
+                                   f_second - f_first) / dx
                 self.nfev[rows] += 2
-            else:
-                G[:, i] = (f_forward - F) / dx
-                self.nfev[rows] += 1
+        G[lower == upper] = 0.0
         self.njev[rows] -= 1  # counted as function evaluations, as SciPy does
         return G
 
@@ -551,10 +585,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if tol is not None:
         options.setdefault("gtol", tol)
     cls, scalars, per_problem, settings = _settings(method, options, B)
-    maxiter = settings["maxiter"]
-    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
+    maxiter = _count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
+    if maxiter == sys.maxsize and gtol is None and ftol is None and xtol is None:
+        raise ValueError("maxiter=inf needs a tolerance (gtol, ftol or xtol) to stop at")
     jac_out = jac_out_flag(settings["jac_out"], jac)
     every = settings["callback_every"]
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
@@ -588,7 +622,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     carries = np.ascontiguousarray(_float_rows([step.carry for step in compiled])[setting])
     F_start = np.full(B, np.nan)
     # as minimize: the lowest iterate is returned if the run ends above it (module docstring)
-    return_best = bool(settings["return_best"]) and not steps[0].variant.rule.modes
+    return_best = (flag("return_best", settings["return_best"])
+                   and not steps[0].variant.rule.modes)
     if jitted:
         nfev = np.zeros(B, np.int64)
         rule = steps[0].variant.rule
@@ -608,15 +643,20 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol,
                      return_best, status, nit, F, G, nfev, F_start,
                      np.empty((B, 2, n)) if jac_out else None)
-        run = (_specialized_run(rule) if settings["compiled"] == "specialize"
-               else _cached_run(rule, arguments, X[0]))
-        run(*arguments)
+        try:
+            run = (_specialized_run(rule) if settings["compiled"] == "specialize"
+                   else _cached_run(rule, arguments, X[0]))
+            run(*arguments)
+        except TypingError:  # raised while compiling, before anything ran
+            _explain_typing_error(fun, jac, jac_out, X[0].copy(),
+                                  tuple(array[0] for array in batch_args) + args)
+            raise
         if (status == -1).any():
             raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
         njev = nfev.copy()
         objective = None
     else:
-        objective = _BatchObjective(fun, jac, args, batch_args, B, n, jac_out)
+        objective = _BatchObjective(fun, jac, args, batch_args, B, n, jac_out, limits)
         _vectorized_loop(objective, kernel, step_scalars, state, constants,
                          compiled[0].constants, inputs, compiled[0].inputs, carries,
                          compiled[0].carry, setting, X, F, G, nit, status, lower, upper,
@@ -624,8 +664,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                          return_best, F_start)
         nfev, njev = objective.nfev, objective.njev
     if steps[0].variant.rule.modes:
-        _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
-                             objective, nfev, njev, jitted)
+        _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
+                             batch_args, objective, nfev, njev, jitted)
     # minimize's final status and message, for all problems at once (a Python loop over the
     # problems took 10 ms of the 0.35 s of B = 20,000 small fits)
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
@@ -683,8 +723,8 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
     X[worse], F[worse], G[worse] = best_X[worse], best_F[worse], best_G[worse]
 
 
-def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args, batch_args,
-                         objective, nfev, njev, jitted):
+def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
+                         batch_args, objective, nfev, njev, jitted):
     """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
     point to its evaluation point and evaluate there."""
     rule = steps[0].variant.rule
@@ -698,11 +738,42 @@ def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, args,
     if jitted:
         for b in rows:
             extra = tuple(array[b] for array in batch_args) + args
-            F[b], G[b] = fun(X[b], *extra), jac(X[b], *extra)
+            F[b], G[b] = _evaluate_row(fun, jac, jac_out, X[b], extra)
             nfev[b] += 1
             njev[b] += 1
     elif rows.size:
         F[rows], G[rows] = objective(X[rows], rows)
+
+
+def _evaluate_row(fun, jac, jac_out, x, extra):
+    """``(f, g)`` of one problem at ``x`` from Python, as the compiled loop evaluates them: each
+    function gets its own copy of ``x``; ``jac=True`` and ``jac_out`` as in ``minimize``."""
+    if jac_out:
+        g = np.empty(x.shape[0])
+        if jac is True:
+            return fun(x.copy(), *extra, g), g
+        f = fun(x.copy(), *extra)
+        jac(x.copy(), *extra, g)
+        return f, g
+    if jac is True:
+        return fun(x.copy(), *extra)
+    return fun(x.copy(), *extra), jac(x.copy(), *extra)
+
+
+def _explain_typing_error(fun, jac, jac_out, x, extra):
+    """Raise minimize's clear error when Numba could not compile the batch loop because ``fun``
+    or ``jac`` returns the wrong kind of value for one problem's row; return otherwise (the
+    caller re-raises Numba's error)."""
+    try:
+        f, g = _evaluate_row(fun, jac, jac_out, x, extra)
+    except Exception:  # noqa: BLE001 - the functions fail on their own: Numba's error stands
+        return
+    if np.ndim(f) != 0:
+        raise ValueError(f"fun must return a scalar for one problem's row (jitted form), got "
+                         f"an array of shape {np.shape(f)}")
+    if np.shape(g) != x.shape:
+        raise ValueError(f"jac must return an array of shape {x.shape} like a row of x0, got "
+                         f"shape {np.shape(g)}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -735,7 +806,8 @@ def multistart(fun, bounds, n_starts, *, jac=None, args=(), method="adam", rng=N
     starts = qmc.scale(unit, lower, upper)
     batch = minimize_batch(fun, starts, args=args, method=method, jac=jac,
                            bounds=Bounds(lower, upper), options=options)
-    fun_values = np.where(np.isfinite(batch.fun), batch.fun, np.inf)
+    sign = -1.0 if (options or {}).get("maximize", False) else 1.0
+    fun_values = np.where(np.isfinite(batch.fun), sign * batch.fun, np.inf)
     best = int(np.argmin(fun_values))
     return OptimizeResult(x=batch.x[best].copy(), fun=float(batch.fun[best]),
                           jac=batch.jac[best].copy(), nit=int(batch.nit[best]),

@@ -275,6 +275,13 @@ ERRORS = [
     (dict(jac=lambda X: np.zeros((len(X), 5))), ValueError,
      r"jac must return an array of shape \(B', n\) = \(3, 2\)"),
     (dict(method="bfgs"), ValueError, "Unknown solver"),
+    (dict(options=dict(maximize=np.array([False, True, False]))), ValueError,
+     "maximize must be one value for the whole batch"),
+    (dict(method="sgd", options=dict(momentum=np.array([0.0, 0.9, 0.9]))), ValueError,
+     r"per-problem values of \['momentum'\] must keep the same state vectors"),
+    (dict(options=dict(return_best="no")), TypeError, "return_best must be True or False"),
+    (dict(options=dict(maxiter=np.inf)), ValueError, "maxiter=inf needs a tolerance"),
+    (dict(bounds=[(-np.inf, -np.inf), (0, 1)]), ValueError, "room for finite values"),
     (dict(options=dict(compiled="yes")), ValueError,
      "compiled must be True, False or 'specialize', got 'yes'"),
 ]
@@ -377,3 +384,163 @@ def test_jac_out_equals_returning_the_gradient_bitwise(form, fun, jac, writing, 
     assert written.compiled == (form == "jitted")
     for field in ("x", "fun", "jac", "nit", "nfev", "status"):
         np.testing.assert_array_equal(written[field], returning[field])
+
+
+# Found by a review (2026-11-30): each case below failed before its fix ---------------------
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_one_variable_problems_run_for_every_method(method):
+    X0 = np.array([[3.0], [-2.0], [0.5]])
+    batch = numadam.minimize_batch(lambda X: 0.5 * np.sum(X * X, axis=1), X0,
+                                   jac=lambda X: X.copy(), method=method,
+                                   options=dict(maxiter=20))
+    for b in range(3):
+        single = numadam.minimize(lambda x: 0.5 * float(x @ x), X0[b], jac=lambda x: x.copy(),
+                                  method=method, options=dict(maxiter=20))
+        np.testing.assert_array_equal(batch.x[b], single.x)
+
+
+@njit
+def square(x, c):
+    return 0.5 * np.sum((x - c) ** 2)
+
+
+@njit
+def square_value_and_grad(x, c):
+    return 0.5 * np.sum((x - c) ** 2), x - c
+
+
+@njit
+def square_value_grad_out(x, c, out):
+    for i in range(x.shape[0]):
+        out[i] = x[i] - c[i]
+    return 0.5 * np.sum((x - c) ** 2)
+
+
+@njit
+def square_emptying_x(x, c):
+    value = 0.5 * np.sum((x - c) ** 2)
+    x[:] = -100.0  # works on its argument in place
+    return value
+
+
+@njit
+def square_grad(x, c):
+    return x - c
+
+
+@pytest.mark.parametrize("fun, jac, jac_out", [(square_value_and_grad, True, False),
+                                               (square_value_grad_out, True, True),
+                                               (square_emptying_x, square_grad, False)])
+def test_schedule_free_jitted_forms_end_at_minimizes_point(fun, jac, jac_out):
+    X0, C = np.zeros((2, 2)), np.array([[1.0, 2.0], [-1.0, 0.5]])
+    options = dict(maxiter=30, jac_out=jac_out)
+    batch = numadam.minimize_batch(fun, X0, jac=jac, method="schedulefree_adamw",
+                                   options=options, batch_args=(C,))
+    assert batch.compiled
+    for b in range(2):
+        single = numadam.minimize(fun, X0[b], args=(C[b],), jac=jac,
+                                  method="schedulefree_adamw", options=options)
+        np.testing.assert_array_equal(batch.x[b], single.x)
+        np.testing.assert_array_equal(batch.jac[b], single.jac)
+
+
+def test_vectorized_functions_editing_their_points_change_nothing():
+    C = np.array([[1.0, 2.0], [3.0, 4.0]])
+
+    def fun(X, C):
+        X -= C  # in place on what it receives
+        return 0.5 * np.sum(X * X, axis=1)
+
+    def jac(X, C):
+        return X - C
+
+    result = numadam.minimize_batch(fun, np.zeros((2, 2)), jac=jac, batch_args=(C,),
+                                    options=dict(maxiter=0))
+    np.testing.assert_array_equal(result.x, np.zeros((2, 2)))
+    np.testing.assert_array_equal(result.jac, -C)
+
+
+def test_multistart_maximizing_keeps_the_highest_value():
+    def fun(X):  # a local maximum of 0.5 at x0 = -1, the global one of 1 at x0 = 2
+        return np.where(X[:, 0] > 0.5, 1.0 - (X[:, 0] - 2) ** 2, 0.5 - (X[:, 0] + 1) ** 2) - (
+            X[:, 1] ** 2)
+
+    def jac(X):
+        return np.stack([np.where(X[:, 0] > 0.5, -2 * (X[:, 0] - 2), -2 * (X[:, 0] + 1)),
+                         -2 * X[:, 1]], axis=1)
+
+    result = numadam.multistart(fun, [(-3, 3), (-1, 1)], 16, jac=jac, rng=0,
+                                options=dict(maximize=True, lr=0.05, maxiter=500))
+    assert result.fun == result.batch.fun.max() and abs(result.x[0] - 2) < 1e-3
+
+
+@njit
+def square_returning_array(x, c):
+    return (x - c) ** 2
+
+
+@njit
+def square_grad_2d(x, c):
+    return (x - c).reshape(1, -1)
+
+
+@pytest.mark.parametrize("fun, jac, match", [
+    (square_returning_array, square_grad, "fun must return a scalar"),
+    (square, square_grad_2d, r"jac must return an array of shape \(2,\)"),
+])
+def test_jitted_functions_returning_the_wrong_shape_get_a_clear_error(fun, jac, match):
+    with pytest.raises(ValueError, match=match):
+        numadam.minimize_batch(fun, np.zeros((2, 2)), jac=jac, batch_args=(np.ones((2, 2)),),
+                               options=dict(maxiter=3))
+
+
+@pytest.mark.parametrize("scheme", ["2-point", "3-point"])
+def test_finite_differences_stay_in_the_bounds_and_equal_minimizes(scheme):
+    lower, upper = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+
+    def fun_row(x):
+        if (x < lower).any() or (x > upper).any():
+            raise AssertionError(f"evaluated outside the box at {x}")
+        return float(np.sqrt(1 - x[0]) + 0.1 * x[0] ** 2 + (x[1] - 0.45) ** 2)
+
+    def fun(X):
+        return np.array([fun_row(x) for x in X])
+
+    X0 = np.array([[0.2, 0.9], [0.99999999, 0.0], [0.5, 1.0]])
+    options = dict(lr=0.01, maxiter=60)
+    batch = numadam.minimize_batch(fun, X0, jac=scheme, bounds=Bounds(lower, upper),
+                                   options=options)
+    for b in range(3):
+        single = numadam.minimize(fun_row, X0[b], jac=scheme, bounds=Bounds(lower, upper),
+                                  options=options)
+        np.testing.assert_array_equal(batch.x[b], single.x)
+        assert (batch.nit[b], batch.status[b]) == (single.nit, single.status)
+
+
+def test_a_variable_fixed_by_its_bounds_gets_a_zero_difference():
+    X0 = np.array([[0.5, 0.5], [0.2, 0.7]])
+    bounds = (np.array([[0.5, 0.0], [0.0, 0.0]]), np.array([[0.5, 1.0], [1.0, 1.0]]))
+    result = numadam.minimize_batch(lambda X: np.sum((X - 3.0) ** 2, axis=1), X0,
+                                    bounds=bounds, options=dict(lr=0.05, maxiter=50))
+    assert result.jac[0, 0] == 0.0 and result.x[0, 0] == 0.5 and (result.status == 0).all()
+
+
+def test_a_scalar_bounds_object_is_shared_by_every_variable():
+    result = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), np.ones((3, 2)),
+                                    jac=lambda X: 2 * X, bounds=Bounds(-1, 1),
+                                    options=dict(maxiter=3))
+    single = numadam.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x,
+                              bounds=Bounds(-1, 1), options=dict(maxiter=3))
+    np.testing.assert_array_equal(result.x[0], single.x)
+
+
+def test_a_pair_valued_hyperparameter_given_as_an_array_is_one_pair():
+    X0 = np.ones((3, 2))
+    as_array = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), X0, jac=lambda X: 2 * X,
+                                      method="rprop", options=dict(etas=np.array([0.4, 1.3]),
+                                                                   maxiter=5))
+    as_tuple = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), X0, jac=lambda X: 2 * X,
+                                      method="rprop", options=dict(etas=(0.4, 1.3), maxiter=5))
+    np.testing.assert_array_equal(as_array.x, as_tuple.x)
