@@ -120,11 +120,15 @@ def _batch_points(x0):
 
 
 def _batch_args(batch_args, B):
+    if isinstance(batch_args, list):  # a list of arrays, as a tuple (not stacked into one)
+        batch_args = tuple(batch_args)
     if not isinstance(batch_args, tuple):
         batch_args = (batch_args,)
     arrays = []
     for index, array in enumerate(batch_args):
         array = np.ascontiguousarray(array)
+        if not array.dtype.isnative:  # the other byte order: Numba reads only the native one
+            array = array.astype(array.dtype.newbyteorder("="))
         if array.ndim == 0 or array.shape[0] != B:
             raise ValueError(f"batch_args[{index}] must have first axis B = {B} (one row per "
                              f"problem); got shape {array.shape}")
@@ -510,7 +514,6 @@ class _BatchObjective:
                                    f_second - f_first) / dx
                 self.nfev[rows] += 2
         G[lower == upper] = 0.0
-        self.njev[rows] -= 1  # counted as function evaluations, as SciPy does
         return G
 
 

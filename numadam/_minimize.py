@@ -222,7 +222,8 @@ def _initial_point(x0):
         raise ValueError(f"'x0' must only have one dimension; got shape {array.shape}")
     if array.size == 0:
         raise ValueError("x0 must not be empty")
-    dtype = np.float32 if array.dtype == np.float32 else np.float64
+    # float32 in either byte order stays float32
+    dtype = np.float32 if array.dtype.kind == "f" and array.dtype.itemsize == 4 else np.float64
     x = np.array(array, dtype=dtype)  # always a copy: the caller's x0 is never modified
     if not np.isfinite(x).all():
         raise ValueError("x0 must be finite; it holds NaN or inf")

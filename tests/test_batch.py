@@ -544,3 +544,24 @@ def test_a_pair_valued_hyperparameter_given_as_an_array_is_one_pair():
     as_tuple = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), X0, jac=lambda X: 2 * X,
                                       method="rprop", options=dict(etas=(0.4, 1.3), maxiter=5))
     np.testing.assert_array_equal(as_array.x, as_tuple.x)
+
+
+def test_batch_args_as_a_list_or_in_the_other_byte_order(rng):
+    T, Y, _ = decay_data(rng, b=2)
+    options = dict(lr=0.05, maxiter=50)
+    plain = numadam.minimize_batch(decay_loss, np.ones((2, 2)), jac=decay_grad,
+                                   batch_args=(T, Y), options=options)
+    as_list = numadam.minimize_batch(decay_loss, np.ones((2, 2)), jac=decay_grad,
+                                     batch_args=[T, Y], options=options)
+    swapped = numadam.minimize_batch(decay_loss, np.ones((2, 2)), jac=decay_grad,
+                                     batch_args=(T.astype(">f8"), Y.astype(">f8")),
+                                     options=options)
+    np.testing.assert_array_equal(as_list.x, plain.x)
+    np.testing.assert_array_equal(swapped.x, plain.x)
+
+
+def test_finite_differences_count_gradient_evaluations_as_minimize():
+    batch = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), np.ones((2, 2)),
+                                   options=dict(maxiter=4))
+    single = numadam.minimize(lambda x: float(x @ x), np.ones(2), options=dict(maxiter=4))
+    assert batch.njev[0] == single.njev and batch.nfev[0] == single.nfev

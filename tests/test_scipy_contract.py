@@ -518,3 +518,9 @@ def test_ints_numba_types_apart_get_their_own_loop():
     results = [numadam.minimize(offset_square, [0.0, 0.0], args=(k,), jac=offset_square_grad,
                                 options={"maxiter": 3}).fun for k in (2**63, -5)]
     assert results == expected
+
+
+def test_float32_in_the_other_byte_order_stays_float32():
+    result = numadam.minimize(clean_fun, np.array([3.0, 3.0], ">f4"), jac=shifted_grad,
+                              options={"maxiter": 3})
+    assert result.x.dtype == np.float32
