@@ -710,6 +710,7 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
                      inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded,
                      nit)
         F_new, G_new = objective(X[active], active)
+        stepped = active
         _accept_rows(active, X, F_new, G_new, previous, F, G, nit, status,
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol, sign,
                      return_best, best_key, best_F, best_X, best_G)
@@ -720,6 +721,9 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
                 callback(OptimizeResult(x=X.copy(), fun=F.copy(), jac=G.copy(), nit=nit.copy(),
                                         status=status.copy()))
             except StopIteration:
+                # as minimize, whose callback comes before its ftol/xtol tests: a problem that
+                # met one at this very step reports the stop too
+                status[stepped[status[stepped] == 0]] = 99
                 status[active] = 99
                 break
     worse = best_key < sign * F

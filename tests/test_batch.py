@@ -565,3 +565,27 @@ def test_finite_differences_count_gradient_evaluations_as_minimize():
                                    options=dict(maxiter=4))
     single = numadam.minimize(lambda x: float(x @ x), np.ones(2), options=dict(maxiter=4))
     assert batch.njev[0] == single.njev and batch.nfev[0] == single.nfev
+
+
+def test_a_stop_at_the_step_that_meets_ftol_reports_the_stop_as_minimize():
+    options = dict(lr=0.3, maxiter=200, ftol=1e-3)
+    plain = numadam.minimize(lambda x: float(x @ x), [1.0, -0.5], jac=lambda x: 2 * x,
+                             options=options)
+    assert plain.status == 0 and plain.nit > 1
+
+    def stopping_at(iteration):
+        calls = [0]
+
+        def callback(*_, **__):
+            calls[0] += 1
+            if calls[0] == iteration:
+                raise StopIteration
+        return callback
+
+    single = numadam.minimize(lambda x: float(x @ x), [1.0, -0.5], jac=lambda x: 2 * x,
+                              callback=stopping_at(plain.nit), options=options)
+    batch = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), np.array([[1.0, -0.5]]),
+                                   jac=lambda X: 2 * X, callback=stopping_at(plain.nit),
+                                   options=options)
+    assert single.status == 99 and batch.status[0] == single.status
+    assert batch.nit[0] == single.nit
