@@ -814,8 +814,8 @@ def _python_loop(objective, optimizer, x, limits, maxiter, gtol, ftol, xtol, max
             # The rule's per-step scalars overflowed in Python's arithmetic (extreme
             # hyperparameters, e.g. schedule-free's r = 200 at step 34). The compiled loops
             # compute them in IEEE arithmetic, step to a NaN point and stop there with status
-            # 3 at the last finite iterate: so does this loop, without that evaluation.
-            optimizer.step_count -= 1
+            # 3 at the last finite iterate: so does this loop, without that evaluation (the
+            # step that raised is not counted).
             status = 3
             break
         if limits is not None:

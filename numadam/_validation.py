@@ -19,7 +19,10 @@ def real_scalar(name, value):
     """``value`` as a Python float; TypeError unless it is a real number (bool excluded)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        raise ValueError(f"{name} is too large for a float: {value!r:.40}") from None
 
 
 def nonnegative(name, value, label=None):

@@ -36,9 +36,11 @@ PyTorch.
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Any, NamedTuple
 
 import numpy as np
+from numba.core.errors import TypingError
 
 from numadam import _validation as check
 from numadam.backends import NonFiniteGradientError, backend_for
@@ -75,6 +77,15 @@ def _check_finite_mode(value):
     raise error(f"check_finite must be True, False or 'before', got {value!r}")
 
 
+def _read_only(vector):
+    """A read-only view of a NumPy ``vector``; a GPU array as it is (it has no such flag)."""
+    if not isinstance(vector, np.ndarray):
+        return vector
+    view = vector.view()
+    view.flags.writeable = False
+    return view
+
+
 def _as_python(values):
     """Floats as Python floats (exact: they hold values of the parameters' dtype), flags as
     bools: the fastest types for Numba's dispatcher to unbox."""
@@ -107,7 +118,12 @@ class _Hyperparameter:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        return obj._hyperparameters[self.name]
+        values = obj._hyperparameters
+        if self.name in values:
+            return values[self.name]
+        if self.name in obj._fixed:  # a subclass fixes it (AdamW's decoupled_weight_decay)
+            return obj._fixed[self.name]
+        raise AttributeError(f"{type(obj).__name__} has no hyperparameter {self.name!r}")
 
     def __set__(self, obj, value):
         if not self.settable and self.name in obj._hyperparameters:
@@ -160,9 +176,9 @@ class Optimizer:
         self._step_scalars = rule.step_scalars
         self._backend = backend = backend_for(params)
         self.device = backend.device
-        self.param = backend.parameter_vector("params", params)
-        self._param_owns_memory = isinstance(self.param, np.ndarray) and self.param.base is None
-        self.dtype = self.param.dtype
+        self._param = backend.parameter_vector("params", params)
+        self._param_owns_memory = isinstance(self._param, np.ndarray) and self._param.base is None
+        self.dtype = self._param.dtype
         # Host scalars are converted to the parameter dtype. For float64 a Python float is that
         # dtype already, and Numba's dispatcher unboxes it faster than an np.float64.
         self._to_dtype = float if self.dtype == np.float64 else self.dtype.type
@@ -171,22 +187,36 @@ class Optimizer:
         self._set_hyperparameters(values)
         self.step_count = 0
         self._carry = rule.carry
-        n = self.param.shape[0]
+        n = self._param.shape[0]
         every = self._all_hyperparameters()
-        self.state = {}
+        self._state = {}
         for name in rule.state:
             initial = rule.initial_state(name, every)
             if isinstance(initial, str) and initial == "params":
-                self.state[name] = backend.copy(self.param)
+                self._state[name] = backend.copy(self._param)
             else:
-                self.state[name] = backend.full(n if rule.state_is_used(name, every) else 0,
-                                                initial, self.dtype)
+                self._state[name] = backend.full(n if rule.state_is_used(name, every) else 0,
+                                                 initial, self.dtype)
+        self._state_view = types.MappingProxyType(
+            {name: _read_only(vector) for name, vector in self._state.items()})
         self._mode = next(iter(rule.modes), None)
         # The kernel's 3 state slots, None for a vector the rule does not use.
         vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
-                   for name, vector in self.state.items()]
+                   for name, vector in self._state.items()]
         self._state_vectors = tuple(vectors + [None] * (3 - len(vectors)))
         self.check_finite = check_finite
+
+    @property
+    def param(self):
+        """The parameter vector, updated in place by :meth:`step` (the array given at
+        creation; not re-assignable: the state vectors are sized for it)."""
+        return self._param
+
+    @property
+    def state(self):
+        """The state vectors by name, read-only views (saving and restoring them:
+        :meth:`state_dict`, :meth:`load_state_dict`)."""
+        return self._state_view
 
     @property
     def check_finite(self):
@@ -197,7 +227,7 @@ class Optimizer:
     @check_finite.setter
     def check_finite(self, value):
         self._check_finite = _check_finite_mode(value)
-        self._kernel = self._backend.update(self._rule, self.param.shape[0],
+        self._kernel = self._backend.update(self._rule, self._param.shape[0],
                                             checked=self._check_finite is True)
 
     # -- hyperparameters --------------------------------------------------------------------
@@ -253,7 +283,7 @@ class Optimizer:
             A gradient holding NaN or inf, with ``check_finite``: see the module docstring for
             what was updated.
         """
-        param = self.param
+        param = self._param
         # The common case in a few attribute reads (a microsecond is a third of a small step):
         # a NumPy gradient that owns its memory, as the parameters do, cannot overlap them.
         if not (type(grad) is np.ndarray and grad.base is None and self._param_owns_memory
@@ -269,11 +299,26 @@ class Optimizer:
             bad = self._backend.count_nonfinite(grad)
             if bad:
                 raise NonFiniteGradientError.unchanged(bad)
-        self.step_count += 1
-        scalars, self._carry = self._step_scalars(self._inputs, self._carry, self.step_count)
-        skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
+        # the step is counted once it ran: one that raises leaves the count (and the bias
+        # corrections of the steps after it) as they were
+        step = self.step_count + 1
+        try:
+            scalars, carry = self._step_scalars(self._inputs, self._carry, step)
+        except (OverflowError, ZeroDivisionError) as error:
+            raise ValueError(
+                f"{type(self).__name__}: the per-step scalars of step {step} cannot be computed "
+                f"with these hyperparameters ({error}); nothing was changed"
+            ) from None
+        try:
+            skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
+        except TypingError:
+            if isinstance(param, np.ndarray) and not param.flags.writeable:
+                raise ValueError("params became read-only after the optimizer was created; it "
+                                 "updates them in place") from None
+            raise
+        self.step_count, self._carry = step, carry
         if skipped:
-            raise NonFiniteGradientError.skipped(skipped, self.step_count)
+            raise NonFiniteGradientError.skipped(skipped, step)
 
     def step_prechecked(self, grad):
         """:meth:`step` for callers that checked ``grad`` themselves (``minimize``): an array of
@@ -281,9 +326,11 @@ class Optimizer:
 
         Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0.
         """
-        self.step_count += 1
-        scalars, self._carry = self._step_scalars(self._inputs, self._carry, self.step_count)
-        return self._kernel(self.param, grad, *self._state_vectors, self._constants, scalars)
+        step = self.step_count + 1
+        scalars, carry = self._step_scalars(self._inputs, self._carry, step)
+        skipped = self._kernel(self._param, grad, *self._state_vectors, self._constants, scalars)
+        self.step_count, self._carry = step, carry  # counted once it ran, as in step
+        return skipped
 
     def compiled_step(self):
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
@@ -319,7 +366,7 @@ class Optimizer:
         saved = {
             "step": self.step_count,
             "hyperparameters": self.hyperparameters,
-            "state": {name: self._backend.to_host(vector) for name, vector in self.state.items()},
+            "state": {name: self._backend.to_host(vector) for name, vector in self._state.items()},
         }
         if self._rule.carry_names:
             saved["carry"] = dict(zip(self._rule.carry_names, self._carry))
@@ -345,8 +392,9 @@ class Optimizer:
             )
         step = state_dict["step"]
         if (isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer))
-                or step < 0):
-            raise ValueError(f"state_dict['step'] must be a non-negative integer, got {step!r}")
+                or not 0 <= step < 2**62):  # a count the compiled loops can take
+            raise ValueError(f"state_dict['step'] must be a non-negative integer below 2**62, "
+                             f"got {step!r:.40}")
         vectors = state_dict["state"]
         if not isinstance(vectors, dict) or set(vectors) != set(self.state_names):
             raise ValueError(
@@ -354,7 +402,7 @@ class Optimizer:
                 f"got {sorted(vectors) if isinstance(vectors, dict) else vectors!r}"
             )
         for name, vector in vectors.items():
-            expected = self.state[name]
+            expected = self._state[name]
             if not isinstance(vector, np.ndarray) or vector.dtype != self.dtype:
                 raise TypeError(
                     f"loaded state {name!r} must be an array of dtype {self.dtype}, got "
@@ -363,8 +411,10 @@ class Optimizer:
             if vector.shape != tuple(expected.shape):
                 raise ValueError(
                     f"loaded state {name!r} has shape {vector.shape}, the optimizer's has "
-                    f"{tuple(expected.shape)} (parameters of size {self.param.shape[0]})"
+                    f"{tuple(expected.shape)} (parameters of size {self._param.shape[0]})"
                 )
+            if not np.isfinite(vector).all():
+                raise ValueError(f"loaded state {name!r} holds NaN or inf")
         carry = self._carry
         if self._rule.carry_names:
             saved_carry = state_dict["carry"]
@@ -372,7 +422,7 @@ class Optimizer:
                     self._rule.carry_names):
                 raise ValueError(f"state_dict['carry'] must hold exactly "
                                  f"{list(self._rule.carry_names)}, got {saved_carry!r}")
-            carry = tuple(check.real_scalar(f"state_dict['carry'][{name!r}]", saved_carry[name])
+            carry = tuple(check.finite_real(f"state_dict['carry'][{name!r}]", saved_carry[name])
                           for name in self._rule.carry_names)
         mode = state_dict.get("mode", self._mode)
         if self._rule.modes and mode not in self._rule.modes:
@@ -395,8 +445,7 @@ class Optimizer:
                     f"this optimizer's {getattr(self, name)!r}, which is fixed at creation"
                 )
         saved = self._hyperparameters
-        self._hyperparameters = {}  # fixed ones may be set again, to the same value
-        try:
+        try:  # against the current ones: momentum may not switch on or off
             self._set_hyperparameters(hyperparameters)
         except Exception:
             self._hyperparameters = {}
@@ -404,7 +453,7 @@ class Optimizer:
             raise
         for name, vector in vectors.items():
             if vector.shape[0]:
-                self._backend.copy_in(self.state[name], vector)
+                self._backend.copy_in(self._state[name], vector)
         self.step_count = int(step)
         self._carry = carry
         self._mode = mode  # the saved parameters are at that mode's point
@@ -412,7 +461,7 @@ class Optimizer:
     def __repr__(self):
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())
         return (
-            f"{type(self).__name__}(<{self.param.shape[0]} x {self.dtype}>, {settings}, "
+            f"{type(self).__name__}(<{self._param.shape[0]} x {self.dtype}>, {settings}, "
             f"step={self.step_count})"
         )
 
@@ -427,9 +476,9 @@ class _Modes:
         rule = self._rule
         every = self._all_hyperparameters()
         # A pass of the mode's element: it reads no gradient (the parameters stand in for one).
-        move = self._backend.update(_ModeSwitch(rule.modes[mode]), self.param.shape[0],
+        move = self._backend.update(_ModeSwitch(rule.modes[mode]), self._param.shape[0],
                                     checked=False)
-        move(self.param, self.param, *self._state_vectors,
+        move(self._param, self._param, *self._state_vectors,
              _as_python(rule.mode_constants(mode, every, self._to_dtype)), ())
         self._mode = mode
 

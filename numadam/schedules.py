@@ -8,6 +8,7 @@ optimizer's. ``numadam.minimize`` accepts any callable of the iteration, or one 
 from __future__ import annotations
 
 import math
+import numbers
 
 from numadam import _validation as check
 
@@ -21,8 +22,7 @@ def constant(lr):
 def step(lr, step_size=100, gamma=0.1):
     """``lr * gamma ** (k // step_size)``: decay by ``gamma`` every ``step_size`` iterations."""
     lr = check.learning_rate("lr", lr)
-    if not (isinstance(step_size, int) and step_size >= 1):
-        raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+    step_size = _positive_integer("step_size", step_size)
     gamma = check.nonnegative("gamma", gamma)
     return lambda k: lr * gamma ** (k // step_size)
 
@@ -38,18 +38,24 @@ def cosine(lr, T_max=1000, eta_min=0.0):  # noqa: N803 - PyTorch's name
     """Cosine annealing from ``lr`` to ``eta_min`` over ``T_max`` iterations, then ``eta_min``."""
     lr = check.learning_rate("lr", lr)
     eta_min = check.learning_rate("eta_min", eta_min)
-    if not (isinstance(T_max, int) and T_max >= 1):
-        raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+    T_max = _positive_integer("T_max", T_max)  # noqa: N806 - PyTorch's name
     return lambda k: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * min(k, T_max) / T_max)) / 2
 
 
 def warmup(lr, warmup_iters=100, start_factor=0.0):
     """Linear warm-up from ``start_factor * lr`` to ``lr`` over ``warmup_iters``, then ``lr``."""
     lr = check.learning_rate("lr", lr)
-    if not (isinstance(warmup_iters, int) and warmup_iters >= 1):
-        raise ValueError(f"warmup_iters must be a positive integer, got {warmup_iters!r}")
+    warmup_iters = _positive_integer("warmup_iters", warmup_iters)
     start_factor = check.unit_interval("start_factor", start_factor)
     return lambda k: lr * (start_factor + (1 - start_factor) * min(k, warmup_iters) / warmup_iters)
+
+
+def _positive_integer(name, value):
+    """An integer ``>= 1`` (a NumPy integer too; bool excluded), as an int, checked as the
+    optimizers check theirs."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 #: Named schedules for ``minimize(options={"schedule": name, "schedule_options": {...}})``.

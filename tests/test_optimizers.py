@@ -485,3 +485,103 @@ def test_momentum_can_change_but_not_switch_on_or_off(cls):
     with pytest.raises(ValueError, match="switching it on or off"):
         without.momentum = 0.9
     assert without.momentum == 0.0 and without.state["momentum_buffer"].size == 0
+
+
+# Found by a review (2026-11-30): each case below failed before its fix ---------------------
+
+
+def test_the_parameter_vector_cannot_be_swapped():
+    opt = numadam.Adam(np.ones(4))
+    with pytest.raises(AttributeError):
+        opt.param = np.ones(2_000_000)  # the kernel wrote past the state's ends: a crash
+    assert opt.param.shape == (4,)
+
+
+def test_the_state_is_read_only_for_user_code():
+    opt = numadam.Adam(np.ones(4), amsgrad=True)
+    opt.step(np.ones(4))
+    before = opt.state_dict()["state"]
+    with pytest.raises(ValueError, match="read-only"):
+        opt.state["exp_avg_sq"][:] = -1.0
+    with pytest.raises(TypeError):
+        opt.state["exp_avg"] = np.zeros(4)
+    with pytest.raises(ValueError, match="writeable"):
+        numadam.SGD(opt.state["exp_avg"])  # a second optimizer rewriting this one's state
+    for name, vector in opt.state_dict()["state"].items():
+        np.testing.assert_array_equal(vector, before[name])
+    opt.step(np.ones(4))
+    assert np.isfinite(opt.param).all()
+
+
+@pytest.mark.parametrize("cls", [numadam.SGD, numadam.RMSProp])
+@pytest.mark.parametrize("created, loaded", [(0.0, 0.9), (0.9, 0.0)])
+def test_loading_cannot_switch_momentum_on_or_off(cls, created, loaded):
+    opt = cls(np.ones(4), momentum=created)
+    saved = opt.state_dict()
+    saved["hyperparameters"]["momentum"] = loaded  # its own vectors, another momentum
+    with pytest.raises(ValueError, match="switching it on or off"):
+        opt.load_state_dict(saved)
+    with pytest.raises(ValueError, match="momentum_buffer"):  # another's vectors
+        opt.load_state_dict(cls(np.ones(4), momentum=loaded).state_dict())
+    assert opt.momentum == created
+
+
+def test_a_step_that_raises_is_not_counted():
+    x = np.ones(4)
+    opt = numadam.ScheduleFreeAdamW(x, lr=0.0, weight_lr_power=-1.0)  # 0.0 ** -1.0 at step 1
+    for _ in range(3):
+        with pytest.raises(ValueError, match="per-step scalars of step 1 cannot be computed"):
+            opt.step(np.ones(4))
+    assert opt.step_count == 0
+    np.testing.assert_array_equal(x, np.ones(4))
+
+
+def test_params_made_read_only_after_creation_get_a_clear_error():
+    x = np.ones(4)
+    opt = numadam.Adam(x)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only after the optimizer was created"):
+        opt.step(np.ones(4))
+    assert opt.step_count == 0
+
+
+def test_schedule_free_refuses_a_zero_beta1():
+    with pytest.raises(ValueError, match="beta parameter at index 0"):
+        numadam.ScheduleFreeAdamW(np.ones(2), betas=(0.0, 0.999))
+
+
+def test_a_hyperparameter_fixed_by_a_subclass_reads_back():
+    assert numadam.AdamW(np.ones(2)).decoupled_weight_decay is True
+    assert numadam.Adam(np.ones(2)).decoupled_weight_decay is False
+
+
+@pytest.mark.parametrize("name", ["lr", "eps", "weight_decay"])
+def test_integers_too_large_for_a_float_are_refused_naming_the_parameter(name):
+    with pytest.raises(ValueError, match=f"{name} is too large for a float"):
+        numadam.Adam(np.ones(2), **{name: 10**400})
+
+
+def test_loaded_state_must_be_finite():
+    source = numadam.NAdam(np.ones(3))
+    source.step(np.ones(3))
+    saved = source.state_dict()
+    saved["carry"] = {"mu_product": float("nan")}
+    with pytest.raises(ValueError, match="mu_product"):
+        numadam.NAdam(np.ones(3)).load_state_dict(saved)
+    saved = source.state_dict()
+    saved["state"]["exp_avg"][0] = np.inf
+    with pytest.raises(ValueError, match="holds NaN or inf"):
+        numadam.NAdam(np.ones(3)).load_state_dict(saved)
+    saved = source.state_dict()
+    saved["step"] = 10**400
+    with pytest.raises(ValueError, match="below 2\\*\\*62"):
+        numadam.NAdam(np.ones(3)).load_state_dict(saved)
+
+
+@pytest.mark.parametrize("factory, name", [(numadam.schedules.step, "step_size"),
+                                           (numadam.schedules.cosine, "T_max"),
+                                           (numadam.schedules.warmup, "warmup_iters")])
+def test_schedules_take_integers_as_the_optimizers_do(factory, name):
+    assert factory(0.1, **{name: np.int64(5)})(3) == factory(0.1, **{name: 5})(3)
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        factory(0.1, **{name: True})

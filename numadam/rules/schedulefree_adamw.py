@@ -127,8 +127,15 @@ def step_scalars(inputs, carry, step):
     return (bias_correction2, ckp1, y_step, -lr), (lr_max, weight_sum)
 
 
+def check_combination(current, candidate):
+    if candidate["betas"][0] == 0:  # the switches between the points divide by beta1
+        raise ValueError("Invalid beta parameter at index 0: 0.0 (schedule-free's train and "
+                         "eval points are apart by a factor 1 - 1/beta1; it must be > 0)")
+
+
 RULE = Rule(
     name="schedulefree_adamw", class_name="ScheduleFreeAdamW", doc=DOC,
+    check_combination=check_combination,
     hyperparameters=HYPERPARAMETERS, state=STATE, element=update, constants=constants,
     step_inputs=step_inputs, step_scalars=step_scalars, carry=(-1.0, 0.0),
     carry_names=("lr_max", "weight_sum"), initial_state=initial_state,
