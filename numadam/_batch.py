@@ -564,7 +564,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     comm : mpi4py intracommunicator, optional
         Solve across the ranks of ``comm`` (:mod:`numadam.distributed`): every rank passes the
         same arguments, solves a contiguous block of the problems, and receives the whole
-        result, bitwise equal to one process's. The callback, if any, sees its rank's block.
+        result, bitwise equal to one process's. The callback, if any, sees its rank's block,
+        and its ``StopIteration`` stops that block's problems only (the ranks do not wait for
+        each other between iterations): a run a callback stops is not one process's then.
         An exception on any rank is raised on every rank.
 
     Returns

@@ -47,7 +47,14 @@ Failures never hang the run:
 - an exception in the user's own code between two steps (the others wait in the next
   collective) that nobody catches ends every rank: the wrappers install a ``sys.excepthook``
   that prints the traceback and calls ``MPI_Abort`` (``python -m mpi4py script.py`` does the
-  same); code that catches exceptions itself can run inside :func:`abort_on_error` instead.
+  same); code that catches exceptions itself can run inside :func:`abort_on_error` instead;
+- ranks whose optimizers differ in their hyperparameters or ``check_finite`` get the same
+  ``ValueError`` when the wrapper is created.
+
+Two cases the hook cannot see: ``sys.exit(1)`` on one rank (Python calls no hook for
+``SystemExit``; run such code inside :func:`abort_on_error`, which ends every rank), and a
+``weight`` passed to ``step`` on some ranks and not on others (every rank passes one or none:
+checking it would cost a collective every step).
 """
 
 from __future__ import annotations
@@ -103,9 +110,10 @@ def world():
 
 def _check_comm(comm):
     MPI = _mpi()
-    if not isinstance(comm, MPI.Intracomm):
+    if not isinstance(comm, MPI.Intracomm) or comm == MPI.COMM_NULL:
+        what = "a null communicator" if isinstance(comm, MPI.Comm) else type(comm).__name__
         raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, got "
-                        f"{type(comm).__name__}")
+                        f"{what}")
     return comm
 
 
@@ -136,8 +144,11 @@ def _abort_when_uncaught(comm):
 
     def abort(kind, value, trace):
         previous(kind, value, trace)
-        _report_and_abort(comm, f"[rank {comm.rank}] uncaught {kind.__name__}: aborting all "
-                                f"{comm.size} ranks\n")
+        # COMM_WORLD, not the communicator that installed the hook: that one may be freed by
+        # now (a sub-communicator), and Abort on it would fail inside the hook
+        everyone = _mpi().COMM_WORLD
+        _report_and_abort(everyone, f"[rank {everyone.rank}] uncaught {kind.__name__}: "
+                                    f"aborting all {everyone.size} ranks\n")
 
     abort.numadam_aborts = True
     sys.excepthook = abort
@@ -208,6 +219,12 @@ def _join(comm, optimizer_name, param):
     return comm
 
 
+def _settings(optimizer):
+    """What every rank's optimizer must share besides its class and vector: a wrapper whose
+    ranks differ in these would step apart, or wait in collectives that never match."""
+    return sorted(optimizer.hyperparameters.items()), optimizer.check_finite
+
+
 def _check_gradient(grad, param):
     if not isinstance(grad, np.ndarray):
         raise TypeError(f"grad must be a NumPy array like the parameters, got "
@@ -254,12 +271,19 @@ class DataParallel:
     def __init__(self, optimizer, comm):
         from numadam.optimizers import Optimizer
 
+        _abort_when_uncaught(_check_comm(comm))  # first: a check below may fail on one rank
         if not isinstance(optimizer, Optimizer) or optimizer.device != "cpu":
             raise TypeError(f"optimizer must be a numadam optimizer over a NumPy vector, got "
                             f"{optimizer!r}")
         self.optimizer = optimizer
         param = optimizer.param
         self.comm = _join(comm, type(optimizer).__name__, param)
+        _agree(self.comm, "hyperparameters and check_finite", _settings(optimizer))
+        # rank 0's state too: a rule may have built its state from the parameters before the
+        # broadcast (schedule-free's z), and a rank may have loaded another one
+        saved = self.comm.bcast(optimizer.state_dict() if self.comm.rank == 0 else None, root=0)
+        if self.comm.rank != 0:
+            optimizer.load_state_dict(saved)
         self._summed = np.empty_like(param)  # the sum over ranks (the caller's grad is only read)
 
     @property
@@ -360,6 +384,7 @@ class ShardedDataParallel:
     def __init__(self, optimizer_class, params, comm, *, shared_memory=None, **hyperparameters):
         from numadam.optimizers import Optimizer
 
+        _abort_when_uncaught(_check_comm(comm))  # first: a check below may fail on one rank
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be a numadam optimizer class such as "
                             f"numadam.Adam, got {optimizer_class!r}")
@@ -373,6 +398,7 @@ class ShardedDataParallel:
         offset, count = share_of(n, self.comm.size, self.comm.rank)
         self._slice = slice(offset, offset + count)
         self.optimizer = optimizer_class(self.param[self._slice], **hyperparameters)
+        _agree(self.comm, "hyperparameters and check_finite", _settings(self.optimizer))
         self._layout = (self.counts, self.offsets)
         self._summed = np.empty(count, self.param.dtype)  # this rank's slice of the sum
         self._scaled = None  # weight * grad, allocated when a weight is first given
@@ -506,6 +532,7 @@ class _SharedBlock:
             # /dev/shm, and the room check of a block opened after it would count it free
             memory[:] = 0
         window.Lock_all(_mpi().MODE_NOCHECK)  # a passive epoch for the window's lifetime
+        self.barrier()  # no rank writes its first gradient before the block is zeroed
 
     @classmethod
     def open(cls, comm, param, wanted):

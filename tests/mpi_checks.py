@@ -320,6 +320,40 @@ def check_mismatch():
         raise AssertionError("no ValueError")
 
 
+def check_agreement():
+    """Found by a review (2026-11-30). Ranks whose optimizers differ in a hyperparameter or in
+    check_finite get the same ValueError (they stepped apart, or deadlocked); DataParallel
+    takes rank 0's optimizer state with its parameters (schedule-free builds z from the
+    parameters before the broadcast); a sharded wrapper's first step, with no collective
+    before it, keeps every rank's gradient (rank 0 zeroed the shared block after another rank
+    may have written its row)."""
+    for make in (lambda: DataParallel(numadam.Adam(np.zeros(4), lr=0.1 + RANK), COMM),
+                 lambda: DataParallel(numadam.Adam(np.zeros(4),
+                                                   check_finite=[True, "before"][RANK % 2]),
+                                      COMM),
+                 lambda: ShardedDataParallel(numadam.Adam, np.zeros(4), COMM, lr=0.1 + RANK)):
+        try:
+            make()
+        except ValueError as exc:
+            assert "every rank must pass the same hyperparameters" in str(exc), str(exc)
+        else:
+            raise AssertionError("no ValueError")
+    params = np.random.default_rng(RANK).standard_normal(5)  # different on every rank
+    opt = DataParallel(numadam.ScheduleFreeAdamW(params, lr=0.1), COMM)
+    for _ in range(3):
+        opt.step(np.ones(5))
+    same_on_every_rank(opt.param)
+    for shared_memory in (True, None):
+        for n in (1000, 100_000):
+            grad = np.full(n, float(RANK + 1))
+            sharded = ShardedDataParallel(numadam.SGD, np.zeros(n), COMM, lr=1.0,
+                                          shared_memory=shared_memory)
+            sharded.step(grad)  # the very first collective operation on the block
+            expected = -np.mean(np.arange(1.0, SIZE + 1))
+            assert (sharded.param == expected).all(), (n, np.unique(sharded.param))
+            sharded.close()
+
+
 def check_abort():
     """One rank raising between steps while the others wait in the Allreduce: abort_on_error
     ends them all (the pytest side expects a non-zero exit and this message)."""

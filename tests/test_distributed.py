@@ -46,7 +46,7 @@ def run_ranks(*argv, ranks=2, timeout=300):
 # ------------------------------------------------------------------------------------------------
 
 CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_failure",
-          "mismatch", "shared_memory_lifetime", "switch_waits"]
+          "mismatch", "shared_memory_lifetime", "switch_waits", "agreement"]
 
 
 @requires_mpiexec
