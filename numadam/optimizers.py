@@ -197,8 +197,7 @@ class Optimizer:
             else:
                 self._state[name] = backend.full(n if rule.state_is_used(name, every) else 0,
                                                  initial, self.dtype)
-        self._state_view = types.MappingProxyType(
-            {name: _read_only(vector) for name, vector in self._state.items()})
+        self._state_view = None  # made on first use: ~10 us of a small optimizer's creation
         self._mode = next(iter(rule.modes), None)
         # The kernel's 3 state slots, None for a vector the rule does not use.
         vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
@@ -216,6 +215,9 @@ class Optimizer:
     def state(self):
         """The state vectors by name, read-only views (saving and restoring them:
         :meth:`state_dict`, :meth:`load_state_dict`)."""
+        if self._state_view is None:
+            self._state_view = types.MappingProxyType(
+                {name: _read_only(vector) for name, vector in self._state.items()})
         return self._state_view
 
     @property
