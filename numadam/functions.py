@@ -71,10 +71,29 @@ def _empty_gradient_overload(x):
     return lambda x: np.empty(x.shape[0], np.float64)
 
 
+def _as_real(value):
+    """``value`` as a float: an integer entry becomes a float64 (products of int64 entries
+    overflow), a float one is left as it is (float32 stays float32)."""
+    raise NotImplementedError("only callable from jitted code")  # pragma: no cover
+
+
+@overload(_as_real, jit_options={"cache": True})
+def _as_real_overload(value):
+    if isinstance(value, types.Integer):
+        return lambda value: float(value)
+    return lambda value: value
+
+
 @njit(cache=True)
 def _check_2d(x):
-    if x.shape[0] != 2:
-        raise ValueError("this test function is defined for 2-D x only")
+    if x.ndim != 1 or x.shape[0] != 2:
+        raise ValueError("this test function is defined for 2-D x only (a vector of 2)")
+
+
+@njit(cache=True)
+def _check_same_length(x, d):
+    if d.shape[0] != x.shape[0]:
+        raise ValueError("x and the quadratic's coefficients must have the same length")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -190,7 +209,7 @@ def beale(x):
        :mod:`numadam.functions`, function 10.
     """
     _check_2d(x)
-    u, v = x[0], x[1]
+    u, v = _as_real(x[0]), _as_real(x[1])
     t1 = 1.5 - u + u * v
     t2 = 2.25 - u + u * v * v
     t3 = 2.625 - u + u * v * v * v
@@ -213,7 +232,7 @@ def beale_der(x):
     ndarray, shape (2,)
     """
     _check_2d(x)
-    u, v = x[0], x[1]
+    u, v = _as_real(x[0]), _as_real(x[1])
     t1 = 1.5 - u + u * v
     t2 = 2.25 - u + u * v * v
     t3 = 2.625 - u + u * v * v * v
@@ -358,7 +377,8 @@ def rastrigin(x):
     """
     total = 0.0
     for i in range(x.shape[0]):
-        total += x[i] * x[i] + 10.0 * (1.0 - math.cos(TWO_PI * x[i]))
+        t = _as_real(x[i])
+        total += t * t + 10.0 * (1.0 - math.cos(TWO_PI * t))
     return total
 
 
@@ -383,10 +403,13 @@ def rastrigin_der(x):
 @njit(cache=True)
 def _ackley_parts(x):
     n = x.shape[0]
+    if n == 0:
+        raise ValueError("ackley is defined for x of length >= 1")
     squares, cosines = 0.0, 0.0
     for i in range(n):
-        squares += x[i] * x[i]
-        cosines += math.cos(TWO_PI * x[i])
+        t = _as_real(x[i])
+        squares += t * t
+        cosines += math.cos(TWO_PI * t)
     return math.sqrt(squares / n), cosines / n
 
 
@@ -483,7 +506,7 @@ def styblinski_tang(x):
     """
     total = 0.0
     for i in range(x.shape[0]):
-        t = x[i]
+        t = _as_real(x[i])
         total += t * t * t * t - 16.0 * t * t + 5.0 * t
     return 0.5 * total
 
@@ -502,7 +525,7 @@ def styblinski_tang_der(x):
     """
     der = _empty_gradient(x)
     for i in range(x.shape[0]):
-        t = x[i]
+        t = _as_real(x[i])
         der[i] = 2.0 * t * t * t - 16.0 * t + 2.5
     return der
 
@@ -531,6 +554,7 @@ def diagonal_quadratic(x, d):
     --------
     make_quadratic : ``d`` log-spaced from 1 to a condition number, as a one-argument problem.
     """
+    _check_same_length(x, d)
     total = 0.0
     for i in range(x.shape[0]):
         total += d[i] * x[i] * x[i]
@@ -550,6 +574,7 @@ def diagonal_quadratic_der(x, d):
     ndarray, shape (n,)
         Of ``x``'s float dtype.
     """
+    _check_same_length(x, d)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):
         der[i] = d[i] * x[i]
@@ -558,6 +583,7 @@ def diagonal_quadratic_der(x, d):
 
 @njit(cache=True)
 def _dense_quadratic(x, a):
+    _check_same_length(x, a)
     total = 0.0
     for i in range(x.shape[0]):
         row = 0.0
@@ -569,6 +595,7 @@ def _dense_quadratic(x, a):
 
 @njit(cache=True)
 def _dense_quadratic_der(x, a):
+    _check_same_length(x, a)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):
         row = 0.0
@@ -732,6 +759,9 @@ class Problem:
     def distance(self, x):
         """Max-norm distance from ``x`` to the nearest global minimiser."""
         x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.dim,):
+            raise ValueError(f"x must have shape ({self.dim},) like the problem's minimisers, "
+                             f"got {x.shape}")
         return min(float(np.max(np.abs(x - m))) for m in self.minima)
 
     def success(self, x, tol=1e-5):

@@ -13,6 +13,8 @@ Its comparison is plain SGD with ``lr=0.01``. Run it with ``python -m numadam mn
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -253,6 +255,12 @@ def main(argv=None):
         parser.error("--epochs must be at least 1")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if not (0 < args.lr < math.inf):
+        parser.error(f"--lr must be a positive finite number, got {args.lr}")
+    if args.train_subset is not None and args.train_subset < 1:
+        parser.error("--train-subset must be at least 1")
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        parser.error(f"--plot: the folder of {args.plot} does not exist")
     if distributed.launched_ranks() > 1 or args.sharded:
         with distributed.abort_on_error() as comm:  # a failing rank ends them all
             return _run(args, comm)

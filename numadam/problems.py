@@ -59,6 +59,13 @@ def _nonnegative(name, value):
     return float(value) if value.ndim == 0 else value
 
 
+def _read_only(array):
+    """``array``, made read-only: a cached result that an edit would make stale (``fmin`` is
+    computed from the cached ``optimum``)."""
+    array.flags.writeable = False
+    return array
+
+
 def _count(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -114,7 +121,7 @@ class NoisyGradient:
         if not (callable(fun) and callable(jac)):
             raise TypeError("fun and jac must be callable")
         self.true_fun, self.true_jac = fun, jac
-        self.sigma = _nonnegative("sigma", sigma)
+        self.sigma = _nonnegative("sigma", sigma)  # a float or a new array: not the caller's
         self.fun_sigma = _nonnegative("fun_sigma", fun_sigma)
         if not isinstance(self.fun_sigma, float):
             raise ValueError("fun_sigma must be a scalar")
@@ -194,11 +201,16 @@ class MinibatchObjective:
     name = "finite sum"
 
     def __init__(self, A, b, *, batch_size=32, l2=0.0, rng=None, replace=False, coef=None):
-        A = np.asarray(A, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
+        # copies, read-only: an edit of the caller's arrays (or of these) cannot change the
+        # objective under its cached optimum
+        A = np.array(A, dtype=np.float64)
+        b = np.array(b, dtype=np.float64)
         if A.ndim != 2 or b.ndim != 1 or A.shape[0] != b.shape[0] or A.shape[0] == 0:
             raise ValueError(f"A must have shape (m, n) and b shape (m,) with m >= 1, got "
                              f"{A.shape} and {b.shape}")
+        if not (np.isfinite(A).all() and np.isfinite(b).all()):
+            raise ValueError("A and b must be finite; they hold NaN or inf")
+        A.flags.writeable = b.flags.writeable = False
         self.A, self.b = A, b
         if batch_size is not None:
             batch_size = _count("batch_size", batch_size)
@@ -329,7 +341,7 @@ class LeastSquares(MinibatchObjective):
         if self.l2 > 0:
             A = np.vstack([A, np.sqrt(self.n_samples * self.l2) * np.eye(self.n_features)])
             b = np.concatenate([b, np.zeros(self.n_features)])
-        return np.linalg.lstsq(A, b, rcond=None)[0]
+        return _read_only(np.linalg.lstsq(A, b, rcond=None)[0])
 
 
 class LogisticRegression(MinibatchObjective):
@@ -372,7 +384,7 @@ class LogisticRegression(MinibatchObjective):
         if not (converged and np.max(np.abs(self.full_jac(x))) <= 1e-10):
             raise RuntimeError("the reference optimum did not converge; with l2=0 the data may "
                                "be separable (no finite minimiser): use l2 > 0")
-        return x
+        return _read_only(x)
 
     def _newton(self, x, maxiter=50):
         """Newton's method with backtracking on the full objective (strongly convex for l2 > 0).

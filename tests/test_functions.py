@@ -343,3 +343,40 @@ def test_box_distance_and_success():
     assert problem.success([1.0, 1.0 + 1e-4], tol=1e-3)
     himmelblau = F.get_problem("himmelblau")
     assert himmelblau.success(np.array(F.HIMMELBLAU_MINIMA[2]) + 1e-7)
+
+
+# Found by a review (2026-11-30): each case below failed before its fix ---------------------
+
+
+def test_quadratics_refuse_a_point_of_another_length():
+    quadratic = F.make_quadratic(3)
+    with pytest.raises(ValueError, match="same length"):
+        quadratic.fun(np.ones(5))  # read past the coefficients' end: garbage
+    with pytest.raises(ValueError, match="same length"):
+        F.diagonal_quadratic_der(np.ones(5), np.ones(2))
+    rotated = F.make_quadratic(3, rotate=True, rng=0)
+    with pytest.raises(ValueError, match="same length"):
+        rotated.jac(np.ones(4))
+
+
+@pytest.mark.parametrize("fun, point", [(F.styblinski_tang, [100000, 1]),
+                                        (F.rastrigin, [2**32, 0]), (F.ackley, [2**32, 3]),
+                                        (F.beale, [100000, 3000])])
+def test_integer_points_are_computed_as_float64(fun, point):
+    assert fun(np.array(point)) == fun(np.array(point, dtype=np.float64))
+
+
+def test_two_dimensional_functions_refuse_a_matrix():
+    with pytest.raises(ValueError, match="2-D x only"):
+        F.beale(np.ones((2, 2)))
+
+
+def test_distance_refuses_a_point_of_another_dimension():
+    problem = F.get_problem("rosenbrock", n=3)
+    with pytest.raises(ValueError, match="shape \\(3,\\)"):
+        problem.distance([1.0])
+
+
+def test_ackley_refuses_an_empty_point():
+    with pytest.raises(ValueError, match="length >= 1"):
+        F.ackley(np.empty(0))

@@ -298,3 +298,16 @@ def test_batch_with_replacement_may_exceed_the_sample_count():
     objective = P.make_least_squares(10, 2, 0.1, 0, batch_size=25, replace=True)
     assert objective.batch().shape == (25,)
     assert "LeastSquares" in repr(objective)
+
+
+def test_least_squares_keeps_its_own_read_only_data():  # found by a review (2026-11-30)
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    objective = P.LeastSquares(A, b, batch_size=None)
+    fmin = objective.fmin
+    A[:] = 0.0  # the caller edits its arrays afterwards
+    assert objective.fun(objective.optimum) == fmin
+    with pytest.raises(ValueError, match="read-only"):
+        objective.optimum[:] = 99.0
+    with pytest.raises(ValueError, match="finite"):
+        P.LeastSquares(np.full((4, 2), np.nan), np.ones(4))
