@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import sys
 
 import numpy as np
 from numba import njit, prange, typeof, types
@@ -69,6 +68,8 @@ from numadam._minimize import (
     _count,
     _method_name,
     _tolerance,
+    check_box,
+    check_stops,
     jac_out_flag,
     split_options,
 )
@@ -158,11 +159,7 @@ def _batch_bounds(bounds, B, n):
                              f"problems or (B, n) = ({B}, {n}) per problem; got {array.shape}")
     lower = np.ascontiguousarray(np.broadcast_to(lower, (B, n)))
     upper = np.ascontiguousarray(np.broadcast_to(upper, (B, n)))
-    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
-        raise ValueError("bounds must satisfy lower <= upper, without NaN")
-    if (lower == np.inf).any() or (upper == -np.inf).any():
-        raise ValueError("bounds must leave room for finite values: a lower bound of +inf or "
-                         "an upper bound of -inf allows none")
+    check_box(lower, upper)
     return lower, upper
 
 
@@ -592,8 +589,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     cls, scalars, per_problem, settings = _settings(method, options, B)
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
     maxiter = _count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
-    if maxiter == sys.maxsize and gtol is None and ftol is None and xtol is None:
-        raise ValueError("maxiter=inf needs a tolerance (gtol, ftol or xtol) to stop at")
+    check_stops(maxiter, None, gtol is not None or ftol is not None or xtol is not None)
     jac_out = jac_out_flag(settings["jac_out"], jac)
     every = settings["callback_every"]
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:

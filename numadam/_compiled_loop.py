@@ -209,13 +209,9 @@ def owned_gradient(g, returned, copying, buffers):
     """``(g, address, copying)`` after an evaluation: ``g`` copied if the gradient function
     handed back the array it returned last time (``returned``, its address), or did so once
     before (``copying``), as ``_python_loop`` does; fresh arrays are not copied, and with
-    ``jac_out`` (``buffers``) the loop's own buffers never are."""
-    if buffers is not None:
-        return g, returned, copying
-    address = data_address(g)
-    if copying or address == returned:
-        return g.copy(), address, True
-    return g, address, False
+    ``jac_out`` (``buffers``) the loop's own buffers never are. Compiled only (its overload:
+    the address is an intrinsic's)."""
+    raise NotImplementedError("only callable from jitted code")  # pragma: no cover
 
 
 @overload(owned_gradient, inline="always")

@@ -256,12 +256,7 @@ def _bounds_arrays(bounds, n, dtype):
         exact_upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
     except (TypeError, ValueError):
         raise TypeError(f"bounds must hold real numbers (or None), got {bounds!r:.80}") from None
-    if np.isnan(exact_lower).any() or np.isnan(exact_upper).any() or (
-            exact_lower > exact_upper).any():
-        raise ValueError("bounds must satisfy lower <= upper, without NaN")
-    if (exact_lower == np.inf).any() or (exact_upper == -np.inf).any():
-        raise ValueError("bounds must leave room for finite values: a lower bound of +inf or "
-                         "an upper bound of -inf allows none")
+    check_box(exact_lower, exact_upper)
     # rounded inward in float32, so that no point the box allows lies outside the given one
     lower, upper = exact_lower.astype(dtype), exact_upper.astype(dtype)
     lower = np.where(lower < exact_lower, np.nextafter(lower, dtype.type(np.inf)), lower)
@@ -270,6 +265,23 @@ def _bounds_arrays(bounds, n, dtype):
         raise ValueError(f"bounds: no {dtype.name} value lies between the lower and the upper "
                          f"bound of variable {int(np.argmax(lower > upper))}")
     return lower, upper
+
+
+def check_box(lower, upper):
+    """Bounds that a box can be made of (``minimize``'s and ``minimize_batch``'s): no NaN,
+    ``lower <= upper``, and room for finite values."""
+    if np.isnan(lower).any() or np.isnan(upper).any() or (lower > upper).any():
+        raise ValueError("bounds must satisfy lower <= upper, without NaN")
+    if (lower == np.inf).any() or (upper == -np.inf).any():
+        raise ValueError("bounds must leave room for finite values: a lower bound of +inf or "
+                         "an upper bound of -inf allows none")
+
+
+def check_stops(maxiter, maxfev, any_tolerance):
+    """An unlimited ``maxiter`` needs something else to stop the run."""
+    if maxiter == sys.maxsize and maxfev in (None, sys.maxsize) and not any_tolerance:
+        raise ValueError("maxiter=inf needs a tolerance (gtol, ftol or xtol) or a finite "
+                         "maxfev to stop at")
 
 
 class _Objective:
@@ -617,9 +629,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
     maxiter = _count("maxiter", settings["maxiter"], 1000)
     maxfev = _count("maxfev", settings["maxfev"], None)
-    if maxiter == sys.maxsize and maxfev in (None, sys.maxsize) and not any_tolerance:
-        raise ValueError("maxiter=inf needs a tolerance (gtol, ftol or xtol) or a finite "
-                         "maxfev to stop at")
+    check_stops(maxiter, maxfev, any_tolerance)
     disp = flag("disp", bool(settings["disp"]) if isinstance(settings["disp"], (int, np.integer))
                 else settings["disp"])
     clip_norm = _tolerance("clip_norm", settings["clip_norm"])
