@@ -27,8 +27,9 @@ Adam lr 0.05, gtol 1e-5, maxiter 3000. Rows:
 (4b) the same with ``lax.while_loop`` stopping at gtol (under ``vmap`` every problem runs
     until the slowest one stops): for information, not a target row.
 
-Wall times are the best of ``--repeats`` runs after a warm-up (the median is printed too); the
-first call, compile included, is reported separately for the compiled rows. Accuracy is the
+Wall times are the best of ``--repeats`` runs, and of as many more as fill ``MIN_SECONDS`` per
+row, after a warm-up (the median is printed too); the first call, compile included, is
+reported separately for the compiled rows. Accuracy is the
 median of |k - k_true| / k_true; "err. (1)/row" divides numadam (1)'s by the row's, on the
 same problems (the SciPy subset for row (3)). Targets: numadam (1) at least 10x faster than
 (3) and than (4), at the same median accuracy within 5%.
@@ -174,10 +175,17 @@ def jac_rows(X, T, Y):
 # -- timing ---------------------------------------------------------------------------------------
 
 
-def timed(run, repeats):
-    """``(best, median, result)`` of ``repeats`` calls of ``run()`` (warm it up first)."""
+#: Every row is timed for at least this long (and ``--repeats`` runs): on a shared machine a slow
+#: spell lasts seconds, and three runs of a 0.3 s row fit in one, where a peer's three 3 s runs
+#: do not (``timeit``'s autorange gives every row the same chance of a quiet moment).
+MIN_SECONDS = 3.0
+
+
+def timed(run, repeats, min_seconds=MIN_SECONDS):
+    """``(best, median, result)`` of calls of ``run()`` (warm it up first): ``repeats`` calls,
+    and more until they have taken ``min_seconds`` together."""
     times, result = [], None
-    for _ in range(repeats):
+    while len(times) < repeats or sum(times) < min_seconds:
         start = time.perf_counter()
         result = run()
         times.append(time.perf_counter() - start)
@@ -330,7 +338,8 @@ def main():
     load_after = os.getloadavg()[0]
 
     print(f"B = {B:,} fits of a*exp(-k*t), {SAMPLES} samples, noise {NOISE}; Adam lr {LR}, "
-          f"gtol {GTOL:g}, maxiter {MAXITER}; best (median) of {args.repeats} runs")
+          f"gtol {GTOL:g}, maxiter {MAXITER}; best (median) of at least {args.repeats} runs "
+          f"and {MIN_SECONDS:g} s per row")
     print(f"numadam {numadam.__version__}, numba {numba.__version__} "
           f"({numba.get_num_threads()} threads, {os.cpu_count()} CPUs), SciPy "
           f"{scipy.__version__}" + (f", JAX {jax_version} + optax {optax_version}" if jax else
