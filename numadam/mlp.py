@@ -24,6 +24,7 @@ meanwhile run on one thread too.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 
 import numpy as np
@@ -275,7 +276,11 @@ class MLP:
         """The output layer for successive chunks of ``X``: (start, logits view) pairs."""
         with _BlasThreads(self.blas_threads):
             for start in range(0, X.shape[0], EVAL_CHUNK_ROWS):
-                yield start, self._forward(X[start:start + EVAL_CHUNK_ROWS])[-1]
+                chunk = X[start:start + EVAL_CHUNK_ROWS]
+                logits = self._forward(chunk)[-1]
+                if not np.isfinite(logits).all():  # (rows, classes): small beside the forward
+                    self._raise_nonfinite(chunk, start)
+                yield start, logits
 
     def loss_and_grad(self, X, y):
         """Mean softmax cross-entropy on the batch, with its gradient written into ``self.grad``.
@@ -297,7 +302,8 @@ class MLP:
         ------
         ValueError
             ``X`` of the wrong shape or empty; ``y`` of the wrong shape, not integers, or out of
-            range.
+            range; a non-finite loss (NaN or inf in ``X`` or in ``params``, or an overflow):
+            the message says which, and ``self.grad`` is then not a gradient.
         TypeError
             ``X`` of another dtype than the network's.
         """
@@ -314,6 +320,8 @@ class MLP:
                 if index > 0:  # the input layer's gradient is never needed
                     np.dot(grads[index], self.weights[index].T, out=grads[index - 1])
                     _relu_backward(grads[index - 1], outputs[index - 1])
+        if not math.isfinite(loss):
+            self._raise_nonfinite(X)
         return float(loss)
 
     def loss(self, X, y):
@@ -322,7 +330,24 @@ class MLP:
         with _BlasThreads(self.blas_threads):
             outputs = self._forward(X)
             _, grads = self._activations(X.shape[0])  # scratch for the unused logits gradient
-            return float(_softmax_cross_entropy(outputs[-1], y, grads[-1]))
+            loss = _softmax_cross_entropy(outputs[-1], y, grads[-1])
+        if not math.isfinite(loss):
+            self._raise_nonfinite(X)
+        return float(loss)
+
+    def _raise_nonfinite(self, X, first_row=0):
+        """Raise the ValueError that says why the forward pass gave a non-finite value (only
+        looked for then: NaN and inf propagate through every layer to the output, so testing
+        the loss or the logits costs nothing per batch)."""
+        bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        if bad_rows.size:
+            raise ValueError(f"X holds non-finite values (NaN or inf) in {bad_rows.size} row(s), "
+                             f"the first at row {first_row + bad_rows[0]}")
+        if not np.isfinite(self.params).all():
+            raise ValueError("the network's params hold non-finite values (NaN or inf): "
+                             "training diverged, or they were set so")
+        raise ValueError(f"the forward pass overflowed {self.dtype} (values of X too large "
+                         f"for this network's dtype)")
 
     def logits(self, X):
         """The output layer's values (before softmax), shape (n, classes), a new array."""

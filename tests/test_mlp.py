@@ -204,3 +204,26 @@ def test_blas_is_limited_during_a_call_and_restored_after():
         with mlp_module._BlasThreads(None):
             seen.append([lib.get_num_threads() for lib in libraries])
     assert seen == [[1] * len(libraries), [2] * len(libraries)]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("call", ["loss_and_grad", "loss", "predict", "logits", "accuracy"])
+def test_non_finite_inputs_raise_instead_of_returning_nan(bad, call, monkeypatch):
+    monkeypatch.setattr(mlp_module, "EVAL_CHUNK_ROWS", 2)  # the bad row in the second chunk
+    net = MLP((4, 3, 2), rng=0)
+    X = np.ones((4, 4), np.float32)
+    X[3, 1] = bad
+    y = np.array([0, 1, 1, 0])
+    before = X.copy()
+    arguments = (X, y) if call in ("loss_and_grad", "loss", "accuracy") else (X,)
+    with pytest.raises(ValueError, match="X holds non-finite values .* first at row 3"):
+        getattr(net, call)(*arguments)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_non_finite_params_are_named():
+    net = MLP((4, 3, 2), rng=0)
+    net.params[0] = np.nan
+    with pytest.raises(ValueError, match="params hold non-finite values"):
+        net.loss(np.ones((2, 4), np.float32), np.array([0, 1]))
