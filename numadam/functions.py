@@ -12,7 +12,8 @@ it to :func:`numadam.minimize`, which then runs its whole loop in nopython mode:
 Conventions
 -----------
 * Input: a 1-D ``float64`` or ``float32`` array (integer arrays are accepted and treated as
-  ``float64``). Lists are not accepted: Numba functions take arrays.
+  ``float64``); a list or tuple of numbers is taken as an array. Anything else (a matrix, a
+  scalar) raises ``ValueError``.
 * Value: a Python ``float`` (accumulated in double precision, whatever the input dtype).
 * Gradient: a new 1-D array of the input's float dtype (``float32`` stays ``float32``).
 * Two-dimensional functions (Beale, Himmelblau, Booth) raise ``ValueError`` for other sizes.
@@ -84,9 +85,37 @@ def _as_real_overload(value):
     return lambda value: value
 
 
+def _vector(x):
+    """``x`` as the 1-D array the functions compute on: a 1-D array as it is, a list or tuple
+    of numbers as an array (as SciPy's ``rosen`` takes them); anything else raises a
+    ``ValueError`` (Numba's ``TypingError`` otherwise, deep in the function's body)."""
+    raise NotImplementedError("only callable from jitted code")  # pragma: no cover
+
+
+@njit(cache=True)
+def _refuse(message):
+    raise ValueError(message)
+
+
+@overload(_vector, jit_options={"cache": True})
+def _vector_overload(x):
+    if isinstance(x, types.Array) and x.ndim == 1:
+        return lambda x: x
+    if isinstance(x, (types.List, types.UniTuple)) and isinstance(x.dtype, types.Number):
+        return lambda x: np.asarray(x)
+    what = f"a {x.ndim}-D array" if isinstance(x, types.Array) else str(x)
+    message = f"x must be a 1-D array (a vector), got {what}"
+
+    def refuse(x):
+        _refuse(message)
+        return np.empty(0)  # never reached: gives the body an array to type
+
+    return refuse
+
+
 @njit(cache=True)
 def _check_2d(x):
-    if x.ndim != 1 or x.shape[0] != 2:
+    if x.shape[0] != 2:  # x is a vector (_vector)
         raise ValueError("this test function is defined for 2-D x only (a vector of 2)")
 
 
@@ -133,6 +162,7 @@ def rosen(x):
     .. [1] H. H. Rosenbrock, "An automatic method for finding the greatest or least value of a
        function", The Computer Journal 3(3), 175-184 (1960).
     """
+    x = _vector(x)
     total = 0.0
     for i in range(x.shape[0] - 1):
         a = x[i + 1] - x[i] ** 2.0
@@ -164,6 +194,7 @@ def rosen_der(x):
     --------
     rosen, scipy.optimize.rosen_der
     """
+    x = _vector(x)
     n = x.shape[0]
     der = _empty_gradient(x)
     if n == 1:
@@ -208,6 +239,7 @@ def beale(x):
        more than one variable", Tech. Rep. 25, Princeton University (1958). See also [1]_ of
        :mod:`numadam.functions`, function 10.
     """
+    x = _vector(x)
     _check_2d(x)
     u, v = _as_real(x[0]), _as_real(x[1])
     t1 = 1.5 - u + u * v
@@ -231,6 +263,7 @@ def beale_der(x):
     -------
     ndarray, shape (2,)
     """
+    x = _vector(x)
     _check_2d(x)
     u, v = _as_real(x[0]), _as_real(x[1])
     t1 = 1.5 - u + u * v
@@ -266,6 +299,7 @@ def himmelblau(x):
     ----------
     .. [1] D. M. Himmelblau, "Applied Nonlinear Programming", McGraw-Hill (1972).
     """
+    x = _vector(x)
     _check_2d(x)
     a = x[0] * x[0] + x[1] - 11.0
     b = x[0] + x[1] * x[1] - 7.0
@@ -287,6 +321,7 @@ def himmelblau_der(x):
     -------
     ndarray, shape (2,)
     """
+    x = _vector(x)
     _check_2d(x)
     a = x[0] * x[0] + x[1] - 11.0
     b = x[0] + x[1] * x[1] - 7.0
@@ -319,6 +354,7 @@ def booth(x):
     ----------
     .. [1] [1]_ of :mod:`numadam.functions`, function 22.
     """
+    x = _vector(x)
     _check_2d(x)
     a = x[0] + 2.0 * x[1] - 7.0
     b = 2.0 * x[0] + x[1] - 5.0
@@ -338,6 +374,7 @@ def booth_der(x):
     -------
     ndarray, shape (2,)
     """
+    x = _vector(x)
     _check_2d(x)
     a = x[0] + 2.0 * x[1] - 7.0
     b = 2.0 * x[0] + x[1] - 5.0
@@ -375,6 +412,7 @@ def rastrigin(x):
     ----------
     .. [1] L. A. Rastrigin, "Systems of extremal control", Nauka, Moscow (1974).
     """
+    x = _vector(x)
     total = 0.0
     for i in range(x.shape[0]):
         t = _as_real(x[i])
@@ -394,6 +432,7 @@ def rastrigin_der(x):
     -------
     ndarray, shape (n,)
     """
+    x = _vector(x)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):
         der[i] = 2.0 * x[i] + 10.0 * TWO_PI * math.sin(TWO_PI * x[i])
@@ -438,6 +477,7 @@ def ackley(x):
     ----------
     .. [1] D. H. Ackley, "A connectionist machine for genetic hillclimbing", Kluwer (1987).
     """
+    x = _vector(x)
     r, m = _ackley_parts(x)
     return -20.0 * math.expm1(-0.2 * r) - math.e * math.expm1(m - 1.0)
 
@@ -462,6 +502,7 @@ def ackley_der(x):
     -------
     ndarray, shape (n,)
     """
+    x = _vector(x)
     n = x.shape[0]
     r, m = _ackley_parts(x)
     radial = 0.0 if r == 0.0 else 20.0 * 0.2 * math.exp(-0.2 * r) / (n * r)
@@ -504,6 +545,7 @@ def styblinski_tang(x):
        approximation with function smoothing and simulated annealing", Neural Networks 3(4),
        467-483 (1990).
     """
+    x = _vector(x)
     total = 0.0
     for i in range(x.shape[0]):
         t = _as_real(x[i])
@@ -523,6 +565,7 @@ def styblinski_tang_der(x):
     -------
     ndarray, shape (n,)
     """
+    x = _vector(x)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):
         t = _as_real(x[i])
@@ -554,6 +597,7 @@ def diagonal_quadratic(x, d):
     --------
     make_quadratic : ``d`` log-spaced from 1 to a condition number, as a one-argument problem.
     """
+    x = _vector(x)
     _check_same_length(x, d)
     total = 0.0
     for i in range(x.shape[0]):
@@ -574,6 +618,7 @@ def diagonal_quadratic_der(x, d):
     ndarray, shape (n,)
         Of ``x``'s float dtype.
     """
+    x = _vector(x)
     _check_same_length(x, d)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):

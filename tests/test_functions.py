@@ -366,9 +366,32 @@ def test_integer_points_are_computed_as_float64(fun, point):
     assert fun(np.array(point)) == fun(np.array(point, dtype=np.float64))
 
 
-def test_two_dimensional_functions_refuse_a_matrix():
-    with pytest.raises(ValueError, match="2-D x only"):
-        F.beale(np.ones((2, 2)))
+#: Every value and gradient function of one point.
+ONE_ARGUMENT = [F.rosen, F.rosen_der, F.beale, F.beale_der, F.himmelblau, F.himmelblau_der,
+                F.booth, F.booth_der, F.rastrigin, F.rastrigin_der, F.ackley, F.ackley_der,
+                F.styblinski_tang, F.styblinski_tang_der]
+
+
+@pytest.mark.parametrize("fun", ONE_ARGUMENT, ids=lambda f: f.__name__)
+def test_what_is_not_a_vector_is_refused_naming_x(fun):
+    for bad, what in ((np.ones((2, 2)), "a 2-D array"), (np.ones(()), "a 0-D array"),
+                      (2.0, "float64"), ((1, 2.0), "Tuple")):
+        with pytest.raises(ValueError, match=f"x must be a 1-D array \\(a vector\\), got {what}"):
+            fun(bad)
+    with pytest.raises(ValueError, match="x must be a 1-D array"):
+        F.diagonal_quadratic(np.ones((2, 2)), np.ones(2))
+
+
+@pytest.mark.filterwarnings("ignore:.*reflected list:numba.NumbaPendingDeprecationWarning")
+@pytest.mark.parametrize("fun", ONE_ARGUMENT, ids=lambda f: f.__name__)
+def test_lists_and_tuples_of_numbers_are_taken_as_arrays(fun):
+    point = [0.5, -1.25]
+    expected = fun(np.array(point))
+    for given in (point, tuple(point)):
+        np.testing.assert_array_equal(fun(given), expected)
+    np.testing.assert_array_equal(fun([1, 2]), fun(np.array([1.0, 2.0])))
+    assert F.diagonal_quadratic(point, np.array([1.0, 3.0])) == pytest.approx(
+        0.5 * (0.25 + 3 * 1.5625))
 
 
 def test_distance_refuses_a_point_of_another_dimension():
