@@ -83,7 +83,12 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     ValueError
         A bad magic number, an element type other than unsigned byte, or a length that does not
         match the header (a truncated or padded file).
+    TypeError
+        ``data`` that is not bytes-like.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{name} must be bytes (the file's content), got {type(data).__name__}")
+    data = bytes(data)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{name} is not an IDX file (bad magic number {data[:4].hex()})")
     if data[2] != _IDX_UBYTE:
@@ -150,7 +155,8 @@ def images_to_float32(images: np.ndarray) -> np.ndarray:
     if images.dtype != np.uint8 or images.ndim < 1:
         raise ValueError(f"images must be a uint8 array of shape (N, ...), got {images.dtype} "
                          f"of shape {images.shape}")
-    pixels = images.reshape(images.shape[0], -1).astype(np.float32)
+    # the row length spelled out: -1 cannot be inferred for zero images
+    pixels = images.reshape(images.shape[0], math.prod(images.shape[1:])).astype(np.float32)
     pixels /= np.float32(255)  # in place and in float32: no float64 temporary
     return pixels
 

@@ -44,6 +44,18 @@ def test_bad_idx_data_is_an_error(data, match):
         datasets.parse_idx(data, "test file")
 
 
+@pytest.mark.parametrize("data", ["\x00\x00\x08\x01", None, [0, 0, 8, 1]])
+def test_idx_data_that_is_not_bytes_is_a_type_error(data):
+    with pytest.raises(TypeError, match="test file must be bytes .* got"):
+        datasets.parse_idx(data, "test file")
+
+
+def test_idx_data_may_be_any_bytes_like():
+    data = b"\x00\x00\x08\x01\x00\x00\x00\x02ab"
+    for given in (bytearray(data), memoryview(data)):
+        np.testing.assert_array_equal(datasets.parse_idx(given), [97, 98])
+
+
 def test_idx_encoding_round_trips(rng):
     labels = rng.integers(0, 10, 17, dtype=np.uint8)
     np.testing.assert_array_equal(datasets.parse_idx(datasets._idx_bytes(labels)), labels)
@@ -177,6 +189,11 @@ def test_images_to_float32_is_torch_to_tensor_flattened(rng):
                                   / np.float32(255))
     with pytest.raises(ValueError, match="images must be a uint8 array"):
         datasets.images_to_float32(images.astype(np.float32))
+
+
+def test_images_to_float32_of_no_images_keeps_the_row_length():
+    pixels = datasets.images_to_float32(np.zeros((0, 28, 28), np.uint8))
+    assert pixels.shape == (0, 784) and pixels.dtype == np.float32
 
 
 def test_loaded_arrays_are_writable(tmp_path, monkeypatch):
