@@ -140,7 +140,7 @@ def rosen(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
         The point; ``n >= 1`` (for ``n == 1`` the sum is empty and ``f = 0``).
 
     Returns
@@ -183,7 +183,7 @@ def rosen_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -227,7 +227,7 @@ def beale(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -257,7 +257,7 @@ def beale_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -289,7 +289,7 @@ def himmelblau(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -315,7 +315,7 @@ def himmelblau_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -344,7 +344,7 @@ def booth(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -368,7 +368,7 @@ def booth_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (2,)
+    x : array_like, shape (2,)
 
     Returns
     -------
@@ -402,7 +402,7 @@ def rastrigin(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -426,7 +426,7 @@ def rastrigin_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -467,7 +467,7 @@ def ackley(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -496,7 +496,7 @@ def ackley_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -533,7 +533,7 @@ def styblinski_tang(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -559,7 +559,7 @@ def styblinski_tang_der(x):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
 
     Returns
     -------
@@ -584,7 +584,7 @@ def diagonal_quadratic(x, d):
 
     Parameters
     ----------
-    x : ndarray, shape (n,)
+    x : array_like, shape (n,)
     d : ndarray, shape (n,)
         The curvatures (Hessian diagonal); positive for a unique minimum at the origin, where
         ``f = 0``. The condition number is ``max(d) / min(d)``.
