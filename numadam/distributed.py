@@ -32,7 +32,10 @@ Three tools:
     barriers a step; faster, figures in ``benchmarks/README.md``). Optimizer memory and
     update work per rank are divided by K, and with two ranks the parameters are bitwise
     equal to :class:`DataParallel`'s (the rules are elementwise; with more ranks, up to the
-    order of the summation).
+    order of the summation). Its ``state_dict()`` gathers the whole state onto every rank, in
+    the format of the unsharded optimizer's, and ``load_state_dict()`` takes each rank's slice
+    of one (both collective): a run checkpointed sharded resumes sharded or unsharded, and the
+    reverse, on any number of ranks.
 ``numadam.minimize_batch(..., comm=comm)``
     Splits the B problems into K contiguous blocks, solves each block on its rank and gathers
     the whole result on every rank: bitwise equal to one process, since problems are
@@ -49,7 +52,9 @@ Failures never hang the run:
   that prints the traceback and calls ``MPI_Abort`` (``python -m mpi4py script.py`` does the
   same); code that catches exceptions itself can run inside :func:`abort_on_error` instead;
 - ranks whose optimizers differ in their hyperparameters or ``check_finite`` get the same
-  ``ValueError`` when the wrapper is created.
+  ``ValueError`` when the wrapper is created;
+- a state dict that :meth:`ShardedDataParallel.load_state_dict` refuses on one rank (a NaN in
+  that rank's slice, say) is refused on every rank, none of them changed.
 
 Two cases the hook cannot see: ``sys.exit(1)`` on one rank (Python calls no hook for
 ``SystemExit``; run such code inside :func:`abort_on_error`, which ends every rank), and a
@@ -349,6 +354,10 @@ class ShardedDataParallel:
     ``a + b == b + a``); with more, the slices' terms are added in another order than MPI's
     ``Allreduce`` may use, so they agree up to the summation order.
 
+    :meth:`state_dict` and :meth:`load_state_dict` save and restore the whole state in the
+    unsharded optimizer's format (every rank calls them), so that a sharded run can be
+    checkpointed, and resumed with or without sharding.
+
     Parameters
     ----------
     optimizer_class : type
@@ -449,6 +458,138 @@ class ShardedDataParallel:
         self._count[0] = count
         self.comm.Allreduce(_mpi().IN_PLACE, self._count)
         return int(self._count[0])
+
+    # -- saving and restoring ---------------------------------------------------------------
+
+    def state_dict(self):
+        """The whole optimizer state, gathered from every rank's slice: the same dict on every
+        rank. Collective: every rank calls it.
+
+        The format is that of ``optimizer_class``'s own
+        :meth:`~numadam.Optimizer.state_dict` over the whole parameter vector (the step count,
+        the hyperparameters, one vector of the parameters' length per state vector in use,
+        empty ones for the others, the scalar state of rules that carry one, the mode of
+        schedule-free rules): an unsharded optimizer of the same class and hyperparameters
+        loads it and goes on as the sharded one would (bitwise on two ranks; on more, the
+        sharded steps differ from unsharded ones by the summation order, see the class), and
+        :meth:`load_state_dict` of a wrapper over any number of ranks takes it.
+
+        Returns
+        -------
+        dict
+            ``{"step": int, "hyperparameters": dict, "state": {name: ndarray}}`` (plus
+            ``"carry"`` and ``"mode"`` where the rule has them), new arrays owned by the caller.
+
+        Notes
+        -----
+        Every rank receives the whole state, one ``Allgatherv`` per state vector in use (as
+        ZeRO's consolidation, but onto every rank rather than one, so that no rank holds a
+        different answer): this rank briefly holds K times its share of the state. The
+        parameters are not part of it, as with the optimizers: they are the same on every
+        rank, so any rank may save ``params`` beside it.
+        """
+        # The scalars (step, hyperparameters, carry, mode) are the same on every rank: they
+        # change only in steps, switches and loads, which every rank makes together.
+        saved = self.optimizer.state_dict()
+        n = self.param.shape[0]
+        counts = self.counts
+        for name, length in self._whole_lengths().items():
+            if length:
+                whole = np.empty(n, self.param.dtype)
+                # rank r's slice lands at offsets[r]: the slices are contiguous, in rank order
+                self.comm.Allgatherv(saved["state"][name], [whole, (counts, self.offsets)])
+                saved["state"][name] = whole
+        return saved
+
+    def load_state_dict(self, state_dict):
+        """Take this rank's slice of a whole optimizer state. Collective: every rank calls it,
+        with the same dict.
+
+        The dict is one that :meth:`state_dict` returned, or the ``state_dict()`` of an
+        unsharded optimizer of ``optimizer_class`` over the whole vector (a run may move
+        between the two, and between numbers of ranks). Each rank checks it as
+        :meth:`numadam.Optimizer.load_state_dict` does (the keys; each vector's dtype and the
+        parameters' length, or empty for a vector unused with these hyperparameters; a
+        non-negative step; hyperparameters valid together with the current ones, those fixed
+        at creation unchanged; finite values, in this rank's slice), then the ranks compare
+        their outcomes and their dicts' step, hyperparameters, scalar state and mode: either
+        every rank loads, or none does and every rank raises.
+
+        Parameters
+        ----------
+        state_dict : dict
+            The whole state. Only read; each rank copies its slice.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On every rank, with nothing changed on any rank, when the dict is wrong on any rank
+            (a rank whose own dict passed raises the failing rank's kind of error, naming that
+            rank and what was wrong) or when the ranks' dicts differ in their step,
+            hyperparameters, scalar state or mode.
+
+        Notes
+        -----
+        The check is a trial load into a new optimizer over this rank's slice, so that a dict
+        refused on one rank leaves the others unchanged too: it holds one more slice of the
+        state until the ranks agree. The state vectors themselves are not compared across
+        ranks (that would move the whole state again): each rank takes its slice of its own
+        dict.
+        """
+        optimizer = self.optimizer
+        failure, summary = None, None
+        try:
+            piece = self._slice_of(state_dict)
+            # A trial on a new optimizer with the current hyperparameters: the same checks as
+            # the real load, which then cannot fail, and no change yet if another rank's does.
+            trial = type(optimizer)(self.param[self._slice], **optimizer.hyperparameters)
+            trial.load_state_dict(piece)
+            carry = piece.get("carry", {})
+            summary = (trial.step_count, sorted(trial.hyperparameters.items()),
+                       sorted((name, float(value)) for name, value in carry.items()),
+                       piece.get("mode"))
+        except Exception as exc:  # every rank still joins the comparison below
+            failure = exc
+        outcomes = self.comm.allgather((_kind(failure), _describe(failure), summary))
+        _raise_together(self.comm, failure, outcomes, "ShardedDataParallel.load_state_dict")
+        summaries = [outcome[2] for outcome in outcomes]
+        if any(other != summaries[0] for other in summaries):
+            raise ValueError(f"every rank must pass the same state_dict to load_state_dict; "
+                             f"their (step, hyperparameters, carry, mode) differ: {summaries}")
+        optimizer.load_state_dict(piece)
+
+    def _whole_lengths(self):
+        """name -> the length of that state vector in the whole state: the parameters'
+        length, or 0 for a vector the rule does not use with these hyperparameters (an
+        unsharded optimizer holds an empty one)."""
+        optimizer, n = self.optimizer, self.param.shape[0]
+        reference = optimizer
+        if self._slice.stop == self._slice.start:
+            # this rank's slice is empty (fewer entries than ranks): its vectors are empty,
+            # used or not. Which are used depends on the hyperparameters alone: ask a
+            # one-entry optimizer.
+            reference = type(optimizer)(np.zeros(1, optimizer.dtype),
+                                        **optimizer.hyperparameters)
+        return {name: n if vector.shape[0] else 0 for name, vector in reference.state.items()}
+
+    def _slice_of(self, state_dict):
+        """``state_dict`` with this rank's slice of each whole state vector in place of the
+        vector; the vectors' lengths are checked first (a longer vector's slice would pass).
+        Anything that is not a dict of arrays is left to the optimizer's load to refuse."""
+        if not (isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict)):
+            return state_dict
+        lengths = self._whole_lengths()
+        vectors = {}
+        for name, vector in state_dict["state"].items():
+            if name in lengths and isinstance(vector, np.ndarray):
+                if vector.shape != (lengths[name],):
+                    raise ValueError(
+                        f"loaded state {name!r} has shape {vector.shape}, the optimizer's has "
+                        f"({lengths[name]},) (parameters of size {self.param.shape[0]})")
+                if lengths[name]:
+                    vector = vector[self._slice]
+            vectors[name] = vector
+        return {**state_dict, "state": vectors}
 
     def train(self):
         """For rules with a train/eval switch (schedule-free): every rank moves its slice to
@@ -688,6 +829,34 @@ def _raise_any(comm, failure, descriptions):
         if description is not None:
             raise RuntimeError(f"minimize_batch failed on rank {rank} of {comm.size}: "
                                f"{description}")
+
+
+def _kind(exc):
+    """The kind of error the other ranks raise for ``exc``: its own for the input errors
+    (ValueError, TypeError), RuntimeError for anything else; ``None`` without one."""
+    if exc is None:
+        return None
+    return next((kind.__name__ for kind in (TypeError, ValueError) if isinstance(exc, kind)),
+                "RuntimeError")
+
+
+def _raise_together(comm, failure, outcomes, what):
+    """Raise on every rank if any rank failed, each rank an error of the same kind, so that code
+    catching it goes on alike on every rank (one rank left in the handler would wait in a
+    collective the others never join).
+
+    ``outcomes`` are the ranks' ``(_kind(failure), _describe(failure), ...)``. The kind is the
+    first failing rank's: a rank whose own failure is of that kind raises it, any other one an
+    error of that kind naming the first failing rank and its error.
+    """
+    failed = [(rank, outcome) for rank, outcome in enumerate(outcomes) if outcome[0] is not None]
+    if not failed:
+        return
+    rank, (kind_name, description, *_) = failed[0]
+    kind = {"TypeError": TypeError, "ValueError": ValueError}.get(kind_name, RuntimeError)
+    if isinstance(failure, kind):
+        raise failure
+    raise kind(f"{what} failed on rank {rank} of {comm.size}: {description}") from failure
 
 
 def _concatenate(parts):

@@ -354,6 +354,242 @@ def check_agreement():
             sharded.close()
 
 
+# ------------------------------------------------------------------------------------------------
+# ShardedDataParallel.state_dict / load_state_dict
+# ------------------------------------------------------------------------------------------------
+
+#: (class name, hyperparameters besides lr): state layouts that differ (an unused, empty
+#: vector; a vector used or not by a hyperparameter; one vector; a scalar carry; a mode).
+STATE_CASES = [("Adam", {}), ("Adam", {"amsgrad": True}), ("SGD", {"momentum": 0.9}),
+               ("SGD", {}), ("RMSProp", {"centered": True, "momentum": 0.5}), ("NAdam", {}),
+               ("ScheduleFreeAdamW", {})]
+
+
+def every_ranks_targets(n, dtype):
+    """Rank r's gradient at x is ``x - targets[r]``: every rank draws every rank's targets, so
+    that a plain optimizer can step along the ranks' average without a collective."""
+    return [np.random.default_rng(rank + 10).standard_normal(n).astype(dtype)
+            for rank in range(SIZE)]
+
+
+def average(x, targets):
+    """The ranks' average gradient as the sharded wrapper computes it (shared memory): summed in
+    rank order, then divided by the number of ranks."""
+    total = x - targets[0]
+    for target in targets[1:]:
+        total = total + (x - target)
+    return total / x.dtype.type(SIZE)
+
+
+def assert_same_state(expected, actual, label):
+    """``actual`` is a state dict of ``expected``'s format (keys, types, dtypes, shapes) with its
+    values: scalars exactly, vectors as :func:`assert_equal_sums`."""
+    assert actual.keys() == expected.keys(), (label, sorted(actual), sorted(expected))
+    for key in expected:
+        if key != "state":
+            assert actual[key] == expected[key], (label, key, actual[key], expected[key])
+            assert type(actual[key]) is type(expected[key]), (label, key)
+    assert actual["state"].keys() == expected["state"].keys(), label
+    for name, vector in expected["state"].items():
+        got = actual["state"][name]
+        assert isinstance(got, np.ndarray) and got.dtype == vector.dtype, (label, name)
+        assert got.shape == vector.shape, (label, name, got.shape, vector.shape)
+        assert_equal_sums(vector, got, f"{label}: state {name!r} differs")
+
+
+def check_state_dict_resumes_unsharded():
+    """(a) k sharded steps, then state_dict(): on every rank the same dict, in the format of
+    the class's own state_dict and equal to DataParallel's after the same steps; a plain
+    optimizer loading it continues m steps exactly as the sharded run does. Every state layout
+    of STATE_CASES, both dtypes, both transports, a size that does not split evenly and one
+    smaller than the number of ranks (a rank with an empty slice)."""
+    k, m = 7, 6
+    for shared in (True, False):
+        for name, extra in STATE_CASES:
+            cls = getattr(numadam, name)
+            for dtype in (np.float32, np.float64):
+                for n in (1001, 1):
+                    label = f"{name} {extra} {dtype.__name__} n={n} shared_memory={shared}"
+                    x0 = np.random.default_rng(3).standard_normal(n).astype(dtype)
+                    targets = every_ranks_targets(n, dtype)
+                    sliced, whole = x0.copy(), x0.copy()
+                    sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2,
+                                                  shared_memory=shared, **extra)
+                    plain = DataParallel(cls(whole, lr=1e-2, **extra), COMM)
+                    for _ in range(k):
+                        sharded.step(sliced - targets[RANK])
+                        plain.step(whole - targets[RANK])
+                    saved = sharded.state_dict()
+                    assert saved["step"] == k, label
+                    assert_same_state(plain.state_dict(), saved, label)
+                    for vector in saved["state"].values():
+                        same_on_every_rank(vector)
+                    resumed = sliced.copy()
+                    alone = cls(resumed, lr=1e-2, **extra)
+                    alone.load_state_dict(saved)
+                    for _ in range(m):
+                        sharded.step(sliced - targets[RANK])
+                        alone.step(average(resumed, targets))
+                    assert not np.array_equal(sliced, x0), label
+                    assert_equal_sums(sliced, resumed, f"{label}: the resumed run differs")
+                    assert_same_state(alone.state_dict(), sharded.state_dict(), label)
+                    sharded.close()
+
+
+def check_state_dict_from_unsharded():
+    """(b) A plain optimizer's state_dict after k steps, loaded into a new ShardedDataParallel
+    over the same parameters: m more steps of each give the same parameters and state. Also a
+    schedule-free state saved in eval mode (the wrapper's slices switch back to train from
+    it), and a wrapper that had stepped already (its own state replaced entirely)."""
+    k, m, n = 5, 6, 1001
+    for shared in (True, False):
+        for name, extra in STATE_CASES + [("ScheduleFreeAdamW", {"eval": True})]:
+            extra = dict(extra)
+            in_eval = extra.pop("eval", False)
+            cls = getattr(numadam, name)
+            for dtype in (np.float32, np.float64):
+                label = f"{name} {extra} eval={in_eval} {dtype.__name__} shared_memory={shared}"
+                targets = every_ranks_targets(n, dtype)
+                alone = np.random.default_rng(4).standard_normal(n).astype(dtype)
+                plain = cls(alone, lr=1e-2, **extra)
+                for _ in range(k):
+                    plain.step(average(alone, targets))
+                if in_eval:
+                    plain.eval()
+                for stepped_before in (False, True):
+                    base = alone.copy()
+                    reference = cls(base, lr=1e-2, **extra)
+                    reference.load_state_dict(plain.state_dict())
+                    sliced = base.copy()
+                    sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2,
+                                                  shared_memory=shared, **extra)
+                    if stepped_before:  # its own state, then its parameters put back
+                        for _ in range(3):
+                            sharded.step(np.ones(n, dtype))
+                        sliced[:] = base
+                    sharded.load_state_dict(plain.state_dict())
+                    assert_same_state(plain.state_dict(), sharded.state_dict(), label)
+                    if in_eval:
+                        reference.train()
+                        sharded.train()
+                        assert_equal_sums(base, sliced, f"{label}: train point differs")
+                    for _ in range(m):
+                        reference.step(average(base, targets))
+                        sharded.step(sliced - targets[RANK])
+                    assert not np.array_equal(base, alone), label
+                    assert_equal_sums(base, sliced, f"{label} stepped_before="
+                                                    f"{stepped_before}: differs")
+                    assert_same_state(reference.state_dict(), sharded.state_dict(), label)
+                    same_on_every_rank(sliced)
+                    sharded.close()
+
+
+def refused_everywhere(sharded, state_dict, error, *matches):
+    """Load ``state_dict`` (each rank its own) into ``sharded``: it must raise ``error`` on this
+    rank with each of ``matches`` in the message, on every rank, and change nothing here."""
+    before = sharded.optimizer.state_dict()
+    param = sharded.param.copy()
+    try:
+        sharded.load_state_dict(state_dict)
+    except error as exc:
+        message = f"{type(exc).__name__}: {exc}"
+    else:
+        message = None
+    assert message is not None, f"rank {RANK}: no {error.__name__}"
+    for match in matches:
+        assert match in message, (match, message)
+    everyone = COMM.allgather(message)
+    assert all(everyone), everyone
+    after = sharded.optimizer.state_dict()
+    assert after.keys() == before.keys()
+    for key in before:
+        if key != "state":
+            assert after[key] == before[key], (key, after[key], before[key])
+    for name, vector in before["state"].items():
+        assert after["state"][name].tobytes() == vector.tobytes(), f"state {name!r} changed"
+    assert sharded.param.tobytes() == param.tobytes()
+    return message
+
+
+def check_state_dict_refused():
+    """(c) A bad state dict (wrong shape, dtype, step, keys; NaN in one rank's slice only;
+    other hyperparameters; bad on one rank only; ranks passing different steps) raises on
+    every rank, the failing rank its own error and the others the same kind naming it, and
+    changes no rank's state: afterwards the wrapper steps on exactly like a twin that never
+    saw the bad dicts, and the dict they were made from loads."""
+    n, last = 11, SIZE - 1
+    mine = slice(*(lambda offset, count: (offset, offset + count))(
+        *distributed.share_of(n, SIZE, RANK)))
+    last_start = distributed.share_of(n, SIZE, last)[0]
+    for name, extra, vector in (("Adam", {}, "exp_avg_sq"),
+                                ("SGD", {"momentum": 0.9}, "momentum_buffer")):
+        cls = getattr(numadam, name)
+        targets = every_ranks_targets(n, np.float64)
+        sliced, twin_params = np.linspace(-1, 1, n), np.linspace(-1, 1, n)
+        sharded = ShardedDataParallel(cls, sliced, COMM, lr=0.1, **extra)
+        twin = ShardedDataParallel(cls, twin_params, COMM, lr=0.1, **extra)
+        for _ in range(3):
+            sharded.step(sliced - targets[RANK])
+            twin.step(twin_params - targets[RANK])
+        good = sharded.state_dict()
+        # the bad dicts differ from the current state everywhere but for their one flaw: a
+        # rank that took its part of one would be seen to have changed
+        loadable = {**good, "step": good["step"] + 10,
+                    "state": {key: v * 0.5 + 0.25 for key, v in good["state"].items()}}
+
+        def changed(vectors=None, **entries):
+            return {**loadable, **entries, "state": {**loadable["state"], **(vectors or {})}}
+
+        whole = loadable["state"][vector]
+        nan_in_last = whole.copy()
+        nan_in_last[last_start] = np.nan  # in the last rank's slice only
+        refused_everywhere(sharded, changed({vector: np.zeros(n + 1)}), ValueError,
+                           f"{vector!r} has shape ({n + 1},)", f"({n},)")
+        refused_everywhere(sharded, changed({vector: whole.astype(np.float32)}), TypeError,
+                           "dtype float64")
+        message = refused_everywhere(sharded, changed({vector: nan_in_last}), ValueError,
+                                     "holds NaN or inf")
+        if RANK != last:
+            assert f"failed on rank {last} of {SIZE}" in message, message
+        other = {**good["hyperparameters"], "lr": -1.0}
+        refused_everywhere(sharded, changed(hyperparameters=other), ValueError,
+                           "Invalid learning rate")
+        if name == "Adam":  # fixed at creation
+            other = {**good["hyperparameters"], "amsgrad": True}
+            refused_everywhere(sharded, changed(hyperparameters=other), ValueError, "amsgrad",
+                               "fixed at creation")
+        else:  # the momentum buffer exists: momentum may not switch off
+            other = {**good["hyperparameters"], "momentum": 0.0}
+            refused_everywhere(sharded, changed(hyperparameters=other), ValueError,
+                               "switching it on or off")
+        refused_everywhere(sharded, {k: v for k, v in loadable.items() if k != "step"}, ValueError,
+                           "keys")
+        refused_everywhere(sharded, [loadable], ValueError, "keys")
+        # bad on one rank only: the others raise the same kind of error, naming it
+        message = refused_everywhere(sharded, changed(step=-1) if RANK == last else loadable,
+                                     ValueError, "state_dict['step']")
+        if RANK != last:
+            assert f"failed on rank {last} of {SIZE}" in message, message
+        message = refused_everywhere(sharded, changed({vector: list(whole)}) if RANK == last
+                                     else loadable, TypeError, f"{vector!r} must be an array")
+        if RANK != last:
+            assert f"failed on rank {last} of {SIZE}" in message, message
+        # each rank's dict passes alone, but they differ: no rank may load its own
+        refused_everywhere(sharded, changed(step=loadable["step"] + RANK), ValueError,
+                           "every rank must pass the same state_dict")
+        # nothing changed: the wrapper steps on as its twin, and the flawless dict loads
+        for _ in range(2):
+            sharded.step(sliced - targets[RANK])
+            twin.step(twin_params - targets[RANK])
+        assert sliced.tobytes() == twin_params.tobytes(), name
+        assert_same_state(twin.state_dict(), sharded.state_dict(), name)
+        sharded.load_state_dict(loadable)
+        assert_same_state(loadable, sharded.state_dict(), name)
+        assert sharded.optimizer.state[vector].tobytes() == whole[mine].tobytes()
+        sharded.close()
+        twin.close()
+
+
 def check_abort():
     """One rank raising between steps while the others wait in the Allreduce: abort_on_error
     ends them all (the pytest side expects a non-zero exit and this message)."""

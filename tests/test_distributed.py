@@ -46,7 +46,8 @@ def run_ranks(*argv, ranks=2, timeout=300):
 # ------------------------------------------------------------------------------------------------
 
 CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_failure",
-          "mismatch", "shared_memory_lifetime", "switch_waits", "agreement"]
+          "mismatch", "shared_memory_lifetime", "switch_waits", "agreement",
+          "state_dict_resumes_unsharded", "state_dict_from_unsharded", "state_dict_refused"]
 
 
 @requires_mpiexec
@@ -182,6 +183,95 @@ def test_one_rank_steps_like_the_plain_optimizer(name, rng):
     assert plain.tobytes() == data_parallel.tobytes() == sharded.tobytes()
     assert zero.state_nbytes == sum(v.nbytes for v in opt.state.values())
     assert dp.state_dict()["step"] == 20
+
+
+#: (class name, hyperparameters besides lr): state layouts that differ (an empty unused
+#: vector, a vector used by a hyperparameter, a scalar carry, a mode).
+STATE_CASES = [("Adam", {}), ("Adam", {"amsgrad": True}), ("SGD", {"momentum": 0.9}),
+               ("SGD", {}), ("NAdam", {}), ("ScheduleFreeAdamW", {})]
+
+
+def assert_same_state(expected, actual):
+    """Two state dicts of the same format (keys, types, dtypes, shapes), bitwise equal."""
+    assert actual.keys() == expected.keys()
+    for key in expected.keys() - {"state"}:
+        assert actual[key] == expected[key] and type(actual[key]) is type(expected[key]), key
+    assert actual["state"].keys() == expected["state"].keys()
+    for name, vector in expected["state"].items():
+        got = actual["state"][name]
+        assert got.dtype == vector.dtype and got.shape == vector.shape, name
+        assert got.tobytes() == vector.tobytes(), name
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("name, extra", STATE_CASES)
+def test_sharded_state_dict_on_one_rank_moves_to_and_from_the_plain_optimizer(name, extra, rng):
+    """On a communicator of one rank: the sharded state_dict after k steps is the plain
+    optimizer's, bitwise; a plain optimizer loading it, and a new wrapper loading the plain
+    one's, both continue as the plain run."""
+    cls = getattr(numadam, name)
+    x0 = rng.standard_normal(33)
+    plain_params, sharded_params = x0.copy(), x0.copy()
+    plain = cls(plain_params, lr=1e-2, **extra)
+    zero = distributed.ShardedDataParallel(cls, sharded_params, MPI.COMM_SELF, lr=1e-2, **extra)
+    for _ in range(6):
+        plain.step(np.sin(3 * plain_params) + plain_params)
+        zero.step(np.sin(3 * sharded_params) + sharded_params)
+    saved = zero.state_dict()
+    assert saved["step"] == 6
+    assert_same_state(plain.state_dict(), saved)
+    resumed = cls(sharded_params.copy(), lr=1e-2, **extra)
+    resumed.load_state_dict(saved)
+    again_params = plain_params.copy()
+    again = distributed.ShardedDataParallel(cls, again_params, MPI.COMM_SELF, lr=1e-2, **extra)
+    again.load_state_dict(plain.state_dict())
+    for _ in range(5):
+        for opt in (plain, resumed):
+            opt.step(np.sin(3 * opt.param) + opt.param)
+        again.step(np.sin(3 * again_params) + again_params)
+    assert not np.array_equal(plain_params, x0)
+    assert plain_params.tobytes() == resumed.param.tobytes() == again_params.tobytes()
+    assert_same_state(plain.state_dict(), again.state_dict())
+
+
+def _with(state, vectors=None, **entries):
+    return {**state, **entries, "state": {**state["state"], **(vectors or {})}}
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("bad, error, match", [
+    (lambda s: _with(s, {"exp_avg": np.zeros(12)}), ValueError,
+     r"'exp_avg' has shape \(12,\), the optimizer's has \(11,\)"),
+    (lambda s: _with(s, {"exp_avg": np.zeros((11, 1))}), ValueError, r"shape \(11, 1\)"),
+    (lambda s: _with(s, {"max_exp_avg_sq": np.zeros(11)}), ValueError,
+     r"'max_exp_avg_sq' has shape \(11,\), the optimizer's has \(0,\)"),
+    (lambda s: _with(s, {"exp_avg": s["state"]["exp_avg"].astype(np.float32)}), TypeError,
+     "dtype float64"),
+    (lambda s: _with(s, {"exp_avg": list(s["state"]["exp_avg"])}), TypeError, "must be an array"),
+    (lambda s: _with(s, {"exp_avg_sq": np.full(11, np.inf)}), ValueError, "NaN or inf"),
+    (lambda s: _with(s, hyperparameters={**s["hyperparameters"], "amsgrad": True}), ValueError,
+     "fixed at creation"),
+    (lambda s: _with(s, hyperparameters={**s["hyperparameters"], "lr": np.nan}), ValueError,
+     "learning rate"),
+    (lambda s: _with(s, step=-1), ValueError, "step"),
+    (lambda s: {**s, "extra": 1}, ValueError, "keys"),
+    (lambda s: _with(s, {"z": np.zeros(11)}), ValueError, "exactly the vectors"),
+    (lambda s: None, ValueError, "keys"),
+])
+def test_sharded_load_state_dict_refuses_bad_input_and_changes_nothing(bad, error, match):
+    params = np.linspace(-1.0, 1.0, 11)
+    zero = distributed.ShardedDataParallel(numadam.Adam, params, MPI.COMM_SELF, lr=0.1)
+    for _ in range(3):
+        zero.step(params - 0.5)
+    before = zero.state_dict()
+    # differs from the current state everywhere but for its flaw: a partial load would show
+    flawless = _with(before, {name: v * 0.5 + 0.25 for name, v in before["state"].items()},
+                     step=7)
+    with pytest.raises(error, match=match):
+        zero.load_state_dict(bad(flawless))
+    assert_same_state(before, zero.state_dict())
+    zero.load_state_dict(flawless)  # the dict without its flaw loads
+    assert_same_state(flawless, zero.state_dict())
 
 
 @requires_mpi4py
