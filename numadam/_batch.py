@@ -26,11 +26,14 @@ called each iteration with only the still-active problems' rows (and their ``bat
 ``jac=True`` (``fun`` returns both) and finite differences (``"2-point"``, ``"3-point"``, SciPy's
 step rule) work as in ``minimize``. The update of all active problems is one compiled call.
 
-Either way a problem that meets a tolerance (``gtol``, ``ftol``, ``xtol``), ``maxiter``, or a
-non-finite value stops alone: its row and counters freeze and it costs nothing more. Each problem
-of a batch equals a separate :func:`numadam.minimize` run with the same method and options,
-bitwise (``x``, ``fun``, ``nit``, ``status``): the same kernels, the same scalars, the same tests,
-in the same order. The arithmetic is float64.
+Either way a problem that meets a tolerance (``gtol``, ``ftol``, ``xtol``), ``maxiter``,
+``maxfev`` (its own count of evaluations), or a non-finite value stops alone: its row and
+counters freeze and it costs nothing more. Each problem of a batch equals a separate
+:func:`numadam.minimize` run with the same method and options, bitwise (``x``, ``fun``, ``nit``,
+``nfev``, ``status``): the same kernels, the same scalars, the same tests, in the same order.
+The arithmetic is float64. The options of ``minimize`` that act between iterations (schedules,
+clipping, averaging), ``finite_diff_rel_step`` and ``device`` are refused with a
+``ValueError``, not ignored.
 
 Hyperparameters are scalars or arrays of shape ``(B,)`` (one value per problem), except those
 fixed at creation (``amsgrad``, ``centered``, whether momentum is on), which decide what state
@@ -63,6 +66,7 @@ from numadam._compiled_loop import (
     row_of,
 )
 from numadam._minimize import (
+    COMMON_OPTIONS,
     METHODS,
     STATUS_MESSAGES,
     _count,
@@ -89,6 +93,7 @@ _UNSET = object()
 #: The options of minimize_batch besides the method's hyperparameters.
 BATCH_OPTIONS = {
     "maxiter": 1000,
+    "maxfev": None,
     "gtol": None,
     "ftol": None,
     "xtol": None,
@@ -96,7 +101,16 @@ BATCH_OPTIONS = {
     "compiled": True,
     "return_best": True,
     "jac_out": False,
+    "disp": False,
+    # accepted and ignored, as by minimize: every problem stops at its first NaN/inf
+    "check_finite": None,
 }
+
+#: minimize's options that minimize_batch refuses (ValueError) rather than ignores: schedules,
+#: clipping and averaging act in minimize's Python loop between iterations, and the batch has
+#: no finite_diff_rel_step or device. Any later option of minimize lands here until the batch
+#: supports it.
+REFUSED_OPTIONS = tuple(name for name in COMMON_OPTIONS if name not in BATCH_OPTIONS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,9 +179,17 @@ def _batch_bounds(bounds, B, n):
 
 def _settings(method, options, B):
     """Split ``options`` into the method's hyperparameters (scalar or per problem) and the
-    batch settings; unknown names warn, as in SciPy."""
+    batch settings; minimize's options that the batch does not support raise
+    (:data:`REFUSED_OPTIONS`), unknown names warn, as in SciPy."""
     cls, fixed = METHODS[method]
     hyperparameters = dict.fromkeys(cls.hyperparameter_names(), _UNSET)
+    refused = sorted(name for name in options
+                     if name in REFUSED_OPTIONS and name not in hyperparameters)
+    if refused:
+        names = ", ".join(f"{name!r}" for name in refused)
+        raise ValueError(f"minimize_batch does not support the option{'s' * (len(refused) > 1)}"
+                         f" {names}, which numadam.minimize does: run those problems one by "
+                         f"one with numadam.minimize")
     settings = dict(BATCH_OPTIONS)
     split_options(method, options, hyperparameters, settings, stacklevel=4)
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
@@ -479,7 +501,9 @@ class _BatchObjective:
     def _finite_differences(self, X, F, extra, rows):
         """SciPy's ``approx_derivative`` for every row at once, one coordinate at a time: its
         absolute step, its adjustment to the bounds and its quotients, the same operations as
-        ``minimize``'s (so the same bits); a variable fixed by its bounds gets 0."""
+        ``minimize``'s (so the same bits). A variable fixed by its bounds gets 0 without an
+        evaluation, as ``minimize``'s differences leave it out: each problem's ``nfev`` is
+        ``minimize``'s (which ``maxfev`` tests)."""
         method = "3-point" if self.jac == "3-point" else "2-point"
         if self.limits is None:
             lower, upper = np.full_like(X, -np.inf), np.full_like(X, np.inf)
@@ -488,29 +512,37 @@ class _BatchObjective:
         h = _compute_absolute_step(None, X, F, method)
         h, one_sided = _adjust_scheme_to_bounds(
             X, h, 1, "1-sided" if method == "2-point" else "2-sided", lower, upper)
-        G = np.empty_like(X)
-        count = len(rows)
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 where a variable is fixed
+        G = np.zeros_like(X)
+        free = lower != upper
+        batch_count = len(self.batch_args)
+        with np.errstate(divide="ignore", invalid="ignore"):  # as SciPy's quotients: no warning
             for i in range(X.shape[1]):
-                x_i, h_i = X[:, i], h[:, i]
-                if method == "2-point":
-                    forward = X.copy()
-                    forward[:, i] = x_i + h_i
-                    G[:, i] = (self._values(self.fun(forward, *extra), count) - F) / (
-                        (x_i + h_i) - x_i)
-                    self.nfev[rows] += 1
+                on = free[:, i]
+                if not on.any():
                     continue
-                side = one_sided[:, i]
-                first, second = X.copy(), X.copy()
+                if on.all():  # every problem (the common case): no copies
+                    X_i, F_i, extra_i, rows_i = X, F, extra, rows
+                else:  # only the problems where variable i is free, with their data rows
+                    X_i, F_i, rows_i = X[on], F[on], rows[on]
+                    extra_i = (*(array[on] for array in extra[:batch_count]),
+                               *extra[batch_count:])
+                x_i, h_i, side, count = X_i[:, i], h[on, i], one_sided[on, i], len(rows_i)
+                if method == "2-point":
+                    forward = X_i.copy()
+                    forward[:, i] = x_i + h_i
+                    G[on, i] = (self._values(self.fun(forward, *extra_i), count) - F_i) / (
+                        (x_i + h_i) - x_i)
+                    self.nfev[rows_i] += 1
+                    continue
+                first, second = X_i.copy(), X_i.copy()
                 first[:, i] = np.where(side, x_i + h_i, x_i - h_i)
                 second[:, i] = np.where(side, x_i + 2 * h_i, x_i + h_i)
                 dx = np.where(side, second[:, i] - x_i, second[:, i] - first[:, i])
-                f_first = self._values(self.fun(first, *extra), count)
-                f_second = self._values(self.fun(second, *extra), count)
-                G[:, i] = np.where(side, -3.0 * F + 4 * f_first - f_second,
-                                   f_second - f_first) / dx
-                self.nfev[rows] += 2
-        G[lower == upper] = 0.0
+                f_first = self._values(self.fun(first, *extra_i), count)
+                f_second = self._values(self.fun(second, *extra_i), count)
+                G[on, i] = np.where(side, -3.0 * F_i + 4 * f_first - f_second,
+                                    f_second - f_first) / dx
+                self.nfev[rows_i] += 2
         return G
 
 
@@ -547,15 +579,30 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         ``status``: copies); ``StopIteration`` stops every problem still running (status 99).
     options : dict, optional
         The method's hyperparameters, each a scalar or an array of shape ``(B,)``, and
-        ``maxiter``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in ``minimize``),
-        ``callback_every``, ``compiled``: for jitted ``fun``/``jac``, ``True`` (default) runs
-        the compiled batch loop from Numba's disk cache, calling ``fun`` and ``jac`` through
-        pointers (a new process compiles only them); ``"specialize"`` compiles the loop for
-        the very functions (seconds per objective and process); ``False`` selects the
-        vectorized form. ``jac_out=True``: the gradient function writes the gradient into an
+        ``maxiter``, ``maxfev``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in
+        ``minimize``), ``callback_every``, ``compiled``: for jitted ``fun``/``jac``, ``True``
+        (default) runs the compiled batch loop from Numba's disk cache, calling ``fun`` and
+        ``jac`` through pointers (a new process compiles only them); ``"specialize"`` compiles
+        the loop for the very functions (seconds per objective and process); ``False`` selects
+        the vectorized form. ``jac_out=True``: the gradient function writes the gradient into an
         array passed as its last argument instead of returning it (``jac(x_b, *rows, *args,
         out)`` returns nothing; with ``jac=True``, ``fun(..., out)`` returns the value; in
         the vectorized form ``out`` has shape (B', n)): no allocation per iteration.
+
+        ``maxfev``: int, None (default) or inf. Each problem stops once ``fun`` has been
+        evaluated ``maxfev`` times for it (finite differences included), with status 2 unless
+        another stop came first, exactly as its own ``minimize`` run: with a gradient
+        function every iteration costs one evaluation, so ``maxfev`` caps ``nit`` at
+        ``maxfev - 1``. ``disp``: bool, default False; True prints one summary of the batch at
+        the end (problems per status, totals of ``nit``, ``nfev``, ``njev``; with ``comm``,
+        on rank 0 only). ``return_best`` as in ``minimize``; ``check_finite`` is accepted and
+        ignored, as by ``minimize`` (every problem stops at its first NaN or inf).
+
+        ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
+        ``clip_value``, ``average``, ``average_decay``, ``average_start``,
+        ``finite_diff_rel_step`` and ``device``, raise ``ValueError``: the batch does not
+        support them (run such problems with ``minimize``). Other unknown names warn
+        (``OptimizeWarning``), as in SciPy.
     batch_args : tuple of arrays
         Per-problem data: each array's first axis is B, and its row b belongs to problem b.
     comm : mpi4py intracommunicator, optional
@@ -575,9 +622,15 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if comm is not None:
         from numadam import distributed
 
-        return distributed._minimize_batch_across(comm, minimize_batch, fun, x0, args, method,
-                                                  jac, bounds, tol, callback, options,
-                                                  batch_args)
+        # the summary is printed once, of the whole batch, on rank 0 (not by every rank's run)
+        options = dict(options or {})
+        disp = _disp_flag(options.pop("disp", False))
+        result = distributed._minimize_batch_across(comm, minimize_batch, fun, x0, args, method,
+                                                    jac, bounds, tol, callback, options,
+                                                    batch_args)
+        if disp and comm.rank == 0:
+            print(_summary(result))
+        return result
     method = _method_name(method)
     X = _batch_points(x0)
     B, n = X.shape
@@ -589,7 +642,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     cls, scalars, per_problem, settings = _settings(method, options, B)
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
     maxiter = _count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
-    check_stops(maxiter, None, gtol is not None or ftol is not None or xtol is not None)
+    maxfev = _count("maxfev", settings["maxfev"], None)
+    check_stops(maxiter, maxfev, gtol is not None or ftol is not None or xtol is not None)
+    disp = _disp_flag(settings["disp"])
     jac_out = jac_out_flag(settings["jac_out"], jac)
     every = settings["callback_every"]
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
@@ -626,12 +681,15 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     return_best = (flag("return_best", settings["return_best"])
                    and not steps[0].variant.rule.modes)
     if jitted:
+        # as minimize's compiled path: every iteration evaluates fun once, so maxfev caps the
+        # iterations
+        cap = maxiter if maxfev is None else min(maxiter, max(maxfev - 1, 0))
         nfev = np.zeros(B, np.int64)
         rule = steps[0].variant.rule
         scalars_like = tuple(0.0 for _ in compiled[0].step_scalars(compiled[0].inputs,
                                                                    compiled[0].carry, 1)[0])
         setting_carries = _float_rows([step.carry for step in compiled])
-        tables = np.empty((len(compiled), _table_steps(maxiter, len(compiled), B),
+        tables = np.empty((len(compiled), _table_steps(cap, len(compiled), B),
                            len(scalars_like) + setting_carries.shape[1]))
         step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
                          tables)
@@ -640,7 +698,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                      compiled[0].constants, inputs, compiled[0].inputs, tables, filled,
                      scalars_like,
                      carries, compiled[0].carry, setting, X, lower, upper, limits is not None,
-                     sign, int(maxiter), -1.0 if gtol is None else gtol,
+                     sign, int(cap), -1.0 if gtol is None else gtol,
                      -1.0 if ftol is None else ftol, -1.0 if xtol is None else xtol,
                      return_best, status, nit, F, G, nfev, F_start,
                      np.empty((B, 2, n)) if jac_out else None)
@@ -661,9 +719,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         _vectorized_loop(objective, kernel, step_scalars, state, constants,
                          compiled[0].constants, inputs, compiled[0].inputs, carries,
                          compiled[0].carry, setting, X, F, G, nit, status, lower, upper,
-                         limits is not None, sign, maxiter, gtol, ftol, xtol, callback, every,
-                         return_best, F_start)
+                         limits is not None, sign, maxiter, maxfev, gtol, ftol, xtol, callback,
+                         every, return_best, F_start)
         nfev, njev = objective.nfev, objective.njev
+    if maxfev is not None:  # as minimize, before a schedule-free rule's last evaluation
+        status[(status == 1) & (nfev >= maxfev)] = 2
     if steps[0].variant.rule.modes:
         _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                              batch_args, objective, nfev, njev, jitted)
@@ -677,14 +737,39 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if not any_tolerance:
         messages[0] = "Completed maxiter iterations (no tolerance was requested)."
     messages = [messages[code] for code in status.tolist()]
-    return OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
-                          success=status == 0, message=messages, method=method,
-                          compiled=bool(jitted))
+    result = OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
+                            success=status == 0, message=messages, method=method,
+                            compiled=bool(jitted))
+    if disp:
+        print(_summary(result))
+    return result
+
+
+def _disp_flag(value):
+    """The ``disp`` option, checked as minimize checks it (an integer counts as a bool)."""
+    return flag("disp", bool(value) if isinstance(value, (int, np.integer)) else value)
+
+
+def _summary(result):
+    """``disp=True``: minimize prints a summary of its run; the batch prints one of all its
+    problems: how many ended with each status, and the totals of the counters."""
+    status = result.status
+    lines = [f"minimize_batch: {int(result.success.sum())} of {status.size} problems "
+             f"terminated successfully."]
+    for code in np.unique(status).tolist():
+        first = int(np.argmax(status == code))
+        lines.append(f"         Status {code}: {int((status == code).sum())} "
+                     f"({result.message[first]})")
+    lines += [f"         Iterations: {int(result.nit.sum())} in all, at most "
+              f"{int(result.nit.max())} per problem",
+              f"         Function evaluations: {int(result.nfev.sum())} in all",
+              f"         Gradient evaluations: {int(result.njev.sum())} in all"]
+    return "\n".join(lines)
 
 
 def _vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
                      inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
-                     upper, bounded, sign, maxiter, gtol, ftol, xtol, callback, every,
+                     upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
                      return_best, F_start):
     """``minimize``'s Python loop for all active problems at once."""
     active = np.arange(X.shape[0])
@@ -698,7 +783,11 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
     previous = X.copy()
     iteration = 0
     while active.size:
-        active = active[nit[active] < maxiter]  # as minimize's `while nit < maxiter`
+        # as minimize's `while nit < maxiter and not nfev >= maxfev`, each problem with its
+        # own count (finite differences add more than one evaluation per iteration)
+        active = active[nit[active] < maxiter]
+        if maxfev is not None:
+            active = active[objective.nfev[active] < maxfev]
         if gtol is not None and active.size:
             _gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status)
             active = active[status[active] == 1]

@@ -1,13 +1,15 @@
 """minimize_batch and multistart: every problem of a batch equals its own minimize run bitwise,
 problems stop alone, and bad input gets a clear error."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning
 
 import numadam
-from numadam import functions
+from numadam import _batch, functions
 from numadam._minimize import METHODS
 
 B, SAMPLES = 6, 16
@@ -284,6 +286,11 @@ ERRORS = [
     (dict(bounds=[(-np.inf, -np.inf), (0, 1)]), ValueError, "room for finite values"),
     (dict(options=dict(compiled="yes")), ValueError,
      "compiled must be True, False or 'specialize', got 'yes'"),
+    (dict(options=dict(maxfev=-1)), ValueError, "maxfev must be a non-negative integer"),
+    (dict(options=dict(maxfev=2.5)), ValueError, "maxfev must be a non-negative integer"),
+    (dict(options=dict(maxiter=np.inf, maxfev=np.inf)), ValueError,
+     "maxiter=inf needs a tolerance"),
+    (dict(options=dict(disp="yes")), TypeError, "disp must be True or False"),
 ]
 
 
@@ -589,3 +596,154 @@ def test_a_stop_at_the_step_that_meets_ftol_reports_the_stop_as_minimize():
                                    options=options)
     assert single.status == 99 and batch.status[0] == single.status
     assert batch.nit[0] == single.nit
+
+
+# -- minimize's options: maxfev and disp as minimize, the others refused ----------------------
+
+
+def value_and_grad_rows(X, T, Y):
+    return vectorized_loss(X, T, Y), vectorized_grad(X, T, Y)
+
+
+def value_and_grad_row(x, t, y):
+    return decay_loss.py_func(x, t, y), decay_grad.py_func(x, t, y)
+
+
+#: (batch fun, batch jac, single fun, single jac) of each form, the gradient apart or with fun
+MAXFEV_FORMS = {
+    "jitted": (decay_loss, decay_grad, decay_loss, decay_grad),
+    "jitted, jac=True": (decay_value_and_grad, True, decay_value_and_grad, True),
+    "vectorized": (vectorized_loss, vectorized_grad, decay_loss.py_func, decay_grad.py_func),
+    "vectorized, jac=True": (value_and_grad_rows, True, value_and_grad_row, True),
+}
+
+#: options, and the statuses the batch must end with
+MAXFEV_CASES = {
+    "maxfev binds": (dict(lr=0.02, maxiter=50, maxfev=20), {2}),
+    "maxiter binds": (dict(lr=0.02, maxiter=30, maxfev=100), {0}),
+    "both at once": (dict(lr=0.02, maxiter=30, maxfev=31), {2}),  # nfev = 31 after 30 steps
+    "gtol or maxfev": (dict(lr=0.05, maxiter=300, maxfev=200, gtol=1e-3), {0, 2}),
+    "maxiter=inf": (dict(lr=0.02, maxiter=np.inf, maxfev=30), {2}),
+}
+
+
+@pytest.mark.parametrize("method", ["adam", "schedulefree_adamw"])
+@pytest.mark.parametrize("case", list(MAXFEV_CASES))
+@pytest.mark.parametrize("form", list(MAXFEV_FORMS))
+def test_maxfev_equals_separate_minimize_runs_bitwise(form, case, method, rng):
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    fun, jac, single_fun, single_jac = MAXFEV_FORMS[form]
+    options, statuses = MAXFEV_CASES[case]
+    batch = numadam.minimize_batch(fun, X0, jac=jac, method=method, options=options,
+                                   batch_args=(T, Y))
+    assert batch.compiled == form.startswith("jitted")
+    assert set(batch.status.tolist()) == statuses
+    if 2 in statuses:  # every problem stopped at maxfev evaluations (one more: schedule-free's
+        # evaluation at its averaged point)
+        stopped = batch.status == 2
+        extra = 1 if method == "schedulefree_adamw" else 0
+        assert (batch.nfev[stopped] == options["maxfev"] + extra).all()
+    _assert_each_problem_is_its_own_minimize(batch, single_fun, single_jac, X0, T, Y, method,
+                                             options)
+
+
+@pytest.mark.parametrize("maxfev, statuses", [(25, {2}), (400, {0})])
+@pytest.mark.parametrize("scheme", ["2-point", "3-point"])
+def test_maxfev_with_finite_differences_equals_minimize_bitwise(scheme, maxfev, statuses, rng):
+    """Finite differences cost 1 + n (2-point) or 1 + 2n (3-point) evaluations per iteration,
+    fewer where a bound fixes a variable (no difference is taken there, as in minimize): each
+    problem's own count decides when it stops."""
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    lower, upper = np.zeros((B, 2)), np.full((B, 2), 3.0)
+    lower[::2, 0] = upper[::2, 0] = X0[::2, 0]  # variable 0 fixed in every other problem
+    options = dict(lr=0.02, maxiter=40, maxfev=maxfev)
+    batch = numadam.minimize_batch(vectorized_loss, X0, jac=scheme, bounds=(lower, upper),
+                                   options=options, batch_args=(T, Y))
+    assert set(batch.status.tolist()) == statuses
+    assert batch.nfev[0] != batch.nfev[1]  # the fixed variable costs no evaluation
+    _assert_each_problem_is_its_own_minimize(batch, decay_loss.py_func, scheme, X0, T, Y,
+                                             "adam", options, bounds=(lower, upper))
+
+
+def test_disp_prints_one_summary_of_the_batch(capsys, rng):
+    T, Y, _ = decay_data(rng)
+    X0 = 1 + 0.1 * rng.standard_normal((B, 2))
+    options = dict(lr=0.05, maxiter=300, maxfev=200, gtol=1e-3)
+    quiet = numadam.minimize_batch(decay_loss, X0, jac=decay_grad, options=options,
+                                   batch_args=(T, Y))
+    assert capsys.readouterr().out == ""
+    batch = numadam.minimize_batch(decay_loss, X0, jac=decay_grad, batch_args=(T, Y),
+                                   options=dict(options, disp=True))
+    lines = capsys.readouterr().out.splitlines()
+    np.testing.assert_array_equal(batch.x, quiet.x)  # disp changes nothing else
+    converged, stopped = int((batch.status == 0).sum()), int((batch.status == 2).sum())
+    assert converged and stopped and converged + stopped == B
+    assert lines == [
+        f"minimize_batch: {converged} of {B} problems terminated successfully.",
+        f"         Status 0: {converged} (Optimization terminated successfully.)",
+        f"         Status 2: {stopped} (Maximum number of function evaluations has been "
+        f"exceeded.)",
+        f"         Iterations: {batch.nit.sum()} in all, at most {batch.nit.max()} per problem",
+        f"         Function evaluations: {batch.nfev.sum()} in all",
+        f"         Gradient evaluations: {batch.njev.sum()} in all",
+    ]
+
+
+def test_disp_across_ranks_prints_the_whole_batch_once(capsys):
+    MPI = pytest.importorskip("mpi4py.MPI")
+    result = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), np.ones((3, 2)),
+                                    jac=lambda X: 2 * X, comm=MPI.COMM_SELF,
+                                    options=dict(maxiter=4, disp=True))
+    out = capsys.readouterr().out
+    assert out.count("minimize_batch:") == 1  # not once more by the rank's own run
+    assert "0 of 3 problems" not in out and f"Iterations: {result.nit.sum()} in all" in out
+
+
+#: minimize's options that minimize_batch refuses, with a value minimize takes
+REFUSED = {"schedule": "cosine", "schedule_options": {"T_max": 5}, "clip_norm": 1.0,
+           "clip_value": 1.0, "average": "polyak", "average_decay": 0.9, "average_start": 3,
+           "finite_diff_rel_step": 1e-6, "device": "cpu"}
+
+
+def test_the_refused_options_are_those_of_minimize_the_batch_lacks():
+    assert sorted(_batch.REFUSED_OPTIONS) == sorted(REFUSED)
+
+
+@pytest.mark.parametrize("form", ["jitted", "vectorized"])
+@pytest.mark.parametrize("option", list(REFUSED))
+def test_options_of_minimize_the_batch_lacks_raise(option, form, rng):
+    T, Y, _ = decay_data(rng)
+    X0 = np.ones((B, 2))
+    before = [X0.copy(), T.copy(), Y.copy()]
+    fun, jac = OBJECTIVES[form]
+    with pytest.raises(ValueError, match=rf"minimize_batch does not support the option "
+                                         rf"'{option}', which numadam.minimize does"):
+        numadam.minimize_batch(fun, X0, jac=jac, batch_args=(T, Y),
+                               options={"maxiter": 5, option: REFUSED[option]})
+    for array, copy in zip([X0, T, Y], before):
+        np.testing.assert_array_equal(array, copy)  # the caller's arrays untouched
+
+
+def test_several_refused_options_are_named_together():
+    with pytest.raises(ValueError, match="the options 'average', 'clip_norm', 'schedule',"):
+        numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), X2, jac=lambda X: 2 * X,
+                               options=dict(schedule="step", clip_norm=1.0, average="ema"))
+
+
+def test_an_option_unknown_to_minimize_too_still_only_warns():
+    with pytest.warns(OptimizeWarning, match="Unknown solver options: clip$"):
+        result = numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), X2,
+                                        jac=lambda X: 2 * X, options=dict(maxiter=3, clip=1.0))
+    assert (result.nit == 3).all()
+
+
+def test_check_finite_is_accepted_and_ignored_as_by_minimize():
+    fun, jac = (lambda X: np.sum(X * X, axis=1)), (lambda X: 2 * X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checked = numadam.minimize_batch(fun, X2, jac=jac,
+                                         options=dict(maxiter=3, check_finite=False))
+    plain = numadam.minimize_batch(fun, X2, jac=jac, options=dict(maxiter=3))
+    np.testing.assert_array_equal(checked.x, plain.x)
