@@ -820,10 +820,12 @@ def _vectorized_loop(objective, kernel, step_scalars, state, constants, constant
 def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                          batch_args, objective, nfev, njev, jitted):
     """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
-    point to its evaluation point and evaluate there."""
+    point to its evaluation point and evaluate there; a problem whose value or gradient is not
+    finite there keeps its last iterate, with status 3."""
     rule = steps[0].variant.rule
     loops = kernels.for_rule(rule.modes["eval"])
     rows = np.flatnonzero(status != 3)
+    iterates = X[rows], F[rows], G[rows]  # copies (fancy indexing)
     for b in rows:
         step = steps[setting[b]]
         every = {**step.hyperparameters, **step.variant.fixed}
@@ -837,6 +839,10 @@ def _to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_o
             njev[b] += 1
     elif rows.size:
         F[rows], G[rows] = objective(X[rows], rows)
+    bad = ~(np.isfinite(F[rows]) & np.isfinite(G[rows]).all(axis=1))
+    if bad.any():
+        X[rows[bad]], F[rows[bad]], G[rows[bad]] = (values[bad] for values in iterates)
+        status[rows[bad]] = 3
 
 
 def _evaluate_row(fun, jac, jac_out, x, extra):

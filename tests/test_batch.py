@@ -453,6 +453,44 @@ def test_schedule_free_jitted_forms_end_at_minimizes_point(fun, jac, jac_out):
         np.testing.assert_array_equal(batch.jac[b], single.jac)
 
 
+@njit
+def square_nan_at(x, c, poison):
+    """0.5 |x - c|^2, but NaN at the point ``poison`` exactly."""
+    if x[0] == poison[0] and x[1] == poison[1]:
+        return np.nan
+    return 0.5 * np.sum((x - c) ** 2)
+
+
+@njit
+def square_grad_of_poisoned(x, c, poison):
+    return x - c
+
+
+def test_schedule_free_non_finite_at_the_evaluation_point_is_status_3_as_minimize():
+    X0, C = np.zeros((2, 2)), np.array([[1.0, 2.0], [-1.0, 0.5]])
+    options = dict(maxiter=30)
+    clean = numadam.minimize_batch(square_nan_at, X0, jac=square_grad_of_poisoned,
+                                   args=(np.full(2, 7.0),),
+                                   method="schedulefree_adamw", options=options,
+                                   batch_args=(C,))
+    # problem 0's evaluation point poisoned: its value there is NaN, problem 1's is not
+    poison = np.array([clean.x[0], [7.0, 7.0]])
+    vectorized = (lambda X, C, P: np.array([square_nan_at(x, c, p) for x, c, p in zip(X, C, P)]),
+                  lambda X, C, P: X - C)
+    for fun, jac in ((square_nan_at, square_grad_of_poisoned), vectorized):
+        batch = numadam.minimize_batch(fun, X0, jac=jac, method="schedulefree_adamw",
+                                       options=options, batch_args=(C, poison))
+        assert batch.status.tolist() == [3, 0]
+        assert np.isfinite(batch.fun).all()
+        for b in range(2):
+            single = numadam.minimize(square_nan_at, X0[b], args=(C[b], poison[b]),
+                                      jac=square_grad_of_poisoned,
+                                      method="schedulefree_adamw", options=options)
+            assert batch.status[b] == single.status
+            np.testing.assert_array_equal(batch.x[b], single.x)
+            assert batch.fun[b] == single.fun
+
+
 def test_vectorized_functions_editing_their_points_change_nothing():
     C = np.array([[1.0, 2.0], [3.0, 4.0]])
 
