@@ -22,7 +22,9 @@ Three tools:
 :class:`DataParallel`
     An optimizer whose gradient is averaged over the ranks (one ``Allreduce``) before it steps:
     every rank holds the whole parameter vector and the whole optimizer state, and takes the
-    same step, so the parameters stay bitwise identical on all ranks.
+    same step, so the parameters stay bitwise identical on all ranks. ``state_dict()`` is the
+    wrapped optimizer's; ``load_state_dict()`` (collective) loads one on every rank, or on
+    none.
 :class:`ShardedDataParallel`
     The same steps with the optimizer state split over the ranks (ZeRO stage 1): one
     ``Reduce_scatter`` leaves on rank r the summed gradient of its slice of the flat vector,
@@ -46,15 +48,20 @@ Failures never hang the run:
 - a non-finite gradient on any rank makes the summed gradient non-finite, so every rank raises
   the same :class:`~numadam.NonFiniteGradientError` and skips the same entries;
 - an exception inside ``minimize_batch(..., comm=comm)`` on one rank is raised on every rank
-  (there as a :class:`RuntimeError` naming the failing rank);
+  as the same kind of error, so that a handler catches it on all of them or on none: a
+  :class:`ValueError` or :class:`TypeError` as such (the failing rank's own; on the others
+  one naming the failing rank and its error), anything else as a :class:`RuntimeError`
+  naming them (on the failing rank too, with its own error as the ``__cause__``);
 - an exception in the user's own code between two steps (the others wait in the next
   collective) that nobody catches ends every rank: the wrappers install a ``sys.excepthook``
   that prints the traceback and calls ``MPI_Abort`` (``python -m mpi4py script.py`` does the
   same); code that catches exceptions itself can run inside :func:`abort_on_error` instead;
 - ranks whose optimizers differ in their hyperparameters or ``check_finite`` get the same
   ``ValueError`` when the wrapper is created;
-- a state dict that :meth:`ShardedDataParallel.load_state_dict` refuses on one rank (a NaN in
-  that rank's slice, say) is refused on every rank, none of them changed.
+- a state dict that :meth:`DataParallel.load_state_dict` or
+  :meth:`ShardedDataParallel.load_state_dict` refuses on one rank (a NaN in that rank's
+  slice, say, or a dict that differs from the other ranks') is refused on every rank with the
+  same kind of error, none of them changed.
 
 Two cases the hook cannot see: ``sys.exit(1)`` on one rank (Python calls no hook for
 ``SystemExit``; run such code inside :func:`abort_on_error`, which ends every rank), and a
@@ -65,6 +72,7 @@ checking it would cost a collective every step).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import time
@@ -271,6 +279,10 @@ class DataParallel:
     by the order of the summation (the ranks' partial means are added last), i.e. by a few ulps
     per entry. Ranks holding unequal shares of a batch pass ``weight = local / global`` so that
     the sum is the global mean.
+
+    :meth:`state_dict` and :meth:`load_state_dict` save and restore the state in the wrapped
+    optimizer's format, which :class:`ShardedDataParallel` shares: a run checkpointed here
+    resumes sharded or not, on any number of ranks, and the reverse.
     """
 
     def __init__(self, optimizer, comm):
@@ -329,6 +341,84 @@ class DataParallel:
         """The wrapped optimizer's :meth:`~numadam.Optimizer.state_dict` (the same on every
         rank)."""
         return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict):
+        """Restore a saved optimizer state on every rank. Collective: every rank calls it, with
+        the same dict.
+
+        The dict is one that :meth:`state_dict` returned, one that
+        :meth:`ShardedDataParallel.state_dict` returned (a sharded run resumes unsharded), or
+        the ``state_dict()`` of a plain optimizer of the same class over a vector of the
+        parameters' size. Each rank checks it as :meth:`numadam.Optimizer.load_state_dict` does
+        (the keys; each vector's dtype and the parameters' length, or empty for a vector unused
+        with these hyperparameters; a non-negative step; hyperparameters valid together with
+        the current ones, those fixed at creation unchanged; finite values), then the ranks
+        compare their outcomes and their dicts (step, hyperparameters, scalar state, mode and
+        a checksum of each state vector's bytes): either every rank loads, or none does and
+        every rank raises.
+
+        Parameters
+        ----------
+        state_dict : dict
+            The whole state. Only read; each rank copies it.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On every rank, with nothing changed on any rank, when the dict is wrong on any rank
+            (a rank whose own dict passed raises the failing rank's kind of error, naming that
+            rank and what was wrong), or a ValueError when the ranks' dicts differ.
+
+        Notes
+        -----
+        The parameters are not part of the dict (as with the optimizers): restore them on
+        every rank, or on rank 0 and broadcast them. The check is a trial load into a new
+        optimizer, so this rank briefly holds the state twice, and the dicts are compared by
+        one ``allgather`` of a few scalars and a 16-byte digest per vector, not by moving the
+        vectors.
+        """
+        optimizer = self.optimizer
+        failure, summary = None, None
+        try:
+            # A trial on a new optimizer with the current hyperparameters: the same checks as
+            # the real load, which then cannot fail, and no change yet if another rank's does.
+            # It only reads the parameters (a schedule-free rule copies them into z).
+            trial = type(optimizer)(optimizer.param, **optimizer.hyperparameters)
+            trial.load_state_dict(state_dict)
+            summary = _summary_of(trial, state_dict)
+        except Exception as exc:  # every rank still joins the comparison below
+            failure = exc
+        outcomes = self.comm.allgather((_kind(failure), _describe(failure), summary))
+        _raise_together(self.comm, failure, outcomes, "DataParallel.load_state_dict")
+        # Each rank's dict passed alone; loading different ones would set the ranks stepping
+        # apart for ever, each with the same parameters but its own state.
+        summaries = [outcome[2] for outcome in outcomes]
+        differing = [(rank, [name for name, value in summary.items()
+                             if value != summaries[0][name]])
+                     for rank, summary in enumerate(summaries) if summary != summaries[0]]
+        if differing:
+            where = "; ".join(f"rank {rank}'s differs from rank 0's in {', '.join(names)}"
+                              for rank, names in differing)
+            raise ValueError(f"every rank must pass the same state_dict to "
+                             f"DataParallel.load_state_dict: {where}")
+        optimizer.load_state_dict(state_dict)
+
+
+def _summary_of(trial, state_dict):
+    """What two ranks' dicts must share, from ``trial`` (an optimizer that loaded
+    ``state_dict`` without error): the step, hyperparameters, scalar state and mode as they
+    are, each state vector as a digest of its bytes (the vectors themselves would be the whole
+    state again through the network). A dict, by entry, so that a difference can be named."""
+    summary = {"step": trial.step_count,
+               "hyperparameters": sorted(trial.hyperparameters.items()),
+               "carry": sorted((name, float(value))
+                               for name, value in state_dict.get("carry", {}).items()),
+               "mode": state_dict.get("mode")}
+    for name, vector in trial.state.items():
+        # bytes, not values: data-parallel ranks hold bitwise the same state, and keep it so
+        summary[f"state {name!r}"] = hashlib.blake2b(np.ascontiguousarray(vector).data,
+                                                     digest_size=16).digest()
+    return summary
 
 
 class ShardedDataParallel:
@@ -777,7 +867,8 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
 
     Every rank validates the whole batch, solves its block of problems, and receives every
     block: one ``allgather`` for the agreement on the inputs, one for the results (or the
-    error of any rank, raised on all of them).
+    error of any rank, raised on all of them as the same kind of error: see
+    :func:`_raise_together`; a caller catching ValueError then goes on alike on every rank).
     """
     from numadam import _batch
 
@@ -795,8 +886,8 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
                                                    dict(options or {}), B)
     except Exception as exc:  # every rank still joins the agreement below
         failure, B, n = exc, None, None
-    outcomes = comm.allgather((B, n, _describe(failure)))
-    _raise_any(comm, failure, [outcome[2] for outcome in outcomes])
+    outcomes = comm.allgather((_kind(failure), _describe(failure), B, n))
+    _raise_together(comm, failure, outcomes, "minimize_batch")
     _agree(comm, "x0 shape (B, n)", (B, n))
 
     counts, offsets = shares(B, comm.size)
@@ -811,24 +902,13 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
             local = dict(local)
     except Exception as exc:
         failure = exc
-    gathered = comm.allgather((_describe(failure), local))
-    _raise_any(comm, failure, [outcome[0] for outcome in gathered])
-    return _concatenate([part for _, part in gathered if part is not None])
+    gathered = comm.allgather((_kind(failure), _describe(failure), local))
+    _raise_together(comm, failure, gathered, "minimize_batch")
+    return _concatenate([part for _, _, part in gathered if part is not None])
 
 
 def _describe(exc):
     return None if exc is None else f"{type(exc).__name__}: {exc}"
-
-
-def _raise_any(comm, failure, descriptions):
-    """Raise on every rank if any rank failed: its own exception where it failed, elsewhere a
-    RuntimeError naming the first failing rank."""
-    if failure is not None:
-        raise failure
-    for rank, description in enumerate(descriptions):
-        if description is not None:
-            raise RuntimeError(f"minimize_batch failed on rank {rank} of {comm.size}: "
-                               f"{description}")
 
 
 def _kind(exc):
@@ -846,7 +926,8 @@ def _raise_together(comm, failure, outcomes, what):
     collective the others never join).
 
     ``outcomes`` are the ranks' ``(_kind(failure), _describe(failure), ...)``. The kind is the
-    first failing rank's: a rank whose own failure is of that kind raises it, any other one an
+    first failing rank's: a rank whose own failure is an instance of that kind raises it, any
+    other one (a failing rank's ``ZeroDivisionError`` too, when the kind is RuntimeError) an
     error of that kind naming the first failing rank and its error.
     """
     failed = [(rank, outcome) for rank, outcome in enumerate(outcomes) if outcome[0] is not None]

@@ -274,7 +274,9 @@ def check_batch():
 
 
 def check_batch_failure():
-    """An objective raising on one rank's problems only: every rank raises, none hangs."""
+    """An objective raising on one rank's problems only: every rank raises, none hangs. Not an
+    input error (ZeroDivisionError): a RuntimeError on every rank, the failing rank's too (its
+    own error as the cause), naming the failing rank and its error."""
     B = 4
     marker = np.zeros(B)
     marker[-1] = 1.0  # the last problem belongs to the last rank
@@ -289,15 +291,70 @@ def check_batch_failure():
 
     try:
         numadam.minimize_batch(fun, np.ones((B, 2)), jac=jac, batch_args=(marker,), comm=COMM)
-    except ZeroDivisionError:
-        assert RANK == SIZE - 1
-    except RuntimeError as exc:
-        assert RANK != SIZE - 1
-        assert f"rank {SIZE - 1}" in str(exc) and "failed on purpose" in str(exc), str(exc)
+    except RuntimeError as exc:  # the same kind on every rank: one handler catches it on all
+        assert (f"minimize_batch failed on rank {SIZE - 1} of {SIZE}: ZeroDivisionError: "
+                f"objective failed on purpose") in str(exc), str(exc)
+        if RANK == SIZE - 1:
+            assert isinstance(exc.__cause__, ZeroDivisionError), repr(exc.__cause__)
     else:
         raise AssertionError("minimize_batch did not raise")
     # the run goes on afterwards: the ranks are still in step
     same_on_every_rank(np.arange(3.0))
+
+
+def check_batch_failure_same_kind():
+    """Bad input on one rank only, caught by the caller as the kind of error it expects: every
+    rank raises that kind (the failing rank its own error, the others one naming it and what
+    was wrong), so that every rank goes on alike, here into the next collectives. In the
+    validation of the inputs (x0 with NaN or of strings on one rank) and in the solve (an
+    objective raising ValueError, or returning the wrong shape, on one rank's problems)."""
+    B, last = 4, SIZE - 1
+    marker = np.zeros(B)
+    marker[-1] = 1.0  # the last problem belongs to the last rank
+
+    def raises(X, flag):
+        if flag.max() > 0:
+            raise ValueError("objective refused its input on purpose")
+        return np.sum(X**2, axis=1)
+
+    def wrong_shape(X, flag):
+        value = np.sum(X**2, axis=1)
+        return np.append(value, 0.0) if flag.max() > 0 else value
+
+    def jac(X, flag):
+        return 2 * X
+
+    nan_x0 = np.ones((B, 2))
+    nan_x0[0, 0] = np.nan
+    text_x0 = np.full((B, 2), "a")
+    cases = [
+        (dict(fun=raises, x0=np.ones((B, 2))), ValueError,
+         "ValueError: objective refused its input on purpose"),
+        (dict(fun=wrong_shape, x0=np.ones((B, 2))), ValueError, "ValueError: "),
+        (dict(fun=raises, x0=nan_x0 if RANK == last else np.ones((B, 2))), ValueError,
+         "ValueError: x0 must be finite"),
+        (dict(fun=raises, x0=text_x0 if RANK == last else np.ones((B, 2))), TypeError,
+         "TypeError: x0 must be an array of real numbers"),
+    ]
+    for kwargs, error, description in cases:
+        try:
+            numadam.minimize_batch(jac=jac, batch_args=(marker,), comm=COMM, **kwargs)
+        except error as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if RANK == last:
+                assert message.startswith(description), (message, description)
+            else:
+                assert f"minimize_batch failed on rank {last} of {SIZE}: {description}" in \
+                    message, (message, description)
+        else:
+            raise AssertionError(f"minimize_batch did not raise {error.__name__} on rank "
+                                 f"{RANK} ({description})")
+        # every rank caught it: the ranks are still in step, and a good batch solves
+        same_on_every_rank(np.arange(3.0))
+    result = numadam.minimize_batch(raises, np.ones((B, 2)), jac=jac,
+                                    batch_args=(np.zeros(B),), comm=COMM)
+    same_on_every_rank(result.x)
+    assert result.x.shape == (B, 2)
 
 
 def check_mismatch():
@@ -484,13 +541,14 @@ def check_state_dict_from_unsharded():
                     sharded.close()
 
 
-def refused_everywhere(sharded, state_dict, error, *matches):
-    """Load ``state_dict`` (each rank its own) into ``sharded``: it must raise ``error`` on this
-    rank with each of ``matches`` in the message, on every rank, and change nothing here."""
-    before = sharded.optimizer.state_dict()
-    param = sharded.param.copy()
+def refused_everywhere(wrapper, state_dict, error, *matches):
+    """Load ``state_dict`` (each rank its own) into ``wrapper`` (sharded or not): it must raise
+    ``error`` on this rank with each of ``matches`` in the message, on every rank, and change
+    nothing here."""
+    before = wrapper.optimizer.state_dict()
+    param = wrapper.param.copy()
     try:
-        sharded.load_state_dict(state_dict)
+        wrapper.load_state_dict(state_dict)
     except error as exc:
         message = f"{type(exc).__name__}: {exc}"
     else:
@@ -500,14 +558,14 @@ def refused_everywhere(sharded, state_dict, error, *matches):
         assert match in message, (match, message)
     everyone = COMM.allgather(message)
     assert all(everyone), everyone
-    after = sharded.optimizer.state_dict()
+    after = wrapper.optimizer.state_dict()
     assert after.keys() == before.keys()
     for key in before:
         if key != "state":
             assert after[key] == before[key], (key, after[key], before[key])
     for name, vector in before["state"].items():
         assert after["state"][name].tobytes() == vector.tobytes(), f"state {name!r} changed"
-    assert sharded.param.tobytes() == param.tobytes()
+    assert wrapper.param.tobytes() == param.tobytes()
     return message
 
 
@@ -588,6 +646,164 @@ def check_state_dict_refused():
         assert sharded.optimizer.state[vector].tobytes() == whole[mine].tobytes()
         sharded.close()
         twin.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# DataParallel.load_state_dict
+# ------------------------------------------------------------------------------------------------
+
+
+def check_data_parallel_state_dict_resumes():
+    """k DataParallel steps, then state_dict(): a new DataParallel over the parameters reached,
+    loading it (or a ShardedDataParallel's state_dict after the same k steps, or a plain
+    optimizer's stepping along the ranks' average), goes on m steps exactly as the run that was
+    never interrupted, parameters and state; also a wrapper that had stepped before loading
+    (its own state replaced entirely), and a schedule-free state saved in eval mode."""
+    k, m = 6, 5
+    for name, extra in STATE_CASES + [("ScheduleFreeAdamW", {"eval": True})]:
+        extra = dict(extra)
+        in_eval = extra.pop("eval", False)
+        cls = getattr(numadam, name)
+        for dtype in (np.float32, np.float64):
+            for n in (1001, 1):
+                label = f"{name} {extra} eval={in_eval} {dtype.__name__} n={n}"
+                x0 = np.random.default_rng(5).standard_normal(n).astype(dtype)
+                targets = every_ranks_targets(n, dtype)
+                run, sliced, alone = x0.copy(), x0.copy(), x0.copy()
+                uninterrupted = DataParallel(cls(run, lr=1e-2, **extra), COMM)
+                sharded = ShardedDataParallel(cls, sliced, COMM, lr=1e-2, **extra)
+                plain = cls(alone, lr=1e-2, **extra)
+                for _ in range(k):
+                    uninterrupted.step(run - targets[RANK])
+                    sharded.step(sliced - targets[RANK])
+                    plain.step(average(alone, targets))
+                if in_eval:
+                    uninterrupted.optimizer.eval()
+                    plain.eval()
+                    sharded.eval()
+                saved = {"DataParallel": uninterrupted.state_dict(),
+                         "ShardedDataParallel": sharded.state_dict(), "plain": plain.state_dict()}
+                sharded.close()
+                reached = run.copy()
+                assert not np.array_equal(reached, x0), label
+                if in_eval:
+                    uninterrupted.optimizer.train()
+                for _ in range(m):
+                    uninterrupted.step(run - targets[RANK])
+                for source, state_dict in saved.items():
+                    for stepped_before in (False, True):
+                        where = f"{label} from {source} stepped_before={stepped_before}"
+                        resumed = reached.copy()
+                        fresh = DataParallel(cls(resumed, lr=1e-2, **extra), COMM)
+                        if stepped_before:  # its own state, then its parameters put back
+                            for _ in range(3):
+                                fresh.step(np.ones(n, dtype))
+                            resumed[:] = reached
+                        fresh.load_state_dict(state_dict)
+                        assert_same_state(saved["DataParallel"], fresh.state_dict(), where)
+                        if in_eval:
+                            fresh.optimizer.train()
+                        for _ in range(m):
+                            fresh.step(resumed - targets[RANK])
+                        assert_equal_sums(run, resumed, f"{where}: the resumed run differs")
+                        assert_same_state(uninterrupted.state_dict(), fresh.state_dict(), where)
+                        same_on_every_rank(resumed)
+
+
+def check_data_parallel_state_dict_refused():
+    """A bad state dict for DataParallel (wrong shape, dtype, step, keys; NaN on every rank or
+    on one rank only; other hyperparameters; bad on one rank only; dicts that each load but
+    differ between ranks in their step, a hyperparameter, one state entry, the scalar state or
+    the mode) raises on every rank, the failing rank its own error and the others the same
+    kind naming it, and changes no rank's state or parameters: afterwards the wrapper steps on
+    exactly like a twin that never saw the bad dicts, and the dict they were made from
+    loads."""
+    n, last = 11, SIZE - 1
+    for name, extra, vector in (("Adam", {}, "exp_avg_sq"),
+                                ("SGD", {"momentum": 0.9}, "momentum_buffer"),
+                                ("ScheduleFreeAdamW", {}, "z")):
+        cls = getattr(numadam, name)
+        targets = every_ranks_targets(n, np.float64)
+        params, twin_params = np.linspace(-1, 1, n), np.linspace(-1, 1, n)
+        wrapper = DataParallel(cls(params, lr=0.1, **extra), COMM)
+        twin = DataParallel(cls(twin_params, lr=0.1, **extra), COMM)
+        for _ in range(3):
+            wrapper.step(params - targets[RANK])
+            twin.step(twin_params - targets[RANK])
+        good = wrapper.state_dict()
+        # the bad dicts differ from the current state everywhere but for their one flaw: a
+        # rank that took one (or its own part of one) would be seen to have changed
+        loadable = {**good, "step": good["step"] + 10,
+                    "state": {key: v * 0.5 + 0.25 for key, v in good["state"].items()}}
+
+        def changed(vectors=None, **entries):
+            return {**loadable, **entries, "state": {**loadable["state"], **(vectors or {})}}
+
+        def on_last(state_dict):
+            """``state_dict`` on the last rank, ``loadable`` on the others."""
+            return state_dict if RANK == last else loadable
+
+        def names_last(message):
+            if RANK != last:
+                assert f"failed on rank {last} of {SIZE}" in message, message
+
+        whole = loadable["state"][vector]
+        with_nan = whole.copy()
+        with_nan[n // 2] = np.nan
+        refused_everywhere(wrapper, changed({vector: np.zeros(n + 1)}), ValueError,
+                           f"{vector!r} has shape ({n + 1},)", f"({n},)")
+        refused_everywhere(wrapper, changed({vector: whole.astype(np.float32)}), TypeError,
+                           "dtype float64")
+        refused_everywhere(wrapper, changed({vector: with_nan}), ValueError, "holds NaN or inf")
+        names_last(refused_everywhere(wrapper, on_last(changed({vector: with_nan})), ValueError,
+                                      "holds NaN or inf"))
+        other = {**good["hyperparameters"], "lr": -1.0}
+        refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
+                           "Invalid learning rate")
+        if name == "Adam":  # fixed at creation
+            other = {**good["hyperparameters"], "amsgrad": True}
+            refused_everywhere(wrapper, changed(hyperparameters=other), ValueError, "amsgrad",
+                               "fixed at creation")
+        if name == "SGD":  # the momentum buffer exists: momentum may not switch off
+            other = {**good["hyperparameters"], "momentum": 0.0}
+            refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
+                               "switching it on or off")
+        refused_everywhere(wrapper, {k: v for k, v in loadable.items() if k != "step"},
+                           ValueError, "keys")
+        refused_everywhere(wrapper, [loadable], ValueError, "keys")
+        # bad on one rank only: the others raise the same kind of error, naming it
+        names_last(refused_everywhere(wrapper, on_last(changed(step=-1)), ValueError,
+                                      "state_dict['step']"))
+        names_last(refused_everywhere(wrapper, on_last(changed({vector: list(whole)})),
+                                      TypeError, f"{vector!r} must be an array"))
+        # each rank's dict passes alone, but they differ: no rank may load its own
+        same = "every rank must pass the same state_dict"
+        refused_everywhere(wrapper, changed(step=loadable["step"] + RANK), ValueError, same,
+                           "in step")
+        other = {**loadable["hyperparameters"], "lr": 0.5}
+        refused_everywhere(wrapper, on_last(changed(hyperparameters=other)), ValueError, same,
+                           f"rank {last}'s differs from rank 0's in hyperparameters")
+        nudged = whole.copy()
+        nudged[-1] = np.nextafter(nudged[-1], np.inf)  # one ulp, one entry, one rank
+        refused_everywhere(wrapper, on_last(changed({vector: nudged})), ValueError, same,
+                           f"in state {vector!r}")
+        if "carry" in loadable:
+            carry = {key: value + 1.0 for key, value in loadable["carry"].items()}
+            refused_everywhere(wrapper, on_last(changed(carry=carry)), ValueError, same,
+                               "in carry")
+        if "mode" in loadable:
+            refused_everywhere(wrapper, on_last(changed(mode="eval")), ValueError, same,
+                               "in mode")
+        # nothing changed: the wrapper steps on as its twin, and the flawless dict loads
+        for _ in range(2):
+            wrapper.step(params - targets[RANK])
+            twin.step(twin_params - targets[RANK])
+        assert params.tobytes() == twin_params.tobytes(), name
+        assert_same_state(twin.state_dict(), wrapper.state_dict(), name)
+        wrapper.load_state_dict(loadable)
+        assert_same_state(loadable, wrapper.state_dict(), name)
+        assert wrapper.optimizer.state[vector].tobytes() == whole.tobytes()
+        same_on_every_rank(params)
 
 
 def check_abort():

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,10 @@ def run_ranks(*argv, ranks=2, timeout=300):
 # ------------------------------------------------------------------------------------------------
 
 CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_failure",
-          "mismatch", "shared_memory_lifetime", "switch_waits", "agreement",
-          "state_dict_resumes_unsharded", "state_dict_from_unsharded", "state_dict_refused"]
+          "batch_failure_same_kind", "mismatch", "shared_memory_lifetime", "switch_waits",
+          "agreement", "state_dict_resumes_unsharded", "state_dict_from_unsharded",
+          "state_dict_refused", "data_parallel_state_dict_resumes",
+          "data_parallel_state_dict_refused"]
 
 
 @requires_mpiexec
@@ -238,8 +241,8 @@ def _with(state, vectors=None, **entries):
     return {**state, **entries, "state": {**state["state"], **(vectors or {})}}
 
 
-@requires_mpi4py
-@pytest.mark.parametrize("bad, error, match", [
+#: (a flaw put into a loadable Adam state dict over 11 parameters, the error, its message)
+BAD_STATE_DICTS = [
     (lambda s: _with(s, {"exp_avg": np.zeros(12)}), ValueError,
      r"'exp_avg' has shape \(12,\), the optimizer's has \(11,\)"),
     (lambda s: _with(s, {"exp_avg": np.zeros((11, 1))}), ValueError, r"shape \(11, 1\)"),
@@ -257,7 +260,11 @@ def _with(state, vectors=None, **entries):
     (lambda s: {**s, "extra": 1}, ValueError, "keys"),
     (lambda s: _with(s, {"z": np.zeros(11)}), ValueError, "exactly the vectors"),
     (lambda s: None, ValueError, "keys"),
-])
+]
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("bad, error, match", BAD_STATE_DICTS)
 def test_sharded_load_state_dict_refuses_bad_input_and_changes_nothing(bad, error, match):
     params = np.linspace(-1.0, 1.0, 11)
     zero = distributed.ShardedDataParallel(numadam.Adam, params, MPI.COMM_SELF, lr=0.1)
@@ -272,6 +279,105 @@ def test_sharded_load_state_dict_refuses_bad_input_and_changes_nothing(bad, erro
     assert_same_state(before, zero.state_dict())
     zero.load_state_dict(flawless)  # the dict without its flaw loads
     assert_same_state(flawless, zero.state_dict())
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("name, extra", STATE_CASES)
+def test_data_parallel_state_dict_on_one_rank_resumes(name, extra, rng):
+    """On a communicator of one rank: a new DataParallel over the parameters reached after k
+    steps, loading the DataParallel's state_dict (or a ShardedDataParallel's, or a plain
+    optimizer's, after the same steps), goes on m steps bitwise as the uninterrupted run."""
+    cls = getattr(numadam, name)
+    x0 = rng.standard_normal(33)
+    run, sliced, alone = x0.copy(), x0.copy(), x0.copy()
+    uninterrupted = distributed.DataParallel(cls(run, lr=1e-2, **extra), MPI.COMM_SELF)
+    zero = distributed.ShardedDataParallel(cls, sliced, MPI.COMM_SELF, lr=1e-2, **extra)
+    plain = cls(alone, lr=1e-2, **extra)
+    for _ in range(6):
+        for opt in (uninterrupted, zero, plain):
+            opt.step(np.sin(3 * opt.param) + opt.param)
+    saved = [uninterrupted.state_dict(), zero.state_dict(), plain.state_dict()]
+    reached = run.copy()
+    for _ in range(5):
+        uninterrupted.step(np.sin(3 * run) + run)
+    assert not np.array_equal(run, reached)
+    for state_dict in saved:
+        resumed = reached.copy()
+        fresh = distributed.DataParallel(cls(resumed, lr=1e-2, **extra), MPI.COMM_SELF)
+        fresh.step(np.ones(33))  # its own state, replaced entirely by the load
+        resumed[:] = reached
+        fresh.load_state_dict(state_dict)
+        assert_same_state(saved[0], fresh.state_dict())
+        for _ in range(5):
+            fresh.step(np.sin(3 * resumed) + resumed)
+        assert resumed.tobytes() == run.tobytes()
+        assert_same_state(uninterrupted.state_dict(), fresh.state_dict())
+
+
+@requires_mpi4py
+@pytest.mark.parametrize("bad, error, match", BAD_STATE_DICTS)
+def test_data_parallel_load_state_dict_refuses_bad_input_and_changes_nothing(bad, error, match):
+    params = np.linspace(-1.0, 1.0, 11)
+    opt = distributed.DataParallel(numadam.Adam(params, lr=0.1), MPI.COMM_SELF)
+    for _ in range(3):
+        opt.step(params - 0.5)
+    before, kept = opt.state_dict(), params.copy()
+    flawless = _with(before, {name: v * 0.5 + 0.25 for name, v in before["state"].items()},
+                     step=7)
+    with pytest.raises(error, match=match):
+        opt.load_state_dict(bad(flawless))
+    assert_same_state(before, opt.state_dict())
+    assert params.tobytes() == kept.tobytes()
+    opt.load_state_dict(flawless)  # the dict without its flaw loads
+    assert_same_state(flawless, opt.state_dict())
+
+
+def test_raise_together_gives_every_rank_the_first_failures_kind():
+    """What each of three ranks raises, given every rank's outcome: the first failing rank's
+    kind of error everywhere; a rank raises its own error only when it is of that kind."""
+    comm = types.SimpleNamespace(size=3)
+    own = {1: ValueError("bad x0"), 2: ZeroDivisionError("division")}
+    outcomes = [(distributed._kind(own.get(rank)), distributed._describe(own.get(rank)))
+                for rank in range(3)]
+    assert outcomes[0] == (None, None) and outcomes[2][0] == "RuntimeError"
+    with pytest.raises(ValueError, match="^solve failed on rank 1 of 3: ValueError: bad x0$"):
+        distributed._raise_together(comm, None, outcomes, "solve")
+    with pytest.raises(ValueError) as raised:
+        distributed._raise_together(comm, own[1], outcomes, "solve")
+    assert raised.value is own[1]
+    with pytest.raises(ValueError, match="failed on rank 1 of 3") as raised:
+        distributed._raise_together(comm, own[2], outcomes, "solve")
+    assert raised.value.__cause__ is own[2]
+    # not an input error: a RuntimeError everywhere, the failing rank's own as its cause
+    outcomes = [outcomes[0], outcomes[2], outcomes[0]]
+    for failure in (None, own[2]):
+        with pytest.raises(RuntimeError, match="rank 1 of 3: ZeroDivisionError: division") as \
+                raised:
+            distributed._raise_together(comm, failure, outcomes, "solve")
+        assert raised.value.__cause__ is failure
+    assert distributed._raise_together(comm, None, [(None, None)] * 3, "solve") is None
+
+
+@requires_mpi4py
+def test_minimize_batch_on_one_rank_raises_input_errors_as_they_are():
+    """comm=COMM_SELF: an objective's ValueError comes out as it was raised, anything else as a
+    RuntimeError naming rank 0 (the kinds every rank of a larger communicator raises)."""
+    def fails(error):
+        def fun(X):
+            raise error
+        return fun
+
+    refused = ValueError("objective refused its input")
+    with pytest.raises(ValueError) as raised:
+        numadam.minimize_batch(fails(refused), np.ones((3, 2)), jac=lambda X: X,
+                               comm=MPI.COMM_SELF)
+    assert raised.value is refused
+    broken = ZeroDivisionError("objective divided by zero")
+    expected = "minimize_batch failed on rank 0 of 1: ZeroDivisionError: objective divided"
+    with pytest.raises(RuntimeError, match=expected) as raised:
+        numadam.minimize_batch(fails(broken), np.ones((3, 2)), jac=lambda X: X,
+                               comm=MPI.COMM_SELF)
+    assert raised.value.__cause__ is broken
 
 
 @requires_mpi4py
