@@ -68,6 +68,7 @@ from numadam._compiled_loop import (
 from numadam._minimize import (
     COMMON_OPTIONS,
     METHODS,
+    OPTION_DEFAULTS,
     STATUS_MESSAGES,
     _count,
     _method_name,
@@ -183,14 +184,20 @@ def _settings(method, options, B):
     (:data:`REFUSED_OPTIONS`), unknown names warn, as in SciPy."""
     cls, fixed = METHODS[method]
     hyperparameters = dict.fromkeys(cls.hyperparameter_names(), _UNSET)
-    refused = sorted(name for name in options
-                     if name in REFUSED_OPTIONS and name not in hyperparameters)
+    # refused when set to anything but minimize's default (a dict of options shared with
+    # minimize may spell out schedule=None or device="cpu")
+    refused = sorted(name for name, value in options.items()
+                     if name in REFUSED_OPTIONS and name not in hyperparameters
+                     and not _is_default(value, OPTION_DEFAULTS[name]))
     if refused:
         names = ", ".join(f"{name!r}" for name in refused)
         raise ValueError(f"minimize_batch does not support the option{'s' * (len(refused) > 1)}"
                          f" {names}, which numadam.minimize does: run those problems one by "
                          f"one with numadam.minimize")
     settings = dict(BATCH_OPTIONS)
+    # minimize's options left at their defaults are known, not unknown: no warning for them
+    options = {name: value for name, value in options.items()
+               if name not in REFUSED_OPTIONS or name in hyperparameters}
     split_options(method, options, hyperparameters, settings, stacklevel=4)
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
     per_problem = {}
@@ -233,6 +240,15 @@ def _per_problem_steps(cls, scalars, per_problem, B):
                          f"state vectors in use for every problem (a momentum of 0 for some "
                          f"and not for others does not): split the batch")
     return steps, index
+
+
+def _is_default(value, default):
+    """Whether an option's ``value`` is ``default`` (``None``, a string, or a number)."""
+    if default is None or value is None:
+        return value is default
+    if isinstance(default, (str, bool)):
+        return type(value) is type(default) and value == default
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == default
 
 
 def _float_rows(tuples):
@@ -520,7 +536,8 @@ class _BatchObjective:
                 on = free[:, i]
                 if not on.any():
                     continue
-                if on.all():  # every problem (the common case): no copies
+                if on.all():  # every problem (the common case): no copies, no masks
+                    on = slice(None)
                     X_i, F_i, extra_i, rows_i = X, F, extra, rows
                 else:  # only the problems where variable i is free, with their data rows
                     X_i, F_i, rows_i = X[on], F[on], rows[on]
@@ -622,15 +639,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if comm is not None:
         from numadam import distributed
 
-        # the summary is printed once, of the whole batch, on rank 0 (not by every rank's run)
-        options = dict(options or {})
-        disp = _disp_flag(options.pop("disp", False))
-        result = distributed._minimize_batch_across(comm, minimize_batch, fun, x0, args, method,
-                                                    jac, bounds, tol, callback, options,
-                                                    batch_args)
-        if disp and comm.rank == 0:
-            print(_summary(result))
-        return result
+        return distributed._minimize_batch_across(comm, minimize_batch, fun, x0, args, method,
+                                                  jac, bounds, tol, callback, options,
+                                                  batch_args)
     method = _method_name(method)
     X = _batch_points(x0)
     B, n = X.shape

@@ -173,6 +173,12 @@ def _hyperparameters(method):
                                    for name, spec in cls.variant.hyperparameters().items()})
 
 
+#: The value each of :data:`COMMON_OPTIONS` takes when not given (``None``: off, or not tested).
+OPTION_DEFAULTS = {**dict.fromkeys(COMMON_OPTIONS), "maxiter": 1000, "average_decay": 0.99,
+                   "average_start": 0, "compiled": True, "device": "cpu", "disp": False,
+                   "return_best": True, "jac_out": False}
+
+
 def show_options(method=None, *, disp=True):
     """Print (or return) every option of ``method``, or of every method, with its meaning.
 
@@ -620,9 +626,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     # numadam.adam -> _minimize is 4.
     cls, fixed = METHODS[method]
     hyperparameters = {name: default for name, (default, _) in _hyperparameters(method).items()}
-    settings = dict.fromkeys(COMMON_OPTIONS)
-    settings.update(maxiter=1000, average_decay=0.99, average_start=0, compiled=True,
-                    device="cpu", disp=False, return_best=True, jac_out=False)
+    settings = dict(OPTION_DEFAULTS)
     split_options(method, options, hyperparameters, settings, stacklevel + 1)
 
     gtol, ftol, xtol = (_tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))

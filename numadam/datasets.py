@@ -72,7 +72,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
 
     Parameters
     ----------
-    data : bytes
+    data : bytes-like
         The whole (uncompressed) file: a big-endian header ``0x00 0x00 0x08 ndim``, ``ndim``
         uint32 sizes, then the values.
     name : str
@@ -86,9 +86,12 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     TypeError
         ``data`` that is not bytes-like.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{name} must be bytes (the file's content), got {type(data).__name__}")
-    data = bytes(data)
+    if not isinstance(data, bytes):
+        try:  # any buffer: bytearray, memoryview, mmap, a uint8 array
+            data = memoryview(data).tobytes()
+        except TypeError:
+            raise TypeError(f"{name} must be bytes-like (the file's content), got "
+                            f"{type(data).__name__}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{name} is not an IDX file (bad magic number {data[:4].hex()})")
     if data[2] != _IDX_UBYTE:

@@ -882,8 +882,9 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
         limits = _batch._batch_bounds(bounds, B, n)
         with warnings.catch_warnings():  # unknown options warn once, in the local run below
             warnings.simplefilter("ignore")
-            _, _, per_problem, _ = _batch._settings(_batch._method_name(method),
-                                                   dict(options or {}), B)
+            _, _, per_problem, settings = _batch._settings(_batch._method_name(method),
+                                                          dict(options or {}), B)
+            disp = _batch._disp_flag(settings["disp"])
     except Exception as exc:  # every rank still joins the agreement below
         failure, B, n = exc, None, None
     outcomes = comm.allgather((_kind(failure), _describe(failure), B, n))
@@ -894,8 +895,9 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
     rows = slice(int(offsets[comm.rank]), int(offsets[comm.rank] + counts[comm.rank]))
     try:
         if counts[comm.rank]:
+            # the summary is printed once, of the whole batch, on rank 0 (below)
             local_options = {name: value[rows] if name in per_problem else value
-                             for name, value in dict(options or {}).items()}
+                             for name, value in dict(options or {}).items() if name != "disp"}
             local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
             local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
                                    local_options, batch_args=tuple(a[rows] for a in batch_args))
@@ -904,7 +906,10 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
         failure = exc
     gathered = comm.allgather((_kind(failure), _describe(failure), local))
     _raise_together(comm, failure, gathered, "minimize_batch")
-    return _concatenate([part for _, _, part in gathered if part is not None])
+    result = _concatenate([part for _, _, part in gathered if part is not None])
+    if disp and comm.rank == 0:
+        print(_batch._summary(result))
+    return result
 
 
 def _describe(exc):

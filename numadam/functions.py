@@ -628,6 +628,7 @@ def diagonal_quadratic_der(x, d):
 
 @njit(cache=True)
 def _dense_quadratic(x, a):
+    x = _vector(x)
     _check_same_length(x, a)
     total = 0.0
     for i in range(x.shape[0]):
@@ -640,6 +641,7 @@ def _dense_quadratic(x, a):
 
 @njit(cache=True)
 def _dense_quadratic_der(x, a):
+    x = _vector(x)
     _check_same_length(x, a)
     der = _empty_gradient(x)
     for i in range(x.shape[0]):

@@ -335,6 +335,9 @@ def check_batch_failure_same_kind():
          "ValueError: x0 must be finite"),
         (dict(fun=raises, x0=text_x0 if RANK == last else np.ones((B, 2))), TypeError,
          "TypeError: x0 must be an array of real numbers"),
+        (dict(fun=lambda X, flag: np.sum(X**2, axis=1), x0=np.ones((B, 2)),
+              options=dict(disp="yes" if RANK == last else False)), TypeError,
+         "TypeError: disp must be True or False"),
     ]
     for kwargs, error, description in cases:
         try:

@@ -382,7 +382,7 @@ def test_what_is_not_a_vector_is_refused_naming_x(fun):
         F.diagonal_quadratic(np.ones((2, 2)), np.ones(2))
 
 
-@pytest.mark.filterwarnings("ignore:.*reflected list:numba.NumbaPendingDeprecationWarning")
+@pytest.mark.filterwarnings("ignore::numba.NumbaPendingDeprecationWarning")  # reflected lists
 @pytest.mark.parametrize("fun", ONE_ARGUMENT, ids=lambda f: f.__name__)
 def test_lists_and_tuples_of_numbers_are_taken_as_arrays(fun):
     point = [0.5, -1.25]
@@ -392,6 +392,9 @@ def test_lists_and_tuples_of_numbers_are_taken_as_arrays(fun):
     np.testing.assert_array_equal(fun([1, 2]), fun(np.array([1.0, 2.0])))
     assert F.diagonal_quadratic(point, np.array([1.0, 3.0])) == pytest.approx(
         0.5 * (0.25 + 3 * 1.5625))
+    rotated = F.make_quadratic(2, rotate=True, rng=0)
+    assert rotated.fun(point) == rotated.fun(np.array(point))
+    np.testing.assert_array_equal(rotated.jac(tuple(point)), rotated.jac(np.array(point)))
 
 
 def test_distance_refuses_a_point_of_another_dimension():
