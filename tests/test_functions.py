@@ -1,5 +1,7 @@
 """The test-function gallery: values, gradients, minima, Numba use, the Problem registry."""
 
+import ast
+import inspect
 import math
 
 import numpy as np
@@ -371,27 +373,47 @@ ONE_ARGUMENT = [F.rosen, F.rosen_der, F.beale, F.beale_der, F.himmelblau, F.himm
                 F.booth, F.booth_der, F.rastrigin, F.rastrigin_der, F.ackley, F.ackley_der,
                 F.styblinski_tang, F.styblinski_tang_der]
 
+#: A value and a gradient of each kind (n-D, 2-D, with a helper): every input type compiles
+#: the function afresh, so the behaviour is checked on these and the line that gives it is
+#: checked in every function (test_every_function_takes_its_point_through_vector)
+SAMPLE = [F.rosen, F.rosen_der, F.beale_der, F.ackley]
 
-@pytest.mark.parametrize("fun", ONE_ARGUMENT, ids=lambda f: f.__name__)
+
+@pytest.mark.parametrize("fun", ONE_ARGUMENT + [F.diagonal_quadratic, F.diagonal_quadratic_der,
+                                                F._dense_quadratic, F._dense_quadratic_der],
+                         ids=lambda f: f.__name__)
+def test_every_function_takes_its_point_through_vector(fun):
+    statements = ast.parse(inspect.getsource(fun.py_func)).body[0].body
+    if isinstance(statements[0], ast.Expr):  # the docstring
+        statements = statements[1:]
+    assert ast.unparse(statements[0]) == "x = _vector(x)"
+
+
+@pytest.mark.parametrize("fun", SAMPLE, ids=lambda f: f.__name__)
 def test_what_is_not_a_vector_is_refused_naming_x(fun):
     for bad, what in ((np.ones((2, 2)), "a 2-D array"), (np.ones(()), "a 0-D array"),
                       (2.0, "float64"), ((1, 2.0), "Tuple")):
         with pytest.raises(ValueError, match=f"x must be a 1-D array \\(a vector\\), got {what}"):
             fun(bad)
-    with pytest.raises(ValueError, match="x must be a 1-D array"):
-        F.diagonal_quadratic(np.ones((2, 2)), np.ones(2))
 
 
 @pytest.mark.filterwarnings("ignore::numba.NumbaPendingDeprecationWarning")  # reflected lists
-@pytest.mark.parametrize("fun", ONE_ARGUMENT, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fun", SAMPLE, ids=lambda f: f.__name__)
 def test_lists_and_tuples_of_numbers_are_taken_as_arrays(fun):
     point = [0.5, -1.25]
     expected = fun(np.array(point))
     for given in (point, tuple(point)):
         np.testing.assert_array_equal(fun(given), expected)
     np.testing.assert_array_equal(fun([1, 2]), fun(np.array([1.0, 2.0])))
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPendingDeprecationWarning")  # reflected lists
+def test_quadratics_take_a_list_and_refuse_a_matrix():
+    point = [0.5, -1.25]
     assert F.diagonal_quadratic(point, np.array([1.0, 3.0])) == pytest.approx(
         0.5 * (0.25 + 3 * 1.5625))
+    with pytest.raises(ValueError, match="x must be a 1-D array"):
+        F.diagonal_quadratic(np.ones((2, 2)), np.ones(2))
     rotated = F.make_quadratic(2, rotate=True, rng=0)
     assert rotated.fun(point) == rotated.fun(np.array(point))
     np.testing.assert_array_equal(rotated.jac(tuple(point)), rotated.jac(np.array(point)))
