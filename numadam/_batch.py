@@ -628,7 +628,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         result, bitwise equal to one process's. The callback, if any, sees its rank's block,
         and its ``StopIteration`` stops that block's problems only (the ranks do not wait for
         each other between iterations): a run a callback stops is not one process's then.
-        An exception on any rank is raised on every rank.
+        An exception on any rank is raised on every rank, as the same kind of error: the
+        failing rank's ``ValueError`` or ``TypeError`` (naming that rank on the others),
+        ``RuntimeError`` for any other kind; ``disp`` prints the whole batch's summary once,
+        on rank 0.
 
     Returns
     -------
