@@ -75,6 +75,7 @@ from numadam._minimize import (
     _tolerance,
     check_box,
     check_stops,
+    disp_flag,
     jac_out_flag,
     split_options,
 )
@@ -658,7 +659,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     maxiter = _count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
     maxfev = _count("maxfev", settings["maxfev"], None)
     check_stops(maxiter, maxfev, gtol is not None or ftol is not None or xtol is not None)
-    disp = _disp_flag(settings["disp"])
+    disp = disp_flag(settings["disp"])
     jac_out = jac_out_flag(settings["jac_out"], jac)
     every = settings["callback_every"]
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
@@ -757,11 +758,6 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if disp:
         print(_summary(result))
     return result
-
-
-def _disp_flag(value):
-    """The ``disp`` option, checked as minimize checks it (an integer counts as a bool)."""
-    return flag("disp", bool(value) if isinstance(value, (int, np.integer)) else value)
 
 
 def _summary(result):

@@ -634,8 +634,7 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     maxiter = _count("maxiter", settings["maxiter"], 1000)
     maxfev = _count("maxfev", settings["maxfev"], None)
     check_stops(maxiter, maxfev, any_tolerance)
-    disp = flag("disp", bool(settings["disp"]) if isinstance(settings["disp"], (int, np.integer))
-                else settings["disp"])
+    disp = disp_flag(settings["disp"])
     clip_norm = _tolerance("clip_norm", settings["clip_norm"])
     clip_value = _tolerance("clip_value", settings["clip_value"])
     average = settings["average"]
@@ -730,6 +729,11 @@ def _minimize(fun, x0, args, method, jac, bounds, callback, options, stacklevel=
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=message, method=method,
                           compiled=compiled is not None)
+
+
+def disp_flag(value):
+    """The ``disp`` option, checked: a bool, or an integer (SciPy's methods take ``disp=1``)."""
+    return flag("disp", bool(value) if isinstance(value, (int, np.integer)) else value)
 
 
 def jac_out_flag(value, jac):

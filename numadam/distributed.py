@@ -884,7 +884,7 @@ def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bou
             warnings.simplefilter("ignore")
             _, _, per_problem, settings = _batch._settings(_batch._method_name(method),
                                                           dict(options or {}), B)
-            disp = _batch._disp_flag(settings["disp"])
+            disp = _batch.disp_flag(settings["disp"])
     except Exception as exc:  # every rank still joins the agreement below
         failure, B, n = exc, None, None
     outcomes = comm.allgather((_kind(failure), _describe(failure), B, n))

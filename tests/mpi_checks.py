@@ -572,12 +572,89 @@ def refused_everywhere(wrapper, state_dict, error, *matches):
     return message
 
 
+class Stepped:
+    """A wrapper made by ``make(params)`` and its twin over equal parameters of size ``n``,
+    stepped alike three times toward every rank's targets; ``good`` is the wrapper's state dict
+    then, ``loadable`` one that differs from it in every entry (a rank that took a bad dict
+    made from it, or its own part of one, would be seen to have changed)."""
+
+    def __init__(self, make, n):
+        self.targets = every_ranks_targets(n, np.float64)
+        self.params, self.twin_params = np.linspace(-1, 1, n), np.linspace(-1, 1, n)
+        self.wrapper, self.twin = make(self.params), make(self.twin_params)
+        self.step(3)
+        self.good = self.wrapper.state_dict()
+        self.loadable = {**self.good, "step": self.good["step"] + 10,
+                         "state": {key: v * 0.5 + 0.25
+                                   for key, v in self.good["state"].items()}}
+
+    def step(self, count):
+        for _ in range(count):
+            self.wrapper.step(self.params - self.targets[RANK])
+            self.twin.step(self.twin_params - self.targets[RANK])
+
+    def changed(self, vectors=None, **entries):
+        """``loadable`` with these entries and state vectors instead."""
+        loadable = self.loadable
+        return {**loadable, **entries, "state": {**loadable["state"], **(vectors or {})}}
+
+    def on_last(self, state_dict):
+        """``state_dict`` on the last rank, ``loadable`` on the others."""
+        return state_dict if RANK == SIZE - 1 else self.loadable
+
+    def steps_on_as_its_twin(self, name):
+        """Nothing changed by the refused dicts: the wrapper steps on as its twin, and the
+        flawless dict loads."""
+        self.step(2)
+        assert self.params.tobytes() == self.twin_params.tobytes(), name
+        assert_same_state(self.twin.state_dict(), self.wrapper.state_dict(), name)
+        self.wrapper.load_state_dict(self.loadable)
+        assert_same_state(self.loadable, self.wrapper.state_dict(), name)
+
+
+def names_last(message):
+    """On the ranks that did not fail, ``message`` names the last rank, which did."""
+    if RANK != SIZE - 1:
+        assert f"failed on rank {SIZE - 1} of {SIZE}" in message, message
+
+
+def refuses_the_common_flaws(run, name, vector, n):
+    """The bad dicts both wrappers refuse alike, on every rank (``run``: a :class:`Stepped`):
+    a vector of the wrong shape or dtype, a bad or fixed hyperparameter, a missing key, a
+    list; a bad step or vector on the last rank only."""
+    wrapper, changed, good = run.wrapper, run.changed, run.good
+    whole = run.loadable["state"][vector]
+    refused_everywhere(wrapper, changed({vector: np.zeros(n + 1)}), ValueError,
+                       f"{vector!r} has shape ({n + 1},)", f"({n},)")
+    refused_everywhere(wrapper, changed({vector: whole.astype(np.float32)}), TypeError,
+                       "dtype float64")
+    other = {**good["hyperparameters"], "lr": -1.0}
+    refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
+                       "Invalid learning rate")
+    if name == "Adam":  # fixed at creation
+        other = {**good["hyperparameters"], "amsgrad": True}
+        refused_everywhere(wrapper, changed(hyperparameters=other), ValueError, "amsgrad",
+                           "fixed at creation")
+    if name == "SGD":  # the momentum buffer exists: momentum may not switch off
+        other = {**good["hyperparameters"], "momentum": 0.0}
+        refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
+                           "switching it on or off")
+    refused_everywhere(wrapper, {k: v for k, v in run.loadable.items() if k != "step"},
+                       ValueError, "keys")
+    refused_everywhere(wrapper, [run.loadable], ValueError, "keys")
+    # bad on one rank only: the others raise the same kind of error, naming it
+    names_last(refused_everywhere(wrapper, run.on_last(changed(step=-1)), ValueError,
+                                  "state_dict['step']"))
+    names_last(refused_everywhere(wrapper, run.on_last(changed({vector: list(whole)})),
+                                  TypeError, f"{vector!r} must be an array"))
+
+
 def check_state_dict_refused():
     """(c) A bad state dict (wrong shape, dtype, step, keys; NaN in one rank's slice only;
     other hyperparameters; bad on one rank only; ranks passing different steps) raises on
     every rank, the failing rank its own error and the others the same kind naming it, and
-    changes no rank's state: afterwards the wrapper steps on exactly like a twin that never
-    saw the bad dicts, and the dict they were made from loads."""
+    changes no rank's state or parameters: afterwards the wrapper steps on exactly like a twin
+    that never saw the bad dicts, and the dict they were made from loads."""
     n, last = 11, SIZE - 1
     mine = slice(*(lambda offset, count: (offset, offset + count))(
         *distributed.share_of(n, SIZE, RANK)))
@@ -585,70 +662,20 @@ def check_state_dict_refused():
     for name, extra, vector in (("Adam", {}, "exp_avg_sq"),
                                 ("SGD", {"momentum": 0.9}, "momentum_buffer")):
         cls = getattr(numadam, name)
-        targets = every_ranks_targets(n, np.float64)
-        sliced, twin_params = np.linspace(-1, 1, n), np.linspace(-1, 1, n)
-        sharded = ShardedDataParallel(cls, sliced, COMM, lr=0.1, **extra)
-        twin = ShardedDataParallel(cls, twin_params, COMM, lr=0.1, **extra)
-        for _ in range(3):
-            sharded.step(sliced - targets[RANK])
-            twin.step(twin_params - targets[RANK])
-        good = sharded.state_dict()
-        # the bad dicts differ from the current state everywhere but for their one flaw: a
-        # rank that took its part of one would be seen to have changed
-        loadable = {**good, "step": good["step"] + 10,
-                    "state": {key: v * 0.5 + 0.25 for key, v in good["state"].items()}}
-
-        def changed(vectors=None, **entries):
-            return {**loadable, **entries, "state": {**loadable["state"], **(vectors or {})}}
-
-        whole = loadable["state"][vector]
+        run = Stepped(lambda params: ShardedDataParallel(cls, params, COMM, lr=0.1, **extra), n)
+        whole = run.loadable["state"][vector]
         nan_in_last = whole.copy()
         nan_in_last[last_start] = np.nan  # in the last rank's slice only
-        refused_everywhere(sharded, changed({vector: np.zeros(n + 1)}), ValueError,
-                           f"{vector!r} has shape ({n + 1},)", f"({n},)")
-        refused_everywhere(sharded, changed({vector: whole.astype(np.float32)}), TypeError,
-                           "dtype float64")
-        message = refused_everywhere(sharded, changed({vector: nan_in_last}), ValueError,
-                                     "holds NaN or inf")
-        if RANK != last:
-            assert f"failed on rank {last} of {SIZE}" in message, message
-        other = {**good["hyperparameters"], "lr": -1.0}
-        refused_everywhere(sharded, changed(hyperparameters=other), ValueError,
-                           "Invalid learning rate")
-        if name == "Adam":  # fixed at creation
-            other = {**good["hyperparameters"], "amsgrad": True}
-            refused_everywhere(sharded, changed(hyperparameters=other), ValueError, "amsgrad",
-                               "fixed at creation")
-        else:  # the momentum buffer exists: momentum may not switch off
-            other = {**good["hyperparameters"], "momentum": 0.0}
-            refused_everywhere(sharded, changed(hyperparameters=other), ValueError,
-                               "switching it on or off")
-        refused_everywhere(sharded, {k: v for k, v in loadable.items() if k != "step"}, ValueError,
-                           "keys")
-        refused_everywhere(sharded, [loadable], ValueError, "keys")
-        # bad on one rank only: the others raise the same kind of error, naming it
-        message = refused_everywhere(sharded, changed(step=-1) if RANK == last else loadable,
-                                     ValueError, "state_dict['step']")
-        if RANK != last:
-            assert f"failed on rank {last} of {SIZE}" in message, message
-        message = refused_everywhere(sharded, changed({vector: list(whole)}) if RANK == last
-                                     else loadable, TypeError, f"{vector!r} must be an array")
-        if RANK != last:
-            assert f"failed on rank {last} of {SIZE}" in message, message
+        names_last(refused_everywhere(run.wrapper, run.changed({vector: nan_in_last}),
+                                      ValueError, "holds NaN or inf"))
+        refuses_the_common_flaws(run, name, vector, n)
         # each rank's dict passes alone, but they differ: no rank may load its own
-        refused_everywhere(sharded, changed(step=loadable["step"] + RANK), ValueError,
-                           "every rank must pass the same state_dict")
-        # nothing changed: the wrapper steps on as its twin, and the flawless dict loads
-        for _ in range(2):
-            sharded.step(sliced - targets[RANK])
-            twin.step(twin_params - targets[RANK])
-        assert sliced.tobytes() == twin_params.tobytes(), name
-        assert_same_state(twin.state_dict(), sharded.state_dict(), name)
-        sharded.load_state_dict(loadable)
-        assert_same_state(loadable, sharded.state_dict(), name)
-        assert sharded.optimizer.state[vector].tobytes() == whole[mine].tobytes()
-        sharded.close()
-        twin.close()
+        refused_everywhere(run.wrapper, run.changed(step=run.loadable["step"] + RANK),
+                           ValueError, "every rank must pass the same state_dict")
+        run.steps_on_as_its_twin(name)
+        assert run.wrapper.optimizer.state[vector].tobytes() == whole[mine].tobytes()
+        run.wrapper.close()
+        run.twin.close()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -726,59 +753,15 @@ def check_data_parallel_state_dict_refused():
                                 ("SGD", {"momentum": 0.9}, "momentum_buffer"),
                                 ("ScheduleFreeAdamW", {}, "z")):
         cls = getattr(numadam, name)
-        targets = every_ranks_targets(n, np.float64)
-        params, twin_params = np.linspace(-1, 1, n), np.linspace(-1, 1, n)
-        wrapper = DataParallel(cls(params, lr=0.1, **extra), COMM)
-        twin = DataParallel(cls(twin_params, lr=0.1, **extra), COMM)
-        for _ in range(3):
-            wrapper.step(params - targets[RANK])
-            twin.step(twin_params - targets[RANK])
-        good = wrapper.state_dict()
-        # the bad dicts differ from the current state everywhere but for their one flaw: a
-        # rank that took one (or its own part of one) would be seen to have changed
-        loadable = {**good, "step": good["step"] + 10,
-                    "state": {key: v * 0.5 + 0.25 for key, v in good["state"].items()}}
-
-        def changed(vectors=None, **entries):
-            return {**loadable, **entries, "state": {**loadable["state"], **(vectors or {})}}
-
-        def on_last(state_dict):
-            """``state_dict`` on the last rank, ``loadable`` on the others."""
-            return state_dict if RANK == last else loadable
-
-        def names_last(message):
-            if RANK != last:
-                assert f"failed on rank {last} of {SIZE}" in message, message
-
+        run = Stepped(lambda params: DataParallel(cls(params, lr=0.1, **extra), COMM), n)
+        wrapper, changed, on_last, loadable = run.wrapper, run.changed, run.on_last, run.loadable
         whole = loadable["state"][vector]
         with_nan = whole.copy()
         with_nan[n // 2] = np.nan
-        refused_everywhere(wrapper, changed({vector: np.zeros(n + 1)}), ValueError,
-                           f"{vector!r} has shape ({n + 1},)", f"({n},)")
-        refused_everywhere(wrapper, changed({vector: whole.astype(np.float32)}), TypeError,
-                           "dtype float64")
         refused_everywhere(wrapper, changed({vector: with_nan}), ValueError, "holds NaN or inf")
         names_last(refused_everywhere(wrapper, on_last(changed({vector: with_nan})), ValueError,
                                       "holds NaN or inf"))
-        other = {**good["hyperparameters"], "lr": -1.0}
-        refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
-                           "Invalid learning rate")
-        if name == "Adam":  # fixed at creation
-            other = {**good["hyperparameters"], "amsgrad": True}
-            refused_everywhere(wrapper, changed(hyperparameters=other), ValueError, "amsgrad",
-                               "fixed at creation")
-        if name == "SGD":  # the momentum buffer exists: momentum may not switch off
-            other = {**good["hyperparameters"], "momentum": 0.0}
-            refused_everywhere(wrapper, changed(hyperparameters=other), ValueError,
-                               "switching it on or off")
-        refused_everywhere(wrapper, {k: v for k, v in loadable.items() if k != "step"},
-                           ValueError, "keys")
-        refused_everywhere(wrapper, [loadable], ValueError, "keys")
-        # bad on one rank only: the others raise the same kind of error, naming it
-        names_last(refused_everywhere(wrapper, on_last(changed(step=-1)), ValueError,
-                                      "state_dict['step']"))
-        names_last(refused_everywhere(wrapper, on_last(changed({vector: list(whole)})),
-                                      TypeError, f"{vector!r} must be an array"))
+        refuses_the_common_flaws(run, name, vector, n)
         # each rank's dict passes alone, but they differ: no rank may load its own
         same = "every rank must pass the same state_dict"
         refused_everywhere(wrapper, changed(step=loadable["step"] + RANK), ValueError, same,
@@ -797,16 +780,9 @@ def check_data_parallel_state_dict_refused():
         if "mode" in loadable:
             refused_everywhere(wrapper, on_last(changed(mode="eval")), ValueError, same,
                                "in mode")
-        # nothing changed: the wrapper steps on as its twin, and the flawless dict loads
-        for _ in range(2):
-            wrapper.step(params - targets[RANK])
-            twin.step(twin_params - targets[RANK])
-        assert params.tobytes() == twin_params.tobytes(), name
-        assert_same_state(twin.state_dict(), wrapper.state_dict(), name)
-        wrapper.load_state_dict(loadable)
-        assert_same_state(loadable, wrapper.state_dict(), name)
+        run.steps_on_as_its_twin(name)
         assert wrapper.optimizer.state[vector].tobytes() == whole.tobytes()
-        same_on_every_rank(params)
+        same_on_every_rank(run.params)
 
 
 def check_abort():
