@@ -14,20 +14,40 @@ Every rule lives in one module of :mod:`numadam.rules`, whose registry lists the
 classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`.
 """
 
-from numadam import _minimize, optimizers
-from numadam._batch import minimize_batch, multistart
-from numadam._minimize import minimize, show_options
+from numadam import optimizers
+from numadam._batch import minimize_batch
+from numadam._minimize import minimize
+from numadam._multistart import multistart
+from numadam._options import show_options
 from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
+from numadam.scipy_methods import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    amsgrad,
+    lion,
+    momentum,
+    nadam,
+    nesterov,
+    radam,
+    rmsprop,
+    rprop,
+    schedulefree_adamw,
+    sgd,
+)
 
 __version__ = "0.1.0"
 
-# One optimizer class and one minimize method (a SciPy custom method) per registry entry.
+# One optimizer class per registry entry.
 globals().update(optimizers.CLASSES)
-globals().update({name: getattr(_minimize, name) for name in _minimize.METHODS})
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
     "minimize_batch", "multistart",
-    *optimizers.CLASSES, *_minimize.METHODS,
+    *optimizers.CLASSES,
+    "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum", "nadam",
+    "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
 ]

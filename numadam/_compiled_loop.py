@@ -1,11 +1,12 @@
 """The iteration loops of :func:`numadam.minimize` in nopython mode.
 
-Two forms from one set of helpers: :func:`_make_loop`, the whole loop for jitted ``fun`` and
-``jac``, and :func:`_make_driver`, the same loop as a generator that leaves each evaluation to
-its Python caller (``_minimize._lean_loop``, for Python objectives).
+Two forms from one set of helpers: :func:`make_loop`, the whole loop for jitted ``fun`` and
+``jac``, and :func:`make_driver`, the same loop as a generator that leaves each evaluation to
+its Python caller (:func:`numadam._loops.lean_loop`, for Python objectives). Both run the
+iteration of :mod:`numadam._policy`, calling its primitives.
 
 When both ``fun`` and ``jac`` are Numba dispatchers (``@numba.njit`` functions), they are passed
-as first-class functions into the rule's loop (:func:`_make_loop`), an ``@njit`` loop that
+as first-class functions into the rule's loop (:func:`make_loop`), an ``@njit`` loop that
 evaluates them, checks the values, tests the tolerances and updates with the rule's element
 function inlined: no Python call per iteration. The loop takes ``fun`` and ``jac`` typed by
 their signatures, so it is cached on disk: a fresh process compiles only the user's functions
@@ -17,7 +18,8 @@ The rule's per-step scalars come from a table that the first run with a setting 
 
 Bitwise equality with the Python loop
 -------------------------------------
-The loop does, operation for operation, what ``_minimize._python_loop`` does. The optimizer hands
+The loop calls, operation for operation, the primitives :func:`numadam._loops.python_loop`
+calls (:mod:`numadam._policy`). The optimizer hands
 it (:meth:`numadam.Optimizer.compiled_step`) its rule's compiled serial kernel and the rule's
 per-step scalar function, compiled by Numba from the same plain-Python source the optimizer
 runs, with the same constants: one loop serves every rule, and a new rule needs nothing here.
@@ -52,6 +54,7 @@ import threading
 import types as pytypes
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, typeof, types
@@ -66,6 +69,18 @@ except ImportError:  # another version of Numba's internals: typeof, slower
 
 from numadam import _step_tables
 from numadam._cache import keyed_by_sources, sources_digest
+from numadam._objective import evaluate
+from numadam._policy import (
+    MAXITER,
+    NONFINITE,
+    SUCCESS,
+    accept,
+    best_is_lower,
+    climbed_from_best,
+    converged_after_step,
+    gradient_converged,
+    project,
+)
 from numadam._step_tables import (
     beyond_table,
     in_table,
@@ -74,102 +89,6 @@ from numadam._step_tables import (
     table_row,
 )
 from numadam.kernels import count_nonfinite
-
-# The helpers below compare with ``if d > largest`` rather than calling the builtin ``max``:
-# Numba's float ``max`` costs about 20 ns, more than a whole 2-D Adam step. Their inputs are
-# finite (the iterates and checked gradients), where both give the same value.
-
-
-@njit(cache=True, error_model="numpy")
-def max_abs(values):
-    """``max|values|`` (0 for an empty vector)."""
-    largest = 0.0
-    for value in values:
-        d = abs(value)
-        if d > largest:
-            largest = d
-    return largest
-
-
-@njit(cache=True, error_model="numpy")
-def max_abs_projected(g, x, lower, upper, sign):
-    """``max|g|`` over the components not blocked by an active bound: a component where ``x``
-    sits on its lower bound and the step would go down (``sign * g > 0``), or on its upper bound
-    and the step would go up, counts as 0 (the projected gradient of L-BFGS-B's ``pgtol``).
-    ``sign`` is ``-1`` when maximizing."""
-    largest = 0.0
-    for i in range(g.shape[0]):
-        d = sign * g[i]
-        if (d > 0 and x[i] <= lower[i]) or (d < 0 and x[i] >= upper[i]):
-            continue
-        a = abs(g[i])
-        if a > largest:
-            largest = a
-    return largest
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def accept(x, f, g, previous):
-    """After evaluating at the new point ``x``: whether ``f`` or ``g`` is NaN/inf; if not, also
-    the step's max-norm ``max|x - previous|``, and ``previous[:] = x`` for the next iteration.
-
-    One call instead of three Python-level ones: this runs once per iteration of both loops. (No
-    early return inside the first loop: it kept LLVM from simplifying it, 7x slower at n = 2.)
-    Inlined where it is called (``minimize_batch``'s vectorized form); the compiled loop
-    (:func:`_make_loop`) writes the same operations out instead, because even inlined, its
-    three array arguments cost reference counting every iteration.
-    """
-    bad = (f - f) != 0  # NaN for inf and NaN
-    for i in range(g.shape[0]):
-        bad |= (g[i] - g[i]) != 0
-    if bad:
-        return True, 0.0
-    largest = 0.0
-    for i in range(x.shape[0]):
-        d = abs(x[i] - previous[i])
-        if d > largest:
-            largest = d
-        previous[i] = x[i]
-    return False, largest
-
-
-def evaluate(fun, jac, x, x_fun, x_jac, args, out):
-    """``(f, g)`` at ``x``: ``fun(x_fun, *args)`` and ``jac(x_jac, *args)``, or, with
-    ``jac=None`` (``jac=True`` for the user), ``fun(x_fun, *args)`` returning both; ``x_fun``
-    and ``x_jac`` are first refilled with ``x`` (only ``x_fun`` without ``jac``).
-
-    With a gradient buffer ``out`` (``jac_out=True``), the gradient function is called with it
-    as its last argument and writes the gradient there: ``jac(x_jac, *args, out)`` returns
-    nothing, ``fun(x_fun, *args, out)`` (``jac=True``) returns ``f``; ``g`` is ``out``."""
-    if jac is None:
-        if out is None:
-            return fun(refill(x_fun, x), *args)
-        return fun(refill(x_fun, x), *args, out), out
-    f = fun(refill(x_fun, x), *args)
-    if out is None:
-        return f, jac(refill(x_jac, x), *args)
-    jac(refill(x_jac, x), *args, out)
-    return f, out
-
-
-@overload(evaluate, inline="always")
-def _evaluate(fun, jac, x, x_fun, x_jac, args, out):
-    # chosen by type when compiling: a branch on `jac is None` would have to type both sides
-    with_out = not isinstance(out, types.NoneType)
-    if isinstance(jac, types.NoneType):
-        if with_out:
-            return lambda fun, jac, x, x_fun, x_jac, args, out: (
-                fun(refill(x_fun, x), *args, out), out)
-        return lambda fun, jac, x, x_fun, x_jac, args, out: fun(refill(x_fun, x), *args)
-    if with_out:
-        def implementation(fun, jac, x, x_fun, x_jac, args, out):
-            f = fun(refill(x_fun, x), *args)
-            jac(refill(x_jac, x), *args, out)
-            return f, out
-
-        return implementation
-    return lambda fun, jac, x, x_fun, x_jac, args, out: (fun(refill(x_fun, x), *args),
-                                                         jac(refill(x_jac, x), *args))
 
 
 def row_of(matrix, b):
@@ -183,14 +102,6 @@ def _row_of(matrix, b):
     if isinstance(matrix, types.NoneType):
         return lambda matrix, b: None
     return lambda matrix, b: matrix[b]
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def refill(buffer, x):
-    """``buffer[:] = x``, returning ``buffer``."""
-    for i in range(x.shape[0]):
-        buffer[i] = x[i]
-    return buffer
 
 
 @intrinsic
@@ -230,30 +141,6 @@ def _owned_gradient(g, returned, copying, buffers):
     return implementation
 
 
-@njit(cache=True, error_model="numpy")
-def small_change(f, f_previous, ftol):
-    """The ``ftol`` test, ``|f - f_previous| <= ftol * max(|f|, |f_previous|, 1)``."""
-    scale = 1.0
-    if abs(f) > scale:
-        scale = abs(f)
-    if abs(f_previous) > scale:
-        scale = abs(f_previous)
-    return abs(f - f_previous) <= ftol * scale
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def converged_after_step(f, f_previous, step_norm, ftol, xtol):
-    """The tests after an accepted step, in their order: ``ftol`` (:func:`small_change`), then
-    ``xtol`` (the step's max-norm). A negative tolerance is not tested."""
-    return (ftol >= 0 and small_change(f, f_previous, ftol)) or (xtol >= 0
-                                                                  and step_norm <= xtol)
-
-
-def descent_sign(optimizer):
-    """``-1.0`` when the optimizer maximizes, else ``1.0``."""
-    return -1.0 if optimizer.hyperparameters.get("maximize", False) else 1.0
-
-
 def is_jitted_pair(fun, jac):
     """Whether ``fun`` and ``jac`` are Numba dispatchers that the compiled loop can call: both
     jitted, or a jitted ``fun`` returning ``(f, g)`` with ``jac=True``."""
@@ -265,16 +152,15 @@ def is_jitted_pair(fun, jac):
 # ------------------------------------------------------------------------------------------------
 
 
-def _make_loop(element, step_scalars):
+def make_loop(element, step_scalars):
     """The compiled loop of one rule: its element function and its per-step scalar function
     (plain module-level functions, which Numba's cache key pickles by reference) are closed
     over and inlined, so that one update costs what the optimizer's serial kernel costs."""
 
     def loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
              bounded, sign, maxiter, gtol, ftol, xtol, return_best, buffers):
-        """``_minimize._python_loop`` line for line, minus the features listed in the module
-        docstring. A negative tolerance means "not requested". The update is the rule's
-        serial kernel, written out.
+        """The iteration of :mod:`numadam._policy`, with ``fun`` and ``jac`` evaluated here.
+        The update is the rule's serial kernel, written out.
 
         Returns ``(status, nit, f, g, nfev, carry, f_start)`` with ``x`` updated in place;
         status ``-1`` reports a gradient of the wrong shape (the caller raises).
@@ -290,7 +176,7 @@ def _make_loop(element, step_scalars):
         if g.shape != x.shape:
             return -1, 0, f, g, nfev, carry, f
         if (f - f) != 0 or count_nonfinite(g):
-            return 3, 0, f, g, nfev, carry, f
+            return NONFINITE, 0, f, g, nfev, carry, f
         # A jac may hand back one array on every call (a buffer of args, its own x), which
         # would change the gradient this loop holds: the first gradient is copied, and once
         # an array comes back again, every later one (owned_gradient)
@@ -298,15 +184,13 @@ def _make_loop(element, step_scalars):
         g = g.copy()
         previous = x.copy()
         f_start = f
-        # the lowest point so far, saved when the run climbs away from it (see _python_loop);
         # best_g is a copy, not a second reference to the gradient array: holding one made
         # every `g = g_new` pay reference counting, ~5 ns of a 150 ns iteration of a small fit
         best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
-        status, nit = 1, 0
+        status, nit = MAXITER, 0
         while nit < maxiter:
-            if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
-                              else max_abs(g)) <= gtol:
-                status = 0
+            if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
+                status = SUCCESS
                 break
             if in_table(inputs, first_step + nit):
                 scalars, carry_next = table_row(inputs, first_step + nit, carry)
@@ -315,8 +199,7 @@ def _make_loop(element, step_scalars):
             for i in range(x.shape[0]):  # the rule's serial kernel, inlined
                 element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
             if bounded:
-                for i in range(x.shape[0]):
-                    x[i] = min(max(x[i], lower[i]), upper[i])
+                project(x, lower, upper)
             nit += 1
             f_previous = f
             f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, slot))
@@ -324,33 +207,22 @@ def _make_loop(element, step_scalars):
             if g_new.shape != x.shape:
                 return -1, nit, f, g_new, nfev, carry_next, f_start
             g_new, returned, copying = owned_gradient(g_new, returned, copying, buffers)
-            if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
+            if climbed_from_best(return_best, sign, f, f_previous, best_key):
                 best_key, best_f = sign * f_previous, f_previous
                 best_g[:] = g
                 best_x[:] = previous
-            # accept(x, f, g, previous), written out: inlined as a call, its three array
-            # arguments cost an out-of-line NRT incref/decref pair each per iteration
-            nonfinite = (f - f) != 0  # NaN for inf and NaN
-            for i in range(g_new.shape[0]):
-                nonfinite |= (g_new[i] - g_new[i]) != 0
-            step_norm = 0.0
-            if not nonfinite:
-                for i in range(x.shape[0]):
-                    d = abs(x[i] - previous[i])
-                    if d > step_norm:
-                        step_norm = d
-                    previous[i] = x[i]
+            nonfinite, step_norm = accept(x, f, g_new, previous)
             if nonfinite:
                 x[:] = previous
-                f, nit, status = f_previous, nit - 1, 3
+                f, nit, status = f_previous, nit - 1, NONFINITE
                 break
             carry = carry_next
             g = g_new
             slot = 1 - slot
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
-                status = 0
+                status = SUCCESS
                 break
-        if best_key < sign * f:
+        if best_is_lower(best_key, sign, f):
             x[:] = best_x
             f, g = best_f, best_g
         return status, nit, f, g, nfev, carry, f_start
@@ -358,16 +230,15 @@ def _make_loop(element, step_scalars):
     return loop
 
 
-def _make_driver(element, step_scalars):
-    """The Python loop's engine for one rule: :func:`_make_loop`'s loop with the evaluations of
-    ``fun`` and ``jac`` left to the caller, as a Numba generator.
+def make_driver(element, step_scalars):
+    """The lean loop's engine for one rule (:func:`numadam._loops.lean_loop`): the iteration of
+    :mod:`numadam._policy` as a Numba generator that leaves each evaluation to its Python
+    caller.
 
-    ``_minimize._lean_loop`` iterates it from Python: each time it yields, the caller evaluates
-    the objective at ``x`` and stores the results in the buffers the generator reads. Resuming
-    a compiled generator costs ~0.1 us, where a call of a compiled function with this loop's
-    twenty arguments costs ~1 us (unboxing them): what is left per iteration is the user's
-    code. The operations and their order are :func:`_make_loop`'s, so results are bitwise
-    equal to it and to ``_python_loop``.
+    Each time it yields, the caller evaluates the objective at ``x`` and stores the results in
+    the buffers the generator reads. Resuming a compiled generator costs ~0.1 us, where a call
+    of a compiled function with this loop's twenty arguments costs ~1 us (unboxing them): what
+    is left per iteration is the user's code.
     """
 
     @register_jitable
@@ -379,8 +250,7 @@ def _make_driver(element, step_scalars):
         for i in range(x.shape[0]):  # the rule's serial kernel, inlined
             element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
         if bounded:
-            for i in range(x.shape[0]):
-                x[i] = min(max(x[i], lower[i]), upper[i])
+            project(x, lower, upper)
         return carry
 
     def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
@@ -389,7 +259,7 @@ def _make_driver(element, step_scalars):
         then stores ``f`` in ``value[0]``, the evaluation count in ``value[1]`` (when ``maxfev``
         is not negative) and ``g`` in ``gradient``; they hold the values at the start point on
         the first call. A caller that cannot evaluate sets ``value[2]`` and resumes it once:
-        it ends at once. A negative tolerance or ``maxfev`` is not tested.
+        it ends at once.
 
         Ends with ``x`` updated in place, the returned gradient in ``gradient``, and
         ``outcome`` = ``(status, nit, f, f_start, *carry)``.
@@ -398,11 +268,10 @@ def _make_driver(element, step_scalars):
         g = gradient.copy()
         previous = x.copy()
         best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
-        status, nit = 1, 0
+        status, nit = MAXITER, 0
         while nit < maxiter and not (maxfev >= 0 and value[1] >= maxfev):
-            if gtol >= 0 and (max_abs_projected(g, x, lower, upper, sign) if bounded
-                              else max_abs(g)) <= gtol:
-                status = 0
+            if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
+                status = SUCCESS
                 break
             carry_next = take_step(x, g, state, constants, inputs, carry, first_step + nit,
                                    lower, upper, bounded)
@@ -412,7 +281,7 @@ def _make_driver(element, step_scalars):
             if value[2] != 0:  # the caller stops (its user code raised)
                 return
             f = value[0]
-            if return_best and sign * f > sign * f_previous and sign * f_previous < best_key:
+            if climbed_from_best(return_best, sign, f, f_previous, best_key):
                 best_key, best_f = sign * f_previous, f_previous
                 best_g[:] = g
                 best_x[:] = previous
@@ -420,13 +289,13 @@ def _make_driver(element, step_scalars):
             carry = carry_next  # the step's scalar state is kept even if its point is not
             if nonfinite:
                 x[:] = previous
-                f, nit, status = f_previous, nit - 1, 3
+                f, nit, status = f_previous, nit - 1, NONFINITE
                 break
             g[:] = gradient
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
-                status = 0
+                status = SUCCESS
                 break
-        if best_key < sign * f:
+        if best_is_lower(best_key, sign, f):
             x[:] = best_x
             f = best_f
             g[:] = best_g
@@ -439,22 +308,46 @@ def _make_driver(element, step_scalars):
 
 @functools.cache
 def driver_for(rule):
-    """The rule's :func:`_make_driver` generator, compiled (cached on disk)."""
+    """The rule's :func:`make_driver` generator, compiled (cached on disk)."""
     return njit(cache=True, error_model="numpy")(
-        keyed_by_sources(_make_driver(rule.element, jitable_step_scalars(rule))))
+        keyed_by_sources(make_driver(rule.element, jitable_step_scalars(rule))))
 
 
-def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_best,
-        specialize=False, jac_out=False):
+class LoopArguments(NamedTuple):
+    """The arguments of a rule's compiled loop (:func:`make_loop`), by name."""
+
+    fun: Any
+    jac: Any
+    args: tuple
+    state: tuple
+    constants: tuple
+    inputs: tuple
+    carry: tuple
+    first_step: int
+    x: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    bounded: bool
+    sign: float
+    maxiter: int
+    gtol: float
+    ftol: float
+    xtol: float
+    return_best: bool
+    buffers: Any
+
+
+def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol, ftol, xtol,
+        return_best, specialize=False, jac_out=False):
     """Run the compiled loop; ``None`` if it cannot serve this optimizer, or if Numba cannot
     type the objective this way (e.g. ``fun`` returns an array), so that the caller falls back
     to the Python loop and its clear errors.
 
-    ``specialize``: compile the loop for these very functions (seconds of compile, then the
-    fastest iterations; cached on disk for ``njit(cache=True)`` functions, see
-    :func:`_specialized_on_disk`) instead of the loop cached on disk that calls them through
-    pointers. ``jac_out``: the gradient function writes into a buffer passed as its last
-    argument (:func:`evaluate`).
+    Tolerances as the policy takes them (negative: not requested). ``specialize``: compile the
+    loop for these very functions (seconds of compile, then the fastest iterations; cached on
+    disk for ``njit(cache=True)`` functions, see :func:`_specialized_on_disk`) instead of the
+    loop cached on disk that calls them through pointers. ``jac_out``: the gradient function
+    writes into a buffer passed as its last argument (:func:`numadam._objective.evaluate`).
 
     Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
     in place and its step count advanced.
@@ -462,8 +355,6 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
     step = optimizer.compiled_step()
     if step is None:
         return None
-    bounded = limits is not None
-    lower, upper = limits if bounded else (x[:0], x[:0])
     jac = None if jac is True else jac  # the loop's spelling of "fun returns (f, g)"
     rule = optimizer.variant.rule
     # the table of this setting's step scalars, which the loop reads and extends (a run from
@@ -471,14 +362,13 @@ def run(fun, jac, args, optimizer, x, limits, maxiter, gtol, ftol, xtol, return_
     table, filled = (_step_tables.table_for if optimizer.step_count == 0
                      else _step_tables.no_table)(rule, step.inputs, step.carry)
     scalars_like = (0.0,) * (table.shape[1] - len(step.carry))
-    arguments = (fun, jac, tuple(args), step.state, step.constants,
-                 (table, filled, step.inputs, scalars_like), step.carry,
-                 optimizer.step_count + 1, x, lower, upper, bounded, descent_sign(optimizer),
-                 int(maxiter), -1.0 if gtol is None else gtol, -1.0 if ftol is None else ftol,
-                 -1.0 if xtol is None else xtol, bool(return_best),
-                 np.empty((2, x.shape[0])) if jac_out else None)
+    arguments = LoopArguments(
+        fun, jac, tuple(args), step.state, step.constants,
+        (table, filled, step.inputs, scalars_like), step.carry, optimizer.step_count + 1, x,
+        lower, upper, bounded, sign, int(maxiter), gtol, ftol, xtol, bool(return_best),
+        np.empty((2, x.shape[0])) if jac_out else None)
     try:
-        key = (specialize, rule, fun, jac, types_key(arguments[2:], foreign=arguments[2]))
+        key = (specialize, rule, fun, jac, types_key(arguments[2:], foreign=arguments.args))
         known = key in _LOOP_OF_CALL.entries
 
         def find():
@@ -584,7 +474,7 @@ def _specialized_loop(rule, arguments):
     """``compiled="specialize"``: the loop for these very functions, taking :func:`run`'s
     arguments; loaded from the disk or compiled first, apart from the run
     (:func:`_specialized_on_disk`), for functions that Numba caches."""
-    bound = _specialized_on_disk(rule, *arguments[:2])
+    bound = _specialized_on_disk(rule, arguments.fun, arguments.jac)
     if bound is None:
         return loop_for(rule)
     try:
@@ -619,7 +509,7 @@ def function_type(dispatcher, argument_types):
 def _loop_source(rule):
     """The rule's loop as a Python function (its disk cache keyed by numadam's sources), its
     step scalars read from a table (:mod:`numadam._step_tables`)."""
-    return keyed_by_sources(_make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
+    return keyed_by_sources(make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
 
 @functools.cache
@@ -647,7 +537,7 @@ def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upp
 def _inlined_loop(rule):
     """The rule's loop, inlined where it is called (into :func:`_bound_loop`'s copies)."""
     return register_jitable(inline="always")(
-        _make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
+        make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
 
 def _value_key(value):
@@ -785,8 +675,8 @@ def _cached_loop(rule, arguments):
     (nothing at all when they are ``njit(cache=True)``); they are then called through
     pointers, which costs a few nanoseconds per call.
     """
-    fun, jac, args = arguments[:3]
-    x, buffers = arguments[8], arguments[-1]
+    fun, jac, args = arguments.fun, arguments.jac, arguments.args
+    x, buffers = arguments.x, arguments.buffers
     point = (typeof(x), *(typeof(value) for value in args))
     # with jac_out the gradient function also takes the buffer it writes into
     with_out = point if buffers is None else (*point, typeof(buffers[0]))

@@ -71,148 +71,31 @@ checking it would cost a collective every step).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sys
-import time
-import traceback
-import warnings
 
 import numpy as np
 from numba import njit
-from scipy.optimize import OptimizeResult
 
 from numadam import _validation as check
+from numadam._mpi import (
+    abort_on_error,
+    abort_when_uncaught,
+    agree,
+    check_comm,
+    describe,
+    error_kind,
+    launched_ranks,
+    mpi_module,
+    raise_together,
+    share_of,
+    shares,
+    world,
+)
 from numadam.backends import CPU, NonFiniteGradientError
 
 __all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "launched_ranks", "share_of",
            "shares", "world"]
-
-
-def _mpi():
-    """mpi4py's ``MPI`` module, or one clear ImportError."""
-    if "mpi4py.MPI" not in sys.modules:
-        # Read by MPICH when MPI starts (at this import). Its default reduce-scatter algorithm
-        # took 0.36-0.53 ms for MNIST's 400 kB gradient on 2 ranks, "pairwise" 0.04 ms
-        # (benchmarks/README.md); other MPIs ignore the variable, and a value the user set wins.
-        os.environ.setdefault("MPIR_CVAR_REDUCE_SCATTER_INTRA_ALGORITHM", "pairwise")
-    try:
-        from mpi4py import MPI
-    except ImportError as exc:
-        raise ImportError(
-            "numadam.distributed needs mpi4py and an MPI library; install them with "
-            "pip install 'numadam[mpi]' (mpi4py and the MPICH wheel, which provides mpiexec)"
-        ) from exc
-    return MPI
-
-
-def launched_ranks():
-    """How many ranks ``mpiexec`` started this process among (1 without it), read from the
-    launcher's environment (MPICH/Hydra, Open MPI, Slurm) without starting MPI."""
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "SLURM_NTASKS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 1
-
-
-def world():
-    """``MPI.COMM_WORLD`` (importing mpi4py, which starts MPI)."""
-    return _mpi().COMM_WORLD
-
-
-def _check_comm(comm):
-    MPI = _mpi()
-    if not isinstance(comm, MPI.Intracomm) or comm == MPI.COMM_NULL:
-        what = "a null communicator" if isinstance(comm, MPI.Comm) else type(comm).__name__
-        raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, got "
-                        f"{what}")
-    return comm
-
-
-def _report_and_abort(comm, message):
-    """Write ``message`` to stderr, give the launcher time to forward it, end every rank.
-
-    ``Abort`` makes the launcher kill every process at once; output still in the pipe to the
-    launcher was seen lost (on CI, all but the traceback's first line), hence the pause.
-    """
-    sys.stderr.write(message)
-    sys.stderr.flush()
-    time.sleep(0.5)
-    comm.Abort(1)
-
-
-def _abort_when_uncaught(comm):
-    """Make an exception that nobody catches end every rank of ``comm``, not just this one.
-
-    Otherwise the failing rank's interpreter exits while the others wait in a collective it
-    will never join: the run hangs. The hook runs only for an uncaught exception (which ends
-    this process anyway): it prints the traceback as Python would, then calls ``Abort``.
-    Installed once per process by the tools of this module when ``comm`` has several ranks;
-    ``python -m mpi4py`` does the same for a whole script.
-    """
-    if comm.size == 1 or getattr(sys.excepthook, "numadam_aborts", False):
-        return
-    previous = sys.excepthook
-
-    def abort(kind, value, trace):
-        previous(kind, value, trace)
-        # COMM_WORLD, not the communicator that installed the hook: that one may be freed by
-        # now (a sub-communicator), and Abort on it would fail inside the hook
-        everyone = _mpi().COMM_WORLD
-        _report_and_abort(everyone, f"[rank {everyone.rank}] uncaught {kind.__name__}: "
-                                    f"aborting all {everyone.size} ranks\n")
-
-    abort.numadam_aborts = True
-    sys.excepthook = abort
-
-
-def shares(total, size):
-    """How ``total`` items split into ``size`` contiguous blocks (``numpy.array_split``'s rule:
-    the first ``total % size`` blocks have one more): ``(counts, offsets)``, int arrays."""
-    offsets, counts = np.array([share_of(total, size, rank) for rank in range(size)],
-                               np.int64).reshape(size, 2).T
-    return np.ascontiguousarray(counts), np.ascontiguousarray(offsets)
-
-
-def share_of(total, size, rank):
-    """``(offset, count)`` of block ``rank`` in :func:`shares`' split, as Python ints."""
-    base, extra = divmod(total, size)
-    return rank * base + min(rank, extra), base + (rank < extra)
-
-
-def _agree(comm, what, local):
-    """Check that every rank passed the same ``local`` value (a small tuple); ValueError on every
-    rank otherwise, so that no rank goes on alone into a collective that would never match."""
-    values = comm.allgather(local)
-    if any(value != values[0] for value in values):
-        raise ValueError(f"every rank must pass the same {what}; the ranks passed {values}")
-
-
-@contextlib.contextmanager
-def abort_on_error(comm=None):
-    """End every rank when the code inside raises on one of them.
-
-    Another rank may be waiting in a collective that the failing rank will never join: it would
-    wait for ever. On an exception this prints the traceback, prefixed with the rank, to stderr
-    and calls ``comm.Abort(1)``, which ends all ranks (``mpiexec`` exits non-zero). With one rank
-    the exception is simply raised.
-
-    Parameters
-    ----------
-    comm : mpi4py communicator, optional
-        Default ``MPI.COMM_WORLD``.
-    """
-    comm = world() if comm is None else _check_comm(comm)
-    try:
-        yield comm
-    except BaseException as exc:
-        if comm.size == 1 or (isinstance(exc, SystemExit) and exc.code in (0, None)):
-            raise
-        text = "".join(traceback.format_exception(exc))
-        _report_and_abort(comm, "".join(f"[rank {comm.rank}] {line}\n"
-                                        for line in text.splitlines())
-                          + f"[rank {comm.rank}] aborting all {comm.size} ranks\n")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -224,9 +107,9 @@ def _join(comm, optimizer_name, param):
     """What both wrappers do first, on every rank: check ``comm``, make an uncaught exception
     end every rank, check that the ranks agree on the optimizer and the vector, and take rank
     0's parameters. Returns ``comm``."""
-    comm = _check_comm(comm)
-    _abort_when_uncaught(comm)
-    _agree(comm, "optimizer class, parameter size and dtype",
+    comm = check_comm(comm)
+    abort_when_uncaught(comm)
+    agree(comm, "optimizer class, parameter size and dtype",
            (optimizer_name, param.shape[0], param.dtype.str))
     comm.Bcast(param, root=0)
     return comm
@@ -288,14 +171,14 @@ class DataParallel:
     def __init__(self, optimizer, comm):
         from numadam.optimizers import Optimizer
 
-        _abort_when_uncaught(_check_comm(comm))  # first: a check below may fail on one rank
+        abort_when_uncaught(check_comm(comm))  # first: a check below may fail on one rank
         if not isinstance(optimizer, Optimizer) or optimizer.device != "cpu":
             raise TypeError(f"optimizer must be a numadam optimizer over a NumPy vector, got "
                             f"{optimizer!r}")
         self.optimizer = optimizer
         param = optimizer.param
         self.comm = _join(comm, type(optimizer).__name__, param)
-        _agree(self.comm, "hyperparameters and check_finite", _settings(optimizer))
+        agree(self.comm, "hyperparameters and check_finite", _settings(optimizer))
         # rank 0's state too: a rule may have built its state from the parameters before the
         # broadcast (schedule-free's z), and a rank may have loaded another one
         saved = self.comm.bcast(optimizer.state_dict() if self.comm.rank == 0 else None, root=0)
@@ -334,7 +217,7 @@ class DataParallel:
             np.divide(summed, self.comm.size, out=summed)
         else:
             np.multiply(grad, weight, out=summed)
-            self.comm.Allreduce(_mpi().IN_PLACE, summed)
+            self.comm.Allreduce(mpi_module().IN_PLACE, summed)
         self.optimizer.step(summed)
 
     def state_dict(self):
@@ -388,8 +271,8 @@ class DataParallel:
             summary = _summary_of(trial, state_dict)
         except Exception as exc:  # every rank still joins the comparison below
             failure = exc
-        outcomes = self.comm.allgather((_kind(failure), _describe(failure), summary))
-        _raise_together(self.comm, failure, outcomes, "DataParallel.load_state_dict")
+        outcomes = self.comm.allgather((error_kind(failure), describe(failure), summary))
+        raise_together(self.comm, failure, outcomes, "DataParallel.load_state_dict")
         # Each rank's dict passed alone; loading different ones would set the ranks stepping
         # apart for ever, each with the same parameters but its own state.
         summaries = [outcome[2] for outcome in outcomes]
@@ -483,7 +366,7 @@ class ShardedDataParallel:
     def __init__(self, optimizer_class, params, comm, *, shared_memory=None, **hyperparameters):
         from numadam.optimizers import Optimizer
 
-        _abort_when_uncaught(_check_comm(comm))  # first: a check below may fail on one rank
+        abort_when_uncaught(check_comm(comm))  # first: a check below may fail on one rank
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be a numadam optimizer class such as "
                             f"numadam.Adam, got {optimizer_class!r}")
@@ -492,12 +375,12 @@ class ShardedDataParallel:
         self.param = check.parameter_vector("params", params)
         n = self.param.shape[0]
         self.comm = _join(comm, optimizer_class.__name__, self.param)
-        _agree(self.comm, "shared_memory", (shared_memory,))
+        agree(self.comm, "shared_memory", (shared_memory,))
         self.counts, self.offsets = shares(n, self.comm.size)
         offset, count = share_of(n, self.comm.size, self.comm.rank)
         self._slice = slice(offset, offset + count)
         self.optimizer = optimizer_class(self.param[self._slice], **hyperparameters)
-        _agree(self.comm, "hyperparameters and check_finite", _settings(self.optimizer))
+        agree(self.comm, "hyperparameters and check_finite", _settings(self.optimizer))
         self._layout = (self.counts, self.offsets)
         self._summed = np.empty(count, self.param.dtype)  # this rank's slice of the sum
         self._scaled = None  # weight * grad, allocated when a weight is first given
@@ -539,14 +422,14 @@ class ShardedDataParallel:
             bad = shared.share_slices(self._slice, skipped)
         else:
             bad = self._total(skipped) if optimizer.check_finite is True else 0
-            comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
+            comm.Allgatherv(mpi_module().IN_PLACE, [self.param, self._layout])
         if bad:
             raise NonFiniteGradientError.skipped(bad, optimizer.step_count)
 
     def _total(self, count):
         """The sum of ``count`` over the ranks."""
         self._count[0] = count
-        self.comm.Allreduce(_mpi().IN_PLACE, self._count)
+        self.comm.Allreduce(mpi_module().IN_PLACE, self._count)
         return int(self._count[0])
 
     # -- saving and restoring ---------------------------------------------------------------
@@ -640,8 +523,8 @@ class ShardedDataParallel:
                        piece.get("mode"))
         except Exception as exc:  # every rank still joins the comparison below
             failure = exc
-        outcomes = self.comm.allgather((_kind(failure), _describe(failure), summary))
-        _raise_together(self.comm, failure, outcomes, "ShardedDataParallel.load_state_dict")
+        outcomes = self.comm.allgather((error_kind(failure), describe(failure), summary))
+        raise_together(self.comm, failure, outcomes, "ShardedDataParallel.load_state_dict")
         summaries = [outcome[2] for outcome in outcomes]
         if any(other != summaries[0] for other in summaries):
             raise ValueError(f"every rank must pass the same state_dict to load_state_dict; "
@@ -700,7 +583,7 @@ class ShardedDataParallel:
             self._shared.share_slices(self._slice, 0)
         else:
             getattr(self.optimizer, mode)()
-            self.comm.Allgatherv(_mpi().IN_PLACE, [self.param, self._layout])
+            self.comm.Allgatherv(mpi_module().IN_PLACE, [self.param, self._layout])
         return self
 
     @property
@@ -762,7 +645,7 @@ class _SharedBlock:
             # written now, so that its pages are taken: an untouched block takes no room in
             # /dev/shm, and the room check of a block opened after it would count it free
             memory[:] = 0
-        window.Lock_all(_mpi().MODE_NOCHECK)  # a passive epoch for the window's lifetime
+        window.Lock_all(mpi_module().MODE_NOCHECK)  # a passive epoch for the window's lifetime
         self.barrier()  # no rank writes its first gradient before the block is zeroed
 
     @classmethod
@@ -771,7 +654,7 @@ class _SharedBlock:
         None with ranks on several machines, or one rank)."""
         if wanted is False or comm.size == 1:
             return None
-        MPI = _mpi()
+        MPI = mpi_module()
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)
         together = node.size == comm.size
         node.Free()
@@ -854,108 +737,3 @@ def _average_of_two(a, b, divisor, out):
     then ``np.divide`` give, in one vectorized pass."""
     for i in range(out.shape[0]):
         out[i] = (a[i] + b[i]) / divisor
-
-
-# ------------------------------------------------------------------------------------------------
-# minimize_batch across ranks
-# ------------------------------------------------------------------------------------------------
-
-
-def _minimize_batch_across(comm, minimize_batch, fun, x0, args, method, jac, bounds, tol,
-                           callback, options, batch_args):
-    """``minimize_batch(..., comm=comm)``: see :func:`numadam.minimize_batch`.
-
-    Every rank validates the whole batch, solves its block of problems, and receives every
-    block: one ``allgather`` for the agreement on the inputs, one for the results (or the
-    error of any rank, raised on all of them as the same kind of error: see
-    :func:`_raise_together`; a caller catching ValueError then goes on alike on every rank).
-    """
-    from numadam import _batch
-
-    comm = _check_comm(comm)
-    _abort_when_uncaught(comm)
-    local, failure = None, None
-    try:
-        X = _batch._batch_points(x0)
-        B, n = X.shape
-        batch_args = _batch._batch_args(batch_args, B)
-        limits = _batch._batch_bounds(bounds, B, n)
-        with warnings.catch_warnings():  # unknown options warn once, in the local run below
-            warnings.simplefilter("ignore")
-            _, _, per_problem, settings = _batch._settings(_batch._method_name(method),
-                                                          dict(options or {}), B)
-            disp = _batch.disp_flag(settings["disp"])
-    except Exception as exc:  # every rank still joins the agreement below
-        failure, B, n = exc, None, None
-    outcomes = comm.allgather((_kind(failure), _describe(failure), B, n))
-    _raise_together(comm, failure, outcomes, "minimize_batch")
-    _agree(comm, "x0 shape (B, n)", (B, n))
-
-    counts, offsets = shares(B, comm.size)
-    rows = slice(int(offsets[comm.rank]), int(offsets[comm.rank] + counts[comm.rank]))
-    try:
-        if counts[comm.rank]:
-            # the summary is printed once, of the whole batch, on rank 0 (below)
-            local_options = {name: value[rows] if name in per_problem else value
-                             for name, value in dict(options or {}).items() if name != "disp"}
-            local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
-            local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
-                                   local_options, batch_args=tuple(a[rows] for a in batch_args))
-            local = dict(local)
-    except Exception as exc:
-        failure = exc
-    gathered = comm.allgather((_kind(failure), _describe(failure), local))
-    _raise_together(comm, failure, gathered, "minimize_batch")
-    result = _concatenate([part for _, _, part in gathered if part is not None])
-    if disp and comm.rank == 0:
-        print(_batch._summary(result))
-    return result
-
-
-def _describe(exc):
-    return None if exc is None else f"{type(exc).__name__}: {exc}"
-
-
-def _kind(exc):
-    """The kind of error the other ranks raise for ``exc``: its own for the input errors
-    (ValueError, TypeError), RuntimeError for anything else; ``None`` without one."""
-    if exc is None:
-        return None
-    return next((kind.__name__ for kind in (TypeError, ValueError) if isinstance(exc, kind)),
-                "RuntimeError")
-
-
-def _raise_together(comm, failure, outcomes, what):
-    """Raise on every rank if any rank failed, each rank an error of the same kind, so that code
-    catching it goes on alike on every rank (one rank left in the handler would wait in a
-    collective the others never join).
-
-    ``outcomes`` are the ranks' ``(_kind(failure), _describe(failure), ...)``. The kind is the
-    first failing rank's: a rank whose own failure is an instance of that kind raises it, any
-    other one (a failing rank's ``ZeroDivisionError`` too, when the kind is RuntimeError) an
-    error of that kind naming the first failing rank and its error.
-    """
-    failed = [(rank, outcome) for rank, outcome in enumerate(outcomes) if outcome[0] is not None]
-    if not failed:
-        return
-    rank, (kind_name, description, *_) = failed[0]
-    kind = {"TypeError": TypeError, "ValueError": ValueError}.get(kind_name, RuntimeError)
-    if isinstance(failure, kind):
-        raise failure
-    raise kind(f"{what} failed on rank {rank} of {comm.size}: {description}") from failure
-
-
-def _concatenate(parts):
-    """One batch result from the ranks' blocks, in rank order."""
-    first = parts[0]
-    merged = {}
-    for key, value in first.items():
-        if isinstance(value, np.ndarray):
-            merged[key] = np.concatenate([part[key] for part in parts])
-        elif isinstance(value, list):
-            merged[key] = [item for part in parts for item in part[key]]
-        elif key == "compiled":
-            merged[key] = any(part[key] for part in parts)
-        else:
-            merged[key] = value
-    return OptimizeResult(merged)

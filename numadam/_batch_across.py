@@ -1,0 +1,91 @@
+"""``minimize_batch(..., comm=comm)``: the problems split over the ranks of an MPI
+communicator, each rank solving its block, every rank receiving the whole result."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from numadam._inputs import batch_bounds, batch_points, batch_rows
+from numadam._mpi import (
+    abort_when_uncaught,
+    agree,
+    check_comm,
+    describe,
+    error_kind,
+    raise_together,
+    shares,
+)
+from numadam._options import batch_settings, disp_flag, method_name
+
+__all__ = ["concatenate", "minimize_batch_across"]
+
+
+def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac, bounds, tol,
+                           callback, options, batch_args):
+    """``minimize_batch(..., comm=comm)``: see :func:`numadam.minimize_batch`, which passes
+    itself (to solve a block) and its ``summary`` (for ``disp``).
+
+    Every rank validates the whole batch, solves its block of problems, and receives every
+    block: one ``allgather`` for the agreement on the inputs, one for the results (or the
+    error of any rank, raised on all of them as the same kind of error: see
+    :func:`raise_together`; a caller catching ValueError then goes on alike on every rank).
+    """
+    comm = check_comm(comm)
+    abort_when_uncaught(comm)
+    local, failure = None, None
+    try:
+        X = batch_points(x0)
+        B, n = X.shape
+        batch_args = batch_rows(batch_args, B)
+        limits = batch_bounds(bounds, B, n)
+        with warnings.catch_warnings():  # unknown options warn once, in the local run below
+            warnings.simplefilter("ignore")
+            _, _, per_problem, settings = batch_settings(method_name(method), dict(options or {}),
+                                                B)
+            disp = disp_flag(settings["disp"])
+    except Exception as exc:  # every rank still joins the agreement below
+        failure, B, n = exc, None, None
+    outcomes = comm.allgather((error_kind(failure), describe(failure), B, n))
+    raise_together(comm, failure, outcomes, "minimize_batch")
+    agree(comm, "x0 shape (B, n)", (B, n))
+
+    counts, offsets = shares(B, comm.size)
+    rows = slice(int(offsets[comm.rank]), int(offsets[comm.rank] + counts[comm.rank]))
+    try:
+        if counts[comm.rank]:
+            # the summary is printed once, of the whole batch, on rank 0 (below)
+            local_options = {name: value[rows] if name in per_problem else value
+                             for name, value in dict(options or {}).items() if name != "disp"}
+            local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
+            local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
+                                   local_options, batch_args=tuple(a[rows] for a in batch_args))
+            local = dict(local)
+    except Exception as exc:
+        failure = exc
+    gathered = comm.allgather((error_kind(failure), describe(failure), local))
+    raise_together(comm, failure, gathered, "minimize_batch")
+    result = concatenate([part for _, _, part in gathered if part is not None])
+    if disp and comm.rank == 0:
+        print(summary(result))
+    return result
+
+
+
+
+def concatenate(parts):
+    """One batch result from the ranks' blocks, in rank order."""
+    first = parts[0]
+    merged = {}
+    for key, value in first.items():
+        if isinstance(value, np.ndarray):
+            merged[key] = np.concatenate([part[key] for part in parts])
+        elif isinstance(value, list):
+            merged[key] = [item for part in parts for item in part[key]]
+        elif key == "compiled":
+            merged[key] = any(part[key] for part in parts)
+        else:
+            merged[key] = value
+    return OptimizeResult(merged)

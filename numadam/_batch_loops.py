@@ -1,0 +1,357 @@
+"""The loops of :func:`numadam.minimize_batch`: the compiled run of the jitted form and the
+vectorized form's loop, both running the iteration of :mod:`numadam._policy` for every
+problem, each to its own end.
+
+*Jitted*: every problem runs the rule's compiled minimize loop
+(:func:`numadam._compiled_loop.make_loop`) on its own row, state and hyperparameters, the
+problems spread over the cores with ``prange``; cached on disk with ``fun`` and ``jac`` typed
+by their signatures, as ``minimize``'s. *Vectorized*: the active problems' rows go to the user's
+``fun`` and ``jac`` at once (:class:`numadam._objective.RowsObjective`); the policy's
+primitives run row by row in three compiled passes (:func:`gtol_stops`, :func:`update_rows`,
+:func:`accept_rows`).
+
+The per-step scalars (bias corrections and the like), equal for every problem with the same
+hyperparameters, are computed once per step for the batch and read from a table.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange, typeof, types
+from numba.extending import overload, register_jitable
+from scipy.optimize import OptimizeResult
+
+from numadam import _compiled_loop, kernels
+from numadam._cache import keyed_by_sources
+from numadam._compiled_loop import row_of
+from numadam._objective import evaluate_row
+from numadam._policy import (
+    CALLBACK_STOP,
+    MAXITER,
+    NONFINITE,
+    SUCCESS,
+    accept,
+    best_is_lower,
+    climbed_from_best,
+    converged_after_step,
+    gradient_converged,
+    project,
+)
+from numadam._step_tables import beyond_table, jitable_step_scalars, store_tuple, tuple_like
+
+__all__ = ["cached_run", "explain_typing_error", "float_rows", "initial_state",
+           "per_problem_steps", "specialized_run", "table_steps", "to_evaluation_point",
+           "vectorized_loop"]
+
+
+def per_problem_steps(cls, scalars, per_problem, B):
+    """One optimizer per distinct hyperparameter setting (validating them), and which setting
+    each problem uses: ``(steps, index)``."""
+    index = np.zeros(B, np.int64)
+    if not per_problem:
+        return [cls(np.zeros(1), **scalars)], index
+    steps, seen = [], {}
+    for b in range(B):
+        values = tuple((name, value_of(array[b])) for name, array in per_problem.items())
+        if values not in seen:
+            seen[values] = len(steps)
+            steps.append(cls(np.zeros(1), **scalars, **dict(values)))
+        index[b] = seen[values]
+    in_use = {tuple(step.state[name].size != 0 for name in step.state_names) for step in steps}
+    if len(in_use) > 1:  # e.g. momentum 0 for some problems and not for others
+        raise ValueError(f"the per-problem values of {sorted(per_problem)} must keep the same "
+                         f"state vectors in use for every problem (a momentum of 0 for some "
+                         f"and not for others does not): split the batch")
+    return steps, index
+
+
+def value_of(value):
+    """One problem's hyperparameter as a plain (hashable) Python value: a float, or a tuple for
+    a row of ``betas``."""
+    return tuple(np.ravel(value).tolist()) if np.ndim(value) else value.item()
+
+
+def float_rows(tuples):
+    """Equal-length tuples of floats as the rows of a 2-D float64 array."""
+    return np.array([list(values) for values in tuples], float).reshape(len(tuples), -1)
+
+
+def initial_state(steps, index, X):
+    """Each state vector of the rule for every problem, shape (B, n), initialised as each
+    problem's optimizer initialises it (None when the rule does not use it)."""
+    first = steps[0]
+    rule = first.variant.rule
+    every = {**first.hyperparameters, **first.variant.fixed}
+    vectors = []
+    for name in first.state_names:
+        if first.state[name].size == 0:
+            vectors.append(None)
+        elif rule.initial_state(name, every) == "params":
+            vectors.append(X.copy())
+        else:
+            initial = np.array([step.state[name][0] for step in steps])[index]
+            vectors.append(np.array(np.broadcast_to(initial[:, None], X.shape)))  # writeable
+    return tuple(vectors + [None] * (3 - len(vectors)))
+
+
+def rows_of(arrays, b):
+    """``tuple(array[b] for array in arrays)`` (Numba: one overload per tuple length)."""
+    return tuple(array[b] for array in arrays)
+
+
+@overload(rows_of)
+def _rows_of(arrays, b):
+    if len(arrays) == 0:
+        return lambda arrays, b: ()
+
+    def implementation(arrays, b):
+        return (arrays[0][b],) + rows_of(arrays[1:], b)
+
+    return implementation
+
+
+#: Rows of step scalars tabulated per problem of a batch, at most (see :func:`_table_steps`).
+TABLE_ROWS_PER_PROBLEM = 16
+
+
+#: Rows tabulated per hyperparameter setting, at most.
+TABLE_ROWS_MAX = 2**16
+
+
+def table_steps(maxiter, settings, B):
+    """How many steps' scalars to tabulate per hyperparameter setting.
+
+    A problem's step ``t`` has the same scalars as every other problem with the same
+    hyperparameters (they depend on the step only), so the batch computes them once per setting
+    (:func:`numadam._step_tables.step_table`) and each problem reads them: its ``pow`` calls
+    were a fifth of an iteration of a small fit. The table costs ``settings * rows``
+    evaluations and grows with ``maxiter``; a run that stops early would waste most of it, so
+    it stays within ``TABLE_ROWS_PER_PROBLEM`` rows per problem (and ``TABLE_ROWS_MAX`` per
+    setting); later steps are computed as before.
+    """
+    return int(min(maxiter, TABLE_ROWS_PER_PROBLEM * B // settings, TABLE_ROWS_MAX))
+
+
+def make_run(loop):
+    """Every problem's compiled minimize ``loop``, the problems spread over the cores."""
+
+    def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
+            inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
+            upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
+            F_start, buffers):
+        for b in prange(X.shape[0]):
+            k = setting[b]
+            result = loop(
+                fun, jac, rows_of(batch_args, b) + args,
+                (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
+                tuple_like(constants[k], constants_like),
+                (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
+                tuple_like(carries[b], carry_like),
+                1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol,
+                return_best, row_of(buffers, b))
+            status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+            F_start[b] = result[6]
+            g = result[3]
+            if g.shape[0] == G.shape[1]:
+                G[b] = g
+
+    return run
+
+
+@functools.cache
+def run_source(rule):
+    """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
+    loop with its step scalars read from a table (:mod:`numadam._step_tables`)."""
+    loop = _compiled_loop.make_loop(rule.element, beyond_table(jitable_step_scalars(rule)))
+    # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
+    # pickles by value, with the Numba functions it calls, whose pickles change from process to
+    # process (a new uuid each): the key would never match again. Published under a name of
+    # this module, the loop pickles by reference, the same in every process.
+    loop.__module__, loop.__name__ = __name__, f"_batch_loop_{rule.name}"
+    loop.__qualname__ = loop.__name__
+    globals()[loop.__name__] = register_jitable(loop)
+    return keyed_by_sources(make_run(loop))
+
+
+@functools.cache
+def specialized_run(rule):
+    """``compiled="specialize"``: the run compiled for the very ``fun`` and ``jac`` it meets
+    (seconds of compile per objective and process, not cached on disk)."""
+    return njit(parallel=True, error_model="numpy")(run_source(rule))
+
+
+#: (rule, argument types) -> the batch run compiled for them, in this process.
+_RUNS = {}
+
+
+def cached_run(rule, arguments, x_row):
+    """The rule's batch run compiled for these arguments, ``fun`` and ``jac`` typed by their
+    signatures (first-class function types) rather than by their identity, as minimize's
+    compiled loop (:func:`numadam._compiled_loop._cached_loop`): cached on disk, so that a
+    fresh process loads it and compiles only the user's functions. ``x_row``: a row of
+    ``x0``, for the type of the point that ``fun`` and ``jac`` receive."""
+    fun, jac, args, batch_args = arguments[:4]
+    buffers = arguments[-1]
+    point = (typeof(x_row), *(typeof(array[0]) for array in batch_args),
+             *(typeof(value) for value in args))
+    # with jac_out the gradient function also takes the buffer it writes into
+    with_out = point if buffers is None else (*point, typeof(buffers[0, 0]))
+    fun_type = _compiled_loop.function_type(fun, with_out if jac is None else point)
+    jac_type = types.none if jac is None else _compiled_loop.function_type(jac, with_out)
+    if fun_type is None or jac_type is None:  # fixed signatures that need a conversion
+        return specialized_run(rule)
+    signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))
+    run = _RUNS.get((rule, signature))
+    if run is None:
+        run = _RUNS[rule, signature] = njit(signature, parallel=True, cache=True,
+                                            error_model="numpy")(run_source(rule))
+    return run
+
+
+@njit(parallel=True, error_model="numpy")
+def gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
+    """The ``gtol`` test of every active problem, before its step (status SUCCESS)."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        if gradient_converged(G[b], X[b], lower[b], upper[b], bounded, sign, gtol):
+            status[b] = SUCCESS
+
+
+@njit(parallel=True, error_model="numpy")
+def update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_like, inputs,
+                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit):
+    """One step of every active problem (its own step count, scalars and carry), then the
+    projection on its box: the optimizer's update and ``np.clip``, row by row."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        k = setting[b]
+        scalars, carry = step_scalars(tuple_like(inputs[k], inputs_like),
+                                      tuple_like(carries[b], carry_like), nit[b] + 1)
+        x = X[b]
+        kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b),
+               tuple_like(constants[k], constants_like), scalars)
+        store_tuple(carries[b], carry)
+        if bounded:
+            project(x, lower[b], upper[b])
+
+
+@njit(parallel=True, error_model="numpy")
+def accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
+                return_best, best_key, best_F, best_X, best_G):
+    """After evaluating the active problems at their new points: the policy's tests, row by
+    row. A non-finite value restores the row's last finite iterate (status NONFINITE)."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        x = X[b]
+        nit[b] += 1
+        if climbed_from_best(return_best, sign, F_new[j], F[b], best_key[b]):
+            best_key[b], best_F[b] = sign * F[b], F[b]
+            best_X[b] = previous[b]
+            best_G[b] = G[b]
+        nonfinite, step_norm = accept(x, F_new[j], G_new[j], previous[b])
+        if nonfinite:
+            x[:] = previous[b]
+            nit[b] -= 1
+            status[b] = NONFINITE
+            continue
+        f_previous = F[b]
+        F[b] = F_new[j]
+        G[b] = G_new[j]
+        if converged_after_step(F[b], f_previous, step_norm, ftol, xtol):
+            status[b] = SUCCESS
+
+
+def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
+                    inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
+                    upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
+                    return_best, F_start):
+    """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
+    (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call.
+    Tolerances and ``maxfev`` as the policy takes them (negative: not requested)."""
+    active = np.arange(X.shape[0])
+    F0, G0 = objective(X, active)
+    F[:], G[:], F_start[:] = F0, G0, F0
+    best_key = np.full(X.shape[0], np.inf)
+    best_F, best_X, best_G = F.copy(), X.copy(), G.copy()
+    bad = ~(np.isfinite(F0) & np.isfinite(G0).all(axis=1))
+    status[bad] = NONFINITE
+    active = active[~bad]
+    previous = X.copy()
+    iteration = 0
+    while active.size:
+        # as minimize's `while nit < maxiter and not nfev >= maxfev`, each problem with its
+        # own count (finite differences add more than one evaluation per iteration)
+        active = active[nit[active] < maxiter]
+        if maxfev >= 0:
+            active = active[objective.nfev[active] < maxfev]
+        if gtol >= 0 and active.size:
+            gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status)
+            active = active[status[active] == MAXITER]
+        if not active.size:
+            break
+        update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
+                    inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit)
+        F_new, G_new = objective(X[active], active)
+        stepped = active
+        accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
+                    return_best, best_key, best_F, best_X, best_G)
+        active = active[status[active] == MAXITER]
+        iteration += 1
+        if callback is not None and iteration % every == 0:
+            try:
+                callback(OptimizeResult(x=X.copy(), fun=F.copy(), jac=G.copy(), nit=nit.copy(),
+                                        status=status.copy()))
+            except StopIteration:
+                # as minimize, whose callback comes before its ftol/xtol tests: a problem that
+                # met one at this very step reports the stop too
+                status[stepped[status[stepped] == SUCCESS]] = CALLBACK_STOP
+                status[active] = CALLBACK_STOP
+                break
+    worse = best_is_lower(best_key, sign, F)  # elementwise on the rows
+    X[worse], F[worse], G[worse] = best_X[worse], best_F[worse], best_G[worse]
+
+
+def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
+                         batch_args, objective, nfev, njev, jitted):
+    """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
+    point to its evaluation point and evaluate there; a problem whose value or gradient is not
+    finite there keeps its last iterate, with status 3."""
+    rule = steps[0].variant.rule
+    loops = kernels.for_rule(rule.modes["eval"])
+    rows = np.flatnonzero(status != NONFINITE)
+    iterates = X[rows], F[rows], G[rows]  # copies (fancy indexing)
+    for b in rows:
+        step = steps[setting[b]]
+        every = {**step.hyperparameters, **step.variant.fixed}
+        constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
+        loops.serial(X[b], X[b], *(row_of(S, b) for S in state), constants, ())
+    if jitted:
+        for b in rows:
+            extra = tuple(array[b] for array in batch_args) + args
+            F[b], G[b] = evaluate_row(fun, jac, jac_out, X[b], extra)
+            nfev[b] += 1
+            njev[b] += 1
+    elif rows.size:
+        F[rows], G[rows] = objective(X[rows], rows)
+    bad = ~(np.isfinite(F[rows]) & np.isfinite(G[rows]).all(axis=1))
+    if bad.any():
+        X[rows[bad]], F[rows[bad]], G[rows[bad]] = (values[bad] for values in iterates)
+        status[rows[bad]] = NONFINITE
+
+
+def explain_typing_error(fun, jac, jac_out, x, extra):
+    """Raise minimize's clear error when Numba could not compile the batch loop because ``fun``
+    or ``jac`` returns the wrong kind of value for one problem's row; return otherwise (the
+    caller re-raises Numba's error)."""
+    try:
+        f, g = evaluate_row(fun, jac, jac_out, x, extra)
+    except Exception:  # noqa: BLE001 - the functions fail on their own: Numba's error stands
+        return
+    if np.ndim(f) != 0:
+        raise ValueError(f"fun must return a scalar for one problem's row (jitted form), got "
+                         f"an array of shape {np.shape(f)}")
+    if np.shape(g) != x.shape:
+        raise ValueError(f"jac must return an array of shape {x.shape} like a row of x0, got "
+                         f"shape {np.shape(g)}")

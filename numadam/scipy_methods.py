@@ -1,0 +1,62 @@
+"""numadam's methods as SciPy custom methods, one function per method of the rule registry::
+
+    scipy.optimize.minimize(fun, x0, jac=grad, method=numadam.adam, options={"lr": 1e-2})
+
+Each is ``numadam.minimize(..., method=<its name>)`` with SciPy's custom-method signature; its
+docstring lists its options (:func:`numadam.show_options`). A test keeps the list below equal to
+the registry's methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from scipy.optimize import OptimizeResult
+
+from numadam._minimize import first_order_only, solve
+from numadam._options import show_options
+
+__all__ = ["adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum",
+           "nadam", "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
+           "scipy_method"]
+
+SciPyMethod = Callable[..., OptimizeResult]
+
+
+def scipy_method(name: str) -> SciPyMethod:
+    """The SciPy custom method for numadam's method ``name``."""
+
+    def method(fun: Callable[..., Any], x0: Any, args: tuple = (), jac: Any = None,
+               hess: Any = None, hessp: Any = None, bounds: Any = None, constraints: Any = (),
+               callback: Callable[..., Any] | None = None, **options: Any) -> OptimizeResult:
+        first_order_only(name, hess, hessp, constraints, stacklevel=3)
+        if "tol" in options:  # SciPy passes minimize's `tol` to custom methods as an option
+            options.setdefault("gtol", options.pop("tol"))
+        return solve(fun, x0, args, name, jac, bounds, callback, options)
+
+    method.__name__ = method.__qualname__ = name
+    method.__module__ = __name__
+    method.__doc__ = (
+        f"``{name}`` for ``scipy.optimize.minimize(fun, x0, method=numadam.{name}, "
+        f"options={{...}})``; the same as ``numadam.minimize(..., method={name!r})``.\n\n"
+        f"Options\n-------\n" + show_options(name, disp=False).split("-------\n", 1)[1]
+    )
+    return method
+
+
+adam = scipy_method("adam")
+adamw = scipy_method("adamw")
+amsgrad = scipy_method("amsgrad")
+nadam = scipy_method("nadam")
+radam = scipy_method("radam")
+adamax = scipy_method("adamax")
+adagrad = scipy_method("adagrad")
+adadelta = scipy_method("adadelta")
+rmsprop = scipy_method("rmsprop")
+rprop = scipy_method("rprop")
+sgd = scipy_method("sgd")
+momentum = scipy_method("momentum")
+nesterov = scipy_method("nesterov")
+lion = scipy_method("lion")
+schedulefree_adamw = scipy_method("schedulefree_adamw")
