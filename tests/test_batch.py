@@ -9,8 +9,8 @@ from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning
 
 import numadam
-from numadam import _batch, functions
-from numadam._minimize import METHODS
+from numadam import _options, functions
+from numadam._options import METHODS
 
 B, SAMPLES = 6, 16
 
@@ -119,13 +119,14 @@ def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(run_twice):
     latest)."""
     runs = run_twice(
         "import numpy as np, numadam\n"
-        "from numadam import _batch\n"
+        "from numadam import _batch_loops, _options\n"
+        "from numadam._step_tables import step_table\n"
         "from numadam.functions import rosen, rosen_der\n"
         "X0 = np.tile([-1.2, 1.0], (3, 1))\n"
         "r = numadam.minimize_batch(rosen, X0, jac=rosen_der, method='nadam',"
         " options={'maxiter': 5})\n"
-        "(run,) = _batch._RUNS.values()\n"
-        "table = _batch.step_table(_batch.METHODS['nadam'][0].variant.rule)\n"
+        "(run,) = _batch_loops._RUNS.values()\n"
+        "table = step_table(_options.METHODS['nadam'][0].variant.rule)\n"
         "print(r.compiled, *(sum(getattr(f.stats, k).values()) for f in (run, table)"
         " for k in ('cache_hits', 'cache_misses')))\n")
     assert runs[1] == ["True", "1", "0", "1", "0"]  # the second process: hits, no compile
@@ -746,7 +747,7 @@ REFUSED = {"schedule": "cosine", "schedule_options": {"T_max": 5}, "clip_norm": 
 
 
 def test_the_refused_options_are_those_of_minimize_the_batch_lacks():
-    assert sorted(_batch.REFUSED_OPTIONS) == sorted(REFUSED)
+    assert sorted(_options.REFUSED_OPTIONS) == sorted(REFUSED)
 
 
 @pytest.mark.parametrize("form", ["jitted", "vectorized"])

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import numadam
-from numadam import distributed
+from numadam import _mpi, distributed
 from tests.mnist_files import MNIST_DIR, requires_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,25 +337,25 @@ def test_raise_together_gives_every_rank_the_first_failures_kind():
     kind of error everywhere; a rank raises its own error only when it is of that kind."""
     comm = types.SimpleNamespace(size=3)
     own = {1: ValueError("bad x0"), 2: ZeroDivisionError("division")}
-    outcomes = [(distributed._kind(own.get(rank)), distributed._describe(own.get(rank)))
+    outcomes = [(_mpi.error_kind(own.get(rank)), _mpi.describe(own.get(rank)))
                 for rank in range(3)]
     assert outcomes[0] == (None, None) and outcomes[2][0] == "RuntimeError"
     with pytest.raises(ValueError, match="^solve failed on rank 1 of 3: ValueError: bad x0$"):
-        distributed._raise_together(comm, None, outcomes, "solve")
+        _mpi.raise_together(comm, None, outcomes, "solve")
     with pytest.raises(ValueError) as raised:
-        distributed._raise_together(comm, own[1], outcomes, "solve")
+        _mpi.raise_together(comm, own[1], outcomes, "solve")
     assert raised.value is own[1]
     with pytest.raises(ValueError, match="failed on rank 1 of 3") as raised:
-        distributed._raise_together(comm, own[2], outcomes, "solve")
+        _mpi.raise_together(comm, own[2], outcomes, "solve")
     assert raised.value.__cause__ is own[2]
     # not an input error: a RuntimeError everywhere, the failing rank's own as its cause
     outcomes = [outcomes[0], outcomes[2], outcomes[0]]
     for failure in (None, own[2]):
         with pytest.raises(RuntimeError, match="rank 1 of 3: ZeroDivisionError: division") as \
                 raised:
-            distributed._raise_together(comm, failure, outcomes, "solve")
+            _mpi.raise_together(comm, failure, outcomes, "solve")
         assert raised.value.__cause__ is failure
-    assert distributed._raise_together(comm, None, [(None, None)] * 3, "solve") is None
+    assert _mpi.raise_together(comm, None, [(None, None)] * 3, "solve") is None
 
 
 @requires_mpi4py

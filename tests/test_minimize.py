@@ -17,12 +17,22 @@ from numba.core.errors import TypingError
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
 
 from numadam import _batch as numadam_batch
-from numadam import _compiled_loop, _step_tables, functions, schedules
+from numadam import (
+    _compiled_loop,
+    _step_tables,
+    adam,
+    functions,
+    minimize,
+    rmsprop,
+    schedules,
+    sgd,
+    show_options,
+)
 from numadam import _minimize as numadam_minimize
-from numadam._minimize import adam, minimize, rmsprop, sgd, show_options
+from numadam import _options as numadam_options
 from numadam.rules import adam as adam_rule
 
-METHODS = list(numadam_minimize.METHODS)  # every method of the registry
+METHODS = list(numadam_options.METHODS)  # every method of the registry
 DIAGONAL = np.array([1.0, 3.0, 10.0])
 
 
@@ -292,7 +302,7 @@ LEAN_CASES = [
 @pytest.mark.parametrize("case", range(len(LEAN_CASES)))
 def test_lean_loop_equals_the_general_python_loop_bitwise(method, case):
     keywords, options = LEAN_CASES[case]
-    if options.get("maximize") and "maximize" not in numadam_minimize._hyperparameters(method):
+    if options.get("maximize") and "maximize" not in numadam_options.hyperparameters_of(method):
         pytest.skip(f"{method} has no maximize option")
     fun, jac = ((lambda x: -rosen(x)), (lambda x: -rosen_der(x))) if options.get(
         "maximize") else (rosen, rosen_der)
@@ -343,13 +353,13 @@ def test_lean_loop_returns_the_best_iterate_like_the_general_loop():
 
 def test_lean_loop_runs_unless_an_option_acts_between_iterations(monkeypatch):
     general_runs = []
-    general_loop = numadam_minimize._python_loop
+    general_loop = numadam_minimize.python_loop
 
     def spy(*args, **kwargs):
         general_runs.append(1)
         return general_loop(*args, **kwargs)
 
-    monkeypatch.setattr(numadam_minimize, "_python_loop", spy)
+    monkeypatch.setattr(numadam_minimize, "python_loop", spy)
     minimize(quadratic, [1.0, 2.0, 3.0], jac=quadratic_grad, options={"maxiter": 5})
     minimize(quadratic, [1.0, 2.0, 3.0], options={"maxiter": 5})  # finite differences
     assert general_runs == []
@@ -691,7 +701,7 @@ def test_compiled_loop_equals_python_loop_bitwise(method, options):
 def step_table_of(method, **hyperparameters):
     """The process's step table (``_step_tables.table_for``) of a fresh optimizer of
     ``method``."""
-    cls, fixed = numadam_minimize.METHODS[method]
+    cls, fixed = numadam_options.METHODS[method]
     step = cls(np.zeros(2), **fixed, **hyperparameters).compiled_step()
     return _step_tables.table_for(cls.variant.rule, step.inputs, step.carry)
 
@@ -1044,7 +1054,7 @@ def test_the_specialized_loop_equals_the_pointer_loop_bitwise():
         np.testing.assert_array_equal(runs[0].x, runs[1].x)
         assert (runs[0].fun, runs[0].nit, runs[0].status) == (runs[1].fun, runs[1].nit,
                                                               runs[1].status)
-    rule = numadam_minimize.METHODS["nadam"][0].variant.rule
+    rule = numadam_options.METHODS["nadam"][0].variant.rule
     assert (rule, functions.rosen, functions.rosen_der) in _compiled_loop._SPECIALIZED
     assert (rule, rosen_jit, rosen_jit_der) not in _compiled_loop._SPECIALIZED
 

@@ -183,7 +183,8 @@ def test_constraints_are_refused_clearly(run):
 
 
 @FRONT_ENDS
-@pytest.mark.parametrize("maxiter, nit", [(10.0, 10), (None, 1000), (np.int32(7), 7)])
+@pytest.mark.parametrize("maxiter, nit", [(10.0, 10), (None, 1000), (np.int32(7), 7),
+                                          (100.1, 100), (2.5, 2)])  # a float truncated: gh-23430
 def test_maxiter_as_scipy_takes_it(run, maxiter, nit):
     result = run(clean_fun, [3.0, 3.0], jac=shifted_grad,
                  options={"lr": 1e-4, "maxiter": maxiter})
@@ -197,14 +198,44 @@ def test_maxiter_inf_runs_to_the_tolerance(run):
     assert result.success and np.abs(result.jac).max() <= 1e-6
     with pytest.raises(ValueError, match="maxiter=inf needs a tolerance"):
         run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": np.inf})
-    with pytest.raises(ValueError, match="maxiter must be a non-negative integer"):
-        run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": 2.5})
+    with pytest.raises(ValueError, match="maxiter must be a non-negative number"):
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={"maxiter": -2.5})
+
+
+@FRONT_ENDS
+def test_an_upper_bound_below_its_lower_one_raises_scipys_message(run):
+    with pytest.raises(ValueError, match="An upper bound is less than the corresponding lower"):
+        run(clean_fun, [0.5, 0.5], jac=shifted_grad, bounds=[(0, 1), (1, 0)])
+    scipy_message = "An upper bound is less than the corresponding lower bound."
+    with pytest.raises(ValueError, match=scipy_message):  # SciPy's own L-BFGS-B says the same
+        scipy.optimize.minimize(clean_fun, [0.5, 0.5], bounds=[(0, 1), (1, 0)])
+
+
+@FRONT_ENDS
+@pytest.mark.parametrize("options, warned", [
+    ({"maxiter": 3}, "Maximum number of iterations has been exceeded"),
+    ({"maxiter": 3, "gtol": 1e-12}, "Maximum number of iterations has been exceeded"),
+    ({"maxiter": 50, "maxfev": 4}, "Maximum number of function evaluations has been exceeded"),
+    ({"maxiter": 500, "gtol": 1e-3, "lr": 0.1}, None),  # a tolerance met: no warning
+])
+def test_disp_warns_when_the_budget_runs_out_as_scipy(run, options, warned, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(clean_fun, [3.0, 3.0], jac=shifted_grad, options={**options, "disp": True})
+    budget = [w for w in caught if issubclass(w.category, scipy.optimize.OptimizeWarning)]
+    if warned is None:
+        assert budget == []
+    else:
+        assert [str(w.message) for w in budget] == [warned + "."]
+        assert budget[0].filename == __file__  # points at the caller's line
+    assert "Iterations:" in capsys.readouterr().out
 
 
 @FRONT_ENDS
 def test_disp_and_finite_diff_rel_step_are_known_options(run, capsys):
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "Unknown solver options" warning
+        warnings.filterwarnings("error", "Unknown solver options")
+        warnings.filterwarnings("ignore", "Maximum number of iterations")  # disp's, as SciPy
         result = run(clean_fun, [3.0, 3.0], options={"disp": True, "maxiter": 5,
                                                      "finite_diff_rel_step": 1e-6})
     printed = capsys.readouterr().out
