@@ -281,8 +281,8 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
     previous = X.copy()
     iteration = 0
     while active.size:
-        # as minimize's `while nit < maxiter and not nfev >= maxfev`, each problem with its
-        # own count (finite differences add more than one evaluation per iteration)
+        # the policy's budget_left, as masks: each problem with its own count (finite
+        # differences add more than one evaluation per iteration)
         active = active[nit[active] < maxiter]
         if maxfev >= 0:
             active = active[objective.nfev[active] < maxfev]

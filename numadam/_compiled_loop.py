@@ -76,6 +76,7 @@ from numadam._policy import (
     SUCCESS,
     accept,
     best_is_lower,
+    budget_left,
     climbed_from_best,
     converged_after_step,
     gradient_converged,
@@ -269,7 +270,7 @@ def make_driver(element, step_scalars):
         previous = x.copy()
         best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
         status, nit = MAXITER, 0
-        while nit < maxiter and not (maxfev >= 0 and value[1] >= maxfev):
+        while budget_left(nit, maxiter, value[1], maxfev):
             if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
                 status = SUCCESS
                 break

@@ -31,6 +31,7 @@ from numadam._policy import (
     SUCCESS,
     accept,
     best_is_lower,
+    budget_left,
     climbed_from_best,
     converged_after_step,
     gradient_converged,
@@ -90,7 +91,7 @@ def python_loop(objective, optimizer, x, lower, upper, bounded, sign, maxiter, m
     best_key, best, f_start = math.inf, None, f
     previous = x.copy()  # the last accepted iterate
     status, nit = MAXITER, 0
-    while nit < maxiter and not (maxfev >= 0 and objective.nfev >= maxfev):
+    while budget_left(nit, maxiter, objective.nfev, maxfev):
         if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
             status = SUCCESS
             break

@@ -4,7 +4,7 @@ Every loop of :func:`numadam.minimize` and :func:`numadam.minimize_batch` (the P
 lean loop's compiled generator, the compiled loop, the batch's compiled run and its vectorized
 form) runs the same iteration::
 
-    while the budget lasts:
+    while budget_left(...):
         if gradient_converged(...): status SUCCESS, stop   # gtol, before a step
         step with the rule; project(x) onto the bounds
         evaluate f, g at the new point
@@ -14,9 +14,34 @@ form) runs the same iteration::
         if converged_after_step(...): status SUCCESS, stop  # ftol, then xtol
     if best_is_lower(...): return the best point instead of the last
 
-and ends with :func:`final_status` and :func:`message`. The loops differ only in how they
-evaluate the objective and how many problems they carry; each fact of the policy (a stopping
-test, the best-point test, the status table) is here and nowhere else.
+and ends with :func:`final_status` and :func:`message`:
+
+======  =======  ==========================================================================
+status  success  meaning
+======  =======  ==========================================================================
+0       True     a tolerance was met (``gtol``: max-norm of the gradient, projected on the
+                 bounds; ``ftol``: relative change of ``f``; ``xtol``: max-norm of the
+                 step), or ``maxiter`` iterations
+                 completed when no tolerance was asked for (fixed-budget stochastic runs)
+1       False    ``maxiter`` reached while a requested tolerance was not met
+2       False    ``maxfev`` evaluations of ``fun`` reached (finite differences included)
+3       False    ``fun`` or ``jac`` returned NaN or inf, or the optimizer's per-step scalars
+                 overflowed (extreme hyperparameters): the last finite iterate is returned
+4       False    with ``return_best=False``, the run ended above ``f(x0)`` (below it when
+                 maximizing); with the default ``return_best=True`` the lowest evaluated iterate
+                 is returned instead, so no run reports success at a point worse than ``x0``
+99      False    ``callback`` raised ``StopIteration``: the result equals the run with
+                 ``maxiter`` set to that iteration, and ``fun`` is not called again
+======  =======  ==========================================================================
+
+An iteration is one optimizer step followed by one evaluation of ``fun`` and ``jac`` at the new
+point; ``nit`` counts them, ``nfev`` counts calls of ``fun`` (finite differences included) and
+``njev`` gradient evaluations. Tolerances are tested in the order ``gtol`` (before a step),
+``ftol``, ``xtol`` (after it); the first met stops the run.
+
+The loops differ only in how they evaluate the objective and how many problems they carry; each
+fact of the policy (a stopping test, the best-point test, the status table) is here and nowhere
+else.
 
 The primitives run from Python and from Numba alike: the array ones are ``@njit`` functions
 inlined where a compiled loop calls them, the scalar ones plain Python that Numba inlines
@@ -35,9 +60,9 @@ from numba.extending import register_jitable
 
 __all__ = [
     "CALLBACK_STOP", "MAXFEV", "MAXITER", "NONFINITE", "STATUS_MESSAGES", "SUCCESS", "WORSE",
-    "accept", "best_is_lower", "budget_warning", "climbed_from_best", "converged_after_step",
-    "descent_sign", "final_status", "final_statuses", "gradient_converged", "max_abs",
-    "max_abs_projected", "message", "project", "small_change",
+    "accept", "best_is_lower", "budget_left", "budget_warning", "climbed_from_best",
+    "converged_after_step", "descent_sign", "final_status", "final_statuses",
+    "gradient_converged", "max_abs", "max_abs_projected", "message", "project", "small_change",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -95,6 +120,13 @@ def max_abs_projected(g, x, lower, upper, sign):
         if a > largest:
             largest = a
     return largest
+
+
+@register_jitable(inline="always")
+def budget_left(nit, maxiter, nfev, maxfev):
+    """Whether another iteration may run: fewer than ``maxiter`` iterations so far and, with a
+    ``maxfev`` (not negative), fewer than ``maxfev`` evaluations of ``fun``."""
+    return nit < maxiter and not (maxfev >= 0 and nfev >= maxfev)
 
 
 @register_jitable(inline="always")
