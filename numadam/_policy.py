@@ -122,7 +122,7 @@ def max_abs_projected(g, x, lower, upper, sign):
     return largest
 
 
-@register_jitable(inline="always")
+@register_jitable  # not inlined in Numba's IR: in a generator's loop test that warned
 def budget_left(nit, maxiter, nfev, maxfev):
     """Whether another iteration may run: fewer than ``maxiter`` iterations so far and, with a
     ``maxfev`` (not negative), fewer than ``maxfev`` evaluations of ``fun``."""
