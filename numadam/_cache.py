@@ -10,11 +10,12 @@ those files into the function's name, under which Numba files it, so that an edi
 compiles the loop afresh.
 
 Which files: :func:`dependencies` follows what the function refers to (its closure, the globals
-it names, the attributes it names of a numadam module, Numba dispatchers and intrinsics, and the
-numadam modules it imports a named constant from), file by file within the package. An edit of
-another file (``mnist.py``, ``functions.py``) changes no key. Each file counts by its code
-(:func:`code_digest`): an edit of a comment or a docstring changes no key either. Numba itself
-still recompiles the functions of a file whose timestamp changed.
+it names, the attributes it names of a numadam module, Numba dispatchers and intrinsics, the
+numadam module a constant it names comes from), file by file within the package. An edit of
+another file (``mnist.py``, ``functions.py``) changes no key. Each file counts by its bytecode
+(:func:`code_digest`): an edit of a comment or of a docstring's text changes no key either.
+(Numba itself still recompiles the functions of a file whose timestamp changed: an edit of
+``kernels.py`` recompiles the kernels.)
 
 A call site names further modules where a loop uses code it does not refer to by name (an
 ``@overload`` of a function defined elsewhere): ``keyed_by_sources(loop, module)``; the
@@ -23,7 +24,6 @@ modules in :data:`ALWAYS` count for every loop.
 
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import sys
@@ -57,10 +57,13 @@ def sources_digest(function, *modules) -> str:
 
 def dependencies(function) -> frozenset[Path]:
     """The package's source files whose code Numba may compile into ``function``: the files of
-    the functions it refers to, and theirs, through closures, globals, the attributes named of
-    numadam modules, Numba dispatchers (``py_func``) and intrinsics (``_defn``); and the numadam
-    modules that one of these files imports a referenced name from (a constant, which Numba
-    freezes into the code)."""
+    the functions it refers to, and theirs, through closures, globals, the attributes it names
+    of numadam modules, Numba dispatchers (``py_func``) and intrinsics (``_defn``); and for a
+    value it refers to (a constant, which Numba freezes into the code), every numadam module
+    that holds that very value under that name (where it was imported from)."""
+    modules = [module for name, module in list(sys.modules.items())
+               if name.partition(".")[0] == __name__.partition(".")[0]
+               and _in_package(getattr(module, "__file__", None)) is not None]
     found: set[Path] = set()
     seen: set[int] = set()
     pending = [function]
@@ -78,15 +81,13 @@ def dependencies(function) -> frozenset[Path]:
             if path is not None:
                 found.add(path)
             continue
-        if not isinstance(value, types.FunctionType):  # a Numba dispatcher, an intrinsic
-            value = _attribute(value, "py_func") or _attribute(value, "_defn")
-            if not isinstance(value, types.FunctionType):
-                continue
+        value = _function(value)
+        if value is None:
+            continue
         path = _in_package(value.__code__.co_filename)
         if path is None:
             continue
         found.add(path)
-        imported = _parsed(path)[1]
         names = _names(value.__code__)
         for cell in value.__closure__ or ():
             try:
@@ -94,54 +95,66 @@ def dependencies(function) -> frozenset[Path]:
             except ValueError:  # an empty cell
                 pass
         pending.extend(value.__defaults__ or ())
-        for name in names:
-            if name in imported:
-                found.add(imported[name])
-            if name not in value.__globals__:
-                continue
+        for name in names & value.__globals__.keys():
             referred = value.__globals__[name]
             if isinstance(referred, types.ModuleType):
                 module_path = _in_package(getattr(referred, "__file__", None))
                 if module_path is not None:
                     found.add(module_path)
                     pending.extend(_attribute(referred, attribute) for attribute in names)
-            else:
-                pending.append(referred)
+                continue
+            if not isinstance(referred, type) and _function(referred) is None:
+                found.update(_in_package(module.__file__) for module in modules
+                             if _attribute(module, name) is referred)
+            pending.append(referred)
     return frozenset(found)
 
 
 def code_digest(path) -> str:
-    """A digest of the code of the Python file ``path``: its syntax tree without docstrings
-    (and other string statements); comments, blank lines and line numbers do not count."""
-    return _parsed(Path(path).resolve())[0]
-
-
-class _NoStringStatements(ast.NodeTransformer):
-    def visit_Expr(self, node):
-        value = node.value
-        return None if isinstance(value, ast.Constant) and isinstance(value.value, str) else node
+    """A digest of the code of the Python file ``path``, as Python compiles it: docstrings,
+    comments, blank lines and line numbers do not count (an added or removed docstring may:
+    Python leaves a no-op in its place)."""
+    return _code_digest(Path(path).resolve())
 
 
 @functools.cache
-def _parsed(path: Path) -> tuple[str, dict[str, Path]]:
-    """``path``'s :func:`code_digest`, and the numadam files it imports names from
-    (``from numadam.x import y``: ``{"y": numadam/x.py}``, or ``numadam/x/y.py`` for a module)."""
-    tree = ast.parse(_read(path), str(path))
-    imported = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
-                node.module == PACKAGE.name or node.module.startswith(PACKAGE.name + ".")):
-            folder = PACKAGE.joinpath(*node.module.split(".")[1:])
-            for alias in node.names:
-                submodule = _module_file(folder / alias.name)
-                imported[alias.asname or alias.name] = submodule or _module_file(folder)
-    tree = _NoStringStatements().visit(tree)
-    digest = hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-    return digest, {name: file for name, file in imported.items() if file is not None}
+def _code_digest(path: Path) -> str:
+    source = _read(path)
+    # optimize=2 drops docstrings, and also assert statements and __debug__ blocks, which do
+    # count: a file that may have one is compiled as it is run
+    optimize = 0 if b"assert" in source or b"__debug__" in source else 2
+    code = compile(source, str(path), "exec", dont_inherit=True, optimize=optimize)
+    return hashlib.sha256(repr(_code_key(code)).encode()).hexdigest()
+
+
+def _code_key(code) -> tuple:
+    """What of ``code`` makes its compiled version: everything but its file and line numbers."""
+    return (code.co_code, getattr(code, "co_exceptiontable", b""), code.co_name, code.co_flags,
+            code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_names,
+            code.co_varnames, code.co_freevars, code.co_cellvars,
+            tuple(_constant_key(constant) for constant in code.co_consts))
+
+
+def _constant_key(constant):
+    if isinstance(constant, types.CodeType):
+        return _code_key(constant)
+    if isinstance(constant, tuple):
+        return tuple(_constant_key(item) for item in constant)
+    if isinstance(constant, frozenset):  # in an order that does not depend on the hash seed
+        return "frozenset", tuple(sorted(repr(_constant_key(item)) for item in constant))
+    return type(constant).__name__, repr(constant)  # -0.0 and 0.0, 1 and 1.0 apart
 
 
 def _read(path: Path) -> bytes:
     return path.read_bytes()
+
+
+def _function(value):
+    """``value`` if a Python function; a Numba dispatcher's or intrinsic's Python function."""
+    if isinstance(value, types.FunctionType):
+        return value
+    value = _attribute(value, "py_func") or _attribute(value, "_defn")
+    return value if isinstance(value, types.FunctionType) else None
 
 
 def _attribute(value, name):
@@ -149,13 +162,6 @@ def _attribute(value, name):
         return getattr(value, name, None)
     except Exception:  # an object whose attributes are computed (a lazy proxy)
         return None
-
-
-def _module_file(stem: Path) -> Path | None:
-    for path in (stem.with_name(stem.name + ".py"), stem / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
 
 
 def _names(code) -> set[str]:

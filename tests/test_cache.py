@@ -76,12 +76,12 @@ def edited(monkeypatch):
     def edit(changes):
         for name, change in changes.items():
             edits.setdefault(name, []).append(change)
-        _cache._parsed.cache_clear()
+        _cache._code_digest.cache_clear()
 
-    _cache._parsed.cache_clear()
+    _cache._code_digest.cache_clear()
     monkeypatch.setattr(_cache, "_read", fake_read)
     yield edit
-    _cache._parsed.cache_clear()
+    _cache._code_digest.cache_clear()
 
 
 def keys():
@@ -129,16 +129,24 @@ def test_a_code_edit_of_a_loop_module_changes_the_keys_of_the_loops_that_use_it(
     assert {module for _, module in changed} == {"kernels.py", "_compiled_loop.py", "_batch.py"}
 
 
-def test_code_digest_ignores_comments_blank_lines_and_docstrings(tmp_path):
-    path = tmp_path / "module.py"
-    path.write_text('"""Doc."""\n\nX = 1\n\n\ndef f(a):\n    """Doc."""\n    return a + X\n')
-    digest = _cache.code_digest(path)
-    path2 = tmp_path / "module2.py"
-    path2.write_text('"""Other."""\n# comment\nX = 1\n\ndef f(a):\n    return a + X  # c\n')
-    assert _cache.code_digest(path2) == digest
-    path3 = tmp_path / "module3.py"
-    path3.write_text('"""Doc."""\n\nX = 2\n\n\ndef f(a):\n    """Doc."""\n    return a + X\n')
-    assert _cache.code_digest(path3) != digest
+def test_code_digest_ignores_comments_blank_lines_and_the_text_of_docstrings(tmp_path):
+    def digest(source):
+        path = tmp_path / "module.py"
+        path.write_text(source)
+        _cache._code_digest.cache_clear()
+        return _cache.code_digest(path)
+
+    source = ('"""Doc."""\n\nX = 1\n"""X\'s doc."""\n\n\ndef f(a):\n    """Doc."""\n'
+              '    return a + X\n')
+    same = ('"""Other\ndoc."""\n# comment\nX = 1  # one\n"""Edited."""\n\ndef f(a):\n'
+            '    """Other doc."""\n\n    return (a\n            + X)\n')
+    assert digest(same) == digest(source)
+    assert digest(source.replace("X = 1", "X = 2")) != digest(source)
+    assert digest(source.replace("a + X", "X + a")) != digest(source)
+    assert digest(source.replace("X = 1", "X = 1.0")) != digest(source)
+    assert digest(source.replace("a + X", "a + X or {'b', 'c'}")) != digest(source)
+    checked = source.replace("    return", "    assert a, 'm'\n    return")  # -OO would drop it
+    assert digest(checked.replace("'m'", "'n'")) != digest(checked)
 
 
 STEP = """
