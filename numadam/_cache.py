@@ -24,8 +24,11 @@ modules in :data:`ALWAYS` count for every loop.
 
 from __future__ import annotations
 
+import contextlib
+import dis
 import functools
 import hashlib
+import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -59,11 +62,8 @@ def dependencies(function) -> frozenset[Path]:
     """The package's source files whose code Numba may compile into ``function``: the files of
     the functions it refers to, and theirs, through closures, globals, the attributes it names
     of numadam modules, Numba dispatchers (``py_func``) and intrinsics (``_defn``); and for a
-    value it refers to (a constant, which Numba freezes into the code), every numadam module
-    that holds that very value under that name (where it was imported from)."""
-    modules = [module for name, module in list(sys.modules.items())
-               if name.partition(".")[0] == __name__.partition(".")[0]
-               and _in_package(getattr(module, "__file__", None)) is not None]
+    value it refers to (a constant, which Numba freezes into the code), the numadam modules it
+    was imported from."""
     found: set[Path] = set()
     seen: set[int] = set()
     pending = [function]
@@ -95,6 +95,7 @@ def dependencies(function) -> frozenset[Path]:
             except ValueError:  # an empty cell
                 pass
         pending.extend(value.__defaults__ or ())
+        pending.extend((value.__kwdefaults__ or {}).values())
         for name in names & value.__globals__.keys():
             referred = value.__globals__[name]
             if isinstance(referred, types.ModuleType):
@@ -104,8 +105,7 @@ def dependencies(function) -> frozenset[Path]:
                     pending.extend(_attribute(referred, attribute) for attribute in names)
                 continue
             if not isinstance(referred, type) and _function(referred) is None:
-                found.update(_in_package(module.__file__) for module in modules
-                             if _attribute(module, name) is referred)
+                found.update(_origins(path, name))
             pending.append(referred)
     return frozenset(found)
 
@@ -114,17 +114,51 @@ def code_digest(path) -> str:
     """A digest of the code of the Python file ``path``, as Python compiles it: docstrings,
     comments, blank lines and line numbers do not count (an added or removed docstring may:
     Python leaves a no-op in its place)."""
-    return _code_digest(Path(path).resolve())
+    return _compiled(Path(path).resolve())[0]
 
 
 @functools.cache
-def _code_digest(path: Path) -> str:
+def _compiled(path: Path) -> tuple[str, dict[str, tuple[str, str]]]:
+    """``path``'s :func:`code_digest`, and the names its top level imports from modules:
+    ``from a.b import c as d`` gives ``{"d": ("a.b", "c")}``."""
     source = _read(path)
     # optimize=2 drops docstrings, and also assert statements and __debug__ blocks, which do
     # count: a file that may have one is compiled as it is run
     optimize = 0 if b"assert" in source or b"__debug__" in source else 2
     code = compile(source, str(path), "exec", dont_inherit=True, optimize=optimize)
-    return hashlib.sha256(repr(_code_key(code)).encode()).hexdigest()
+    digest = hashlib.sha256(repr(_code_key(code)).encode()).hexdigest()
+    imported, constants, module, attribute = {}, [], None, None
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "LOAD_CONST":
+            constants.append(instruction.argval)
+        elif instruction.opname == "IMPORT_NAME":
+            module, level = instruction.argval, constants[-2] if len(constants) > 1 else 0
+            if isinstance(level, int) and level > 0:  # from .x import y
+                package = ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+                with contextlib.suppress(ImportError, ValueError):
+                    module = importlib.util.resolve_name("." * level + module, package)
+        elif instruction.opname == "IMPORT_FROM":
+            attribute = instruction.argval
+        elif instruction.opname in ("STORE_NAME", "STORE_GLOBAL") and attribute is not None:
+            imported[instruction.argval] = (module, attribute)
+            attribute = None
+    return digest, imported
+
+
+def _origins(path: Path, name: str) -> list[Path]:
+    """The package's files that the module ``path`` imports ``name`` from, following it on
+    through the modules that import it in turn."""
+    files = []
+    while (source := _compiled(path)[1].get(name)) is not None:
+        module, name = source
+        submodule = sys.modules.get(f"{module}.{name}")
+        path = _in_package(getattr(submodule or sys.modules.get(module), "__file__", None))
+        if path is None or path in files:
+            break
+        files.append(path)
+        if submodule is not None:
+            break
+    return files
 
 
 def _code_key(code) -> tuple:

@@ -59,6 +59,16 @@ def test_the_modules_a_rule_borrows_from_count_for_its_loops():
         _cache.dependencies(kernels.for_rule(sgd.update).serial))
 
 
+def test_a_constant_counts_with_the_module_it_is_imported_from():
+    """Numba freezes a global constant into the code: a function of _batch.py that names
+    STATUS_MESSAGES depends on _minimize.py, where _batch.py imports it from."""
+    namespace = {}
+    source = "def uses():\n    return STATUS_MESSAGES, kernels.count_nonfinite\n"
+    exec(compile(source, _batch.__file__, "exec"), vars(_batch), namespace)
+    found = names(_cache.dependencies(namespace["uses"]))
+    assert found == {"_batch.py", "_minimize.py", "kernels.py"}
+
+
 @pytest.fixture
 def edited(monkeypatch):
     """``edited({path: (old, new)})``: the keys computed from now on see each file (relative
@@ -76,12 +86,12 @@ def edited(monkeypatch):
     def edit(changes):
         for name, change in changes.items():
             edits.setdefault(name, []).append(change)
-        _cache._code_digest.cache_clear()
+        _cache._compiled.cache_clear()
 
-    _cache._code_digest.cache_clear()
+    _cache._compiled.cache_clear()
     monkeypatch.setattr(_cache, "_read", fake_read)
     yield edit
-    _cache._code_digest.cache_clear()
+    _cache._compiled.cache_clear()
 
 
 def keys():
@@ -133,7 +143,7 @@ def test_code_digest_ignores_comments_blank_lines_and_the_text_of_docstrings(tmp
     def digest(source):
         path = tmp_path / "module.py"
         path.write_text(source)
-        _cache._code_digest.cache_clear()
+        _cache._compiled.cache_clear()
         return _cache.code_digest(path)
 
     source = ('"""Doc."""\n\nX = 1\n"""X\'s doc."""\n\n\ndef f(a):\n    """Doc."""\n'
