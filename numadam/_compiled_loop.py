@@ -508,7 +508,7 @@ def function_type(dispatcher, argument_types):
 
 @functools.cache
 def _loop_source(rule):
-    """The rule's loop as a Python function (its disk cache keyed by numadam's sources), its
+    """The rule's loop as a Python function (its disk cache keyed by the code it inlines), its
     step scalars read from a table (:mod:`numadam._step_tables`)."""
     return keyed_by_sources(make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
@@ -625,11 +625,12 @@ def _specialized_on_disk(rule, fun, jac):
     functions; a dispatcher given as an argument would make it uncacheable (numba #6972).
     Numba files it under its name, ``_bound_loop_<rule>_<owner>_<version>``: from the
     functions' :func:`numba_cache_stamp`, the owner digest names the functions and the version
-    digest holds their versions and numadam's sources. (Two functions defined on one line,
-    such as two lambdas, share an owner: each evicts the other's loop.) So an edit of their
-    file (or of numadam) compiles the loop afresh, as it does the functions themselves, and the
-    files of the owner's older versions are deleted then. The first process compiles it
-    (seconds); later ones load it and need not load the functions at all.
+    digest holds their versions and the code the rule's loop inlines (:mod:`numadam._cache`).
+    (Two functions defined on one line, such as two lambdas, share an owner: each evicts the
+    other's loop.) So an edit of their file (or of that code) compiles the loop afresh, as it
+    does the functions themselves, and the files of the owner's older versions are deleted
+    then. The first process compiles it (seconds); later ones load it and need not load the
+    functions at all.
     """
     key = (rule, fun, jac)
     loop = _SPECIALIZED.get(key)
@@ -638,7 +639,8 @@ def _specialized_on_disk(rule, fun, jac):
         if None in stamps:
             return None
         prefix = f"_bound_loop_{rule.name}_{_digest(*(owner for owner, _ in stamps))[:10]}_"
-        name = prefix + _digest(sources_digest(), *(version for _, version in stamps))[:16]
+        versions = (version for _, version in stamps)
+        name = prefix + _digest(sources_digest(_inlined_loop(rule)), *versions)[:16]
         namespace = {"__name__": __name__, "LOOP": _inlined_loop(rule), "FUN": fun, "JAC": jac}
         copy = pytypes.FunctionType(_bound_loop.__code__, namespace, name)
         copy.__qualname__ = name
