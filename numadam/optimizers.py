@@ -37,16 +37,33 @@ from __future__ import annotations
 
 import inspect
 import types
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from numba.core.errors import TypingError
 
 from numadam import _validation as check
 from numadam.backends import NonFiniteGradientError, backend_for
 from numadam.rules import VARIANTS, Variant
 
-__all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep"]
+__all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep", "GPUArray", "Vector"]
+
+
+class GPUArray(Protocol):
+    """A GPU array: anything exposing ``__cuda_array_interface__`` (a Numba device array, a CuPy
+    array, a PyTorch CUDA tensor; see :mod:`numadam.cuda`)."""
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]: ...
+
+
+#: A parameter or gradient vector, for annotations: a float32 or float64 NumPy array, or a GPU
+#: array.
+Vector: TypeAlias = npt.NDArray[np.floating[Any]] | GPUArray
+
+_Self = TypeVar("_Self", bound="_Modes")
 
 #: PyTorch's implementation flags, accepted so that code written for ``torch.optim`` runs:
 #: name -> (default, values accepted, why other values are refused).
@@ -157,6 +174,8 @@ class Optimizer:
     variant: Variant
     #: Names of the state vectors.
     state_names: tuple[str, ...] = ()
+    _names: tuple[str, ...]  # the hyperparameters'
+    _defaults: dict[str, Any]  # of every argument but params
 
     def __init__(self, params, *args, **kwargs):
         if not args and kwargs.keys() <= self._defaults.keys():
@@ -206,13 +225,13 @@ class Optimizer:
         self.check_finite = check_finite
 
     @property
-    def param(self):
+    def param(self) -> Vector:
         """The parameter vector, updated in place by :meth:`step` (the array given at
         creation; not re-assignable: the state vectors are sized for it)."""
         return self._param
 
     @property
-    def state(self):
+    def state(self) -> Mapping[str, Vector]:
         """The state vectors by name, read-only views (saving and restoring them:
         :meth:`state_dict`, :meth:`load_state_dict`)."""
         if self._state_view is None:
@@ -221,13 +240,13 @@ class Optimizer:
         return self._state_view
 
     @property
-    def check_finite(self):
+    def check_finite(self) -> bool | Literal["before"]:
         """``True``, ``False`` or ``"before"``: what a non-finite gradient does (module
         docstring); settable."""
         return self._check_finite
 
     @check_finite.setter
-    def check_finite(self, value):
+    def check_finite(self, value: bool | Literal["before"]) -> None:
         self._check_finite = _check_finite_mode(value)
         self._kernel = self._backend.update(self._rule, self._param.shape[0],
                                             checked=self._check_finite is True)
@@ -257,18 +276,18 @@ class Optimizer:
         self._inputs = self._rule.step_inputs(every)
 
     @classmethod
-    def hyperparameter_names(cls):
+    def hyperparameter_names(cls) -> tuple[str, ...]:
         """Names of the hyperparameters, in declaration order."""
         return cls._names
 
     @property
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         """A copy of the current hyperparameters, as a dict."""
         return dict(self._hyperparameters)
 
     # -- stepping ----------------------------------------------------------------------------
 
-    def step(self, grad):
+    def step(self, grad: Vector) -> None:
         """Update the parameters in place with one step along ``grad``.
 
         Parameters
@@ -322,7 +341,7 @@ class Optimizer:
         if skipped:
             raise NonFiniteGradientError.skipped(skipped, step)
 
-    def step_prechecked(self, grad):
+    def step_prechecked(self, grad: Vector) -> int:
         """:meth:`step` for callers that checked ``grad`` themselves (``minimize``): an array of
         the parameters' type, dtype and shape, C-contiguous, not overlapping them.
 
@@ -334,7 +353,7 @@ class Optimizer:
         self.step_count, self._carry = step, carry  # counted once it ran, as in step
         return skipped
 
-    def compiled_step(self):
+    def compiled_step(self) -> CompiledStep | None:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
         its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
         steps. ``None`` unless the parameters are float64 NumPy arrays."""
@@ -347,7 +366,7 @@ class Optimizer:
                             jitted_step_scalars(self._rule), self._state_vectors,
                             self._constants, self._inputs, self._carry)
 
-    def advance(self, steps, carry):
+    def advance(self, steps: int, carry: tuple) -> None:
         """Record ``steps`` updates made by a compiled loop from :meth:`compiled_step`, with the
         scalar state ``carry`` it ended with."""
         self.step_count += steps
@@ -355,7 +374,7 @@ class Optimizer:
 
     # -- saving and restoring ---------------------------------------------------------------
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as plain Python and NumPy objects (copies).
 
         Returns
@@ -376,7 +395,7 @@ class Optimizer:
             saved["mode"] = self._mode
         return saved
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.
 
         Raises
@@ -460,7 +479,7 @@ class Optimizer:
         self._carry = carry
         self._mode = mode  # the saved parameters are at that mode's point
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())
         return (
             f"{type(self).__name__}(<{self._param.shape[0]} x {self.dtype}>, {settings}, "
@@ -484,18 +503,18 @@ class _Modes:
              _as_python(rule.mode_constants(mode, every, self._to_dtype)), ())
         self._mode = mode
 
-    def train(self):
+    def train(self: _Self) -> _Self:
         """Move the parameters to the point where gradients are taken (train mode)."""
         self._switch("train")
         return self
 
-    def eval(self):
+    def eval(self: _Self) -> _Self:
         """Move the parameters to the point to evaluate, test or save (eval mode)."""
         self._switch("eval")
         return self
 
     @property
-    def mode(self):
+    def mode(self) -> str:
         """``"train"`` or ``"eval"``."""
         return self._mode
 
