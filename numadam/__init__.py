@@ -11,23 +11,43 @@ and a SciPy-style front end, ``numadam.minimize(fun, x0, method="adam")``, whose
 plug into ``scipy.optimize.minimize(fun, x0, method=numadam.adam)``.
 
 Every rule lives in one module of :mod:`numadam.rules`, whose registry lists the optimizer
-classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`.
+classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`. The
+classes are written out in ``numadam/_optimizer_classes.py``, generated from the registry by
+``python -m numadam._generate_classes``, which also writes their two lists here.
 """
 
-from numadam import _minimize, optimizers
+from numadam import _minimize, optimizers  # noqa: F401  (imports the classes' module: first)
 from numadam._batch import minimize_batch, multistart
 from numadam._minimize import minimize, show_options
+from numadam._optimizer_classes import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    Momentum,
+    NAdam,
+    RAdam,
+    RMSProp,
+    Rprop,
+    ScheduleFreeAdamW,
+)
 from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
-# One optimizer class and one minimize method (a SciPy custom method) per registry entry.
-globals().update(optimizers.CLASSES)
+# One minimize method (a SciPy custom method) per registry entry: numadam.adam, ...
 globals().update({name: getattr(_minimize, name) for name in _minimize.METHODS})
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
     "minimize_batch", "multistart",
-    *optimizers.CLASSES, *_minimize.METHODS,
+    # <optimizer classes> written by python -m numadam._generate_classes, as the import
+    "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion",
+    # </optimizer classes>
+    *_minimize.METHODS,
 ]

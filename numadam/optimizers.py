@@ -7,8 +7,10 @@ r"""Stateful optimizers on one flat parameter vector, shaped like ``torch.optim`
     for _ in range(100):
         opt.step(gradient(x))      # updates x in place
 
-One class per entry of :data:`numadam.rules.VARIANTS`, all built here from the rule modules:
-each validates its arguments once, keeps its state as arrays of the parameter's dtype on the
+One class per entry of :data:`numadam.rules.VARIANTS`, written out in
+``numadam/_optimizer_classes.py`` (generated from the rule modules by
+``python -m numadam._generate_classes``) and bound to its rule by :class:`Optimizer`: each
+validates its arguments once, keeps its state as arrays of the parameter's dtype on the
 parameter's device, computes the per-step scalars on the host and hands the arrays to one fused
 compiled loop (see :mod:`numadam.backends`).
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import inspect
 import types
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -157,7 +160,10 @@ class Optimizer:
     Each subclass is one :class:`numadam.rules.Variant` (``Adam``, ``AdamW`` ...); its
     constructor takes the parameter vector, the rule's hyperparameters, PyTorch's implementation
     flags (``foreach``, ``fused``, ``capturable``, ``differentiable``: accepted at the values
-    that change nothing) and ``check_finite``.
+    that change nothing) and ``check_finite``. ``class Adam(Optimizer, variant="Adam")`` binds a
+    subclass to the registry entry with that class name, whose rule, hyperparameters and
+    defaults it takes; the classes are written so in ``numadam/_optimizer_classes.py``,
+    generated from the registry. A subclass without ``variant=`` is its base's variant.
 
     Parameters
     ----------
@@ -176,6 +182,11 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
     _names: tuple[str, ...]  # the hyperparameters'
     _defaults: dict[str, Any]  # of every argument but params
+
+    def __init_subclass__(cls, variant: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if variant is not None:
+            _bind(cls, variant)
 
     def __init__(self, params, *args, **kwargs):
         if not args and kwargs.keys() <= self._defaults.keys():
@@ -544,11 +555,24 @@ def _signature(variant):
     return inspect.Signature(positional + keyword)
 
 
+def _annotation(spec):
+    """The type of a hyperparameter in its optimizer's signature, as source text."""
+    if spec.annotation is not None:
+        return spec.annotation
+    default = spec.default
+    if type(default) in (bool, int, float):
+        return type(default).__name__
+    if isinstance(default, tuple) and default and all(type(v) is float for v in default):
+        return f"tuple[{', '.join(['float'] * len(default))}]"
+    raise TypeError(f"no type to derive from the default {default!r}: give the Hyperparameter "
+                    f"an annotation")
+
+
 def _parameters_doc(variant):
     lines = ["Parameters", "----------", "params : ndarray or GPU array",
              "    1-D, C-contiguous, writeable float32 or float64 vector, updated in place."]
     for name, spec in variant.hyperparameters().items():
-        lines.append(f"{name} : default {spec.default!r}")
+        lines.append(f"{name} : {_annotation(spec)}, default {spec.default!r}")
         lines.append(f"    {spec.doc[0].upper()}{spec.doc[1:]}"
                      + (". Fixed at creation." if spec.fixed else "."))
     lines += ["foreach, fused, capturable, differentiable",
@@ -558,34 +582,97 @@ def _parameters_doc(variant):
     return "\n".join(lines)
 
 
-def _optimizer_class(variant):
+def _class_doc(variant):
+    """The docstring of ``variant``'s class: the rule's (or the variant's) own, then its
+    parameters."""
+    doc = inspect.cleandoc(variant.doc or variant.rule.doc)
+    return f"{doc}\n\n{_parameters_doc(variant)}\n"
+
+
+def _base_names(variant, made):
+    """The names of the bases of ``variant``'s class, given the names of the classes ``made``
+    before it. AdamW is an Adam, Momentum an SGD, as in PyTorch: a variant subclasses its
+    rule's class; a rule with modes (schedule-free) adds ``train()`` and ``eval()``."""
+    base = variant.rule.class_name if variant.rule.class_name in made else "Optimizer"
+    return ("_Modes", base) if variant.rule.modes and base == "Optimizer" else (base,)
+
+
+#: Where the classes are written, for the messages saying that it is out of step.
+GENERATED = "numadam/_optimizer_classes.py"
+REGENERATE = "python -m numadam._generate_classes"
+
+
+def _out_of_step(message):
+    warnings.warn(f"{GENERATED} is out of step with the registry (numadam.rules): {message}; "
+                  f"regenerate it with `{REGENERATE}`", RuntimeWarning, stacklevel=4)
+
+
+def _comparable(signature):
+    return [(p.name, p.kind, repr(p.default)) for p in signature.parameters.values()]
+
+
+def _bind(cls, class_name):
+    """Make ``cls`` (``class Adam(Optimizer, variant="Adam")``) the optimizer of the registry
+    entry with that class name: its hyperparameter attributes, state names, signature and
+    defaults all come from the registry. The generated class's own ``__init__`` spells out the
+    same signature (checked here: a file out of step warns, and still imports, so that it can
+    be regenerated)."""
+    variant = next((v for v in VARIANTS if v.class_name == class_name), None)
+    if variant is None:
+        _out_of_step(f"the registry has no class {class_name}")
+        return
     namespace = {
         name: _Hyperparameter(spec.validate, settable=not spec.fixed)
         for name, spec in variant.hyperparameters().items()
     }
-    doc = inspect.cleandoc(variant.doc or variant.rule.doc)
+    for name, descriptor in namespace.items():
+        descriptor.__set_name__(cls, name)
+        setattr(cls, name, descriptor)
     signature = _signature(variant)
-    namespace.update(
-        variant=variant, state_names=variant.rule.state, _names=tuple(namespace),
-        __signature__=signature,
-        # every argument but params has a default: a call by keyword binds as {**these, ...}
-        _defaults={name: parameter.default for name, parameter in
-                   signature.parameters.items() if name != "params"},
-        __doc__=f"{doc}\n\n{_parameters_doc(variant)}\n", __module__=__name__,
-    )
-    # AdamW is an Adam, Momentum an SGD, as in PyTorch: a variant subclasses its rule's class.
-    base = CLASSES.get(variant.rule.class_name, Optimizer)
-    bases = (_Modes, base) if variant.rule.modes and base is Optimizer else (base,)
-    return type(variant.class_name, bases, namespace)
+    cls.variant = variant
+    cls.state_names = variant.rule.state
+    cls._names = tuple(namespace)
+    # every argument but params has a default: a call by keyword binds as {**these, ...}
+    cls._defaults = {name: parameter.default for name, parameter in
+                     signature.parameters.items() if name != "params"}
+    init = cls.__dict__.get("__init__", Optimizer.__init__)
+    if init is not Optimizer.__init__:  # the generated class's: the same signature, annotated
+        written = inspect.signature(init)
+        written = written.replace(parameters=list(written.parameters.values())[1:],
+                                  return_annotation=inspect.Signature.empty)
+        if _comparable(written) != _comparable(signature):
+            _out_of_step(f"{class_name}{written} differs from the registry's "
+                         f"{class_name}{signature}")
+        signature = written
+    cls.__signature__ = signature
 
+
+def _optimizer_class(variant, classes):
+    """The class of ``variant`` made from the registry alone, for a variant the generated
+    module lacks (it warns): what every class was before the module was generated."""
+    _out_of_step(f"it has no class {variant.class_name}")
+    # Optimizer's __init__, taking the signature below, not its base class's (AdamW's are not
+    # Adam's)
+    namespace = {"__doc__": _class_doc(variant), "__module__": __name__,
+                 "__init__": Optimizer.__init__}
+    every = {"Optimizer": Optimizer, "_Modes": _Modes, **classes}
+    bases = tuple(every[name] for name in _base_names(variant, classes))
+    return type(variant.class_name, bases, namespace, variant=variant.class_name)
+
+
+# The classes subclass Optimizer: their module is imported here, once Optimizer exists, and
+# only from here (numadam/__init__.py imports this module first).
+from numadam import _optimizer_classes  # noqa: E402
+from numadam._optimizer_classes import *  # noqa: E402, F403
+from numadam._optimizer_classes import RMSProp as RMSprop  # noqa: E402  (PyTorch's spelling)
 
 #: class name -> optimizer class, one per registered variant that has a class.
-CLASSES: dict[str, type] = {}
+CLASSES: dict[str, type[Optimizer]] = {}
 for _variant in VARIANTS:
     if _variant.class_name:
-        CLASSES[_variant.class_name] = _optimizer_class(_variant)
+        _class = getattr(_optimizer_classes, _variant.class_name, None)
+        if _class is None or _class.__dict__.get("variant") is not _variant:
+            _class = _optimizer_class(_variant, CLASSES)
+        CLASSES[_variant.class_name] = _class
 
-globals().update(CLASSES)
-#: PyTorch's spelling.
-RMSprop = CLASSES["RMSProp"]
 __all__ += [*CLASSES, "RMSprop"]
