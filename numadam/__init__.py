@@ -11,43 +11,43 @@ and a SciPy-style front end, ``numadam.minimize(fun, x0, method="adam")``, whose
 plug into ``scipy.optimize.minimize(fun, x0, method=numadam.adam)``.
 
 Every rule lives in one module of :mod:`numadam.rules`, whose registry lists the optimizer
-classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`.
+classes and methods exported here; their NumPy ground truth is :mod:`numadam._reference`. The
+classes are written out in ``numadam/_optimizer_classes.py``, generated from the registry by
+``python -m numadam._generate_classes``, which also writes their two lists here.
 """
 
-from numadam import optimizers
+from numadam import optimizers, scipy_methods  # noqa: F401  (optimizers first: it imports the classes' module)
 from numadam._batch import minimize_batch
 from numadam._minimize import minimize
 from numadam._multistart import multistart
+from numadam._optimizer_classes import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    Momentum,
+    NAdam,
+    RAdam,
+    RMSProp,
+    Rprop,
+    ScheduleFreeAdamW,
+)
 from numadam._options import show_options
 from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
-from numadam.scipy_methods import (
-    adadelta,
-    adagrad,
-    adam,
-    adamax,
-    adamw,
-    amsgrad,
-    lion,
-    momentum,
-    nadam,
-    nesterov,
-    radam,
-    rmsprop,
-    rprop,
-    schedulefree_adamw,
-    sgd,
-)
+from numadam.scipy_methods import *  # noqa: F403  numadam.adam & co., one per method
 
 __version__ = "0.1.0"
-
-# One optimizer class per registry entry.
-globals().update(optimizers.CLASSES)
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
     "minimize_batch", "multistart",
-    *optimizers.CLASSES,
-    "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum", "nadam",
-    "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
+    # <optimizer classes> written by python -m numadam._generate_classes, as the import
+    "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion",
+    # </optimizer classes>
 ]
+__all__ += scipy_methods.__all__  # numadam.adam & co., SciPy custom methods

@@ -3,8 +3,8 @@
     scipy.optimize.minimize(fun, x0, jac=grad, method=numadam.adam, options={"lr": 1e-2})
 
 Each is ``numadam.minimize(..., method=<its name>)`` with SciPy's custom-method signature; its
-docstring lists its options (:func:`numadam.show_options`). A test keeps the list below equal to
-the registry's methods.
+docstring lists its options (:func:`numadam.show_options`). The list at the end is written by
+``python -m numadam._generate_classes`` from the registry (a test checks it is in step).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from scipy.optimize import OptimizeResult
 
 from numadam._minimize import first_order_only, solve
 from numadam._options import show_options
-
-__all__ = ["adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum",
-           "nadam", "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
-           "scipy_method"]
 
 SciPyMethod = Callable[..., OptimizeResult]
 
@@ -45,18 +41,25 @@ def scipy_method(name: str) -> SciPyMethod:
     return method
 
 
+# <methods> written by python -m numadam._generate_classes, one per method of the registry
+__all__ = [
+    "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum", "nadam",
+    "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
+]
+
 adam = scipy_method("adam")
 adamw = scipy_method("adamw")
 amsgrad = scipy_method("amsgrad")
-nadam = scipy_method("nadam")
-radam = scipy_method("radam")
-adamax = scipy_method("adamax")
-adagrad = scipy_method("adagrad")
-adadelta = scipy_method("adadelta")
 rmsprop = scipy_method("rmsprop")
-rprop = scipy_method("rprop")
 sgd = scipy_method("sgd")
 momentum = scipy_method("momentum")
 nesterov = scipy_method("nesterov")
-lion = scipy_method("lion")
+adamax = scipy_method("adamax")
+adagrad = scipy_method("adagrad")
+adadelta = scipy_method("adadelta")
 schedulefree_adamw = scipy_method("schedulefree_adamw")
+nadam = scipy_method("nadam")
+radam = scipy_method("radam")
+rprop = scipy_method("rprop")
+lion = scipy_method("lion")
+# </methods>

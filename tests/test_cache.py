@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from numadam import _batch, _cache, _compiled_loop, _step_tables, kernels
+from numadam import _batch_loops, _cache, _compiled_loop, _step_tables, kernels
 from numadam.rules import RULES, adam, nadam, sgd
 
 PACKAGE = _cache.PACKAGE
@@ -25,11 +25,11 @@ def loops(rule):
     scalars = _step_tables.jitable_step_scalars(rule)
     return {
         "kernels.py": kernels.for_rule(rule.element).serial.py_func,
-        "_compiled_loop.py": _compiled_loop._make_loop(
+        "_compiled_loop.py": _compiled_loop.make_loop(
             rule.element, _step_tables.beyond_table(scalars)),
-        "_compiled_loop.py (driver)": _compiled_loop._make_driver(rule.element, scalars),
+        "_compiled_loop.py (driver)": _compiled_loop.make_driver(rule.element, scalars),
         "_step_tables.py": _step_tables._make_step_table(scalars),
-        "_batch.py": _batch._run_source(rule),
+        "_batch_loops.py": _batch_loops.run_source(rule),
     }
 
 
@@ -47,8 +47,9 @@ def test_a_loop_depends_on_its_module_and_its_rule_not_on_the_rest(rule):
         assert not found & set(UNRELATED), module
         assert not {name for name in found if name.startswith("rules/")} - {
             f"rules/{rule_file}", "rules/_rule.py", "rules/adam.py"}, module
-    everything = names(_cache.dependencies(_batch._run_source(rule)))
-    assert {"_batch.py", "_compiled_loop.py", "_step_tables.py", "kernels.py"} <= everything
+    everything = names(_cache.dependencies(_batch_loops.run_source(rule)))
+    assert {"_batch_loops.py", "_compiled_loop.py", "_policy.py", "_step_tables.py",
+            "kernels.py"} <= everything
 
 
 def test_the_modules_a_rule_borrows_from_count_for_its_loops():
@@ -60,13 +61,13 @@ def test_the_modules_a_rule_borrows_from_count_for_its_loops():
 
 
 def test_a_constant_counts_with_the_module_it_is_imported_from():
-    """Numba freezes a global constant into the code: a function of _batch.py that names
-    STATUS_MESSAGES depends on _minimize.py, where _batch.py imports it from."""
+    """Numba freezes a global constant into the code: a function of _batch_loops.py that names
+    NONFINITE depends on _policy.py, where _batch_loops.py imports it from."""
     namespace = {}
-    source = "def uses():\n    return STATUS_MESSAGES, kernels.count_nonfinite\n"
-    exec(compile(source, _batch.__file__, "exec"), vars(_batch), namespace)
+    source = "def uses():\n    return NONFINITE, kernels.count_nonfinite\n"
+    exec(compile(source, _batch_loops.__file__, "exec"), vars(_batch_loops), namespace)
     found = names(_cache.dependencies(namespace["uses"]))
-    assert found == {"_batch.py", "_minimize.py", "kernels.py"}
+    assert found == {"_batch_loops.py", "_policy.py", "kernels.py"}
 
 
 @pytest.fixture
@@ -136,7 +137,8 @@ def test_a_code_edit_of_a_loop_module_changes_the_keys_of_the_loops_that_use_it(
     after = keys()
     changed = {key for key in before if before[key] != after[key]}
     # count_nonfinite (kernels.py) is called by the minimize loop and so by the batch run
-    assert {module for _, module in changed} == {"kernels.py", "_compiled_loop.py", "_batch.py"}
+    assert {module for _, module in changed} == {"kernels.py", "_compiled_loop.py",
+                                                "_batch_loops.py"}
 
 
 def test_code_digest_ignores_comments_blank_lines_and_the_text_of_docstrings(tmp_path):

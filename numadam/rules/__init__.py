@@ -5,7 +5,9 @@ per-step scalars, its state and its hyperparameters (see :mod:`numadam.rules._ru
 of :data:`VARIANTS` below becomes an optimizer class (``numadam.Adam``), a ``minimize`` method
 (``method="adam"``) with its SciPy entry point (``numadam.adam``), a CLI ``--optimizer`` choice
 and a row of the tests' rule table. Adding a rule: its module, its reference in
-``numadam/_reference.py``, one line here, one row in ``tests/rule_table.py``.
+``numadam/_reference.py``, one line here, one row in ``tests/rule_table.py``, then
+``python -m numadam._generate_classes`` to write its class out (numadam/_optimizer_classes.py;
+tests/test_generated_classes.py checks that it is in step with this registry).
 """
 
 from __future__ import annotations

@@ -121,6 +121,9 @@ class Hyperparameter:
     fixed: bool = False
     #: Keyword-only in the optimizer's signature, as in PyTorch's (``maximize``).
     keyword_only: bool = False
+    #: Its type in the optimizer's signature, as source text (``"float"``); ``None`` derives it
+    #: from the default (a bool, an int, a float or a tuple of floats).
+    annotation: str | None = None
 
 
 #: The hyperparameter every rule has, as PyTorch spells it.

@@ -24,8 +24,8 @@ DOC = r"""RMSProp (Hinton, 2012), with ``torch.optim.RMSprop``'s formula, defaul
    \end{aligned}
 
 State vectors: ``square_avg`` (:math:`v`), ``grad_avg`` (:math:`\bar g`, empty unless
-``centered``) and ``momentum_buffer`` (:math:`b`, empty unless ``momentum > 0``). ``eps`` is added
-outside the square root, as in PyTorch (optax's default puts it inside).
+``centered``) and ``momentum_buffer`` (:math:`b`, empty unless ``momentum > 0``). ``eps`` is
+added outside the square root, as in PyTorch (optax's default puts it inside).
 """
 
 HYPERPARAMETERS = {

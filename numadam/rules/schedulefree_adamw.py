@@ -13,9 +13,9 @@ No learning-rate schedule is needed: the parameters interpolate between a plain 
 sequence :math:`z` and its weighted running average :math:`x`. In train mode the parameter
 vector holds the gradient point :math:`y`; :meth:`eval` moves it to the average :math:`x` (the
 point to evaluate, test or save), :meth:`train` moves it back, exactly as the reference package
-does. ``step`` runs only in train mode; a new optimizer starts in train mode (the reference starts
-in eval mode, where ``train()`` is a no-op before its state exists: calling ``train()`` first, as
-with the reference, changes nothing).
+does. ``step`` runs only in train mode; a new optimizer starts in train mode (the reference
+starts in eval mode, where ``train()`` is a no-op before its state exists: calling ``train()``
+first, as with the reference, changes nothing).
 
 .. math::
    \begin{aligned}

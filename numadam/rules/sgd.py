@@ -19,8 +19,8 @@ DOC = r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``to
    &\theta_t \leftarrow \theta_{t-1} - \gamma g_t
    \end{aligned}
 
-State vector: ``momentum_buffer`` (:math:`b`, empty unless ``momentum != 0``). Nesterov momentum
-needs ``momentum > 0`` and ``dampening == 0``.
+State vector: ``momentum_buffer`` (:math:`b`, empty unless ``momentum != 0``). Nesterov
+momentum needs ``momentum > 0`` and ``dampening == 0``.
 """
 
 DOC_MOMENTUM = """:class:`SGD` with ``momentum=0.9`` by default: heavy-ball momentum under its own

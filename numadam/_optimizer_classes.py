@@ -1,0 +1,919 @@
+"""The optimizer classes: one per class of the registry (``numadam.rules.VARIANTS``).
+
+Generated from the rule modules by ``python -m numadam._generate_classes``: edit the rules,
+not this file. Each class spells out its name, bases, signature, hyperparameter types and
+documentation for readers, IDEs and type checkers; ``variant=`` binds it to its registry entry,
+whose rule does the work (see :class:`numadam.optimizers.Optimizer`), and its ``__init__`` hands
+its arguments to ``Optimizer.__init__`` directly (AdamW's arguments are not Adam's).
+"""
+
+from typing import Literal
+
+from numadam._optimizer import Modes, Optimizer, Vector
+
+__all__ = [
+    "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion",
+]
+
+
+class Adam(Optimizer, variant="Adam"):
+    r"""Adam (Kingma & Ba, 2015), with PyTorch's formula, defaults and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &\textbf{if decoupled}: \; \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda)
+         \quad \textbf{else if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t
+           \quad (\text{as } \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)) \\
+       &v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+       &\textbf{if amsgrad}: \; \hat v^{\max}_t \leftarrow \max(\hat v^{\max}_{t-1}, v_t),
+           \; u_t \leftarrow \hat v^{\max}_t \quad \textbf{else} \; u_t \leftarrow v_t \\
+       &\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,
+           \frac{m_t}{\sqrt{u_t}/\sqrt{1-\beta_2^t} + \epsilon}
+       \end{aligned}
+
+    State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``max_exp_avg_sq``
+    (:math:`\hat v^{\max}`, empty unless ``amsgrad``).
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty (decoupled with decoupled_weight_decay).
+    amsgrad : bool, default False
+        Use the running maximum of the second moment. Fixed at creation.
+    maximize : bool, default False
+        Ascend instead of descend.
+    decoupled_weight_decay : bool, default False
+        Decay the weights, not the gradient.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+    maximize: bool
+    decoupled_weight_decay: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, foreach=foreach,
+            fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class AdamW(Adam, variant="AdamW"):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    Before each Adam step the parameters shrink, :math:`\theta \leftarrow \theta(1-\gamma\lambda)`,
+    and the gradient carries no L2 term: :class:`Adam` with ``decoupled_weight_decay=True``. The
+    default ``weight_decay`` is ``1e-2``, as in PyTorch.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.01
+        L2 penalty (decoupled with decoupled_weight_decay).
+    amsgrad : bool, default False
+        Use the running maximum of the second moment. Fixed at creation.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.01,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class RMSProp(Optimizer, variant="RMSProp"):
+    r"""RMSProp (Hinton, 2012), with ``torch.optim.RMSprop``'s formula, defaults and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &v_t \leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2 \\
+       &\textbf{if centered}: \; \bar g_t \leftarrow \operatorname{lerp}(\bar g_{t-1}, g_t,
+         1-\alpha), \; \tilde v_t \leftarrow v_t - \bar g_t^2
+         \quad \textbf{else} \; \tilde v_t \leftarrow v_t \\
+       &\textbf{if } \mu > 0: \; b_t \leftarrow \mu b_{t-1} + g_t / (\sqrt{\tilde v_t} + \epsilon),
+         \; \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
+       &\textbf{else}: \; \theta_t \leftarrow \theta_{t-1}
+         - \gamma g_t / (\sqrt{\tilde v_t}+\epsilon)
+       \end{aligned}
+
+    State vectors: ``square_avg`` (:math:`v`), ``grad_avg`` (:math:`\bar g`, empty unless
+    ``centered``) and ``momentum_buffer`` (:math:`b`, empty unless ``momentum > 0``). ``eps`` is
+    added outside the square root, as in PyTorch (optax's default puts it inside).
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.01
+        Learning rate.
+    alpha : float, default 0.99
+        Decay rate of the squared-gradient average.
+    eps : float, default 1e-08
+        Added to the square root.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    momentum : float, default 0.0
+        Momentum factor (on or off is fixed at creation).
+    centered : bool, default False
+        Normalise by the gradient's estimated variance. Fixed at creation.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+            momentum=momentum, centered=centered, maximize=maximize, foreach=foreach, fused=fused,
+            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class SGD(Optimizer, variant="SGD"):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &\textbf{if } \mu \ne 0: \; b_t \leftarrow
+           \begin{cases} g_t & t = 1 \\ \mu b_{t-1} + (1-\tau) g_t & t > 1 \end{cases},
+         \quad g_t \leftarrow \begin{cases} g_t + \mu b_t & \text{nesterov} \\
+         b_t & \text{otherwise} \end{cases} \\
+       &\theta_t \leftarrow \theta_{t-1} - \gamma g_t
+       \end{aligned}
+
+    State vector: ``momentum_buffer`` (:math:`b`, empty unless ``momentum != 0``). Nesterov
+    momentum needs ``momentum > 0`` and ``dampening == 0``.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    momentum : float, default 0.0
+        Momentum factor (on or off is fixed at creation).
+    dampening : float, default 0.0
+        Dampening of the momentum.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    nesterov : bool, default False
+        Nesterov momentum.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    momentum: float
+    dampening: float
+    weight_decay: float
+    nesterov: bool
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused,
+            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class Momentum(SGD, variant="Momentum"):
+    """:class:`SGD` with ``momentum=0.9`` by default: heavy-ball momentum under its own
+    name.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    momentum : float, default 0.9
+        Momentum factor (on or off is fixed at creation).
+    dampening : float, default 0.0
+        Dampening of the momentum.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    nesterov : bool, default False
+        Nesterov momentum.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+            nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused,
+            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class Adamax(Optimizer, variant="Adamax"):
+    r"""Adamax (Kingma & Ba, 2015), Adam with the infinity norm, as ``torch.optim.Adamax``.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t
+           \quad (\text{as } \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)) \\
+       &u_t \leftarrow \max(\beta_2 u_{t-1}, |g_t| + \epsilon) \\
+       &\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\, \frac{m_t}{u_t}
+       \end{aligned}
+
+    State vectors: ``exp_avg`` (:math:`m`) and ``exp_inf`` (:math:`u`). ``eps`` is added to
+    :math:`|g_t|` inside the maximum, as in PyTorch; the maximum propagates NaN, like
+    ``torch.maximum``.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.002
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first moment and of the infinity norm.
+    eps : float, default 1e-08
+        Added to the gradient's magnitude.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.002,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class Adagrad(Optimizer, variant="Adagrad"):
+    r"""Adagrad (Duchi, Hazan & Singer, 2011), with ``torch.optim.Adagrad``'s formula, defaults
+    and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &\tilde\gamma_t \leftarrow \gamma / (1 + (t-1)\eta) \\
+       &s_t \leftarrow s_{t-1} + g_t^2, \quad s_0 = \text{initial\_accumulator\_value} \\
+       &\theta_t \leftarrow \theta_{t-1} - \tilde\gamma_t \, \frac{g_t}{\sqrt{s_t} + \epsilon}
+       \end{aligned}
+
+    State vector: ``sum`` (:math:`s`), which starts at ``initial_accumulator_value``: that value is
+    only read when the optimizer is created, as in PyTorch. :math:`\eta` is ``lr_decay``.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.01
+        Learning rate.
+    lr_decay : float, default 0.0
+        The learning rate at step t is lr / (1 + (t - 1) lr_decay).
+    weight_decay : float, default 0.0
+        L2 penalty.
+    initial_accumulator_value : float, default 0.0
+        Starting value of the sum of squared gradients (read at creation).
+    eps : float, default 1e-10
+        Added to the square root.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    lr_decay: float
+    weight_decay: float
+    initial_accumulator_value: float
+    eps: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class Adadelta(Optimizer, variant="Adadelta"):
+    r"""Adadelta (Zeiler, 2012), with ``torch.optim.Adadelta``'s formula, defaults and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &v_t \leftarrow \rho v_{t-1} + (1-\rho) g_t^2 \\
+       &\Delta x_t \leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t \\
+       &u_t \leftarrow \rho u_{t-1} + (1-\rho) \Delta x_t^2 \\
+       &\theta_t \leftarrow \theta_{t-1} - \gamma \Delta x_t
+       \end{aligned}
+
+    State vectors: ``square_avg`` (:math:`v`) and ``acc_delta`` (:math:`u`). ``eps`` is added
+    inside both square roots, as in PyTorch; ``lr`` scales the update (the paper's has none: 1.0).
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 1.0
+        Coefficient of the update.
+    rho : float, default 0.9
+        Decay rate of the squared-gradient and squared-update averages.
+    eps : float, default 1e-06
+        Added inside the square roots.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    rho: float
+    eps: float
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-06,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
+    r"""Schedule-free AdamW (Defazio et al., 2024), as ``schedulefree.AdamWScheduleFree``.
+
+    No learning-rate schedule is needed: the parameters interpolate between a plain AdamW-style
+    sequence :math:`z` and its weighted running average :math:`x`. In train mode the parameter
+    vector holds the gradient point :math:`y`; :meth:`eval` moves it to the average :math:`x` (the
+    point to evaluate, test or save), :meth:`train` moves it back, exactly as the reference package
+    does. ``step`` runs only in train mode; a new optimizer starts in train mode (the reference
+    starts in eval mode, where ``train()`` is a no-op before its state exists: calling ``train()``
+    first, as with the reference, changes nothing).
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(y_{t-1}) \quad (-\nabla f \text{ if maximize}), \quad
+         \gamma_t \leftarrow \gamma \min(1, t / \text{warmup\_steps}) \\
+       &v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+         \hat g_t \leftarrow g_t / (\sqrt{v_t / (1-\beta_2^t)} + \epsilon) + \lambda y_{t-1} \\
+       &w_t \leftarrow t^r \, (\max_{k \le t} \gamma_k)^{p}, \quad c_t \leftarrow w_t / \textstyle
+         \sum_{k \le t} w_k \\
+       &y_t \leftarrow \operatorname{lerp}(y_{t-1}, z_{t-1}, c_t)
+         + \gamma_t (\beta_1 (1 - c_t) - 1) \hat g_t, \quad
+         z_t \leftarrow z_{t-1} - \gamma_t \hat g_t \\
+       &\text{eval: } x = \operatorname{lerp}(y, z, 1 - 1/\beta_1), \quad
+         \text{train: } y = \operatorname{lerp}(x, z, 1 - \beta_1)
+       \end{aligned}
+
+    State vectors: ``z`` (a copy of the parameters at creation) and ``exp_avg_sq`` (:math:`v`);
+    carried scalars ``lr_max`` and ``weight_sum``.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.0025
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Interpolation / averaging (beta1) and second-moment (beta2) rates.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        Weight decay, computed at y.
+    warmup_steps : int, default 0
+        Steps of linear learning-rate warmup.
+    r : float, default 0.0
+        Power of t in the averaging weights.
+    weight_lr_power : float, default 2.0
+        Power of the (max) learning rate in the weights.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    warmup_steps: int
+    r: float
+    weight_lr_power: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.0025,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        r: float = 0.0,
+        weight_lr_power: float = 2.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power, maximize=maximize,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class NAdam(Optimizer, variant="NAdam"):
+    r"""NAdam (Dozat, 2016), with ``torch.optim.NAdam``'s formula, defaults and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &\textbf{if decoupled}: \; \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda)
+         \quad \textbf{else if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &\mu_t \leftarrow \beta_1 \big(1 - \tfrac12\, 0.96^{t\psi}\big), \quad
+         \mu_{t+1} \leftarrow \beta_1 \big(1 - \tfrac12\, 0.96^{(t+1)\psi}\big), \quad
+         \Pi_t \leftarrow \Pi_{t-1} \mu_t \;(\Pi_0 = 1) \\
+       &m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t
+           \quad (\text{as } \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)) \\
+       &v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+         d_t \leftarrow \sqrt{v_t / (1-\beta_2^t)} + \epsilon \\
+       &\theta_t \leftarrow \theta_{t-1} - \frac{\gamma (1-\mu_t)}{1-\Pi_t}\,\frac{g_t}{d_t}
+         - \frac{\gamma \mu_{t+1}}{1-\Pi_t \mu_{t+1}}\,\frac{m_t}{d_t}
+       \end{aligned}
+
+    State vectors: ``exp_avg`` (:math:`m`) and ``exp_avg_sq`` (:math:`v`); scalar state
+    ``mu_product`` (:math:`\Pi_t`, the ``momentum_decay`` :math:`\psi` schedule's running product).
+    As in PyTorch (whose scalar state is float32 unless its default dtype is float64),
+    ``mu_product`` is rounded to float32 at every step, whatever the parameters' dtype.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.002
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty (decoupled with decoupled_weight_decay).
+    momentum_decay : float, default 0.004
+        Decay of the momentum schedule mu_t.
+    decoupled_weight_decay : bool, default False
+        Decay the weights, not the gradient.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    momentum_decay: float
+    decoupled_weight_decay: bool
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.002,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 0.004,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class RAdam(Optimizer, variant="RAdam"):
+    r"""RAdam (Liu et al., 2020), with ``torch.optim.RAdam``'s formula, defaults and options.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &\textbf{if decoupled}: \; \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda)
+         \quad \textbf{else if } \lambda \ne 0: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t
+           \quad (\text{as } \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)) \\
+       &v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+         \hat m_t \leftarrow m_t / (1-\beta_1^t) \\
+       &\rho_\infty \leftarrow 2/(1-\beta_2) - 1, \quad
+         \rho_t \leftarrow \rho_\infty - 2t\beta_2^t/(1-\beta_2^t) \\
+       &\textbf{if } \rho_t > 5: \; r_t \leftarrow \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
+         {(\rho_\infty-4)(\rho_\infty-2)\rho_t}}, \;
+         \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t
+         \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon}\, r_t \\
+       &\textbf{else}: \; \theta_t \leftarrow \theta_{t-1} - \gamma \hat m_t
+       \end{aligned}
+
+    State vectors: ``exp_avg`` (:math:`m`) and ``exp_avg_sq`` (:math:`v`). While the variance
+    estimate is not yet tractable (:math:`\rho_t \le 5`, the first steps) the update is plain
+    momentum SGD with bias correction.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        L2 penalty (decoupled with decoupled_weight_decay).
+    decoupled_weight_decay : bool, default False
+        Decay the weights, not the gradient.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    decoupled_weight_decay: bool
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+            fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class Rprop(Optimizer, variant="Rprop"):
+    r"""Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop``.
+
+    Each element has its own step size, which grows while its gradient keeps its sign and shrinks
+    when the sign flips; only the sign of the gradient moves the parameter.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &\eta_t \leftarrow \begin{cases} \eta_+ & g_t g^{\text{prev}}_{t-1} > 0 \\
+         \eta_- & g_t g^{\text{prev}}_{t-1} < 0 \\ 1 & \text{otherwise} \end{cases}, \quad
+         s_t \leftarrow \min(\max(\eta_t s_{t-1}, s_{\min}), s_{\max}) \\
+       &\textbf{if } g_t g^{\text{prev}}_{t-1} < 0: \; g_t \leftarrow 0 \\
+       &\theta_t \leftarrow \theta_{t-1} - \operatorname{sign}(g_t)\, s_t, \quad
+         g^{\text{prev}}_t \leftarrow g_t
+       \end{aligned}
+
+    State vectors: ``prev`` (:math:`g^{\text{prev}}`, zeros at first) and ``step_size``
+    (:math:`s`, set to ``lr`` at creation: changing ``lr`` later changes nothing, as in PyTorch).
+    ``etas`` are :math:`(\eta_-, \eta_+)`, ``step_sizes`` :math:`(s_{\min}, s_{\max})`. As in
+    PyTorch, the sign of a NaN is 0, so a NaN gradient (with ``check_finite=False``) leaves its
+    parameter and its step size unchanged.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.01
+        Initial step size of every element.
+    etas : tuple[float, float], default (0.5, 1.2)
+        (etaminus, etaplus): step size factors on a sign flip and on none.
+    step_sizes : tuple[float, float], default (1e-06, 50.0)
+        (min, max): the range of the step sizes.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    etas: tuple[float, float]
+    step_sizes: tuple[float, float]
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.01,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-06, 50.0),
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
+
+
+class Lion(Optimizer, variant="Lion"):
+    r"""Lion (Chen et al., 2023), with ``optax.lion``'s formula and defaults.
+
+    PyTorch has no Lion, so this follows optax (``scale_by_lion``, then ``add_decayed_weights``,
+    then the learning rate), operation by operation.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &u_t \leftarrow \operatorname{sign}\big((1-\beta_1) g_t + \beta_1 m_{t-1}\big) \\
+       &m_t \leftarrow (1-\beta_2) g_t + \beta_2 m_{t-1} \\
+       &\theta_t \leftarrow \theta_{t-1} - \gamma\,(u_t + \lambda \theta_{t-1})
+       \end{aligned}
+
+    State vector: ``exp_avg`` (:math:`m`, optax's ``mu``). ``betas`` are optax's ``(b1, b2)``,
+    ``lr`` its ``learning_rate``. The weight decay is decoupled from the gradient but, as in optax,
+    multiplied by the learning rate; ``maximize`` is optax on the negated gradient. The sign of a
+    zero is that zero (and of a NaN, NaN), as ``jnp.sign``. A learning rate 3-10x smaller than
+    AdamW's, and a weight decay 3-10x larger, are typical.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.0001
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.99)
+        (b1, b2): interpolation rate of the update, decay of the momentum.
+    weight_decay : float, default 0.001
+        Decoupled weight decay, multiplied by the learning rate.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.0001,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.001,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
+        )
