@@ -125,10 +125,19 @@ class PointObjective:
     def _differences(self, counted, x, method, f0):
         """SciPy's ``approx_derivative`` of ``counted`` at ``x`` within the bounds, over the
         free variables: a variable fixed by its bounds gets 0 (the projection keeps it)."""
+        numdiff = scipy_numdiff()
+        if numdiff is None:  # a SciPy without it: the same operations, by numadam's copy
+            if method == "cs":
+                raise ImportError("jac='cs' needs scipy.optimize._numdiff, which this SciPy "
+                                  "lacks; use jac='2-point' or '3-point'")
+            lower, upper = (np.broadcast_to(bound, x.shape)[None] for bound in self.fd_bounds)
+            g = differences(lambda points, on: np.array([counted(points[0])]), x[None],
+                            np.array([f0]), lower, upper, method, self.rel_step)
+            return np.asarray(g[0], dtype=self.dtype)
         if self.free is None:
-            return np.asarray(scipy_numdiff().approx_derivative(counted, x, method=method, f0=f0,
-                                                rel_step=self.rel_step, bounds=self.fd_bounds),
-                              dtype=self.dtype)
+            return np.asarray(numdiff.approx_derivative(
+                counted, x, method=method, f0=f0, rel_step=self.rel_step,
+                bounds=self.fd_bounds), dtype=self.dtype)
         free, (lower, upper) = self.free, self.fd_bounds
 
         def on_free(point):
@@ -139,8 +148,9 @@ class PointObjective:
         g = np.zeros(self.shape, self.dtype)
         if free.size:
             rel_step = self.rel_step if np.ndim(self.rel_step) == 0 else self.rel_step[free]
-            g[free] = scipy_numdiff().approx_derivative(on_free, x[free], method=method, f0=f0,
-                                        rel_step=rel_step, bounds=(lower[free], upper[free]))
+            g[free] = numdiff.approx_derivative(on_free, x[free], method=method, f0=f0,
+                                                rel_step=rel_step,
+                                                bounds=(lower[free], upper[free]))
         return g
 
     def _complex_step(self, x):
@@ -237,53 +247,27 @@ class RowsObjective:
         return F, G
 
     def _finite_differences(self, X, F, extra, rows):
-        """SciPy's ``approx_derivative`` for every row at once, one coordinate at a time: its
-        absolute step, its adjustment to the bounds and its quotients, the same operations as
-        ``minimize``'s (so the same bits). A variable fixed by its bounds gets 0 without an
-        evaluation, as ``minimize``'s differences leave it out: each problem's ``nfev`` is
+        """:func:`differences` of the active rows, each problem's ``nfev`` counted as
         ``minimize``'s (which ``maxfev`` tests)."""
-        method = "3-point" if self.jac == "3-point" else "2-point"
+        batch_count = len(self.batch_args)
+
+        def values_at(points, on):
+            if isinstance(on, slice):  # every problem: no copies
+                rows_on, extra_on = rows, extra
+            else:  # only the problems where the variable is free, with their data rows
+                rows_on = rows[on]
+                extra_on = (*(array[on] for array in extra[:batch_count]),
+                            *extra[batch_count:])
+            values = self._values(self.fun(points, *extra_on), len(rows_on))
+            self.nfev[rows_on] += 1
+            return values
+
         if self.limits is None:
             lower, upper = np.full_like(X, -np.inf), np.full_like(X, np.inf)
         else:
             lower, upper = self.limits[0][rows], self.limits[1][rows]
-        absolute_step_of, adjust_to_bounds = step_rules()
-        h = absolute_step_of(None, X, F, method)
-        h, one_sided = adjust_to_bounds(
-            X, h, 1, "1-sided" if method == "2-point" else "2-sided", lower, upper)
-        G = np.zeros_like(X)
-        free = lower != upper
-        batch_count = len(self.batch_args)
-        with np.errstate(divide="ignore", invalid="ignore"):  # as SciPy's quotients: no warning
-            for i in range(X.shape[1]):
-                on = free[:, i]
-                if not on.any():
-                    continue
-                if on.all():  # every problem (the common case): no copies, no masks
-                    on = slice(None)
-                    X_i, F_i, extra_i, rows_i = X, F, extra, rows
-                else:  # only the problems where variable i is free, with their data rows
-                    X_i, F_i, rows_i = X[on], F[on], rows[on]
-                    extra_i = (*(array[on] for array in extra[:batch_count]),
-                               *extra[batch_count:])
-                x_i, h_i, side, count = X_i[:, i], h[on, i], one_sided[on, i], len(rows_i)
-                if method == "2-point":
-                    forward = X_i.copy()
-                    forward[:, i] = x_i + h_i
-                    G[on, i] = (self._values(self.fun(forward, *extra_i), count) - F_i) / (
-                        (x_i + h_i) - x_i)
-                    self.nfev[rows_i] += 1
-                    continue
-                first, second = X_i.copy(), X_i.copy()
-                first[:, i] = np.where(side, x_i + h_i, x_i - h_i)
-                second[:, i] = np.where(side, x_i + 2 * h_i, x_i + h_i)
-                dx = np.where(side, second[:, i] - x_i, second[:, i] - first[:, i])
-                f_first = self._values(self.fun(first, *extra_i), count)
-                f_second = self._values(self.fun(second, *extra_i), count)
-                G[on, i] = np.where(side, -3.0 * F_i + 4 * f_first - f_second,
-                                    f_second - f_first) / dx
-                self.nfev[rows_i] += 2
-        return G
+        method = "3-point" if self.jac == "3-point" else "2-point"
+        return differences(values_at, X, F, lower, upper, method)
 
 # ------------------------------------------------------------------------------------------------
 # SciPy's finite-difference step rules, for many rows at once
@@ -293,9 +277,11 @@ class RowsObjective:
 def scipy_numdiff():
     """SciPy's ``scipy.optimize._numdiff``, home of ``approx_derivative``: a SciPy private,
     imported when finite differences are first needed, so that ``import numadam`` never
-    depends on it."""
-    from scipy.optimize import _numdiff
-
+    depends on it; ``None`` for a SciPy without it (then :func:`differences` stands in)."""
+    try:
+        from scipy.optimize import _numdiff
+    except ImportError:
+        return None
     return _numdiff
 
 
@@ -312,18 +298,62 @@ def step_rules():
     return _compute_absolute_step, _adjust_scheme_to_bounds
 
 
+def differences(values_at, X, F, lower, upper, method, rel_step=None):
+    """SciPy's ``approx_derivative`` (2-point or 3-point) for every row of ``X`` at once, one
+    coordinate at a time: its absolute step, its adjustment to the bounds and its quotients,
+    the same operations (so the same bits). ``values_at(points, on)`` returns the values at
+    ``points``, which are the rows ``on`` of ``X`` (a slice for all, else a mask) with one
+    coordinate moved. A variable fixed by its bounds (``lower == upper``) gets 0 without an
+    evaluation, as ``minimize``'s differences leave it out."""
+    absolute_step_of, adjust_to_bounds = step_rules()
+    h = absolute_step_of(rel_step, X, F, method)
+    h, one_sided = adjust_to_bounds(
+        X, h, 1, "1-sided" if method == "2-point" else "2-sided", lower, upper)
+    G = np.zeros_like(X)
+    free = lower != upper
+    with np.errstate(divide="ignore", invalid="ignore"):  # as SciPy's quotients: no warning
+        for i in range(X.shape[1]):
+            on = free[:, i]
+            if not on.any():
+                continue
+            if on.all():  # every row (the common case): no copies, no masks
+                on = slice(None)
+                X_i, F_i = X, F
+            else:
+                X_i, F_i = X[on], F[on]
+            x_i, h_i, side = X_i[:, i], h[on, i], one_sided[on, i]
+            if method == "2-point":
+                forward = X_i.copy()
+                forward[:, i] = x_i + h_i
+                G[on, i] = (values_at(forward, on) - F_i) / ((x_i + h_i) - x_i)
+                continue
+            first, second = X_i.copy(), X_i.copy()
+            first[:, i] = np.where(side, x_i + h_i, x_i - h_i)
+            second[:, i] = np.where(side, x_i + 2 * h_i, x_i + h_i)
+            dx = np.where(side, second[:, i] - x_i, second[:, i] - first[:, i])
+            f_first = values_at(first, on)
+            f_second = values_at(second, on)
+            G[on, i] = np.where(side, -3.0 * F_i + 4 * f_first - f_second,
+                                f_second - f_first) / dx
+    return G
+
+
 def absolute_step(rel_step, x0, f0, method):
-    """SciPy's ``_compute_absolute_step`` for ``rel_step=None``: ``EPS**(1/2)`` (2-point) or
-    ``EPS**(1/3)`` (3-point) times ``max(1, |x0|)``, signed as ``x0`` (+ at 0)."""
-    if rel_step is not None:
-        raise NotImplementedError("only SciPy's default relative step")
-    eps = np.finfo(x0.dtype).eps
-    if np.issubdtype(np.asarray(f0).dtype, np.inexact) and np.asarray(f0).dtype.itemsize < (
-            x0.dtype.itemsize):
-        eps = np.finfo(np.asarray(f0).dtype).eps
-    relative = eps ** 0.5 if method == "2-point" else eps ** (1 / 3)
+    """SciPy's ``_compute_absolute_step``: ``EPS**(1/2)`` (2-point) or ``EPS**(1/3)``
+    (3-point) times ``max(1, |x0|)``, signed as ``x0`` (+ at 0); with ``rel_step``, that
+    relative step times ``|x0|`` where it moves ``x0``."""
+    eps = np.finfo(x0.dtype).eps if np.issubdtype(x0.dtype, np.inexact) else np.finfo(float).eps
+    f0_dtype = np.asarray(f0).dtype
+    if (np.issubdtype(x0.dtype, np.inexact) and np.issubdtype(f0_dtype, np.inexact)
+            and f0_dtype.itemsize < x0.dtype.itemsize):
+        eps = np.finfo(f0_dtype).eps
+    relative = eps ** 0.5 if method in ("2-point", "cs") else eps ** (1 / 3)
     sign_x0 = (x0 >= 0).astype(float) * 2 - 1
-    return relative * sign_x0 * np.maximum(1.0, np.abs(x0))
+    default = relative * sign_x0 * np.maximum(1.0, np.abs(x0))
+    if rel_step is None:
+        return default
+    step = rel_step * sign_x0 * np.abs(x0)
+    return np.where(((x0 + step) - x0) == 0, default, step)
 
 
 def adjust_scheme_to_bounds(x0, h, num_steps, scheme, lb, ub):

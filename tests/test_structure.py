@@ -117,3 +117,17 @@ def test_the_checks_see_a_cycle_and_a_private_read(tmp_path, monkeypatch):
 def module_name_in(root, path):
     parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_import_numadam_takes_no_private_name_of_scipy():
+    """SciPy's privates (its finite-difference step rules) are imported where they are used,
+    with numadam's own copies standing in (numadam._objective): no module imports one when
+    numadam is imported."""
+    top_level = []
+    for name, path in MODULES.items():
+        for node in ast.parse(path.read_text()).body:  # module level only
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scipy"):
+                parts = node.module.split(".") + [alias.name for alias in node.names]
+                if any(private(part) for part in parts):
+                    top_level.append(f"{name}:{node.lineno} from {node.module} import ...")
+    assert top_level == []
