@@ -187,13 +187,15 @@ _RUNS = {}
 
 
 def cached_run(rule, arguments, x_row):
-    """The rule's batch run compiled for these arguments, ``fun`` and ``jac`` typed by their
+    """The rule's batch run compiled for ``arguments`` (a :class:`numadam._batch.RunArguments`),
+    ``fun`` and ``jac`` typed by their
     signatures (first-class function types) rather than by their identity, as minimize's
-    compiled loop (:func:`numadam._compiled_loop._cached_loop`): cached on disk, so that a
+    compiled loop (:func:`numadam._compiled_loop.run`): cached on disk, so that a
     fresh process loads it and compiles only the user's functions. ``x_row``: a row of
     ``x0``, for the type of the point that ``fun`` and ``jac`` receive."""
-    fun, jac, args, batch_args = arguments[:4]
-    buffers = arguments[-1]
+    fun, jac, args, batch_args = (arguments.fun, arguments.jac, arguments.args,
+                                  arguments.batch_args)
+    buffers = arguments.buffers
     point = (typeof(x_row), *(typeof(array[0]) for array in batch_args),
              *(typeof(value) for value in args))
     # with jac_out the gradient function also takes the buffer it writes into

@@ -120,9 +120,9 @@ def data_address(typingctx, array):
 def owned_gradient(g, returned, copying, buffers):
     """``(g, address, copying)`` after an evaluation: ``g`` copied if the gradient function
     handed back the array it returned last time (``returned``, its address), or did so once
-    before (``copying``), as ``_python_loop`` does; fresh arrays are not copied, and with
-    ``jac_out`` (``buffers``) the loop's own buffers never are. Compiled only (its overload:
-    the address is an intrinsic's)."""
+    before (``copying``), as :func:`numadam._loops.python_loop` does; fresh arrays are not
+    copied, and with ``jac_out`` (``buffers``) the loop's own buffers never are. Compiled only
+    (its overload: the address is an intrinsic's)."""
     raise NotImplementedError("only callable from jitted code")  # pragma: no cover
 
 
