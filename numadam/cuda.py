@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from numadam.rules import _rule
+
 try:  # numba's built-in CUDA target, or the numba-cuda package's when that is installed
     from numba import cuda
 except Exception as error:  # noqa: BLE001 - any failure here only disables the GPU path
@@ -42,6 +44,8 @@ except Exception as error:  # noqa: BLE001 - any failure here only disables the 
     _IMPORT_ERROR = f"numba.cuda cannot be imported ({type(error).__name__}: {error})"
 else:
     _IMPORT_ERROR = None
+    # numba-cuda's compiler inlines only what is registered with it (see numadam.rules._rule)
+    _rule.register_for_cuda()
 
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
