@@ -19,10 +19,13 @@ Kernels
 Each rule's update is its element function (``numadam/rules/<rule>.py``), compiled for the GPU
 from the same source as the CPU loops of :mod:`numadam.kernels` and run in a grid-stride loop;
 :class:`CUDABackend` hands out launchers with the CPU loops' arguments, so an optimizer does the
-same thing on either device. Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results
-match the CPU loops. On a real GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into
-fused multiply-adds, which the CPU loops avoid, while division and square root stay correctly
-rounded.
+same thing on either device. Where the CPU loops take ``None`` for a state vector the rule does
+not use, a kernel cannot (numba-cuda does not pass ``None`` to the device): the launcher passes
+an array instead, to a kernel compiled for that pattern of state vectors (:func:`_kernel_for`).
+
+Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results match the CPU loops. On a real
+GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into fused multiply-adds, which the
+CPU loops avoid, while division and square root stay correctly rounded.
 
 Launches go to the default stream and return without waiting, as CUDA launches do;
 :func:`count_nonfinite` alone waits, since it returns a number to the host.
@@ -337,16 +340,40 @@ def _count_nonfinite_kernel(grad, count):
 # ------------------------------------------------------------------------------------------------
 
 
+@_rule.element
+def _absent(vector):
+    """``None`` in place of a state slot the rule does not use (see :func:`_kernel_for`)."""
+    return None
+
+
+@_rule.element
+def _present(vector):
+    """The state vector of a slot the rule uses, unchanged (see :func:`_kernel_for`)."""
+    return vector
+
+
 @functools.cache
-def _kernel_for(element):
+def _kernel_for(element, present):
+    """The kernel of the rule whose element function is ``element``, for the state slots
+    flagged in ``present`` (three bools).
+
+    A kernel argument cannot be ``None`` (numba-cuda's launch refuses to pack it), yet the
+    element compiles away the code of an absent state vector only when it receives ``None``.
+    So the host passes a placeholder array for an absent slot and the kernel, specialized by
+    which slots hold a vector, turns it back into ``None`` at compile time: one kernel per
+    pattern of state vectors, none of which takes a ``none`` argument.
+    """
+    slot0, slot1, slot2 = (_present if used else _absent for used in present)
+
     @_kernel
     def update(param, grad, state0, state1, state2, c, s, skipped, checked):
+        vector0, vector1, vector2 = slot0(state0), slot1(state1), slot2(state2)
         start, stride = cuda.grid(1), cuda.gridsize(1)
         bad = 0
         for i in range(start, param.shape[0], stride):
             g = grad[i]
             if not checked or g - g == 0:  # skip NaN and inf when checked (see kernels)
-                element(i, g, param, state0, state1, state2, c, s)
+                element(i, g, param, vector0, vector1, vector2, c, s)
             else:
                 bad += 1
         if bad:  # one atomic per thread that saw a bad value, none otherwise
@@ -355,13 +382,30 @@ def _kernel_for(element):
     return update
 
 
+def _launch_arguments(element, param, grad, states, c, s, skipped, checked):
+    """``(kernel, arguments)`` of one update: the CPU loops' arguments as the kernel of
+    :func:`_kernel_for` takes them.
+
+    An absent state vector (``None``) is replaced by the parameter vector, an array of the right
+    dtype and layout that the kernel never touches (it sees ``None`` there). Scalars are handed
+    over by the host as Python floats holding values of the parameters' dtype (see
+    :mod:`numadam.kernels`); the GPU kernel takes them in that dtype.
+    """
+    present = tuple(vector is not None for vector in states)
+    states = tuple(param if vector is None else vector for vector in states)
+    to_dtype = param.dtype.type
+    c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
+    s = tuple(to_dtype(v) for v in s)
+    return _kernel_for(element, present), (param, grad, *states, c, s, skipped, checked)
+
+
 class _Update:
     """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number
     of skipped non-finite entries when ``checked`` (which waits for the kernel), else 0 without
     waiting."""
 
     def __init__(self, element, checked):
-        self.kernel, self.checked = _kernel_for(element), checked
+        self.element, self.checked = element, checked
         self.skipped = require().to_device(np.zeros(1, np.int64))
 
     def __call__(self, param, grad, state0, state1, state2, c, s):
@@ -370,13 +414,9 @@ class _Update:
             return 0
         if self.checked:
             self.skipped.copy_to_device(np.zeros(1, np.int64))
-        # The host hands scalars over as Python floats holding values of the parameters' dtype
-        # (see numadam.kernels); the GPU kernel takes them in that dtype.
-        to_dtype = param.dtype.type
-        c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
-        s = tuple(to_dtype(v) for v in s)
-        self.kernel[_grid(n)](param, grad, state0, state1, state2, c, s, self.skipped,
-                              self.checked)
+        kernel, arguments = _launch_arguments(self.element, param, grad, (state0, state1, state2),
+                                              c, s, self.skipped, self.checked)
+        kernel[_grid(n)](*arguments)
         return int(self.skipped.copy_to_host()[0]) if self.checked else 0
 
 
