@@ -29,12 +29,20 @@ CPU loops avoid, while division and square root stay correctly rounded.
 
 Launches go to the default stream and return without waiting, as CUDA launches do;
 :func:`count_nonfinite` alone waits, since it returns a number to the host.
+
+:func:`kernel_ptx` compiles every kernel to PTX without a GPU (numba-cuda brings NVVM from PyPI):
+``tests/test_cuda_ptx.py`` checks with it that each compiles for real targets, which the
+simulator cannot tell.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import math
+import traceback
+import types
 
 import numpy as np
 
@@ -53,7 +61,7 @@ else:
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
     "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
-    "count_nonfinite", "CUDABackend", "BACKEND",
+    "count_nonfinite", "CUDABackend", "BACKEND", "kernel_ptx", "kernel_signatures",
 ]
 
 #: Threads in one block of every kernel launch.
@@ -475,3 +483,220 @@ class CUDABackend:
 
 
 BACKEND = CUDABackend()
+
+
+# ------------------------------------------------------------------------------------------------
+# Every kernel compiled to PTX, without a GPU: the check that each compiles for real targets
+# (tests/test_cuda_ptx.py), where the simulator would run any of them as Python.
+# ------------------------------------------------------------------------------------------------
+
+
+def _settings(variant):
+    """Keyword settings of ``variant``'s class to try, fewest changes from the defaults first:
+    each hyperparameter at its default and at one alternative (the other flag; zero for a
+    non-zero number, 0.5 for a zero one), every combination, plus a method variant's fixed
+    settings. What decides the state vectors (``amsgrad``, ``centered``, a momentum on or off)
+    is a flag or a number that is zero or not, so every pattern of state vectors turns up."""
+    choices = []
+    for name, spec in variant.hyperparameters().items():
+        default = spec.default
+        if isinstance(default, bool):
+            alternatives = (default, not default)
+        elif isinstance(default, (int, float)):
+            alternatives = (default, 0.5 if default == 0 else 0.0)
+        else:
+            alternatives = (default,)
+        choices.append([(name, value, value != default) for value in alternatives])
+    fixed = {} if variant.class_name else dict(variant.fixed)
+    combinations = sorted(itertools.product(*choices),
+                          key=lambda settings: sum(changed for _, _, changed in settings))
+    for settings in combinations:
+        changed = {name: value for name, value, is_changed in settings if is_changed}
+        yield {name: value for name, value, _ in settings} | fixed, changed | fixed
+
+
+def _kernel_launches(dtypes=(np.float32, np.float64)):
+    """``[(label, kernel, arguments)]``: one launch of every distinct kernel, with the arguments
+    a launch passes (host arrays of the right dtype stand in for device vectors; they type
+    alike).
+
+    Every class and method variant of the registry, at every setting of :func:`_settings` the
+    optimizer accepts, yields the update kernel of its state pattern and, for rules with modes,
+    the mode switches; a kernel already listed is skipped. Then the helper kernels.
+    """
+    import numadam  # the optimizer classes; numadam.cuda is imported after numadam anyway
+    from numadam.rules import VARIANTS
+
+    launches, seen = [], set()
+    skipped = np.zeros(1, np.int64)
+    for dtype in map(np.dtype, dtypes):
+        for variant in VARIANTS:
+            rule = variant.rule
+            name = variant.class_name or rule.class_name
+            cls = getattr(numadam, name)
+            for options, changed in _settings(variant):
+                try:
+                    optimizer = cls(np.zeros(1, dtype), **options)
+                except (TypeError, ValueError):  # a combination the optimizer refuses
+                    continue
+                # An optimizer's own launch arguments (see Optimizer.step and Modes._switch).
+                param, states = optimizer._param, optimizer._state_vectors
+                present = tuple(vector is not None for vector in states)
+                settings = ", ".join(f"{key}={value!r}" for key, value in changed.items())
+                updates = [(f"{name}({settings})", rule.element, optimizer._constants,
+                            optimizer._step_scalars(optimizer._inputs, optimizer._carry, 1)[0])]
+                every = optimizer._all_hyperparameters()
+                updates += [(f"{name}({settings}).{mode}()", element,
+                             rule.mode_constants(mode, every, optimizer._to_dtype), ())
+                            for mode, element in rule.modes.items()]
+                for label, element, c, s in updates:
+                    if (element, present, dtype) in seen:
+                        continue
+                    seen.add((element, present, dtype))
+                    kernel, arguments = _launch_arguments(element, param, param, states, c, s,
+                                                          skipped, True)
+                    launches.append((f"{label} {dtype}", kernel, arguments))
+        vector = np.zeros(1, dtype)
+        launches += [(f"zeros {dtype}", _fill_zero, (vector,)),
+                     (f"copy {dtype}", _gather, (vector, vector)),
+                     (f"count_nonfinite {dtype}", _count_nonfinite_kernel, (vector, skipped))]
+    return launches
+
+
+def _compiler():
+    """numba-cuda's ``numba.cuda``, or :class:`CudaUnavailableError` saying why it is not here
+    (a GPU is not needed: NVVM compiles)."""
+    if cuda is None:
+        raise CudaUnavailableError(_IMPORT_ERROR)
+    if _simulated():
+        raise CudaUnavailableError(
+            "numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1), which compiles nothing; "
+            "compile in a process where it is not set")
+    if getattr(cuda, "implementation", None) != "NVIDIA":
+        raise CudaUnavailableError(
+            "numba.cuda is Numba's built-in CUDA target; compiling the kernels needs the "
+            "numba-cuda package (pip install 'numadam[cuda]')")
+    return cuda
+
+
+def kernel_signatures(dtypes=(np.float32, np.float64)):
+    """The argument types of every kernel numadam launches, as a launch would type them.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype, optional
+        The parameter dtypes to list kernels for.
+
+    Returns
+    -------
+    dict of str to tuple of numba types
+        By the labels of :func:`kernel_ptx`.
+
+    Raises
+    ------
+    CudaUnavailableError
+        Without numba-cuda (or under the simulator).
+    """
+    _compiler()
+    return {label: tuple(kernel.typeof_pyval(argument) for argument in arguments)
+            for label, kernel, arguments in _kernel_launches(dtypes)}
+
+
+@contextlib.contextmanager
+def _current_device_stand_in(cc):
+    """Lets numba-cuda compile without a driver.
+
+    numba-cuda types each helper an element calls (inlined, see numadam.rules._rule) by
+    compiling it as a device function for the current device's compute capability, which it
+    asks the driver for: without a driver (CI) that fails. Then a stand-in device answers
+    ``cc``. Only the helpers' typing sees it: their own compiled code is never used, being
+    inlined, and the kernel is compiled for the ``cc`` it is asked for.
+    """
+    if is_available():
+        yield
+        return
+    from numba.cuda import dispatcher
+
+    real = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = real
+
+
+def _code_library(function, argument_types, cc):
+    """The kernel ``function`` typed and lowered by numba-cuda for compute capability ``cc``
+    (what ``compile_ptx`` does before NVVM runs), kept: lowering takes 0.5 to 2 s a kernel,
+    NVVM 50 ms. Asked for another compute capability, the library runs NVVM again on the same
+    lowering, which is what numba-cuda does with a kernel launched on devices of several
+    (``CUDACodeLibrary.get_asm_str(cc)``); so :func:`kernel_ptx` keeps one library per kernel,
+    lowered for the first compute capability it was asked for."""
+    from numba.cuda.compiler import _compile_pyfunc_with_fixup
+
+    library, _ = _compile_pyfunc_with_fixup(function, argument_types, device=False, abi="numba",
+                                            cc=cc)
+    return library
+
+
+#: ``(function, argument types) -> library`` of the kernels :func:`kernel_ptx` compiled.
+_libraries = {}
+
+
+def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
+    """The PTX of every kernel numadam launches, compiled for compute capability ``cc``.
+
+    Each rule's update once per pattern of state vectors its settings allow (Adam with and
+    without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
+    not, ...), each mode switch, and the helper kernels (``zeros``, ``copy``,
+    ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
+    launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
+    'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs
+    NVVM again.
+
+    Parameters
+    ----------
+    cc : tuple of int, optional
+        ``(major, minor)``: ``(8, 0)`` for the A100, ``(9, 0)`` for the H100.
+    dtypes : sequence of dtype, optional
+        The parameter dtypes to compile the kernels for.
+
+    Returns
+    -------
+    dict of str to str
+        The PTX of each kernel, by a readable label: ``"Adam(amsgrad=True) float32"``,
+        ``"ScheduleFreeAdamW().eval() float64"``, ``"copy float32"``; a label names the
+        settings that select the kernel (the first class or method in the registry that
+        launches it).
+
+    Raises
+    ------
+    CudaUnavailableError
+        Without numba-cuda (or under the simulator).
+    RuntimeError
+        When kernels fail to compile: every one of them, with its error.
+    """
+    compiler = _compiler()
+    cc = tuple(cc)
+    ptx, failures = {}, []
+    with _current_device_stand_in(cc):
+        for label, kernel, arguments in _kernel_launches(dtypes):
+            argument_types = tuple(kernel.typeof_pyval(argument) for argument in arguments)
+            try:
+                key = kernel.py_func, argument_types
+                try:
+                    if key not in _libraries:
+                        _libraries[key] = _code_library(*key, cc)
+                except ImportError:  # numba-cuda without this internal: its public way
+                    ptx[label] = compiler.compile_ptx(kernel.py_func, argument_types, cc=cc)[0]
+                else:
+                    ptx[label] = _libraries[key].get_asm_str(cc=cc)
+            except Exception as error:  # noqa: BLE001 - every failure, reported below
+                # Numba's internal assertions carry no message: where they fired, then
+                where = traceback.extract_tb(error.__traceback__)[-1]
+                message = " ".join(str(error).split()) or f"at {where.filename}:{where.lineno}"
+                failures.append(f"{label}: {type(error).__name__}: {message[:300]}")
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(failures) + len(ptx)} kernels do not "
+                           f"compile for compute capability {cc}:\n" + "\n".join(failures))
+    return ptx
