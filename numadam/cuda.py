@@ -129,12 +129,42 @@ def _simulated():
 
 def is_device_array(value):
     """Whether ``value`` is a GPU array: a Numba device array or any object exposing
-    ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors). Never imports numba.cuda."""
+    ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors, parameters that require
+    grad included: see :func:`as_device_array`). Never imports numba.cuda."""
     if isinstance(value, np.ndarray):
         return False
-    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
-        value, "__cuda_array_interface__"
-    )
+    if getattr(type(value), "__cuda_ndarray__", False):
+        return True
+    try:
+        return hasattr(value, "__cuda_array_interface__")
+    except RuntimeError:  # torch's CUDA tensor that requires grad: a GPU array all the same
+        return True
+
+
+def _cuda_interface(value):
+    """``(exporter, interface)``: ``value`` and its ``__cuda_array_interface__``, or, for a
+    PyTorch tensor that requires grad, its ``detach()``-ed tensor and that one's interface.
+
+    torch refuses to export a tensor that requires grad (``RuntimeError``), to keep autograd from
+    missing a change. An optimizer's update is none of autograd's business: torch's own
+    optimizers apply it to the parameter's data in place, and the detached tensor is that data
+    (the same memory), so numadam updates it as they do. Another object whose interface raises,
+    without a ``detach()``, is refused with a :class:`TypeError`.
+    """
+    try:
+        return value, value.__cuda_array_interface__
+    except AttributeError:
+        raise TypeError(f"expected a GPU array, got {type(value).__name__}") from None
+    except RuntimeError as error:
+        detach = getattr(value, "detach", None)
+        if not callable(detach):
+            raise TypeError(
+                f"{type(value).__name__} refuses to expose its GPU memory "
+                f"(__cuda_array_interface__ raised RuntimeError: {error}); pass an array that "
+                f"exposes it"
+            ) from None
+        value = detach()
+        return value, value.__cuda_array_interface__
 
 
 class _HostView:
@@ -152,16 +182,16 @@ def as_device_array(value):
     """``value`` as a Numba device array sharing its memory (no copy).
 
     Numba device arrays are returned as they are; other objects go through
-    ``cuda.as_cuda_array``. Under the simulator, where "device" memory is host memory, the
-    pointer of ``__cuda_array_interface__`` is wrapped directly.
+    ``cuda.as_cuda_array`` (a PyTorch tensor that requires grad, an ``nn.Parameter``, through its
+    ``detach()``: see :func:`_cuda_interface`). Under the simulator, where "device" memory is
+    host memory, the pointer of ``__cuda_array_interface__`` is wrapped directly.
     """
     cuda = require()
     if getattr(type(value), "__cuda_ndarray__", False):
         return value
-    if not hasattr(value, "__cuda_array_interface__"):
-        raise TypeError(f"expected a GPU array, got {type(value).__name__}")
+    value, interface = _cuda_interface(value)
     if _simulated():
-        view = np.asarray(_HostView(value, value.__cuda_array_interface__))
+        view = np.asarray(_HostView(value, interface))
         return cuda.devicearray.FakeCUDAArray(view)
     return cuda.as_cuda_array(value)
 
@@ -206,8 +236,11 @@ def _describe(value):
 def parameter_vector(name, value):
     """The checks of ``numadam._validation.parameter_vector`` for a GPU array; returns it as a
     Numba device array sharing its memory (it is updated in place and never copied)."""
-    interface = getattr(value, "__cuda_array_interface__", None)
-    readonly = bool(interface and interface["data"][1])
+    if getattr(type(value), "__cuda_ndarray__", False):
+        readonly = False  # Numba's device arrays are always writeable
+    else:
+        value, interface = _cuda_interface(value)
+        readonly = bool(interface["data"][1])
     array = as_device_array(value)
     if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(
