@@ -98,9 +98,12 @@ CPU = CPUBackend()
 def _is_gpu_array(value):
     """A Numba device array or an object exposing ``__cuda_array_interface__`` (CuPy, PyTorch
     CUDA tensors); :func:`numadam.cuda.is_device_array` without importing numba.cuda."""
-    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
-        value, "__cuda_array_interface__"
-    )
+    if getattr(type(value), "__cuda_ndarray__", False):
+        return True
+    try:
+        return hasattr(value, "__cuda_array_interface__")
+    except RuntimeError:  # torch's CUDA tensor that requires grad (see numadam.cuda)
+        return True
 
 
 def backend_for(params):

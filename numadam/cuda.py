@@ -19,21 +19,34 @@ Kernels
 Each rule's update is its element function (``numadam/rules/<rule>.py``), compiled for the GPU
 from the same source as the CPU loops of :mod:`numadam.kernels` and run in a grid-stride loop;
 :class:`CUDABackend` hands out launchers with the CPU loops' arguments, so an optimizer does the
-same thing on either device. Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results
-match the CPU loops. On a real GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into
-fused multiply-adds, which the CPU loops avoid, while division and square root stay correctly
-rounded.
+same thing on either device. Where the CPU loops take ``None`` for a state vector the rule does
+not use, a kernel cannot (numba-cuda does not pass ``None`` to the device): the launcher passes
+an array instead, to a kernel compiled for that pattern of state vectors (:func:`_kernel_for`).
+
+Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results match the CPU loops. On a real
+GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into fused multiply-adds, which the
+CPU loops avoid, while division and square root stay correctly rounded.
 
 Launches go to the default stream and return without waiting, as CUDA launches do;
 :func:`count_nonfinite` alone waits, since it returns a number to the host.
+
+:func:`kernel_ptx` compiles every kernel to PTX without a GPU (numba-cuda brings NVVM from PyPI):
+``tests/test_cuda_ptx.py`` checks with it that each compiles for real targets, which the
+simulator cannot tell.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import math
+import traceback
+import types
 
 import numpy as np
+
+from numadam.rules import _rule
 
 try:  # numba's built-in CUDA target, or the numba-cuda package's when that is installed
     from numba import cuda
@@ -42,11 +55,13 @@ except Exception as error:  # noqa: BLE001 - any failure here only disables the 
     _IMPORT_ERROR = f"numba.cuda cannot be imported ({type(error).__name__}: {error})"
 else:
     _IMPORT_ERROR = None
+    # numba-cuda's compiler inlines only what is registered with it (see numadam.rules._rule)
+    _rule.register_for_cuda()
 
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
     "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
-    "count_nonfinite", "CUDABackend", "BACKEND",
+    "count_nonfinite", "CUDABackend", "BACKEND", "kernel_ptx", "kernel_signatures",
 ]
 
 #: Threads in one block of every kernel launch.
@@ -114,12 +129,42 @@ def _simulated():
 
 def is_device_array(value):
     """Whether ``value`` is a GPU array: a Numba device array or any object exposing
-    ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors). Never imports numba.cuda."""
+    ``__cuda_array_interface__`` (CuPy arrays, PyTorch CUDA tensors, parameters that require
+    grad included: see :func:`as_device_array`). Never imports numba.cuda."""
     if isinstance(value, np.ndarray):
         return False
-    return bool(getattr(type(value), "__cuda_ndarray__", False)) or hasattr(
-        value, "__cuda_array_interface__"
-    )
+    if getattr(type(value), "__cuda_ndarray__", False):
+        return True
+    try:
+        return hasattr(value, "__cuda_array_interface__")
+    except RuntimeError:  # torch's CUDA tensor that requires grad: a GPU array all the same
+        return True
+
+
+def _cuda_interface(value):
+    """``(exporter, interface)``: ``value`` and its ``__cuda_array_interface__``, or, for a
+    PyTorch tensor that requires grad, its ``detach()``-ed tensor and that one's interface.
+
+    torch refuses to export a tensor that requires grad (``RuntimeError``), to keep autograd from
+    missing a change. An optimizer's update is none of autograd's business: torch's own
+    optimizers apply it to the parameter's data in place, and the detached tensor is that data
+    (the same memory), so numadam updates it as they do. Another object whose interface raises,
+    without a ``detach()``, is refused with a :class:`TypeError`.
+    """
+    try:
+        return value, value.__cuda_array_interface__
+    except AttributeError:
+        raise TypeError(f"expected a GPU array, got {type(value).__name__}") from None
+    except RuntimeError as error:
+        detach = getattr(value, "detach", None)
+        if not callable(detach):
+            raise TypeError(
+                f"{type(value).__name__} refuses to expose its GPU memory "
+                f"(__cuda_array_interface__ raised RuntimeError: {error}); pass an array that "
+                f"exposes it"
+            ) from None
+        value = detach()
+        return value, value.__cuda_array_interface__
 
 
 class _HostView:
@@ -137,16 +182,16 @@ def as_device_array(value):
     """``value`` as a Numba device array sharing its memory (no copy).
 
     Numba device arrays are returned as they are; other objects go through
-    ``cuda.as_cuda_array``. Under the simulator, where "device" memory is host memory, the
-    pointer of ``__cuda_array_interface__`` is wrapped directly.
+    ``cuda.as_cuda_array`` (a PyTorch tensor that requires grad, an ``nn.Parameter``, through its
+    ``detach()``: see :func:`_cuda_interface`). Under the simulator, where "device" memory is
+    host memory, the pointer of ``__cuda_array_interface__`` is wrapped directly.
     """
     cuda = require()
     if getattr(type(value), "__cuda_ndarray__", False):
         return value
-    if not hasattr(value, "__cuda_array_interface__"):
-        raise TypeError(f"expected a GPU array, got {type(value).__name__}")
+    value, interface = _cuda_interface(value)
     if _simulated():
-        view = np.asarray(_HostView(value, value.__cuda_array_interface__))
+        view = np.asarray(_HostView(value, interface))
         return cuda.devicearray.FakeCUDAArray(view)
     return cuda.as_cuda_array(value)
 
@@ -191,8 +236,11 @@ def _describe(value):
 def parameter_vector(name, value):
     """The checks of ``numadam._validation.parameter_vector`` for a GPU array; returns it as a
     Numba device array sharing its memory (it is updated in place and never copied)."""
-    interface = getattr(value, "__cuda_array_interface__", None)
-    readonly = bool(interface and interface["data"][1])
+    if getattr(type(value), "__cuda_ndarray__", False):
+        readonly = False  # Numba's device arrays are always writeable
+    else:
+        value, interface = _cuda_interface(value)
+        readonly = bool(interface["data"][1])
     array = as_device_array(value)
     if array.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(
@@ -333,16 +381,40 @@ def _count_nonfinite_kernel(grad, count):
 # ------------------------------------------------------------------------------------------------
 
 
+@_rule.element
+def _absent(vector):
+    """``None`` in place of a state slot the rule does not use (see :func:`_kernel_for`)."""
+    return None
+
+
+@_rule.element
+def _present(vector):
+    """The state vector of a slot the rule uses, unchanged (see :func:`_kernel_for`)."""
+    return vector
+
+
 @functools.cache
-def _kernel_for(element):
+def _kernel_for(element, present):
+    """The kernel of the rule whose element function is ``element``, for the state slots
+    flagged in ``present`` (three bools).
+
+    A kernel argument cannot be ``None`` (numba-cuda's launch refuses to pack it), yet the
+    element compiles away the code of an absent state vector only when it receives ``None``.
+    So the host passes a placeholder array for an absent slot and the kernel, specialized by
+    which slots hold a vector, turns it back into ``None`` at compile time: one kernel per
+    pattern of state vectors, none of which takes a ``none`` argument.
+    """
+    slot0, slot1, slot2 = (_present if used else _absent for used in present)
+
     @_kernel
     def update(param, grad, state0, state1, state2, c, s, skipped, checked):
+        vector0, vector1, vector2 = slot0(state0), slot1(state1), slot2(state2)
         start, stride = cuda.grid(1), cuda.gridsize(1)
         bad = 0
         for i in range(start, param.shape[0], stride):
             g = grad[i]
             if not checked or g - g == 0:  # skip NaN and inf when checked (see kernels)
-                element(i, g, param, state0, state1, state2, c, s)
+                element(i, g, param, vector0, vector1, vector2, c, s)
             else:
                 bad += 1
         if bad:  # one atomic per thread that saw a bad value, none otherwise
@@ -351,13 +423,30 @@ def _kernel_for(element):
     return update
 
 
+def _launch_arguments(element, param, grad, states, c, s, skipped, checked):
+    """``(kernel, arguments)`` of one update: the CPU loops' arguments as the kernel of
+    :func:`_kernel_for` takes them.
+
+    An absent state vector (``None``) is replaced by the parameter vector, an array of the right
+    dtype and layout that the kernel never touches (it sees ``None`` there). Scalars are handed
+    over by the host as Python floats holding values of the parameters' dtype (see
+    :mod:`numadam.kernels`); the GPU kernel takes them in that dtype.
+    """
+    present = tuple(vector is not None for vector in states)
+    states = tuple(param if vector is None else vector for vector in states)
+    to_dtype = param.dtype.type
+    c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
+    s = tuple(to_dtype(v) for v in s)
+    return _kernel_for(element, present), (param, grad, *states, c, s, skipped, checked)
+
+
 class _Update:
     """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number
     of skipped non-finite entries when ``checked`` (which waits for the kernel), else 0 without
     waiting."""
 
     def __init__(self, element, checked):
-        self.kernel, self.checked = _kernel_for(element), checked
+        self.element, self.checked = element, checked
         self.skipped = require().to_device(np.zeros(1, np.int64))
 
     def __call__(self, param, grad, state0, state1, state2, c, s):
@@ -366,13 +455,9 @@ class _Update:
             return 0
         if self.checked:
             self.skipped.copy_to_device(np.zeros(1, np.int64))
-        # The host hands scalars over as Python floats holding values of the parameters' dtype
-        # (see numadam.kernels); the GPU kernel takes them in that dtype.
-        to_dtype = param.dtype.type
-        c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
-        s = tuple(to_dtype(v) for v in s)
-        self.kernel[_grid(n)](param, grad, state0, state1, state2, c, s, self.skipped,
-                              self.checked)
+        kernel, arguments = _launch_arguments(self.element, param, grad, (state0, state1, state2),
+                                              c, s, self.skipped, self.checked)
+        kernel[_grid(n)](*arguments)
         return int(self.skipped.copy_to_host()[0]) if self.checked else 0
 
 
@@ -431,3 +516,220 @@ class CUDABackend:
 
 
 BACKEND = CUDABackend()
+
+
+# ------------------------------------------------------------------------------------------------
+# Every kernel compiled to PTX, without a GPU: the check that each compiles for real targets
+# (tests/test_cuda_ptx.py), where the simulator would run any of them as Python.
+# ------------------------------------------------------------------------------------------------
+
+
+def _settings(variant):
+    """Keyword settings of ``variant``'s class to try, fewest changes from the defaults first:
+    each hyperparameter at its default and at one alternative (the other flag; zero for a
+    non-zero number, 0.5 for a zero one), every combination, plus a method variant's fixed
+    settings. What decides the state vectors (``amsgrad``, ``centered``, a momentum on or off)
+    is a flag or a number that is zero or not, so every pattern of state vectors turns up."""
+    choices = []
+    for name, spec in variant.hyperparameters().items():
+        default = spec.default
+        if isinstance(default, bool):
+            alternatives = (default, not default)
+        elif isinstance(default, (int, float)):
+            alternatives = (default, 0.5 if default == 0 else 0.0)
+        else:
+            alternatives = (default,)
+        choices.append([(name, value, value != default) for value in alternatives])
+    fixed = {} if variant.class_name else dict(variant.fixed)
+    combinations = sorted(itertools.product(*choices),
+                          key=lambda settings: sum(changed for _, _, changed in settings))
+    for settings in combinations:
+        changed = {name: value for name, value, is_changed in settings if is_changed}
+        yield {name: value for name, value, _ in settings} | fixed, changed | fixed
+
+
+def _kernel_launches(dtypes=(np.float32, np.float64)):
+    """``[(label, kernel, arguments)]``: one launch of every distinct kernel, with the arguments
+    a launch passes (host arrays of the right dtype stand in for device vectors; they type
+    alike).
+
+    Every class and method variant of the registry, at every setting of :func:`_settings` the
+    optimizer accepts, yields the update kernel of its state pattern and, for rules with modes,
+    the mode switches; a kernel already listed is skipped. Then the helper kernels.
+    """
+    import numadam  # the optimizer classes; numadam.cuda is imported after numadam anyway
+    from numadam.rules import VARIANTS
+
+    launches, seen = [], set()
+    skipped = np.zeros(1, np.int64)
+    for dtype in map(np.dtype, dtypes):
+        for variant in VARIANTS:
+            rule = variant.rule
+            name = variant.class_name or rule.class_name
+            cls = getattr(numadam, name)
+            for options, changed in _settings(variant):
+                try:
+                    optimizer = cls(np.zeros(1, dtype), **options)
+                except (TypeError, ValueError):  # a combination the optimizer refuses
+                    continue
+                # An optimizer's own launch arguments (see Optimizer.step and Modes._switch).
+                param, states = optimizer._param, optimizer._state_vectors
+                present = tuple(vector is not None for vector in states)
+                settings = ", ".join(f"{key}={value!r}" for key, value in changed.items())
+                updates = [(f"{name}({settings})", rule.element, optimizer._constants,
+                            optimizer._step_scalars(optimizer._inputs, optimizer._carry, 1)[0])]
+                every = optimizer._all_hyperparameters()
+                updates += [(f"{name}({settings}).{mode}()", element,
+                             rule.mode_constants(mode, every, optimizer._to_dtype), ())
+                            for mode, element in rule.modes.items()]
+                for label, element, c, s in updates:
+                    if (element, present, dtype) in seen:
+                        continue
+                    seen.add((element, present, dtype))
+                    kernel, arguments = _launch_arguments(element, param, param, states, c, s,
+                                                          skipped, True)
+                    launches.append((f"{label} {dtype}", kernel, arguments))
+        vector = np.zeros(1, dtype)
+        launches += [(f"zeros {dtype}", _fill_zero, (vector,)),
+                     (f"copy {dtype}", _gather, (vector, vector)),
+                     (f"count_nonfinite {dtype}", _count_nonfinite_kernel, (vector, skipped))]
+    return launches
+
+
+def _compiler():
+    """numba-cuda's ``numba.cuda``, or :class:`CudaUnavailableError` saying why it is not here
+    (a GPU is not needed: NVVM compiles)."""
+    if cuda is None:
+        raise CudaUnavailableError(_IMPORT_ERROR)
+    if _simulated():
+        raise CudaUnavailableError(
+            "numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1), which compiles nothing; "
+            "compile in a process where it is not set")
+    if getattr(cuda, "implementation", None) != "NVIDIA":
+        raise CudaUnavailableError(
+            "numba.cuda is Numba's built-in CUDA target; compiling the kernels needs the "
+            "numba-cuda package (pip install 'numadam[cuda]')")
+    return cuda
+
+
+def kernel_signatures(dtypes=(np.float32, np.float64)):
+    """The argument types of every kernel numadam launches, as a launch would type them.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype, optional
+        The parameter dtypes to list kernels for.
+
+    Returns
+    -------
+    dict of str to tuple of numba types
+        By the labels of :func:`kernel_ptx`.
+
+    Raises
+    ------
+    CudaUnavailableError
+        Without numba-cuda (or under the simulator).
+    """
+    _compiler()
+    return {label: tuple(kernel.typeof_pyval(argument) for argument in arguments)
+            for label, kernel, arguments in _kernel_launches(dtypes)}
+
+
+@contextlib.contextmanager
+def _current_device_stand_in(cc):
+    """Lets numba-cuda compile without a driver.
+
+    numba-cuda types each helper an element calls (inlined, see numadam.rules._rule) by
+    compiling it as a device function for the current device's compute capability, which it
+    asks the driver for: without a driver (CI) that fails. Then a stand-in device answers
+    ``cc``. Only the helpers' typing sees it: their own compiled code is never used, being
+    inlined, and the kernel is compiled for the ``cc`` it is asked for.
+    """
+    if is_available():
+        yield
+        return
+    from numba.cuda import dispatcher
+
+    real = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = real
+
+
+def _code_library(function, argument_types, cc):
+    """The kernel ``function`` typed and lowered by numba-cuda for compute capability ``cc``
+    (what ``compile_ptx`` does before NVVM runs), kept: lowering takes 0.5 to 2 s a kernel,
+    NVVM 50 ms. Asked for another compute capability, the library runs NVVM again on the same
+    lowering, which is what numba-cuda does with a kernel launched on devices of several
+    (``CUDACodeLibrary.get_asm_str(cc)``); so :func:`kernel_ptx` keeps one library per kernel,
+    lowered for the first compute capability it was asked for."""
+    from numba.cuda.compiler import _compile_pyfunc_with_fixup
+
+    library, _ = _compile_pyfunc_with_fixup(function, argument_types, device=False, abi="numba",
+                                            cc=cc)
+    return library
+
+
+#: ``(function, argument types) -> library`` of the kernels :func:`kernel_ptx` compiled.
+_libraries = {}
+
+
+def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
+    """The PTX of every kernel numadam launches, compiled for compute capability ``cc``.
+
+    Each rule's update once per pattern of state vectors its settings allow (Adam with and
+    without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
+    not, ...), each mode switch, and the helper kernels (``zeros``, ``copy``,
+    ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
+    launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
+    'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs
+    NVVM again.
+
+    Parameters
+    ----------
+    cc : tuple of int, optional
+        ``(major, minor)``: ``(8, 0)`` for the A100, ``(9, 0)`` for the H100.
+    dtypes : sequence of dtype, optional
+        The parameter dtypes to compile the kernels for.
+
+    Returns
+    -------
+    dict of str to str
+        The PTX of each kernel, by a readable label: ``"Adam(amsgrad=True) float32"``,
+        ``"ScheduleFreeAdamW().eval() float64"``, ``"copy float32"``; a label names the
+        settings that select the kernel (the first class or method in the registry that
+        launches it).
+
+    Raises
+    ------
+    CudaUnavailableError
+        Without numba-cuda (or under the simulator).
+    RuntimeError
+        When kernels fail to compile: every one of them, with its error.
+    """
+    compiler = _compiler()
+    cc = tuple(cc)
+    ptx, failures = {}, []
+    with _current_device_stand_in(cc):
+        for label, kernel, arguments in _kernel_launches(dtypes):
+            argument_types = tuple(kernel.typeof_pyval(argument) for argument in arguments)
+            try:
+                key = kernel.py_func, argument_types
+                try:
+                    if key not in _libraries:
+                        _libraries[key] = _code_library(*key, cc)
+                except ImportError:  # numba-cuda without this internal: its public way
+                    ptx[label] = compiler.compile_ptx(kernel.py_func, argument_types, cc=cc)[0]
+                else:
+                    ptx[label] = _libraries[key].get_asm_str(cc=cc)
+            except Exception as error:  # noqa: BLE001 - every failure, reported below
+                # Numba's internal assertions carry no message: where they fired, then
+                where = traceback.extract_tb(error.__traceback__)[-1]
+                message = " ".join(str(error).split()) or f"at {where.filename}:{where.lineno}"
+                failures.append(f"{label}: {type(error).__name__}: {message[:300]}")
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(failures) + len(ptx)} kernels do not "
+                           f"compile for compute capability {cc}:\n" + "\n".join(failures))
+    return ptx

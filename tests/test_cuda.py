@@ -257,6 +257,18 @@ def test_foreign_gpu_arrays_are_updated_in_place_without_a_copy(rng):
     np.testing.assert_array_equal(nc.to_host(ForeignGpuArray(x_host)), x_cpu)
 
 
+def _assert_matches_cpu(actual, expected, err_msg=""):
+    """Bitwise under the simulator, which does the CPU kernels' arithmetic; on a GPU within the
+    documented tolerance (README, Numerics), since NVVM fuses multiply-adds the CPU rounds
+    twice."""
+    if SIMULATED:
+        np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
+    else:
+        rtol = TOLERANCE[expected.dtype.type]
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * 1e-3,
+                                   err_msg=err_msg)
+
+
 @needs_cuda
 def test_strided_and_overlapping_gradients_are_accepted(rng):
     g_long = rng.standard_normal(2 * N)
@@ -267,7 +279,7 @@ def test_strided_and_overlapping_gradients_are_accepted(rng):
     cpu.step(g_long[::2])
     gpu.step(gpu.param)  # the gradient is the parameter vector itself
     cpu.step(x_cpu)
-    np.testing.assert_array_equal(nc.to_host(gpu.param), x_cpu)
+    _assert_matches_cpu(nc.to_host(gpu.param), x_cpu)
 
 
 def test_memory_spans_for_the_overlap_check():
@@ -302,13 +314,15 @@ def test_non_finite_gradient_semantics_on_the_gpu(bad, rng):
     cpu.step(grad)
     gpu.step(_on_device(grad))
     grad[N // 2] = bad
+    skipped_before = nc.to_host(gpu.param)[N // 2]
     for opt, g in ((cpu, grad), (gpu, _on_device(grad))):
         with pytest.raises(numadam.NonFiniteGradientError, match="1 non-finite value"):
             opt.step(g)
-    np.testing.assert_array_equal(nc.to_host(gpu.param), cpu.param)
+    assert nc.to_host(gpu.param)[N // 2] == skipped_before  # the bad entry was left as it was
+    _assert_matches_cpu(nc.to_host(gpu.param), cpu.param)
     assert gpu.step_count == cpu.step_count == 2
     for name, vector in gpu.state_dict()["state"].items():
-        np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+        _assert_matches_cpu(vector, cpu.state[name], err_msg=name)
 
     gpu.check_finite = "before"
     before, x_before = gpu.state_dict(), nc.to_host(gpu.param)

@@ -23,6 +23,13 @@ an int64 inside Numba and would promote float32 to float64, so every constant co
 ``s`` already converted. Operations follow ``numadam._reference`` (PyTorch's single-tensor path)
 in order, so every target agrees with it bitwise (``fastmath`` stays off: no reassociation, no
 fused multiply-adds on the CPU).
+
+Two compilers inline these helpers: Numba's own (the CPU loops, and Numba's built-in CUDA target)
+and the numba-cuda package's copy of it, which keeps registries of its own and does not inline
+what ``numba.extending`` registers (NVIDIA/numba-cuda#624). :func:`element` and the overloads
+below therefore record what they register, and :func:`register_for_cuda` (called once by
+:mod:`numadam.cuda`) registers the same functions with ``numba.cuda.extending``: one source,
+two registrations, and ``import numadam`` never imports ``numba.cuda``.
 """
 
 from __future__ import annotations
@@ -36,6 +43,14 @@ from numba.extending import overload, register_jitable
 
 from numadam import _validation as check
 
+#: Every function :func:`element` registered, and every ``(function, typer)`` pair registered by
+#: :func:`_element_overload`: what :func:`register_for_cuda` registers with numba-cuda.
+_ELEMENTS: list[Callable] = []
+_OVERLOADS: list[tuple[Callable, Callable]] = []
+#: numba-cuda's ``(register_jitable, overload, NoneType)`` once :func:`register_for_cuda` ran
+#: with numba-cuda installed; ``None`` before (and with Numba's built-in CUDA target).
+_cuda_extending = None
+
 
 def element(function):
     """Register ``function`` for every Numba target, inlined at the call site.
@@ -43,7 +58,50 @@ def element(function):
     Inlining happens on Numba's IR, before LLVM sees the loop: a real call per element that
     passes arrays costs reference counting and blocks vectorization (20x slower).
     """
+    _ELEMENTS.append(function)
+    if _cuda_extending is not None:  # a rule defined after numadam.cuda was imported
+        _cuda_extending[0](inline="always")(function)
     return register_jitable(inline="always")(function)
+
+
+def _element_overload(function):
+    """``overload(function, inline="always")`` for every Numba target, as :func:`element` does.
+
+    The decorated typer is called as ``typer(none_type)`` and returns the typing function:
+    numba-cuda may have its own ``NoneType`` class, against which it must test.
+    """
+
+    def decorate(typer):
+        _OVERLOADS.append((function, typer))
+        if _cuda_extending is not None:
+            _cuda_extending[1](function, inline="always")(typer(_cuda_extending[2]))
+        overload(function, inline="always")(typer(types.NoneType))
+        return typer
+
+    return decorate
+
+
+def register_for_cuda():
+    """Register every element helper with numba-cuda too, so that its compiler inlines them.
+
+    Called by :mod:`numadam.cuda` when it is imported (only then is ``numba.cuda`` loaded);
+    later calls do nothing. With Numba's built-in CUDA target (no numba-cuda package), which
+    shares Numba's registries, there is nothing to add.
+    """
+    global _cuda_extending
+    if _cuda_extending is not None:
+        return
+    try:
+        from numba.cuda import types as cuda_types
+        from numba.cuda.extending import overload as cuda_overload
+        from numba.cuda.extending import register_jitable as cuda_register_jitable
+    except ImportError:  # Numba's built-in target: numba.extending's registrations serve it
+        return
+    for function in _ELEMENTS:
+        cuda_register_jitable(inline="always")(function)
+    for function, typer in _OVERLOADS:
+        cuda_overload(function, inline="always")(typer(cuda_types.NoneType))
+    _cuda_extending = (cuda_register_jitable, cuda_overload, cuda_types.NoneType)
 
 
 @element
@@ -90,22 +148,28 @@ def store(vector, i, value):
     vector[i] = value
 
 
-@overload(load, inline="always")
-def _load(vector, i):
-    if isinstance(vector, types.NoneType):
-        return lambda vector, i: 0.0
-    return lambda vector, i: vector[i]
+@_element_overload(load)
+def _load(none_type):
+    def typer(vector, i):
+        if isinstance(vector, none_type):
+            return lambda vector, i: 0.0
+        return lambda vector, i: vector[i]
+
+    return typer
 
 
-@overload(store, inline="always")
-def _store(vector, i, value):
-    if isinstance(vector, types.NoneType):
-        return lambda vector, i, value: None
+@_element_overload(store)
+def _store(none_type):
+    def typer(vector, i, value):
+        if isinstance(vector, none_type):
+            return lambda vector, i, value: None
 
-    def implementation(vector, i, value):
-        vector[i] = value
+        def implementation(vector, i, value):
+            vector[i] = value
 
-    return implementation
+        return implementation
+
+    return typer
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,145 @@
+"""Every CUDA kernel compiles for real GPUs: PTX for compute capabilities 8.0 and 9.0, without a
+GPU (numba-cuda's NVVM from PyPI, ``pip install -e ".[cuda]"``).
+
+The simulator that tests/test_cuda.py runs executes each kernel as Python, so it cannot tell
+whether numba-cuda compiles it; this test compiles them all with :func:`numadam.cuda.kernel_ptx`
+and fails on any compile error, on any float64 instruction in a float32 kernel (a literal or a
+helper promoting the arithmetic), and on any kernel argument typed ``none`` (numba-cuda's
+launch cannot pass it). It skips where numba-cuda or its NVVM is missing.
+
+The compilation runs in fresh processes: the simulator is chosen for the whole process when
+``numba.cuda`` is first imported, and tests/test_cuda.py chooses it. One process per dtype, run
+side by side: typing and lowering the 42 kernels is Python-bound (about 1 s each), so two cores
+halve the wait; the second compute capability reuses the lowering and only runs NVVM again.
+"""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numadam.rules import VARIANTS
+from tests.rule_table import ROWS
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPUTE_CAPABILITIES = [(8, 0), (9, 0)]
+DTYPES = ["float32", "float64"]
+HELPERS = ["zeros", "copy", "count_nonfinite"]
+
+# Run in a fresh interpreter for one dtype: prints one JSON object, {"skip": reason} when NVVM is
+# missing, else the kernels' argument types and, per compute capability, their PTX or the error.
+SCRIPT = """
+import json, sys
+from numba import cuda, types
+
+def probe(a):  # no numadam code: whether NVVM compiles at all
+    a[0] = 1.0
+try:
+    cuda.compile_ptx(probe, (types.float32[::1],), cc=(8, 0))
+except Exception as error:
+    print(json.dumps({"skip": f"numba-cuda cannot compile PTX here: "
+                              f"{type(error).__name__}: {error}"}))
+    sys.exit()
+
+import numadam.cuda as nc
+dtypes = [sys.argv[1]]
+result = {"signatures": {label: [str(t) for t in argument_types] for label, argument_types
+                         in nc.kernel_signatures(dtypes).items()}, "ptx": {}, "errors": {}}
+for cc in json.loads(sys.argv[2]):
+    try:
+        result["ptx"][str(cc)] = nc.kernel_ptx(cc=tuple(cc), dtypes=dtypes)
+    except RuntimeError as error:
+        result["errors"][str(cc)] = str(error)
+print(json.dumps(result))
+"""
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
+                                reason="numba-cuda is not installed (pip install -e '.[cuda]')")
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """``{dtype: result}``, each compiled in its own process, both at once."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env.pop("NUMBA_ENABLE_CUDASIM", None)  # numba-cuda's real compiler, not the simulator
+    processes = {dtype: subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, dtype, json.dumps(COMPUTE_CAPABILITIES)], cwd=ROOT,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for dtype in DTYPES}
+    results = {}
+    for dtype, process in processes.items():
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+        results[dtype] = json.loads(out)
+    reasons = {result["skip"] for result in results.values() if "skip" in result}
+    if reasons:
+        pytest.skip("; ".join(sorted(reasons)))
+    return results
+
+
+def _ptx(compiled, dtype, cc):
+    """``{label: PTX}`` of ``dtype``'s kernels for ``cc``, or the failure listing every kernel
+    that did not compile."""
+    errors = compiled[dtype]["errors"]
+    assert str(list(cc)) not in errors, errors.get(str(list(cc)))
+    return compiled[dtype]["ptx"][str(list(cc))]
+
+
+def _expected_kernels():
+    """How many distinct kernels one dtype needs, from the tests' own option grids: per rule,
+    one update kernel for each pattern of state vectors its options reach, plus its mode
+    switches; plus the helpers."""
+    patterns = {}
+    for row in ROWS:
+        rule = row.cls.variant.rule
+        for options in row.cases():
+            optimizer = row.cls(np.zeros(1), **options)
+            present = tuple(vector is not None for vector in optimizer._state_vectors)
+            patterns.setdefault(rule, set()).add(present)
+    return (sum(len(found) + len(rule.modes) for rule, found in patterns.items())
+            + len(HELPERS))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cc", COMPUTE_CAPABILITIES, ids=lambda cc: f"cc{cc[0]}{cc[1]}")
+def test_every_kernel_compiles(compiled, dtype, cc):
+    """Every kernel of ``dtype`` compiles for ``cc``; each rule and each state pattern the
+    option grids reach is among them."""
+    ptx = _ptx(compiled, dtype, cc)
+    assert len(ptx) == _expected_kernels()
+    assert set(ptx) == set(compiled[dtype]["signatures"])
+    for variant in VARIANTS:  # each rule by the name of its class
+        assert any(label.startswith(variant.rule.class_name + "(") for label in ptx)
+    target = f".target sm_{cc[0]}{cc[1]}"
+    for label, code in ptx.items():
+        assert label.endswith(" " + dtype)
+        assert target in code and ".entry" in code, label
+
+
+@pytest.mark.parametrize("cc", COMPUTE_CAPABILITIES, ids=lambda cc: f"cc{cc[0]}{cc[1]}")
+def test_float32_kernels_use_no_float64(compiled, cc):
+    """No ``.f64`` instruction (arithmetic, conversion, load) in a float32 kernel: arithmetic in
+    an element stays in the dtype of its inputs (see numadam.rules._rule)."""
+    promoted = [label for label, code in _ptx(compiled, "float32", cc).items()
+                if re.search(r"\.f64\b", code)]
+    assert promoted == []
+    # and the pattern does find them where they belong
+    assert all(re.search(r"\.f64\b", code) for label, code
+               in _ptx(compiled, "float64", cc).items() if not label.startswith(tuple(HELPERS)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_kernel_takes_none(compiled, dtype):
+    """numba-cuda cannot pass ``None`` to a kernel: no argument of any launch is typed
+    ``none`` (absent state vectors go as placeholders, see numadam.cuda._kernel_for)."""
+    signatures = compiled[dtype]["signatures"]
+    assert signatures
+    with_none = {label: types for label, types in signatures.items() if "none" in types}
+    assert with_none == {}
+    assert all(f"array({dtype}, 1d, C)" in types for types in signatures.values())
