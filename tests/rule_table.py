@@ -99,6 +99,41 @@ def all_cases():
             for row in ROWS for options in row.cases()]
 
 
+def covering_cases(extra=None, shift=0):
+    """``pytest.param(row, options, *extra values)`` for a few option combinations of every row
+    that together hold every pair of values of two options (and so every value of each) that
+    the row's full grid holds, the factors of ``extra`` ({name: values}, e.g. the dtype)
+    counted as options. Deterministic: greedy, the first best combination taken; ``shift``
+    rotates the order in which combinations are considered, so that callers passing different
+    shifts cover the pairs with different combinations."""
+    extra = extra or {}
+    params = []
+    for row in ROWS:
+        cases = [(options, values) for options in row.cases()
+                 for values in itertools.product(*extra.values())]
+        start = (shift * 7) % len(cases)
+        cases = cases[start:] + cases[:start]
+
+        def pairs(case):
+            options, values = case
+            items = [(name, repr(value)) for name, value in
+                     [*options.items(), *zip(extra, values)]]
+            return set(itertools.combinations(items, 2)) | {(item,) for item in items}
+
+        needed = set().union(*map(pairs, cases))
+        while needed:
+            best = max(cases, key=lambda case: len(pairs(case) & needed))
+            needed -= pairs(best)
+            options, values = best
+            label = "-".join([row.method, str(options), *map(_label, values)])
+            params.append(pytest.param(row, options, *values, id=label))
+    return params
+
+
+def _label(value):
+    return getattr(value, "__name__", str(value))
+
+
 def sample_cases():
     """One representative option mix per row."""
     return [pytest.param(row, row.sample, id=row.method) for row in ROWS]

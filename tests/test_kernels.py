@@ -1,17 +1,24 @@
-"""Every rule's kernels, serial and parallel, against the NumPy reference, for every option
-combination of the shared rule table (``tests/rule_table.py``).
+"""Every rule's kernels, serial and parallel, against the NumPy reference, for the option
+combinations of the shared rule table (``tests/rule_table.py``).
 
 The optimizers compute the host scalars and call a kernel; the reference recomputes everything
 from the hyperparameters on its own. Running both for 200 steps of random gradients compares the
 whole chain, state vectors included.
+
+Every combination runs on one target (float64, the serial kernel); on the three others (float32
+serial, float64 and float32 parallel) a sample of combinations that holds every pair of option
+values of each rule (``covering_cases``), and further mixes drawn by Hypothesis (derandomized:
+the same draws on every run). ``pytest -m slow`` runs the whole grid on the three others too.
 """
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import numadam
 from numadam import kernels
-from tests.rule_table import ROWS, ReferenceRun, all_cases, sample_cases
+from tests.rule_table import ROWS, ReferenceRun, all_cases, covering_cases, sample_cases
 
 N = 1031  # odd, so that the vectorized loops have a remainder; run at n < threshold and forced
 STEPS = 200
@@ -54,13 +61,56 @@ def _assert_bitwise(fast, reference):
             np.testing.assert_array_equal(vector, reference.state[name], err_msg=name)
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("row, options", all_cases())
-def test_kernel_matches_reference_bitwise(row, options, dtype, parallel, rng):
+#: the targets besides float64 serial: (dtype, parallel)
+OTHER_TARGETS = [(np.float32, False), (np.float64, True), (np.float32, True)]
+
+
+def _target_id(dtype, parallel):
+    return f"{dtype.__name__}-{'parallel' if parallel else 'serial'}"
+
+
+def _check_bitwise(row, options, dtype, parallel, rng):
     fast, reference = _run_both(row, options, dtype, parallel, rng)
     assert fast.param.dtype == dtype
     _assert_bitwise(fast, reference)
+
+
+@pytest.mark.parametrize("row, options", all_cases())
+def test_kernel_matches_reference_bitwise(row, options, rng):
+    """Every option combination of every rule: the float64 serial kernel."""
+    _check_bitwise(row, options, np.float64, False, rng)
+
+
+@pytest.mark.parametrize("row, options, dtype, parallel", [
+    pytest.param(*case.values, dtype, parallel,
+                 id=f"{case.id}-{_target_id(dtype, parallel)}")
+    for shift, (dtype, parallel) in enumerate(OTHER_TARGETS, start=1)
+    for case in covering_cases(shift=shift)])
+def test_kernel_matches_reference_bitwise_on_a_covering_sample(row, options, dtype, parallel,
+                                                               rng):
+    """Float32 serial, float64 and float32 parallel: every pair of option values of every rule
+    (each target with its own combinations)."""
+    _check_bitwise(row, options, dtype, parallel, rng)
+
+
+CASES = [case.values for case in all_cases()]
+
+
+@settings(derandomize=True, database=None, max_examples=40, deadline=None)
+@given(case=st.sampled_from(CASES), target=st.sampled_from(OTHER_TARGETS))
+def test_kernel_matches_reference_bitwise_on_drawn_mixes(case, target):
+    """Further combinations for the three other targets, drawn from the whole grid."""
+    (row, options), (dtype, parallel) = case, target
+    _check_bitwise(row, options, dtype, parallel, np.random.default_rng(20261124))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype, parallel", OTHER_TARGETS,
+                         ids=[_target_id(*target) for target in OTHER_TARGETS])
+@pytest.mark.parametrize("row, options", all_cases())
+def test_kernel_matches_reference_bitwise_whole_grid(row, options, dtype, parallel, rng):
+    """The long version of the sampled tests: every combination on the three other targets."""
+    _check_bitwise(row, options, dtype, parallel, rng)
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
