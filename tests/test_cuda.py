@@ -81,13 +81,14 @@ DTYPES = [np.float32, np.float64]
 
 
 @needs_cuda
-@pytest.mark.parametrize("row, options, dtype", covering_cases({"dtype": DTYPES}))
+@pytest.mark.parametrize("row, options, dtype",
+                         covering_cases({"dtype": DTYPES}, shift=3, strength=1))
 def test_cuda_kernel_matches_reference(row, options, dtype, rng):
-    """Option combinations of each rule that hold every pair of option values, the dtype one of
-    the options (tests/rule_table.py's covering_cases): STEPS steps of random gradients through
-    an optimizer on the GPU, against the NumPy reference (the tolerance is the contract) and the
-    CPU kernels (bitwise under the simulator, which evaluates the same operations in the same
-    dtype). ``pytest -m slow`` runs every combination in both dtypes."""
+    """Option combinations of each rule that hold every option value and both dtypes
+    (tests/rule_table.py's covering_cases): STEPS steps of random gradients through an optimizer
+    on the GPU, against the NumPy reference (the tolerance is the contract) and the CPU kernels
+    (bitwise under the simulator, which evaluates the same operations in the same dtype).
+    ``pytest -m slow`` runs every combination in both dtypes."""
     _check_against_reference_and_cpu(row, options, dtype, rng)
 
 
