@@ -15,14 +15,15 @@ def rng():
 
 @pytest.fixture
 def run_twice(tmp_path):
-    """``run_twice(source, env=None)``: the words the script ``source`` prints in each of two
-    new Python processes (run from a file: Numba caches only functions that live in one), with
-    the environment ``env`` (the current one by default)."""
+    """``run_twice(source, env=None, times=2)``: the words the script ``source`` prints in each
+    of two (``times``) new Python processes, one after the other (run from a file: Numba caches
+    only functions that live in one), with the environment ``env`` (the current one by
+    default)."""
 
-    def run(source, env=None):
+    def run(source, env=None, times=2):
         script = tmp_path / "fresh.py"
         script.write_text(source)
         return [subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                               check=True, env=env).stdout.split() for _ in range(2)]
+                               check=True, env=env).stdout.split() for _ in range(times)]
 
     return run
