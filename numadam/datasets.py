@@ -199,6 +199,16 @@ def _search_dirs(data_dir) -> list[Path]:
     return dirs
 
 
+def find_mnist(data_dir=None) -> Path | None:
+    """The directory :func:`load_mnist` reads MNIST from without downloading: the first of
+    ``data_dir``, ``$NUMADAM_DATA_DIR`` and :func:`cache_dir` that holds all four files (gzipped
+    or not), or None where none does. Nothing is read or verified."""
+    for directory in _search_dirs(data_dir):
+        if all(_find(directory, name) for name in FILES):
+            return directory
+    return None
+
+
 #: The download sources in the order they are tried, by name (looked up when called, so tests
 #: can replace them).
 SOURCES = (

@@ -1,15 +1,14 @@
-"""Where the tests find the real MNIST files: $NUMADAM_DATA_DIR, else ../shared/data/mnist."""
-
-import os
-from pathlib import Path
+"""Where the tests find the real MNIST files: where numadam itself finds them (see
+``numadam.datasets.find_mnist``: ``$NUMADAM_DATA_DIR``, then ``~/.cache/numadam/mnist``)."""
 
 import pytest
 
-MNIST_DIR = Path(os.environ.get("NUMADAM_DATA_DIR")
-                 or Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")
+from numadam.datasets import cache_dir, find_mnist
+
+#: The folder holding the four MNIST files, or None (the tests that need them skip).
+MNIST_DIR = find_mnist()
 
 requires_mnist = pytest.mark.skipif(
-    not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
-    and not (MNIST_DIR / "train-images-idx3-ubyte").is_file(),
-    reason=f"the MNIST files are not in {MNIST_DIR} (set NUMADAM_DATA_DIR)",
+    MNIST_DIR is None,
+    reason=f"the MNIST files are neither in $NUMADAM_DATA_DIR nor in {cache_dir()}",
 )

@@ -1,15 +1,25 @@
-"""Checks of numadam.distributed that need several ranks: run by tests/test_distributed.py as
-``mpiexec -n 2 python tests/mpi_checks.py <check>``.
+"""Checks of numadam.distributed that need several ranks, run by tests/test_distributed.py.
 
-Each check asserts on every rank. It runs inside ``abort_on_error``, so a failure on one rank
-ends all of them (mpiexec exits non-zero) instead of leaving the others waiting; the pytest
-side reads the exit status and the output.
+``mpiexec -n 2 python tests/mpi_checks.py --report DIR check...`` runs the checks named, one
+after another, in one launch (each on a communicator of its own) and reports each one's outcome
+on each rank as a line of JSON in ``DIR/rank<r>.jsonl``: the pytest side asserts per check.
+After each check the ranks meet on a communicator no check uses. A rank whose check failed
+waits there for the others a little while only: when another rank is still held inside the
+check (waiting in a collective the failed rank left), it aborts the launch, and the pytest side
+launches the checks not run yet again.
+
+``mpiexec -n 2 python tests/mpi_checks.py <check>`` runs one check inside ``abort_on_error``
+(a failure on one rank ends all of them, mpiexec exits non-zero) and prints ``PASS`` on rank 0:
+for running a check by hand, and for ``abort`` and ``uncaught``, which end the launch.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
+import traceback
 
 import numpy as np
 from mpi4py import MPI
@@ -806,8 +816,52 @@ def check_uncaught():
 
 
 CHECKS = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}
+#: The checks that end the launch on purpose: each needs a launch of its own.
+ENDING = ("abort", "uncaught")
+#: How long a rank whose check failed waits for the other ranks to finish that check.
+GRACE_SECONDS = 20.0
+
+
+def run_reporting(names, directory):
+    """Run the checks ``names`` in turn, each on a fresh duplicate of COMM_WORLD; write each
+    one's outcome on this rank to ``directory/rank<RANK>.jsonl`` as soon as it is known."""
+    global COMM
+    world = MPI.COMM_WORLD
+    between = world.Dup()  # the meeting after each check: no check ever uses it
+    path = os.path.join(directory, f"rank{RANK}.jsonl")
+    with open(path, "a", encoding="utf-8") as report:
+        def write(**entry):
+            report.write(json.dumps({"rank": RANK, **entry}) + "\n")
+            report.flush()
+            os.fsync(report.fileno())
+
+        for name in names:
+            COMM = world.Dup()
+            started = time.perf_counter()
+            try:
+                CHECKS[name]()
+            except Exception:  # noqa: BLE001 - reported, then the other checks go on
+                error = traceback.format_exc()
+            else:
+                error = None
+            write(check=name, ok=error is None, error=error,
+                  seconds=round(time.perf_counter() - started, 3))
+            meeting = between.Ibarrier()
+            deadline = None if error is None else time.monotonic() + GRACE_SECONDS
+            while not meeting.Test():
+                if deadline is not None and time.monotonic() > deadline:
+                    write(check=name, ok=False, aborted=True,
+                          error=f"rank {RANK} failed {name} and the other ranks did not finish "
+                                f"it within {GRACE_SECONDS} s: the launch was aborted")
+                    world.Abort(1)
+                time.sleep(0.002)
+    COMM = world
+
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--report":
+        run_reporting(sys.argv[3:], sys.argv[2])
+        sys.exit(0)
     if sys.argv[1] == "uncaught":
         CHECKS["uncaught"]()
     with distributed.abort_on_error(COMM):

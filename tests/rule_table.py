@@ -99,6 +99,42 @@ def all_cases():
             for row in ROWS for options in row.cases()]
 
 
+def covering_cases(extra=None, shift=0, strength=2):
+    """``pytest.param(row, options, *extra values)`` for a few option combinations of every row
+    that together hold every value of each option (``strength=1``), or every pair of values of
+    two options (``strength=2``), that the row's full grid holds; the factors of ``extra``
+    ({name: values}, e.g. the dtype) count as options. Deterministic: greedy, the first best
+    combination taken; ``shift`` rotates the order in which combinations are considered, so that
+    callers passing different shifts cover with different combinations."""
+    extra = extra or {}
+    params = []
+    for row in ROWS:
+        cases = [(options, values) for options in row.cases()
+                 for values in itertools.product(*extra.values())]
+        start = (shift * 7) % len(cases)
+        cases = cases[start:] + cases[:start]
+
+        def covered(case):
+            options, values = case
+            items = [(name, repr(value)) for name, value in
+                     [*options.items(), *zip(extra, values)]]
+            return {combination for size in range(1, strength + 1)
+                    for combination in itertools.combinations(items, size)}
+
+        needed = set().union(*map(covered, cases))
+        while needed:
+            best = max(cases, key=lambda case: len(covered(case) & needed))
+            needed -= covered(best)
+            options, values = best
+            label = "-".join([row.method, str(options), *map(_label, values)])
+            params.append(pytest.param(row, options, *values, id=label))
+    return params
+
+
+def _label(value):
+    return getattr(value, "__name__", str(value))
+
+
 def sample_cases():
     """One representative option mix per row."""
     return [pytest.param(row, row.sample, id=row.method) for row in ROWS]

@@ -63,7 +63,20 @@ def _assert_each_problem_is_its_own_minimize(batch, fun, jac, X0, T, Y, method, 
         assert batch.nfev[b] == single.nfev and batch.message[b] == single.message
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+#: The methods whose jitted batch run (compiled per method, ~10 s each) the fast tests check:
+#: the plain update, a scalar carried across steps, a flag among the constants, schedule-free's
+#: evaluation point (adam's and schedule-free's also serve test_maxfev_...). Every method runs in
+#: the vectorized form below; all of them jitted under ``-m slow``.
+JITTED_SAMPLE = ["adam", "nadam", "nesterov", "schedulefree_adamw"]
+
+
+def _sampled(methods, sample):
+    """``methods`` as parameters, those outside ``sample`` marked slow."""
+    return [method if method in sample else pytest.param(method, marks=pytest.mark.slow)
+            for method in methods]
+
+
+@pytest.mark.parametrize("method", _sampled(METHODS, JITTED_SAMPLE))
 def test_jitted_batch_equals_separate_minimize_runs_bitwise(method, rng):
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
@@ -76,8 +89,9 @@ def test_jitted_batch_equals_separate_minimize_runs_bitwise(method, rng):
 
 
 @pytest.mark.parametrize("method, options", [
-    ("nesterov", dict(lr=0.01, momentum=0.9)),  # a flag among the constants
-    ("nadam", dict(lr=0.02)),  # a scalar carried across steps
+    # the specialized run is compiled afresh for each (~12 s): one fast, two under -m slow
+    pytest.param("nesterov", dict(lr=0.01, momentum=0.9), marks=pytest.mark.slow),  # a flag
+    pytest.param("nadam", dict(lr=0.02), marks=pytest.mark.slow),  # a carried scalar
     ("adam", dict(lr=np.linspace(0.01, 0.05, B), gtol=1e-4)),  # one setting per problem
 ])
 def test_jitted_batch_from_the_disk_cache_equals_the_specialized_one(method, options, rng):

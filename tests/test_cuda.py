@@ -29,7 +29,7 @@ import pytest
 import numadam
 import numadam.cuda as nc
 from numadam import kernels
-from tests.rule_table import ReferenceRun, all_cases
+from tests.rule_table import ReferenceRun, all_cases, covering_cases
 
 SIMULATED = nc._simulated()
 N = 103  # odd, not a multiple of the block size
@@ -77,13 +77,31 @@ def _on_device(array):
 # -- the kernels against the reference and the CPU kernels ----------------------------------------
 
 
+DTYPES = [np.float32, np.float64]
+
+
 @needs_cuda
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("row, options", all_cases())
+@pytest.mark.parametrize("row, options, dtype",
+                         covering_cases({"dtype": DTYPES}, shift=3, strength=1))
 def test_cuda_kernel_matches_reference(row, options, dtype, rng):
-    """Each option combination of each rule: STEPS steps of random gradients through an optimizer
+    """Option combinations of each rule that hold every option value and both dtypes
+    (tests/rule_table.py's covering_cases): STEPS steps of random gradients through an optimizer
     on the GPU, against the NumPy reference (the tolerance is the contract) and the CPU kernels
-    (bitwise under the simulator, which evaluates the same operations in the same dtype)."""
+    (bitwise under the simulator, which evaluates the same operations in the same dtype).
+    ``pytest -m slow`` runs every combination in both dtypes."""
+    _check_against_reference_and_cpu(row, options, dtype, rng)
+
+
+@needs_cuda
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row, options", all_cases())
+def test_cuda_kernel_matches_reference_whole_grid(row, options, dtype, rng):
+    """The long version of test_cuda_kernel_matches_reference: every option combination."""
+    _check_against_reference_and_cpu(row, options, dtype, rng)
+
+
+def _check_against_reference_and_cpu(row, options, dtype, rng):
     x0 = rng.standard_normal(N).astype(dtype)
     x_ref, x_cpu = x0.copy(), x0.copy()
     gpu = row.cls(_on_device(x0), **options)

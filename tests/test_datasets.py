@@ -92,6 +92,27 @@ def test_load_from_data_dir_and_env_var(tmp_path, monkeypatch):
     assert list(datasets.load_mnist(download=False).test_labels) == [7]
 
 
+def test_find_mnist_follows_load_mnists_search_order(tmp_path, monkeypatch):
+    """data_dir, then $NUMADAM_DATA_DIR, then the cache; a folder missing a file is passed
+    over; None where no folder holds all four (the MNIST tests then skip)."""
+    checksums = _fake_mnist_dir(tmp_path / "data")
+    _fake_mnist_dir(tmp_path / "env")
+    monkeypatch.setattr(datasets, "FILES", checksums)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("NUMADAM_DATA_DIR", raising=False)
+    assert datasets.find_mnist() is None
+    assert datasets.find_mnist(tmp_path / "data") == tmp_path / "data"
+    monkeypatch.setenv("NUMADAM_DATA_DIR", str(tmp_path / "env"))
+    assert datasets.find_mnist(tmp_path / "data") == tmp_path / "data"
+    assert datasets.find_mnist(tmp_path / "nothing") == tmp_path / "env"
+    (tmp_path / "env" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert datasets.find_mnist() is None
+    datasets.cache_dir().parent.mkdir(parents=True)
+    _fake_mnist_dir(datasets.cache_dir())
+    assert datasets.find_mnist() == datasets.cache_dir()
+    assert datasets.find_mnist(tmp_path / "nothing") == datasets.cache_dir()
+
+
 def test_md5_mismatch_is_a_clear_error(tmp_path, monkeypatch):
     checksums = _fake_mnist_dir(tmp_path, corrupt="train-labels-idx1-ubyte")
     monkeypatch.setattr(datasets, "FILES", checksums)

@@ -1,6 +1,8 @@
 """The MNIST experiment end to end: accuracy targets, printed lines, the command line, the plot."""
 
 import io
+import re
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -19,10 +21,44 @@ def data():
     return load_mnist(MNIST_DIR, download=False)
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_figures():
+    """What README.md says ``python -m numadam mnist`` prints (seed 0): the first epoch's
+    average loss and the last epoch's test accuracy, in percent."""
+    text = README.read_text()
+    block = text[text.index("What `python -m numadam mnist` prints"):]
+    loss = float(re.search(r"Epoch 1, Average Loss: ([\d.]+)", block).group(1))
+    accuracy = float(re.search(r"Epoch 5, Average Loss: [\d.]+\n\s*Test Accuracy: ([\d.]+)%",
+                               block).group(1))
+    return loss, accuracy
+
+
+def test_the_command_prints_the_readmes_figures(capsys):
+    """``python -m numadam mnist`` with its defaults (PyTorch's example: Adam, lr 1e-3, batch
+    64, 5 full epochs, seed 0) prints the figures README.md shows: the first epoch's loss within
+    0.01 and the final accuracy within 0.3 points (another machine's BLAS may round its sums
+    otherwise), and >= 97.3% in any case."""
+    loss, accuracy = readme_figures()
+    assert cli(["mnist", "--data-dir", str(MNIST_DIR)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 11  # a header, then 2 lines per epoch
+    assert lines[0].startswith("MNIST: 60000 training") and lines[0].endswith(
+        "adam(lr=0.001), batch 64, seed 0")
+    assert lines[1].startswith("Epoch 1, Average Loss: ")
+    assert all(line.startswith("Test Accuracy: ") for line in lines[2::2])
+    first_loss = float(lines[1].rsplit(" ", 1)[1])
+    final = float(re.search(r"Test Accuracy: ([\d.]+)%", lines[-1]).group(1))
+    assert abs(first_loss - loss) <= 0.01, (lines[1], loss)
+    assert abs(final - accuracy) <= 0.3 and final >= 97.3, (lines[-1], accuracy)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_experiment_reaches_its_accuracy(data, seed):
-    """The PyTorch example's settings, 5 full epochs: >= 97.3% and its first-epoch loss."""
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_experiment_reaches_its_accuracy_for_other_seeds(data, seed):
+    """The PyTorch example's settings, 5 full epochs, the seeds README.md names besides 0:
+    >= 97.3% and its first-epoch loss."""
     lines = []
     history = mnist.train(data, epochs=5, batch_size=64, lr=1e-3, optimizer="adam", seed=seed,
                           out=lines.append)
