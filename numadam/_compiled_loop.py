@@ -243,15 +243,15 @@ def make_driver(element, step_scalars):
     """
 
     @register_jitable
-    def take_step(x, g, state, constants, inputs, carry, step, lower, upper, bounded):
-        """Step number ``step`` from ``x`` along ``g``, projected on the bounds; returns the
-        rule's scalar state after it. (A function of its own: inlined into the generator, the
-        rule's branches on unused state vectors miscompile in Numba 0.68.)"""
+    def take_step(x, g, state, constants, inputs, carry, step):
+        """Step number ``step`` from ``x`` along ``g``; returns the rule's scalar state after
+        it. (A function of its own: inlined into the generator, the rule's branches on unused
+        state vectors miscompile in Numba 0.68. It calls no Numba dispatcher: Numba keys the
+        driver's disk cache by the pickle of what it closes over, this function included, and
+        a dispatcher's pickle changes from process to process.)"""
         scalars, carry = step_scalars(inputs, carry, step)
         for i in range(x.shape[0]):  # the rule's serial kernel, inlined
             element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
-        if bounded:
-            project(x, lower, upper)
         return carry
 
     def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
@@ -274,8 +274,9 @@ def make_driver(element, step_scalars):
             if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
                 status = SUCCESS
                 break
-            carry_next = take_step(x, g, state, constants, inputs, carry, first_step + nit,
-                                   lower, upper, bounded)
+            carry_next = take_step(x, g, state, constants, inputs, carry, first_step + nit)
+            if bounded:
+                project(x, lower, upper)
             nit += 1
             f_previous = f
             yield nit
