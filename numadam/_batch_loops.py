@@ -212,7 +212,6 @@ def cached_run(rule, arguments, x_row):
     return run
 
 
-@njit(parallel=True, error_model="numpy")
 def gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
     """The ``gtol`` test of every active problem, before its step (status SUCCESS)."""
     for j in prange(active.shape[0]):
@@ -239,7 +238,6 @@ def update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_l
             project(x, lower[b], upper[b])
 
 
-@njit(parallel=True, error_model="numpy")
 def accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
                 return_best, best_key, best_F, best_X, best_G):
     """After evaluating the active problems at their new points: the policy's tests, row by
@@ -263,6 +261,15 @@ def accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol
         G[b] = G_new[j]
         if converged_after_step(F[b], f_previous, step_norm, ftol, xtol):
             status[b] = SUCCESS
+
+
+@functools.cache
+def compiled_pass(function):
+    """``function`` (:func:`gtol_stops` or :func:`accept_rows`) compiled in parallel and cached
+    on disk, keyed by the code it inlines (the policy's primitives); compiled when first used,
+    so that ``import numadam`` pays nothing for it. (:func:`update_rows` takes the rule's
+    kernel as an argument: a function taking a dispatcher cannot be cached on disk.)"""
+    return njit(cache=True, parallel=True, error_model="numpy")(keyed_by_sources(function))
 
 
 def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
@@ -289,7 +296,7 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
         if maxfev >= 0:
             active = active[objective.nfev[active] < maxfev]
         if gtol >= 0 and active.size:
-            gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status)
+            compiled_pass(gtol_stops)(active, G, X, lower, upper, bounded, sign, gtol, status)
             active = active[status[active] == MAXITER]
         if not active.size:
             break
@@ -297,8 +304,8 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
                     inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit)
         F_new, G_new = objective(X[active], active)
         stepped = active
-        accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
-                    return_best, best_key, best_F, best_X, best_G)
+        compiled_pass(accept_rows)(active, X, F_new, G_new, previous, F, G, nit, status, ftol,
+                                   xtol, sign, return_best, best_key, best_F, best_X, best_G)
         active = active[status[active] == MAXITER]
         iteration += 1
         if callback is not None and iteration % every == 0:
