@@ -1043,6 +1043,20 @@ def test_a_fresh_process_loads_the_compiled_loop_from_the_disk_cache(run_twice):
     assert runs[1] == ["True", "1", "0"]  # the second process: one cache hit, no compile
 
 
+def test_a_fresh_process_loads_the_lean_loops_generator_from_the_disk_cache(run_twice):
+    """The lean loop's compiled generator (a Python objective) comes from Numba's cache in a
+    new process: its key must not hold anything that changes from process to process (a Numba
+    dispatcher in what it closes over did, and every process compiled it again)."""
+    runs = run_twice(
+        "import numpy as np, numadam\n"
+        "from numadam import _compiled_loop\n"
+        "r = numadam.minimize(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x,"
+        " method='nadam', bounds=[(-1, 2)] * 3, options={'maxiter': 5})\n"
+        "driver = _compiled_loop.driver_for(numadam.NAdam.variant.rule)\n"
+        "print(sum(driver.stats.cache_hits.values()), sum(driver.stats.cache_misses.values()))\n")
+    assert runs[1] == ["1", "0"]  # the second process: one cache hit, no compile
+
+
 def test_the_specialized_loop_equals_the_pointer_loop_bitwise():
     """compiled="specialize": for functions Numba caches (numadam.functions), the loop
     compiled for them and cached on disk; for others (rosen_jit), compiled in the process."""
