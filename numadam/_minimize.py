@@ -151,8 +151,10 @@ def first_order_only(method, hess, hessp, constraints, stacklevel):
                          f"'trust-constr'")
 
 
-def choose_loop(settings, optimizer, x, fun, jac, callback):
-    """Which loop runs a ``minimize`` call, the first that can serve it:
+def choose_loop(settings, step, x, fun, jac, callback, compiled=True):
+    """Which loop runs a ``minimize`` call, the first that can serve it (``step``: the
+    optimizer's :class:`~numadam.optimizers.CompiledStep`, ``None`` where it has none;
+    ``compiled=False`` once the compiled loop turned the objective down):
 
     - ``"compiled"`` (:func:`numadam._compiled_loop.run`): jitted ``fun`` and ``jac``, a
       float64 ``x`` on the CPU, nothing acting between iterations, ``compiled`` not off;
@@ -162,11 +164,10 @@ def choose_loop(settings, optimizer, x, fun, jac, callback):
     - ``"python"`` (:func:`numadam._loops.python_loop`): everything else.
     """
     plain = callback is None and not settings.between_iterations
-    if (plain and settings.compiled is not False and settings.device == "cpu"
+    if (compiled and plain and settings.compiled is not False and settings.device == "cpu"
             and x.dtype == np.float64 and _compiled_loop.is_jitted_pair(fun, jac)):
         return "compiled"
-    if (plain and x.shape[0] < kernels.PARALLEL_THRESHOLD
-            and optimizer.compiled_step() is not None):
+    if plain and x.shape[0] < kernels.PARALLEL_THRESHOLD and step is not None:
         return "lean"
     return "python"
 
@@ -206,7 +207,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     maxfev = -1 if settings.maxfev is None else settings.maxfev  # the policy's "no limit"
     tolerances = tuple(-1.0 if tol is None else tol
                        for tol in (settings.gtol, settings.ftol, settings.xtol))
-    loop = choose_loop(settings, optimizer, x, fun, jac, callback)
+    step = optimizer.compiled_step()
+    loop = choose_loop(settings, step, x, fun, jac, callback)
     averager = None
     if loop == "compiled":
         # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
@@ -216,14 +218,13 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
                                      specialize=settings.compiled == "specialize",
                                      jac_out=settings.jac_out)
         if outcome is None:  # Numba cannot call them so: the Python side and its clear errors
-            loop = "lean" if optimizer.compiled_step() is not None and (
-                x.shape[0] < kernels.PARALLEL_THRESHOLD) else "python"
+            loop = choose_loop(settings, step, x, fun, jac, callback, compiled=False)
         else:
             status, nit, f, g, objective.nfev, f_start = outcome
             objective.njev = objective.nfev
     if loop == "lean":
         status, nit, f, g, f_start = lean_loop(
-            objective, optimizer, optimizer.compiled_step(), x, lower, upper, bounded, sign,
+            objective, optimizer, step, x, lower, upper, bounded, sign,
             maxiter, maxfev, *tolerances, return_best)
     elif loop == "python":
         if settings.average is not None:
