@@ -60,6 +60,7 @@ from numadam._batch_loops import (
     initial_state,
     per_problem_steps,
     specialized_run,
+    spread,
     table_steps,
     to_evaluation_point,
     vectorized_loop,
@@ -229,7 +230,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         try:
             run = (specialized_run(rule) if settings["compiled"] == "specialize"
                    else cached_run(rule, arguments, X[0]))
-            run(*arguments)
+            spread(run, arguments)
         except TypingError:  # raised while compiling, before anything ran
             explain_typing_error(fun, jac, jac_out, X[0].copy(),
                                  tuple(array[0] for array in batch_args) + args)

@@ -17,9 +17,10 @@ hyperparameters, are computed once per step for the batch and read from a table.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange, typeof, types
+from numba import get_num_threads, njit, prange, typeof, types
 from numba.extending import overload, register_jitable
 from scipy.optimize import OptimizeResult
 
@@ -42,7 +43,7 @@ from numadam._policy import (
 from numadam._step_tables import beyond_table, jitable_step_scalars, store_tuple, tuple_like
 
 __all__ = ["cached_run", "explain_typing_error", "float_rows", "initial_state",
-           "per_problem_steps", "specialized_run", "table_steps", "to_evaluation_point",
+           "per_problem_steps", "specialized_run", "spread", "table_steps", "to_evaluation_point",
            "vectorized_loop"]
 
 
@@ -135,13 +136,14 @@ def table_steps(maxiter, settings, B):
 
 
 def make_run(loop):
-    """Every problem's compiled minimize ``loop``, the problems spread over the cores."""
+    """Every problem's compiled minimize ``loop``: problems ``first``, ``first + stride``, ...
+    (:func:`spread` runs the strides on threads of their own, the GIL released)."""
 
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
             inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
             upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start, buffers):
-        for b in prange(X.shape[0]):
+            F_start, buffers, first, stride):
+        for b in range(first, X.shape[0], stride):
             k = setting[b]
             result = loop(
                 fun, jac, rows_of(batch_args, b) + args,
@@ -158,6 +160,23 @@ def make_run(loop):
                 G[b] = g
 
     return run
+
+
+def spread(run, arguments):
+    """``run(*arguments)`` over every problem, the problems dealt out to as many threads as
+    Numba's thread count (``numba.set_num_threads``), each its own stride of the batch.
+
+    Threads of a ``nogil`` function rather than ``prange``: the problems share nothing, and
+    Numba's parallel lowering of the whole loop cost a third of the run's compile time (the
+    time a first call of every rule and objective signature waits). Problems end at different
+    iterations; interleaved strides share the long ones out as evenly as contiguous blocks."""
+    threads = max(1, min(get_num_threads(), arguments.X.shape[0]))
+    if threads == 1:
+        run(*arguments, 0, 1)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for done in [pool.submit(run, *arguments, first, threads) for first in range(threads)]:
+            done.result()  # re-raises a thread's exception here
 
 
 @functools.cache
@@ -179,7 +198,7 @@ def run_source(rule):
 def specialized_run(rule):
     """``compiled="specialize"``: the run compiled for the very ``fun`` and ``jac`` it meets
     (seconds of compile per objective and process, not cached on disk)."""
-    return njit(parallel=True, error_model="numpy")(run_source(rule))
+    return njit(nogil=True, error_model="numpy")(run_source(rule))
 
 
 #: (rule, argument types) -> the batch run compiled for them, in this process.
@@ -204,10 +223,11 @@ def cached_run(rule, arguments, x_row):
     jac_type = types.none if jac is None else _compiled_loop.function_type(jac, with_out)
     if fun_type is None or jac_type is None:  # fixed signatures that need a conversion
         return specialized_run(rule)
-    signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]))
+    signature = (fun_type, jac_type, *(typeof(value) for value in arguments[2:]), types.int64,
+                 types.int64)
     run = _RUNS.get((rule, signature))
     if run is None:
-        run = _RUNS[rule, signature] = njit(signature, parallel=True, cache=True,
+        run = _RUNS[rule, signature] = njit(signature, nogil=True, cache=True,
                                             error_model="numpy")(run_source(rule))
     return run
 

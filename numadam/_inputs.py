@@ -149,8 +149,11 @@ def batch_bounds(bounds, B, n):
         if array.shape not in ((), (1,), (n,), (B, n)):
             raise ValueError(f"{name} bounds must have shape (n,) = ({n},) shared by all "
                              f"problems or (B, n) = ({B}, {n}) per problem; got {array.shape}")
-    lower = np.ascontiguousarray(np.broadcast_to(lower, (B, n)))
-    upper = np.ascontiguousarray(np.broadcast_to(upper, (B, n)))
+    # always a writable copy of their own: one array type for the compiled run whatever the
+    # user passed (a read-only view would compile the run a second time), and the user's
+    # arrays never aliased
+    lower = np.array(np.broadcast_to(lower, (B, n)), order="C")
+    upper = np.array(np.broadcast_to(upper, (B, n)), order="C")
     check_box(lower, upper)
     return lower, upper
 

@@ -815,6 +815,27 @@ def check_uncaught():
     opt.step(np.ones(5))
 
 
+#: The checks that run on one process as they do on several, compiling what the ranks would.
+ONE_PROCESS_CHECKS = ["identity", "nonfinite", "batch", "batch_failure_same_kind",
+                      "state_dict_resumes_unsharded"]
+
+
+def warm_up(directory):
+    """Compile into Numba's disk cache, in one process and without MPI ranks, what the checks
+    compile: the launch's ranks then load it instead of each compiling the same code at the
+    same time (they halve the cores each has). Its outcome does not matter: whatever it missed,
+    the ranks compile as before; the checks themselves run only in the launch."""
+    for name in RULES:  # check_sharded's steps: every rule's kernels, both dtypes
+        cls = getattr(numadam, name)
+        for dtype in (np.float32, np.float64):
+            x = np.ones(1001, dtype)
+            optimizer = cls(x, lr=1e-2)
+            optimizer.step(x - 2)
+            if hasattr(optimizer, "eval"):
+                optimizer.eval()
+    run_reporting([name for name in ONE_PROCESS_CHECKS if name in CHECKS], directory)
+
+
 CHECKS = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}
 #: The checks that end the launch on purpose: each needs a launch of its own.
 ENDING = ("abort", "uncaught")
@@ -859,6 +880,9 @@ def run_reporting(names, directory):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--warm-up":
+        warm_up(sys.argv[2])
+        sys.exit(0)
     if sys.argv[1] == "--report":
         run_reporting(sys.argv[3:], sys.argv[2])
         sys.exit(0)
