@@ -249,7 +249,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     nfev_of_loop = nfev.copy()  # before a schedule-free rule's last evaluation
     if rule.modes:
         to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
-                            batch_args, objective, nfev, njev, form == "jitted")
+                            batch_args, objective, nfev, njev, form == "jitted", lower, upper,
+                            bounded, sign, tolerances[0])
     # the policy's final status, for all problems at once (a Python loop over the problems
     # took 10 ms of the 0.35 s of B = 20,000 small fits)
     final_statuses(status, nfev_of_loop, maxfev, any_tolerance, sign, F, F_start)

@@ -816,3 +816,37 @@ def test_check_finite_is_accepted_and_ignored_as_by_minimize():
                                          options=dict(maxiter=3, check_finite=False))
     plain = numadam.minimize_batch(fun, X2, jac=jac, options=dict(maxiter=3))
     np.testing.assert_array_equal(checked.x, plain.x)
+
+
+def test_schedule_free_with_bounds_answers_inside_the_box_in_every_form():
+    """Issue 24, item 1: the evaluation point (an extrapolation past the iterates) was
+    returned unprojected, outside the box, and success was claimed where gtol held at the
+    training point only. Both forms (jitted, vectorized with a gradient and with finite
+    differences) and multistart: every row inside the box, success only where the gradient
+    projected on the bounds meets gtol at the row returned."""
+    X0 = np.array([[1.0, 0.0], [0.5, 0.5]])
+    C = np.full((2, 2), 2.0)  # the minimum (2, 2) lies outside the box [0, 1]^2
+    box = [(0.0, 1.0), (0.0, 1.0)]
+    options = {"maxiter": 300, "lr": 0.05, "gtol": 1e-6}
+
+    def fun(X, C):
+        return 0.5 * np.sum((X - C) ** 2, axis=1)
+
+    def jac(X, C):
+        return X - C
+
+    def truthful(result):
+        x, g = result.x, result.jac
+        assert ((x >= 0.0) & (x <= 1.0)).all(), x
+        blocked = ((g < 0) & (x >= 1.0)) | ((g > 0) & (x <= 0.0))
+        met = np.abs(np.where(blocked, 0.0, g)).max(axis=1) <= 1e-6
+        assert not (result.success & ~met).any(), (x, g, result.status)
+
+    for f, g in ((square_value_and_grad, True), (fun, jac), (fun, "2-point")):
+        result = numadam.minimize_batch(f, X0, jac=g, method="schedulefree_adamw", bounds=box,
+                                        options=options, batch_args=(C,))
+        assert result.compiled == (g is True)
+        truthful(result)
+    best = numadam.multistart(lambda X: fun(X, 2.0), box, 3, jac=lambda X: jac(X, 2.0), rng=1,
+                              method="schedulefree_adamw", options=options)
+    truthful(best.batch)
