@@ -33,7 +33,7 @@ from numadam._policy import (
     NONFINITE,
     SUCCESS,
     accept,
-    answer_statuses,
+    answers_stand,
     best_is_lower,
     climbed_from_best,
     converged_after_step,
@@ -327,9 +327,10 @@ def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_ou
                          batch_args, objective, nfev, njev, jitted, lower, upper, bounded, sign,
                          gtol):
     """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
-    point to its evaluation point, project it onto its bounds, evaluate there and test
-    ``gtol`` there (the policy's :func:`~numadam._policy.answer_status`); a problem whose
-    value or gradient is not finite there keeps its last iterate, with status 3."""
+    point to its evaluation point, project it onto its bounds and evaluate there; a problem
+    whose value or gradient is not finite there keeps its last iterate, with status 3, and
+    one that stopped at ``gtol`` keeps it where the gradient there does not meet ``gtol``
+    (the policy's :func:`~numadam._policy.answer_stands`)."""
     rule = steps[0].variant.rule
     loops = kernels.for_rule(rule.modes["eval"])
     rows = np.flatnonzero(status != NONFINITE)
@@ -350,9 +351,13 @@ def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_ou
     elif rows.size:
         F[rows], G[rows] = objective(X[rows], rows)
     bad = ~(np.isfinite(F[rows]) & np.isfinite(G[rows]).all(axis=1))
-    answer_statuses(rows[~bad], status, G, X, lower, upper, bounded, sign, gtol)
-    if bad.any():
-        X[rows[bad]], F[rows[bad]], G[rows[bad]] = (values[bad] for values in iterates)
+    # the last iterate stands where the answer is not finite (status NONFINITE), or where the
+    # run stopped at gtol and the answer does not meet it (status kept)
+    fallback = bad.copy()
+    fallback[~bad] = ~answers_stand(rows[~bad], status, G, X, lower, upper, bounded, sign, gtol)
+    if fallback.any():
+        X[rows[fallback]], F[rows[fallback]], G[rows[fallback]] = (values[fallback]
+                                                                   for values in iterates)
         status[rows[bad]] = NONFINITE
 
 

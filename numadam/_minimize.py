@@ -65,7 +65,7 @@ from numadam._on_gpu import OnGPU
 from numadam._options import METHODS, method_name, minimize_settings, relative_step, schedule_from
 from numadam._policy import (
     NONFINITE,
-    answer_status,
+    answer_stands,
     budget_warning,
     descent_sign,
     final_status,
@@ -95,8 +95,8 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
         callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
         the averaged (evaluation) point, projected onto ``bounds``, where ``fun`` and ``jac``
-        are evaluated once more and ``gtol`` is tested again (status 5 when it holds at the
-        iterates but not there).
+        are evaluated once more; a run that stopped at ``gtol`` returns its last iterate
+        instead when the gradient at that point does not meet ``gtol``.
     jac : callable, True, None, "2-point", "3-point" or "cs"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";
@@ -267,9 +267,10 @@ def _to_answer_point(objective, optimizer, averager, x, f, g, status, lower, upp
                      sign, gtol):
     """The answer of a run that is not its last iterate, evaluated there: the average of the
     iterates (``average``), or a schedule-free rule's evaluation point, projected onto the
-    bounds and its status tested there (the policy's :func:`~numadam._policy.project` and
-    :func:`~numadam._policy.answer_status`). Where ``fun`` or ``jac`` is not finite there, the
-    last iterate stands, with status NONFINITE. Returns ``(x, f, g, status)``."""
+    bounds (the policy's :func:`~numadam._policy.project`). Where ``fun`` or ``jac`` is not
+    finite there, the last iterate stands, with status NONFINITE; where the run stopped at
+    ``gtol`` and the gradient there does not meet it, the last iterate stands too (the
+    policy's :func:`~numadam._policy.answer_stands`). Returns ``(x, f, g, status)``."""
     schedule_free = getattr(optimizer, "mode", None) == "train"
     averaged = averager is not None and averager.point is not None
     if status == NONFINITE or not (schedule_free or averaged):
@@ -283,8 +284,8 @@ def _to_answer_point(objective, optimizer, averager, x, f, g, status, lower, upp
     if bounded:  # schedule-free's point extrapolates past the iterates, out of the box
         project(point, lower, upper)
     f_answer, g_answer = objective.evaluate(point)
-    if math.isfinite(f_answer) and not kernels.count_nonfinite(g_answer):
-        status = answer_status(status, g_answer, point, lower, upper, bounded, sign, gtol)
+    finite = math.isfinite(f_answer) and not kernels.count_nonfinite(g_answer)
+    if finite and answer_stands(status, g_answer, point, lower, upper, bounded, sign, gtol):
         return point, f_answer, g_answer, status
-    x[:] = last[0]
-    return x, last[1], last[2], NONFINITE
+    x[:] = last[0]  # the last iterate: where gtol was met, or the last finite point
+    return x, last[1], last[2], status if finite else NONFINITE

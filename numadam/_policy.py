@@ -17,8 +17,10 @@ form) runs the same iteration::
 A run whose answer is not an iterate (iterate averaging, a schedule-free rule's evaluation
 point, which extrapolates past the iterates) moves there, projects it onto the bounds
 (:func:`project`: the answer never leaves the box) and tests ``gtol`` there
-(:func:`answer_status`: never a success claimed at another point than the one returned). It
-ends with :func:`final_status` and :func:`message`:
+(:func:`answer_stands`): where the run stopped because ``gtol`` held at its last iterate but
+it does not hold at the answer, the last iterate is returned instead, so that no success is
+ever claimed at another point than the one returned. It ends with :func:`final_status` and
+:func:`message`:
 
 ======  =======  ==========================================================================
 status  success  meaning
@@ -34,9 +36,6 @@ status  success  meaning
 4       False    with ``return_best=False``, the run ended above ``f(x0)`` (below it when
                  maximizing); with the default ``return_best=True`` the lowest evaluated iterate
                  is returned instead, so no run reports success at a point worse than ``x0``
-5       False    a tolerance stopped the run at its iterates, but ``gtol`` is not met at the
-                 point returned instead of the last iterate (the average of the iterates, or
-                 a schedule-free rule's evaluation point: :func:`answer_status`)
 99      False    ``callback`` raised ``StopIteration``: the result equals the run with
                  ``maxiter`` set to that iteration, and ``fun`` is not called again
 ======  =======  ==========================================================================
@@ -62,12 +61,13 @@ and checked gradients), where both give the same value.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
 __all__ = [
-    "CALLBACK_STOP", "MAXFEV", "MAXITER", "NONFINITE", "NOT_AT_ANSWER", "STATUS_MESSAGES",
-    "SUCCESS", "WORSE", "accept", "answer_status", "answer_statuses", "best_is_lower",
+    "CALLBACK_STOP", "MAXFEV", "MAXITER", "NONFINITE", "STATUS_MESSAGES", "SUCCESS", "WORSE",
+    "accept", "answer_stands", "answers_stand", "best_is_lower",
     "budget_left", "budget_warning", "climbed_from_best", "converged_after_step",
     "descent_sign", "final_status", "final_statuses", "gradient_converged", "max_abs",
     "max_abs_projected", "message", "project", "small_change",
@@ -82,7 +82,6 @@ MAXITER = 1  #: maxiter reached while a requested tolerance was not met
 MAXFEV = 2  #: maxfev evaluations of fun reached
 NONFINITE = 3  #: fun or jac returned NaN or inf: the last finite iterate is returned
 WORSE = 4  #: with return_best=False, the run ended above f(x0)
-NOT_AT_ANSWER = 5  #: gtol met at the iterates, not at the (averaged) point returned
 CALLBACK_STOP = 99  #: the callback raised StopIteration
 
 STATUS_MESSAGES = {
@@ -91,8 +90,6 @@ STATUS_MESSAGES = {
     MAXFEV: "Maximum number of function evaluations has been exceeded.",
     NONFINITE: "NaN result encountered.",
     WORSE: "The last iterate is worse than the start (return_best=False).",
-    NOT_AT_ANSWER: "A tolerance was met at the iterates, but the gradient at the returned "
-                   "point (their average, or the schedule-free evaluation point) exceeds gtol.",
     CALLBACK_STOP: "`callback` raised `StopIteration`.",
 }
 
@@ -228,25 +225,26 @@ def best_is_lower(best_key, sign, f):
 
 
 @register_jitable
-def answer_status(status, g, x, lower, upper, bounded, sign, gtol):
-    """The status of a run whose answer ``x`` is not its last iterate (an average, or a
+def answer_stands(status, g, x, lower, upper, bounded, sign, gtol):
+    """Whether the answer ``x`` of a run that is not its last iterate (an average, or a
     schedule-free rule's evaluation point, already projected onto the bounds), with ``g`` the
-    gradient there: a success stays one only if ``gtol``, when requested, holds at ``x``
-    itself; otherwise ``NOT_AT_ANSWER``. The loop tested its tolerances at the iterates, and
-    the answer may be far from them (schedule-free's point extrapolates past them)."""
-    if status == SUCCESS and gtol >= 0 and not gradient_converged(g, x, lower, upper, bounded,
-                                                                  sign, gtol):
-        return NOT_AT_ANSWER
-    return status
+    gradient there, may be returned with the run's ``status``: not when the run claims a
+    success, ``gtol`` was requested and it does not hold at ``x`` itself (the loop tested it at
+    the iterates, and the answer may be far from them: schedule-free's point extrapolates
+    past them). Then the caller returns the last iterate, where the tolerance was met."""
+    return not (status == SUCCESS and gtol >= 0
+                and not gradient_converged(g, x, lower, upper, bounded, sign, gtol))
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def answer_statuses(rows, status, G, X, lower, upper, bounded, sign, gtol):
-    """:func:`answer_status` of the problems ``rows`` of a batch, in place."""
+def answers_stand(rows, status, G, X, lower, upper, bounded, sign, gtol):
+    """:func:`answer_stands` of the problems ``rows`` of a batch, as a mask over ``rows``."""
+    stands = np.empty(rows.shape[0], np.bool_)
     for j in prange(rows.shape[0]):
         b = rows[j]
-        status[b] = answer_status(status[b], G[b], X[b], lower[b], upper[b], bounded, sign,
+        stands[j] = answer_stands(status[b], G[b], X[b], lower[b], upper[b], bounded, sign,
                                   gtol)
+    return stands
 
 
 
