@@ -26,9 +26,9 @@ from numadam.rules import VARIANTS
 
 __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
-    "batch_settings", "check_stops", "count", "disp_flag", "hyperparameters_of", "is_default",
-    "jac_out_flag", "method_name", "relative_step", "schedule_from", "show_options",
-    "Settings", "minimize_settings", "split_options", "tolerance",
+    "batch_method_name", "batch_settings", "check_stops", "count", "disp_flag",
+    "hyperparameters_of", "is_default", "jac_out_flag", "method_name", "relative_step",
+    "schedule_from", "show_options", "Settings", "minimize_settings", "split_options", "tolerance",
 ]
 
 
@@ -93,6 +93,20 @@ def method_name(method):
     if name not in METHODS:
         raise ValueError(f"Unknown solver {method!r}; numadam's methods are {list(METHODS)}")
     return name
+
+
+def batch_method_name(method):
+    """``minimize_batch``'s ``method``: a name, or one of numadam's SciPy entry points
+    (``numadam.adam``), taken as its name. Any other callable is refused: a SciPy custom
+    method solves one problem, and the batch runs its own loops."""
+    if callable(method):
+        name = getattr(method, "__name__", None)
+        if getattr(method, "__module__", None) == "numadam.scipy_methods" and name in METHODS:
+            return name
+        raise TypeError(f"method must be the name of a numadam method (or one of numadam's "
+                        f"SciPy entry points such as numadam.adam); minimize_batch cannot run "
+                        f"a custom method, got {method!r:.80}")
+    return method_name(method)
 
 
 #: The options every method takes, with their meaning (shown by :func:`show_options`).
@@ -298,6 +312,9 @@ def batch_settings(method, options, B):
             if value.shape[0] != B:
                 raise ValueError(f"per-problem hyperparameter {name} must have length B = {B};"
                                  f" got shape {value.shape}")
+            if value.dtype.kind not in "biuf":  # objects, text, complex: not one number each
+                raise TypeError(f"per-problem hyperparameter {name} must be an array of real "
+                                f"numbers, got dtype {value.dtype}")
             if spec.fixed:
                 raise ValueError(f"{name} decides which state vectors exist: it must be one "
                                  f"value for the whole batch, not an array")
