@@ -4,9 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import numadam
 from numadam import kernels
+from tests.fuzz_inputs import CHEAP, odd_values, outcome
 from tests.rule_table import sample_cases
 
 N = 64
@@ -645,3 +648,31 @@ def test_every_rule_with_a_second_moment_declares_it_non_negative():
     for rule in RULES:
         declared = {invariant.entry for invariant in rule.state_invariants}
         assert squares & set(rule.state) <= declared, rule.name
+
+
+# -- odd inputs: a working optimizer or a clear error, the input unchanged (issue 24) ------------
+
+
+@CHEAP
+@given(params=odd_values(st.sampled_from([(), (0,), (3,), (2, 3)])),
+       lr=odd_values(st.sampled_from([(), (1,)])),
+       name=st.sampled_from(["Adam", "SGD", "Rprop", "ScheduleFreeAdamW"]))
+def test_any_parameters_and_lr_give_an_optimizer_or_an_error_naming_them(params, lr, name):
+    cls = getattr(numadam, name)
+    opt = outcome(lambda: cls(params, lr=lr), ["params", "lr", "learning rate"], lr)
+    if opt is not None:
+        assert np.isfinite(opt.param).all() or not np.isfinite(np.asarray(params,
+                                                                          float)).all()
+
+
+@CHEAP
+@given(grad=odd_values(st.sampled_from([(), (0,), (3,), (4,), (2, 3)])))
+def test_any_gradient_steps_or_gets_an_error_naming_it(grad):
+    x = np.array([0.5, -1.0, 2.0])
+    opt = numadam.Adam(x, lr=0.1, check_finite="before")
+    before = x.copy()
+    stepped = outcome(lambda: opt.step(grad) or True, ["grad", "non-finite", "NaN"], grad)
+    if stepped is None:  # refused: nothing changed
+        assert x.tobytes() == before.tobytes() and opt.step_count == 0
+    else:
+        assert np.isfinite(x).all()
