@@ -64,7 +64,7 @@ CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_fai
           "batch_failure_same_kind", "mismatch", "shared_memory_lifetime", "switch_waits",
           "agreement", "state_dict_resumes_unsharded", "state_dict_from_unsharded",
           "state_dict_refused", "data_parallel_state_dict_resumes",
-          "data_parallel_state_dict_refused"]
+          "data_parallel_state_dict_refused", "step_failure_agreement", "batch_inputs_agree"]
 RANKS = 2
 #: The most all the launches of the checks may take together: a hang fails its check (and the
 #: launch's remaining checks run again in a new launch, in the time left), never stalls the run.
