@@ -676,3 +676,28 @@ def test_any_gradient_steps_or_gets_an_error_naming_it(grad):
         assert x.tobytes() == before.tobytes() and opt.step_count == 0
     else:
         assert np.isfinite(x).all()
+
+
+@CHEAP
+@given(vector=odd_values(st.sampled_from([(), (0,), (3,), (4,), (2, 3)])),
+       entry=st.sampled_from(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
+       step=st.one_of(st.integers(-2, 5), odd_values(st.just(()))))
+def test_any_state_dict_entry_loads_or_gets_an_error_naming_it(vector, entry, step):
+    """A state dict with any value in place of a state vector or the step: it loads (and the
+    next step is finite), or a ValueError/TypeError names the entry; nothing changed."""
+    x = np.array([0.5, -1.0, 2.0])
+    opt = numadam.Adam(x, lr=0.1, amsgrad=True)
+    opt.step(np.ones(3))
+    saved = opt.state_dict()
+    bad = {**saved, "step": step, "state": {**saved["state"], entry: vector}}
+    before = x.copy()
+    loaded = outcome(lambda: opt.load_state_dict(bad) or True,
+                     [entry, "state_dict['step']"], vector, step)
+    if loaded is None:
+        assert x.tobytes() == before.tobytes()
+        assert opt.state_dict()["step"] == saved["step"]
+        for name, value in saved["state"].items():
+            assert opt.state[name].tobytes() == value.tobytes(), name
+    else:
+        opt.step(np.ones(3))
+        assert np.isfinite(x).all()
