@@ -830,7 +830,7 @@ def test_schedule_free_with_bounds_answers_inside_the_box_in_every_form():
     X0 = np.array([[1.0, 0.0], [0.5, 0.5]])
     C = np.full((2, 2), 2.0)  # the minimum (2, 2) lies outside the box [0, 1]^2
     box = [(0.0, 1.0), (0.0, 1.0)]
-    options = {"maxiter": 300, "lr": 0.05, "gtol": 1e-6}
+    options = {"maxiter": 60, "lr": 0.05, "gtol": 1e-6}
 
     def fun(X, C):
         return 0.5 * np.sum((X - C) ** 2, axis=1)
