@@ -34,7 +34,8 @@ HYPERPARAMETERS = {
 
 STATE = ("square_avg", "acc_delta")
 
-STATE_INVARIANTS = (nonnegative("square_avg"), nonnegative("acc_delta"),)
+#: both are running means of squares, whose square roots the next step takes
+STATE_INVARIANTS = (nonnegative("square_avg"), nonnegative("acc_delta"))
 
 
 @element

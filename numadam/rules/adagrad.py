@@ -37,6 +37,7 @@ HYPERPARAMETERS = {
 
 STATE = ("sum",)
 
+#: a sum of squares (from a non-negative initial_accumulator_value)
 STATE_INVARIANTS = (nonnegative("sum"),)
 
 

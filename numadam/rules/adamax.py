@@ -34,6 +34,7 @@ HYPERPARAMETERS = {
 
 STATE = ("exp_avg", "exp_inf")
 
+#: a running max of magnitudes
 STATE_INVARIANTS = (nonnegative("exp_inf"),)
 
 

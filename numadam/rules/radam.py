@@ -51,6 +51,7 @@ HYPERPARAMETERS = {
 
 STATE = ("exp_avg", "exp_avg_sq")
 
+#: v is a running mean of squares
 STATE_INVARIANTS = (nonnegative("exp_avg_sq"),)
 
 

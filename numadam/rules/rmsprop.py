@@ -51,6 +51,8 @@ HYPERPARAMETERS = {
 
 STATE = ("square_avg", "grad_avg", "momentum_buffer")
 
+#: a running mean of squares. (Centered, square_avg >= grad_avg**2 holds in exact
+#: arithmetic only: rounding may break it in a state the rule itself produced.)
 STATE_INVARIANTS = (nonnegative("square_avg"),)
 
 

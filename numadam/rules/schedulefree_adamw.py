@@ -60,6 +60,7 @@ HYPERPARAMETERS = {
 
 STATE = ("z", "exp_avg_sq")
 
+#: v is a running mean of squares; the averaging weights sum to a non-negative total
 STATE_INVARIANTS = (
     nonnegative("exp_avg_sq"),
     Invariant("weight_sum", lambda state, h, step: state["weight_sum"] >= 0,
