@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 from numba import njit, types
+from numba.core.errors import TypingError
 from numba.extending import overload
 
 __all__ = ["PointObjective", "RowByRow", "RowsObjective", "check_row_arity", "evaluate",
@@ -331,10 +332,21 @@ class RowByRow:
         G = np.empty((count, n)) if out is None else out
         for b in range(count):
             point = (X[b], *(array[b] for array in rows), *shared)
-            if self.writes:
-                result = self.function(*point, G[b])
-            else:
-                result = self.function(*point)
+            try:
+                result = self.function(*point, G[b]) if self.writes else self.function(*point)
+            except Exception as error:
+                # say which protocol the call followed: a function written for the whole
+                # matrix fails here, at its first row
+                name = "jac" if self.what == "gradient" else "fun"
+                protocol = (f"{name} is jitted, so minimize_batch called it with one "
+                            f"problem's row (x of shape ({n},), a row of each batch_args), as "
+                            f"its jitted form does; a jitted function written for the whole "
+                            f"(B', n) matrix is passed wrapped: lambda X, *a: f(X, *a)")
+                if isinstance(error, TypingError):  # Numba's own: a TypeError naming fun
+                    raise TypeError(f"{protocol}. Numba could not compile it so: "
+                                    f"{str(error)[:300]}") from None
+                error.add_note(protocol)
+                raise
             if self.what == "gradient":
                 if not self.writes:
                     G[b] = self._gradient(result, n)

@@ -982,3 +982,21 @@ def test_any_multistart_box_gives_a_sound_result_or_an_error_naming_it(bounds, n
                      ["bounds", "n_starts"], bounds, n_starts)
     if result is not None:
         assert_sound(result)
+
+
+@njit
+def _whole_matrix_values(X):
+    return np.sum(X * X, axis=1)
+
+
+def test_a_jitted_fun_written_for_the_matrix_fails_saying_how_it_was_called():
+    """The protocol is decided by fun: a jitted fun takes rows. One written for the whole
+    matrix fails at its first row with a note saying so (and how to pass it instead)."""
+    with pytest.raises(Exception) as raised:
+        numadam.minimize_batch(_whole_matrix_values, np.ones((2, 2)), jac=lambda X: 2 * X,
+                               options={"maxiter": 3})
+    text = str(raised.value) + "".join(getattr(raised.value, "__notes__", []))
+    assert "called it with one problem's row" in text and "lambda X, *a" in text
+    wrapped = numadam.minimize_batch(lambda X: _whole_matrix_values(X), np.ones((2, 2)),
+                                     jac=lambda X: 2 * X, options={"maxiter": 3})
+    assert wrapped.x.shape == (2, 2) and not wrapped.compiled
