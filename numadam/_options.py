@@ -123,7 +123,9 @@ COMMON_OPTIONS = {
     "clip_norm": "float, optional. Rescale g to this Euclidean norm when it is longer.",
     "clip_value": "float, optional. Clip every component of g to [-clip_value, clip_value].",
     "average": "None, 'polyak' or 'ema'. Return the running mean (Polyak-Ruppert) or an "
-               "exponential moving average of the iterates instead of the last one.",
+               "exponential moving average of the iterates instead of the last one (projected "
+               "onto the bounds; a run that stopped at gtol returns its last iterate where "
+               "the average does not meet gtol).",
     "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
     "average_start": "int, default 0. Iteration from which iterates enter the average.",
     "compiled": "True (default), False or 'specialize'. Run the loop in nopython mode for "
