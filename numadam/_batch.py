@@ -21,10 +21,17 @@ compiles it for the very functions instead, seconds per objective and process). 
 per-step scalars (bias corrections and the like), equal for every problem with the same
 hyperparameters, are computed once per step for the batch and read from a table.
 
-*Vectorized* (anything else): ``fun(X, *batch_args, *args) -> (B',)`` and ``jac(...) -> (B', n)``,
-called each iteration with only the still-active problems' rows (and their ``batch_args`` rows).
-``jac=True`` (``fun`` returns both) and finite differences (``"2-point"``, ``"3-point"``, SciPy's
-step rule) work as in ``minimize``. The update of all active problems is one compiled call.
+*Vectorized* (``fun`` not jitted): ``fun(X, *batch_args, *args) -> (B',)`` and ``jac(...) ->
+(B', n)``, called each iteration with only the still-active problems' rows (and their
+``batch_args`` rows). ``jac=True`` (``fun`` returns both) and finite differences
+(``"2-point"``, ``"3-point"``, SciPy's step rule) work as in ``minimize``. The update of all
+active problems is one compiled call.
+
+Which form is decided by ``fun`` alone: a jitted ``fun`` takes one problem's row, always. Where
+the jitted form cannot run it (finite differences, a callback, ``compiled=False``, a ``jac``
+that is not jitted), the vectorized form's loop calls ``fun`` and ``jac`` row by row from
+Python: slower, never handed the matrix. (A jitted function written for whole matrices is
+passed wrapped, ``lambda X, *a: f(X, *a)``.)
 
 Either way a problem that meets a tolerance (``gtol``, ``ftol``, ``xtol``), ``maxiter``,
 ``maxfev`` (its own count of evaluations), or a non-finite value stops alone: its row and
@@ -49,6 +56,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numba.core.errors import TypingError
+from numba.extending import is_jitted
 from scipy.optimize import OptimizeResult
 
 from numadam import _compiled_loop
@@ -66,15 +74,15 @@ from numadam._batch_loops import (
     vectorized_loop,
 )
 from numadam._inputs import batch_bounds, batch_points, batch_rows
-from numadam._objective import RowsObjective
+from numadam._objective import RowsObjective, check_row_arity
 from numadam._options import (
     BATCH_OPTIONS,
+    batch_method_name,
     batch_settings,
     check_stops,
     count,
     disp_flag,
     jac_out_flag,
-    method_name,
     tolerance,
 )
 from numadam._policy import MAXITER, SUCCESS, descent_sign, final_statuses, message
@@ -101,7 +109,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         Any method of :func:`numadam.minimize`.
     jac : callable, True, None, "2-point" or "3-point"
         Jitted: ``jac(x_b, *batch_rows_b, *args) -> (n,)``. Vectorized: ``(B', n)``; ``True``
-        when ``fun`` returns ``(F, G)``; otherwise finite differences (vectorized form only).
+        when ``fun`` returns ``(F, G)``; otherwise finite differences (of a jitted ``fun``, row
+        by row from Python).
     bounds : Bounds, sequence of (lo, hi) pairs, or (lower, upper) arrays of shape (B, n)
         Shared ``(n,)`` or per problem ``(B, n)``; enforced by projection.
     tol : float, optional
@@ -116,11 +125,12 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         ``minimize``), ``callback_every``, ``compiled``: for jitted ``fun``/``jac``, ``True``
         (default) runs the compiled batch loop from Numba's disk cache, calling ``fun`` and
         ``jac`` through pointers (a new process compiles only them); ``"specialize"`` compiles
-        the loop for the very functions (seconds per objective and process); ``False`` selects
-        the vectorized form. ``jac_out=True``: the gradient function writes the gradient into an
-        array passed as its last argument instead of returning it (``jac(x_b, *rows, *args,
-        out)`` returns nothing; with ``jac=True``, ``fun(..., out)`` returns the value; in
-        the vectorized form ``out`` has shape (B', n)): no allocation per iteration.
+        the loop for the very functions (seconds per objective and process); ``False`` runs
+        the vectorized form's loop, calling them row by row from Python. ``jac_out=True``:
+        the gradient function writes the gradient into an array passed as its last argument
+        instead of returning it (``jac(x_b, *rows, *args, out)`` returns nothing; with
+        ``jac=True``, ``fun(..., out)`` returns the value; in the vectorized form ``out`` has
+        shape (B', n)): no allocation per iteration.
 
         ``maxfev``: int, None (default) or inf. Each problem stops once ``fun`` has been
         evaluated ``maxfev`` times for it (finite differences included), with status 2 unless
@@ -158,7 +168,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if comm is not None:
         return minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac,
                                      bounds, tol, callback, options, batch_args)
-    method = method_name(method)
+    method = batch_method_name(method)
     X = batch_points(x0)
     B, n = X.shape
     args = args if isinstance(args, tuple) else (args,)
@@ -208,6 +218,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     # as minimize: the lowest iterate is returned if the run ends above it
     return_best = flag("return_best", settings["return_best"]) and not rule.modes
     form = choose_form(settings, fun, jac, callback)
+    if form != "vectorized":
+        check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
     if form == "jitted":
         # as minimize's compiled path: every iteration evaluates fun once, so maxfev caps the
         # iterations
@@ -240,7 +252,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         njev = nfev.copy()
         objective = None
     else:
-        objective = RowsObjective(fun, jac, args, batch_args, B, n, jac_out, limits)
+        objective = RowsObjective(fun, jac, args, batch_args, B, n, jac_out, limits,
+                                  per_row=form == "rows")
         vectorized_loop(objective, compiled[0].kernel, compiled[0].step_scalars, state,
                         constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
@@ -250,7 +263,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     nfev_of_loop = nfev.copy()  # before a schedule-free rule's last evaluation
     if rule.modes:
         to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
-                            batch_args, objective, nfev, njev, form == "jitted")
+                            batch_args, objective, nfev, njev, form == "jitted", lower, upper,
+                            bounded, sign, tolerances[0])
     # the policy's final status, for all problems at once (a Python loop over the problems
     # took 10 ms of the 0.35 s of B = 20,000 small fits)
     final_statuses(status, nfev_of_loop, maxfev, any_tolerance, sign, F, F_start)
@@ -265,13 +279,23 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
 
 
 def choose_form(settings, fun, jac, callback):
-    """Which form runs a batch: ``"jitted"`` (every problem's compiled loop, in parallel) for
-    jitted ``fun`` and ``jac`` without a callback and with ``compiled`` not off; else
-    ``"vectorized"`` (``fun`` and ``jac`` take the active rows at once)."""
+    """Which form runs a batch, decided by ``fun``: a jitted ``fun`` takes one problem's row
+    (the jitted form's protocol), any other the active rows at once.
+
+    - ``"jitted"`` (every problem's compiled loop, in parallel): jitted ``fun`` and ``jac``
+      (or ``jac=True``), no callback, ``compiled`` not off;
+    - ``"rows"``: a jitted ``fun`` that form cannot run (finite differences, a callback,
+      ``compiled=False``, a Python ``jac``): the vectorized form's loop, calling ``fun`` and
+      ``jac`` row by row from Python (:class:`numadam._objective.RowByRow`), never with the
+      matrix;
+    - ``"vectorized"``: anything else (``fun`` and ``jac`` take the active rows at once).
+    """
+    if not is_jitted(fun):
+        return "vectorized"
     if (settings["compiled"] is not False and callback is None
             and _compiled_loop.is_jitted_pair(fun, jac)):
         return "jitted"
-    return "vectorized"
+    return "rows"
 
 
 class RunArguments(NamedTuple):

@@ -3,6 +3,7 @@ communicator, each rank solving its block, every rank receiving the whole result
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import numpy as np
@@ -18,9 +19,9 @@ from numadam._mpi import (
     raise_together,
     shares,
 )
-from numadam._options import batch_settings, disp_flag, method_name
+from numadam._options import batch_method_name, batch_settings, disp_flag
 
-__all__ = ["concatenate", "minimize_batch_across"]
+__all__ = ["concatenate", "input_digests", "minimize_batch_across"]
 
 
 def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac, bounds, tol,
@@ -35,7 +36,7 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
     """
     comm = check_comm(comm)
     abort_when_uncaught(comm)
-    local, failure = None, None
+    local, failure, digests = None, None, None
     try:
         X = batch_points(x0)
         B, n = X.shape
@@ -43,14 +44,20 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
         limits = batch_bounds(bounds, B, n)
         with warnings.catch_warnings():  # unknown options warn once, in the local run below
             warnings.simplefilter("ignore")
-            _, _, per_problem, settings = batch_settings(method_name(method), dict(options or {}),
-                                                B)
+            name = batch_method_name(method)
+            _, _, per_problem, settings = batch_settings(name, dict(options or {}), B)
             disp = disp_flag(settings["disp"])
+        digests = input_digests(name, X, limits, dict(options or {}), tol, batch_args)
     except Exception as exc:  # every rank still joins the agreement below
         failure, B, n = exc, None, None
-    outcomes = comm.allgather((error_kind(failure), describe(failure), B, n))
+    outcomes = comm.allgather((error_kind(failure), describe(failure), B, n, digests))
     raise_together(comm, failure, outcomes, "minimize_batch")
     agree(comm, "x0 shape (B, n)", (B, n))
+    differing = sorted({part for *_, other in outcomes for part in other
+                        if other[part] != outcomes[0][4][part]})
+    if differing:  # each rank would solve its block of another batch: a silently mixed result
+        raise ValueError(f"every rank must pass the same inputs to minimize_batch(comm=...): "
+                         f"the ranks' {', '.join(differing)} differ")
 
     counts, offsets = shares(B, comm.size)
     rows = slice(int(offsets[comm.rank]), int(offsets[comm.rank] + counts[comm.rank]))
@@ -73,6 +80,36 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
     return result
 
 
+
+
+def input_digests(method, X, limits, options, tol, batch_args):
+    """A 16-byte digest of each input the ranks must share (by name: ``method``, ``x0``,
+    ``bounds``, ``options``, ``batch_args``), compared once at the start: the inputs
+    themselves would cross the network, and the ranks hold them already. Arrays by their dtype,
+    shape and bytes; other values by their ``repr`` (``args`` are left out: they may hold
+    anything, functions too)."""
+
+    def digest(*values):
+        h = hashlib.blake2b(digest_size=16)
+
+        def feed(value):
+            if isinstance(value, np.ndarray):
+                h.update(f"{value.dtype.str}{value.shape}".encode())
+                h.update(np.ascontiguousarray(value).data)
+            elif isinstance(value, (tuple, list)):  # may hold arrays (a (B, 2) betas)
+                h.update(f"{type(value).__name__}{len(value)}".encode())
+                for item in value:
+                    feed(item)
+            else:
+                h.update(repr(value).encode())
+
+        for value in values:
+            feed(value)
+        return h.digest()
+
+    return {"method": method, "x0": digest(X), "bounds": digest(limits),
+            "options": digest(sorted(options), [options[k] for k in sorted(options)], tol),
+            "batch_args": digest(batch_args)}
 
 
 def concatenate(parts):

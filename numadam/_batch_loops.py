@@ -34,6 +34,7 @@ from numadam._policy import (
     NONFINITE,
     SUCCESS,
     accept,
+    answers_stand,
     best_is_lower,
     climbed_from_best,
     converged_after_step,
@@ -343,10 +344,13 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
 
 
 def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
-                         batch_args, objective, nfev, njev, jitted):
+                         batch_args, objective, nfev, njev, jitted, lower, upper, bounded, sign,
+                         gtol):
     """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
-    point to its evaluation point and evaluate there; a problem whose value or gradient is not
-    finite there keeps its last iterate, with status 3."""
+    point to its evaluation point, project it onto its bounds and evaluate there; a problem
+    whose value or gradient is not finite there keeps its last iterate, with status 3, and
+    one that stopped at ``gtol`` keeps it where the gradient there does not meet ``gtol``
+    (the policy's :func:`~numadam._policy.answer_stands`)."""
     rule = steps[0].variant.rule
     loops = kernels.for_rule(rule.modes["eval"])
     rows = np.flatnonzero(status != NONFINITE)
@@ -356,6 +360,8 @@ def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_ou
         every = {**step.hyperparameters, **step.variant.fixed}
         constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
         loops.serial(X[b], X[b], *(row_of(S, b) for S in state), constants, ())
+        if bounded:  # the evaluation point extrapolates past the iterates, out of the box
+            project(X[b], lower[b], upper[b])
     if jitted:
         for b in rows:
             extra = tuple(array[b] for array in batch_args) + args
@@ -365,8 +371,13 @@ def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_ou
     elif rows.size:
         F[rows], G[rows] = objective(X[rows], rows)
     bad = ~(np.isfinite(F[rows]) & np.isfinite(G[rows]).all(axis=1))
-    if bad.any():
-        X[rows[bad]], F[rows[bad]], G[rows[bad]] = (values[bad] for values in iterates)
+    # the last iterate stands where the answer is not finite (status NONFINITE), or where the
+    # run stopped at gtol and the answer does not meet it (status kept)
+    fallback = bad.copy()
+    fallback[~bad] = ~answers_stand(rows[~bad], status, G, X, lower, upper, bounded, sign, gtol)
+    if fallback.any():
+        X[rows[fallback]], F[rows[fallback]], G[rows[fallback]] = (values[fallback]
+                                                                   for values in iterates)
         status[rows[bad]] = NONFINITE
 
 

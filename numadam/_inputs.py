@@ -119,7 +119,14 @@ def batch_rows(batch_args, B):
         batch_args = (batch_args,)
     arrays = []
     for index, array in enumerate(batch_args):
-        array = np.ascontiguousarray(array)
+        try:
+            array = np.ascontiguousarray(array)
+        except (TypeError, ValueError) as error:  # ragged rows, say
+            raise ValueError(f"batch_args[{index}] must be an array (one row per problem); "
+                             f"NumPy could not make one of it: {error}") from None
+        if array.dtype.kind == "O":  # nothing the loops or Numba can index as numbers
+            raise TypeError(f"batch_args[{index}] must be an array of numbers, got dtype "
+                            f"object")
         if not array.dtype.isnative:  # the other byte order: Numba reads only the native one
             array = array.astype(array.dtype.newbyteorder("="))
         if array.ndim == 0 or array.shape[0] != B:
@@ -159,15 +166,28 @@ def batch_bounds(bounds, B, n):
 
 
 def multistart_box(bounds):
-    if isinstance(bounds, Bounds):
-        lower, upper = np.atleast_1d(bounds.lb).astype(float), np.atleast_1d(bounds.ub).astype(
-            float)
-    else:
-        pairs = np.asarray(bounds, dtype=float)
-        if pairs.ndim != 2 or pairs.shape[1] != 2:
-            raise ValueError(f"bounds must be a Bounds or a sequence of (lo, hi) pairs; got "
-                             f"shape {pairs.shape}")
-        lower, upper = pairs[:, 0], pairs[:, 1]
+    """``(lower, upper)`` of the box ``multistart`` draws its starts in: finite, non-empty,
+    ``lower < upper`` in every variable."""
+    try:
+        if isinstance(bounds, Bounds):
+            lower = np.atleast_1d(np.asarray(bounds.lb, dtype=float))
+            upper = np.atleast_1d(np.asarray(bounds.ub, dtype=float))
+        else:
+            pairs = np.asarray(bounds, dtype=float)
+            if pairs.ndim != 2 or pairs.shape[1] != 2:
+                pairs = None
+            else:
+                lower, upper = pairs[:, 0], pairs[:, 1]
+    except (TypeError, ValueError):  # text, objects, ragged pairs: not a box
+        raise TypeError(f"bounds must be a Bounds or a sequence of (lo, hi) pairs of real "
+                        f"numbers, got {bounds!r:.80}") from None
+    if not isinstance(bounds, Bounds) and pairs is None:
+        raise ValueError(f"bounds must be a Bounds or a sequence of (lo, hi) pairs; got shape "
+                         f"{np.shape(bounds)}")
+    if lower.ndim != 1 or lower.shape != upper.shape or lower.size == 0:
+        raise ValueError(f"bounds must hold one (lo, hi) pair per variable, at least one; got "
+                         f"lower bounds of shape {lower.shape} and upper of {upper.shape}")
     if not (np.isfinite(lower).all() and np.isfinite(upper).all() and (lower < upper).all()):
-        raise ValueError("multistart needs a finite box with lower < upper in every variable")
+        raise ValueError("bounds must form a finite box with lower < upper in every variable "
+                         "(multistart draws its starts in it)")
     return lower, upper

@@ -63,7 +63,15 @@ from numadam._loops import Averager, lean_loop, python_loop
 from numadam._objective import PointObjective
 from numadam._on_gpu import OnGPU
 from numadam._options import METHODS, method_name, minimize_settings, relative_step, schedule_from
-from numadam._policy import NONFINITE, budget_warning, descent_sign, final_status, message
+from numadam._policy import (
+    NONFINITE,
+    answer_stands,
+    budget_warning,
+    descent_sign,
+    final_status,
+    message,
+    project,
+)
 
 __all__ = ["choose_loop", "first_order_only", "minimize", "solve"]
 
@@ -86,7 +94,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
         "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
         callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
-        the averaged (evaluation) point, where ``fun`` and ``jac`` are evaluated once more.
+        the averaged (evaluation) point, projected onto ``bounds``, where ``fun`` and ``jac``
+        are evaluated once more; a run that stopped at ``gtol`` returns its last iterate
+        instead when the gradient at that point does not meet ``gtol``.
     jac : callable, True, None, "2-point", "3-point" or "cs"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";
@@ -235,7 +245,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
             return_best, callback=callback, schedule=schedule, clip_norm=settings.clip_norm,
             clip_value=settings.clip_value, averager=averager)
     nfev_of_loop = objective.nfev
-    x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status)
+    x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status, lower,
+                                       upper, bounded, sign, tolerances[0])
     if settings.disp:
         warning = budget_warning(status, nfev_of_loop, maxfev)
         if warning is not None:  # as SciPy's methods, whatever the status becomes below
@@ -252,11 +263,14 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
                           compiled=loop == "compiled")
 
 
-def _to_answer_point(objective, optimizer, averager, x, f, g, status):
+def _to_answer_point(objective, optimizer, averager, x, f, g, status, lower, upper, bounded,
+                     sign, gtol):
     """The answer of a run that is not its last iterate, evaluated there: the average of the
-    iterates (``average``), or a schedule-free rule's evaluation point. Where ``fun`` or
-    ``jac`` is not finite there, the last iterate stands, with status NONFINITE. Returns
-    ``(x, f, g, status)``."""
+    iterates (``average``), or a schedule-free rule's evaluation point, projected onto the
+    bounds (the policy's :func:`~numadam._policy.project`). Where ``fun`` or ``jac`` is not
+    finite there, the last iterate stands, with status NONFINITE; where the run stopped at
+    ``gtol`` and the gradient there does not meet it, the last iterate stands too (the
+    policy's :func:`~numadam._policy.answer_stands`). Returns ``(x, f, g, status)``."""
     schedule_free = getattr(optimizer, "mode", None) == "train"
     averaged = averager is not None and averager.point is not None
     if status == NONFINITE or not (schedule_free or averaged):
@@ -267,8 +281,11 @@ def _to_answer_point(objective, optimizer, averager, x, f, g, status):
     else:
         optimizer.eval()  # moves x to the evaluation point, in place
         point = x
+    if bounded:  # schedule-free's point extrapolates past the iterates, out of the box
+        project(point, lower, upper)
     f_answer, g_answer = objective.evaluate(point)
-    if math.isfinite(f_answer) and not kernels.count_nonfinite(g_answer):
+    finite = math.isfinite(f_answer) and not kernels.count_nonfinite(g_answer)
+    if finite and answer_stands(status, g_answer, point, lower, upper, bounded, sign, gtol):
         return point, f_answer, g_answer, status
-    x[:] = last[0]
-    return x, last[1], last[2], NONFINITE
+    x[:] = last[0]  # the last iterate: where gtol was met, or the last finite point
+    return x, last[1], last[2], status if finite else NONFINITE

@@ -14,14 +14,16 @@ Gradients come from ``jac``, from ``fun`` itself (``jac=True``), written into a 
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 
 import numpy as np
 from numba import njit, types
+from numba.core.errors import TypingError
 from numba.extending import overload
 
-__all__ = ["PointObjective", "RowsObjective", "evaluate", "evaluate_row", "real_value",
-           "refill", "step_rules"]
+__all__ = ["PointObjective", "RowByRow", "RowsObjective", "check_row_arity", "evaluate",
+           "evaluate_row", "real_value", "refill", "step_rules"]
 
 
 class PointObjective:
@@ -197,9 +199,16 @@ class RowsObjective:
     differences (within the bounds ``limits``, as ``minimize``'s). ``fun`` and ``jac`` each get
     their own copy of the points: user code cannot change the iterates."""
 
-    def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False, limits=None):
+    def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False, limits=None,
+                 per_row=False):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        if per_row:  # the jitted form's functions, each called with one row (RowByRow)
+            count = len(batch_args)
+            fun = RowByRow(fun, count, "value and gradient" if jac is True else "value",
+                           jac_out and jac is True)
+            if callable(jac):
+                jac = RowByRow(jac, count, "gradient", jac_out)
         self.fun, self.jac, self.args, self.batch_args = fun, jac, args, batch_args
         self.jac_out, self.limits = jac_out, limits
         self.nfev, self.njev, self.n = np.zeros(B, np.int64), np.zeros(B, np.int64), n
@@ -268,6 +277,98 @@ class RowsObjective:
             lower, upper = self.limits[0][rows], self.limits[1][rows]
         method = "3-point" if self.jac == "3-point" else "2-point"
         return differences(values_at, X, F, lower, upper, method)
+
+def check_row_arity(fun, jac, batch_count, arg_count, jac_out):
+    """A jitted per-row ``fun`` (and ``jac``) checked against what the batch passes them:
+    ``x``, a row of each of the ``batch_count`` ``batch_args``, the ``arg_count`` shared
+    ``args`` (and the gradient buffer with ``jac_out``). A TypeError naming the function and
+    the count, rather than Numba's "Signature mismatch" (a forgotten ``batch_args``, say)."""
+    passed = 1 + batch_count + arg_count
+    what = (f"x, a row of each of the {batch_count} batch_args and the {arg_count} args"
+            f"{', then the gradient buffer' if jac_out else ''}")
+    writes_fun = jac_out and jac is True
+    for name, function, count in (("fun", fun, passed + writes_fun),
+                                  ("jac", jac, passed + bool(jac_out))):
+        python = getattr(function, "py_func", None)
+        if python is None:
+            continue
+        try:
+            parameters = inspect.signature(python).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+            continue
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY,
+                                                           p.POSITIONAL_OR_KEYWORD)]
+        required = [p for p in positional if p.default is p.empty]
+        if not len(required) <= count <= len(positional):
+            raise TypeError(f"{name} takes {len(positional)} positional arguments, but the "
+                            f"batch calls it with {count}: {what} (a jitted {name} takes one "
+                            f"problem's row)")
+
+
+class RowByRow:
+    """A per-row function (the jitted form's protocol: one problem's ``x``, its rows of the
+    ``batch_args``, the shared ``args``) called the vectorized form's way, ``(X, *batch_rows,
+    *args[, out])``: once per row, from Python. A jitted per-row ``fun`` is never handed the
+    matrix where the jitted form cannot run (finite differences, a callback,
+    ``compiled=False``): with B == n it would return values of the right shape computed from
+    the wrong numbers.
+
+    ``what``: ``"value"`` (returns ``(B',)``), ``"value and gradient"`` (``jac=True``: returns
+    ``(F, G)``, or ``F`` while writing ``G`` with ``writes``) or ``"gradient"`` (returns
+    ``(B', n)``, or writes it with ``writes``: ``jac_out``)."""
+
+    def __init__(self, function, batch_count, what, writes=False):
+        self.function, self.batch_count, self.what, self.writes = (function, batch_count, what,
+                                                                   writes)
+
+    def __call__(self, X, *extra):
+        out = extra[-1] if self.writes else None
+        extra = extra[:-1] if self.writes else extra
+        rows, shared = extra[:self.batch_count], extra[self.batch_count:]
+        count, n = X.shape
+        F = np.empty(count)
+        G = np.empty((count, n)) if out is None else out
+        for b in range(count):
+            point = (X[b], *(array[b] for array in rows), *shared)
+            try:
+                result = self.function(*point, G[b]) if self.writes else self.function(*point)
+            except Exception as error:
+                # say which protocol the call followed: a function written for the whole
+                # matrix fails here, at its first row
+                name = "jac" if self.what == "gradient" else "fun"
+                protocol = (f"{name} is jitted, so minimize_batch called it with one "
+                            f"problem's row (x of shape ({n},), a row of each batch_args), as "
+                            f"its jitted form does; a jitted function written for the whole "
+                            f"(B', n) matrix is passed wrapped: lambda X, *a: f(X, *a)")
+                if isinstance(error, TypingError):  # Numba's own: a TypeError naming fun
+                    raise TypeError(f"{protocol}. Numba could not compile it so: "
+                                    f"{str(error)[:300]}") from None
+                error.add_note(protocol)
+                raise
+            if self.what == "gradient":
+                if not self.writes:
+                    G[b] = self._gradient(result, n)
+                continue
+            if self.what == "value and gradient" and not self.writes:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise ValueError("with jac=True, fun must return a pair (f, g) for one "
+                                     "problem's row")
+                result, gradient = result
+                G[b] = self._gradient(gradient, n)
+            F[b] = real_value(result)
+        if self.what == "gradient":
+            return G
+        return (F, G) if self.what == "value and gradient" and not self.writes else F
+
+    @staticmethod
+    def _gradient(g, n):
+        if np.shape(g) != (n,):
+            raise ValueError(f"jac must return an array of shape ({n},) like a row of x0, got "
+                             f"shape {np.shape(g)}")
+        return g
+
 
 # ------------------------------------------------------------------------------------------------
 # SciPy's finite-difference step rules, for many rows at once

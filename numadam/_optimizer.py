@@ -380,7 +380,10 @@ class Optimizer:
         Raises
         ------
         ValueError, TypeError
-            Missing or unexpected entries, a vector of another size or dtype, a negative step.
+            Missing or unexpected entries, a vector of another size or dtype, a negative step,
+            a state no step of the rule could produce (its module's ``STATE_INVARIANTS``: a
+            negative second moment, an AMSGrad max below ``exp_avg_sq``, Rprop step sizes
+            outside ``step_sizes``, ...).
         """
         keys = {"step", "hyperparameters", "state"}
         keys |= {"carry"} if self._rule.carry_names else set()
@@ -447,6 +450,7 @@ class Optimizer:
         saved = self._hyperparameters
         try:  # against the current ones: momentum may not switch on or off
             self._set_hyperparameters(hyperparameters)
+            self._check_invariants(vectors, carry, int(step))
         except Exception:
             self._hyperparameters = {}
             self._set_hyperparameters(saved)
@@ -457,6 +461,24 @@ class Optimizer:
         self.step_count = int(step)
         self._carry = carry
         self._mode = mode  # the saved parameters are at that mode's point
+
+    def _check_invariants(self, vectors, carry, step):
+        """The rule's state invariants (its module's ``STATE_INVARIANTS``) on a state about to
+        be loaded, with the loaded hyperparameters: a ValueError naming the first entry that
+        breaks one. A negative second moment, say, would make the next step NaN everywhere."""
+        values = {**vectors, **dict(zip(self._rule.carry_names, carry))}
+        every = self._all_hyperparameters()
+        for invariant in self._rule.state_invariants:
+            names = (invariant.entry, *invariant.reads)
+            if any(np.size(values[name]) == 0 for name in names):
+                continue  # a vector unused with these hyperparameters
+            holds = np.asarray(invariant.holds(values, every, step))
+            if not holds.all():
+                where = int(np.argmin(holds.ravel()))
+                value = float(np.ravel(values[invariant.entry])[where])
+                at = f" at index {where}" if np.ndim(values[invariant.entry]) else ""
+                raise ValueError(f"loaded state {invariant.entry!r} must be {invariant.text}; "
+                                 f"it is {value!r}{at}")
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())

@@ -26,9 +26,9 @@ from numadam.rules import VARIANTS
 
 __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
-    "batch_settings", "check_stops", "count", "disp_flag", "hyperparameters_of", "is_default",
-    "jac_out_flag", "method_name", "relative_step", "schedule_from", "show_options",
-    "Settings", "minimize_settings", "split_options", "tolerance",
+    "batch_method_name", "batch_settings", "check_stops", "count", "disp_flag",
+    "hyperparameters_of", "is_default", "jac_out_flag", "method_name", "relative_step",
+    "schedule_from", "show_options", "Settings", "minimize_settings", "split_options", "tolerance",
 ]
 
 
@@ -95,6 +95,20 @@ def method_name(method):
     return name
 
 
+def batch_method_name(method):
+    """``minimize_batch``'s ``method``: a name, or one of numadam's SciPy entry points
+    (``numadam.adam``), taken as its name. Any other callable is refused: a SciPy custom
+    method solves one problem, and the batch runs its own loops."""
+    if callable(method):
+        name = getattr(method, "__name__", None)
+        if getattr(method, "__module__", None) == "numadam.scipy_methods" and name in METHODS:
+            return name
+        raise TypeError(f"method must be the name of a numadam method (or one of numadam's "
+                        f"SciPy entry points such as numadam.adam); minimize_batch cannot run "
+                        f"a custom method, got {method!r:.80}")
+    return method_name(method)
+
+
 #: The options every method takes, with their meaning (shown by :func:`show_options`).
 COMMON_OPTIONS = {
     "maxiter": "int, default 1000. Number of iterations (optimizer steps).",
@@ -109,7 +123,9 @@ COMMON_OPTIONS = {
     "clip_norm": "float, optional. Rescale g to this Euclidean norm when it is longer.",
     "clip_value": "float, optional. Clip every component of g to [-clip_value, clip_value].",
     "average": "None, 'polyak' or 'ema'. Return the running mean (Polyak-Ruppert) or an "
-               "exponential moving average of the iterates instead of the last one.",
+               "exponential moving average of the iterates instead of the last one (projected "
+               "onto the bounds; a run that stopped at gtol returns its last iterate where "
+               "the average does not meet gtol).",
     "average_decay": "float in [0, 1), default 0.99. Decay of the 'ema' average.",
     "average_start": "int, default 0. Iteration from which iterates enter the average.",
     "compiled": "True (default), False or 'specialize'. Run the loop in nopython mode for "
@@ -298,6 +314,9 @@ def batch_settings(method, options, B):
             if value.shape[0] != B:
                 raise ValueError(f"per-problem hyperparameter {name} must have length B = {B};"
                                  f" got shape {value.shape}")
+            if value.dtype.kind not in "biuf":  # objects, text, complex: not one number each
+                raise TypeError(f"per-problem hyperparameter {name} must be an array of real "
+                                f"numbers, got dtype {value.dtype}")
             if spec.fixed:
                 raise ValueError(f"{name} decides which state vectors exist: it must be one "
                                  f"value for the whole batch, not an array")

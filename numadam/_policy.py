@@ -14,7 +14,13 @@ form) runs the same iteration::
         if converged_after_step(...): status SUCCESS, stop  # ftol, then xtol
     if best_is_lower(...): return the best point instead of the last
 
-and ends with :func:`final_status` and :func:`message`:
+A run whose answer is not an iterate (iterate averaging, a schedule-free rule's evaluation
+point, which extrapolates past the iterates) moves there, projects it onto the bounds
+(:func:`project`: the answer never leaves the box) and tests ``gtol`` there
+(:func:`answer_stands`): where the run stopped because ``gtol`` held at its last iterate but
+it does not hold at the answer, the last iterate is returned instead, so that no success is
+ever claimed at another point than the one returned. It ends with :func:`final_status` and
+:func:`message`:
 
 ======  =======  ==========================================================================
 status  success  meaning
@@ -55,14 +61,16 @@ and checked gradients), where both give the same value.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 from numba.extending import register_jitable
 
 __all__ = [
     "CALLBACK_STOP", "MAXFEV", "MAXITER", "NONFINITE", "STATUS_MESSAGES", "SUCCESS", "WORSE",
-    "accept", "best_is_lower", "budget_left", "budget_warning", "climbed_from_best",
-    "converged_after_step", "descent_sign", "final_status", "final_statuses",
-    "gradient_converged", "max_abs", "max_abs_projected", "message", "project", "small_change",
+    "accept", "answer_stands", "answers_stand", "best_is_lower",
+    "budget_left", "budget_warning", "climbed_from_best", "converged_after_step",
+    "descent_sign", "final_status", "final_statuses", "gradient_converged", "max_abs",
+    "max_abs_projected", "message", "project", "small_change",
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -214,6 +222,30 @@ def best_is_lower(best_key, sign, f):
 # ------------------------------------------------------------------------------------------------
 # The epilogue
 # ------------------------------------------------------------------------------------------------
+
+
+@register_jitable
+def answer_stands(status, g, x, lower, upper, bounded, sign, gtol):
+    """Whether the answer ``x`` of a run that is not its last iterate (an average, or a
+    schedule-free rule's evaluation point, already projected onto the bounds), with ``g`` the
+    gradient there, may be returned with the run's ``status``: not when the run claims a
+    success, ``gtol`` was requested and it does not hold at ``x`` itself (the loop tested it at
+    the iterates, and the answer may be far from them: schedule-free's point extrapolates
+    past them). Then the caller returns the last iterate, where the tolerance was met."""
+    return not (status == SUCCESS and gtol >= 0
+                and not gradient_converged(g, x, lower, upper, bounded, sign, gtol))
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def answers_stand(rows, status, G, X, lower, upper, bounded, sign, gtol):
+    """:func:`answer_stands` of the problems ``rows`` of a batch, as a mask over ``rows``."""
+    stands = np.empty(rows.shape[0], np.bool_)
+    for j in prange(rows.shape[0]):
+        b = rows[j]
+        stands[j] = answer_stands(status[b], G[b], X[b], lower[b], upper[b], bounded, sign,
+                                  gtol)
+    return stands
+
 
 
 @register_jitable

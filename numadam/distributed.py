@@ -63,10 +63,16 @@ Failures never hang the run:
   slice, say, or a dict that differs from the other ranks') is refused on every rank with the
   same kind of error, none of them changed.
 
-Two cases the hook cannot see: ``sys.exit(1)`` on one rank (Python calls no hook for
-``SystemExit``; run such code inside :func:`abort_on_error`, which ends every rank), and a
-``weight`` passed to ``step`` on some ranks and not on others (every rank passes one or none:
-checking it would cost a collective every step).
+- a step whose inputs are wrong on one rank (a gradient of another shape or dtype, a bad
+  ``weight``), or a ``weight`` given on some ranks and not on others, raises on every rank
+  before anything changes, as the same kind of error (caught, the ranks go on alike): the
+  checks' outcomes travel as two counts at the end of the step's own ``Allreduce`` (or
+  ``Reduce_scatter``, or shared block), not in a collective of their own;
+- ``minimize_batch(..., comm=comm)`` refuses, on every rank, ranks whose ``x0``, bounds,
+  options, ``batch_args`` or method differ (a digest of each, compared once at the start).
+
+One case the hook cannot see: ``sys.exit(1)`` on one rank (Python calls no hook for
+``SystemExit``; run such code inside :func:`abort_on_error`, which ends every rank).
 """
 
 from __future__ import annotations
@@ -140,6 +146,63 @@ def _check_weight(weight):
     return weight
 
 
+def _train_mode(optimizer):
+    """The mode in which ``optimizer`` may step (schedule-free's ``"train"``), ``None`` for a
+    rule without modes."""
+    return next(iter(optimizer.variant.rule.modes), None)
+
+
+def _checked_step_inputs(optimizer, train_mode, param, grad, weight):
+    """This rank's checks of a step's inputs, made before its first collective:
+    ``(grad, weight, failure)``, with ``failure`` the exception a check raised (``None`` when
+    all passed). They never raise here: a rank that raised before the collective would leave
+    the others waiting in it for ever (a caller catching the error goes on alone). The ranks
+    learn of each other's failures through the step's own collective (:class:`_Agreement`)."""
+    try:
+        grad = _check_gradient(grad, param)
+        weight = _check_weight(weight)
+        if train_mode is not None and optimizer.mode != train_mode:
+            raise RuntimeError(f"{type(optimizer).__name__}.step needs train mode; the "
+                               f"parameters hold the {optimizer.mode} point (call train() on "
+                               f"every rank first)")
+    except Exception as exc:  # noqa: BLE001 - every rank learns of it in the collective
+        return None, None, exc
+    return grad, weight, None
+
+
+class _Agreement:
+    """Two counts carried at the end of the buffer a step already reduces (summed over the
+    ranks with the gradients): the ranks whose checks failed, and the ranks that passed a
+    ``weight``. So every rank knows, after the step's one collective and before it changes
+    anything, whether all ranks' inputs passed and whether they agree on the weight; the
+    failing ranks' errors are then gathered (a collective every rank joins, as all of them
+    saw the same counts) and raised on every rank as the same kind of error."""
+
+    SLOTS = 2
+
+    @staticmethod
+    def write(slots, failure, weight):
+        slots[0] = failure is not None
+        slots[1] = weight is not None
+
+    @staticmethod
+    def settle(comm, slots, failure, weight, what, sync=None):
+        """Raise on every rank when the summed ``slots`` report a failed check or a weight
+        given on some ranks only; return otherwise. ``sync``: called before raising a weight
+        disagreement, where no other collective follows (the shared-memory transport's
+        barrier: no rank may write the next step's slots while another still reads these)."""
+        failed, weighted = int(slots[0]), int(slots[1])
+        if failed:
+            outcomes = comm.allgather((error_kind(failure), describe(failure)))
+            raise_together(comm, failure, outcomes, what)
+        if weighted not in (0, comm.size):
+            if sync is not None:
+                sync()
+            raise ValueError(f"weight must be given on every rank or on none: {weighted} of "
+                             f"{comm.size} ranks passed one to {what} (this one "
+                             f"{'did' if weight is not None else 'did not'})")
+
+
 class DataParallel:
     """An optimizer stepping along the gradient averaged over the ranks of ``comm``.
 
@@ -185,6 +248,10 @@ class DataParallel:
         if self.comm.rank != 0:
             optimizer.load_state_dict(saved)
         self._summed = np.empty_like(param)  # the sum over ranks (the caller's grad is only read)
+        # what the step reduces: this rank's (weighted) gradient, then the agreement's counts
+        self._buffer = np.empty(param.shape[0] + _Agreement.SLOTS, param.dtype)
+        self._gradients, self._slots = np.split(self._buffer, [param.shape[0]])
+        self._train_mode = _train_mode(optimizer)
 
     @property
     def param(self):
@@ -201,24 +268,40 @@ class DataParallel:
         weight : float, optional
             This rank's weight; by default ``1 / comm.size`` (the average of the ranks'
             gradients). Pass ``local_count / global_count`` when the shares differ in size.
-            Every rank passes a weight, or none does.
+            Every rank passes a weight, or none does (checked: a ValueError on every rank).
 
         Raises
         ------
         NonFiniteGradientError
             On every rank alike, when any rank's gradient held NaN or inf (see the optimizer's
             ``check_finite``).
+        ValueError, TypeError, RuntimeError
+            On every rank alike, nothing changed on any rank, when the inputs of any rank are
+            wrong (a gradient of another shape or dtype, a bad weight, an optimizer not in
+            train mode: the failing rank raises its own error, the others one of the same kind
+            naming it), or when a ``weight`` was given on some ranks only (ValueError). The
+            ranks learn of it in the step's one ``Allreduce``, which carries two counts after
+            the gradient: a caller catching the error goes on alike on every rank.
         """
-        grad = _check_gradient(grad, self.optimizer.param)
-        weight = _check_weight(weight)
-        summed = self._summed
-        if weight is None:
-            self.comm.Allreduce(grad, summed)
-            np.divide(summed, self.comm.size, out=summed)
+        optimizer = self.optimizer
+        grad, weight, failure = _checked_step_inputs(optimizer, self._train_mode,
+                                                     optimizer.param, grad, weight)
+        buffer, summed, size = self._buffer, self._summed, self.comm.size
+        gradients, slots = self._gradients, self._slots
+        if failure is not None:  # this rank still joins the reduction, with zeros
+            gradients.fill(0)
+        elif weight is None:
+            np.copyto(gradients, grad)
         else:
-            np.multiply(grad, weight, out=summed)
-            self.comm.Allreduce(mpi_module().IN_PLACE, summed)
-        self.optimizer.step(summed)
+            np.multiply(grad, weight, out=gradients)
+        _Agreement.write(slots, failure, weight)
+        self.comm.Allreduce(mpi_module().IN_PLACE, buffer)
+        _Agreement.settle(self.comm, slots, failure, weight, "DataParallel.step")
+        if weight is None:
+            np.divide(gradients, size, out=summed)
+        else:
+            np.copyto(summed, gradients)
+        optimizer.step(summed)
 
     def state_dict(self):
         """The wrapped optimizer's :meth:`~numadam.Optimizer.state_dict` (the same on every
@@ -383,7 +466,15 @@ class ShardedDataParallel:
         agree(self.comm, "hyperparameters and check_finite", _settings(self.optimizer))
         self._layout = (self.counts, self.offsets)
         self._summed = np.empty(count, self.param.dtype)  # this rank's slice of the sum
-        self._scaled = None  # weight * grad, allocated when a weight is first given
+        # the collectives' transport reduces each rank's slice followed by the agreement's
+        # counts (_Agreement): the send buffer holds the slices so, in rank order
+        slots = _Agreement.SLOTS
+        self._send = None  # allocated at the first step through the collectives
+        self._recv = np.empty(count + slots, self.param.dtype)
+        self._recv_sum, self._recv_slots = np.split(self._recv, [count])
+        self._train_mode = _train_mode(self.optimizer)
+        self._recvcounts = self.counts + slots
+        self._send_starts = self.offsets + slots * np.arange(self.comm.size)
         self._count = np.zeros(1, np.int64)
         self._shared = _SharedBlock.open(self.comm, self.param, shared_memory)
         self.shared_memory = self._shared is not None
@@ -395,20 +486,21 @@ class ShardedDataParallel:
         :class:`~numadam.NonFiniteGradientError` on every rank (with collectives, one more
         ``Allreduce``, of the count, unless the optimizer's ``check_finite`` is False).
         """
-        grad = _check_gradient(grad, self.param)
-        weight = _check_weight(weight)
-        summed, comm, shared = self._summed, self.comm, self._shared
-        if shared is not None:
-            shared.sum_slice(grad, weight, self._slice, summed)
-        elif weight is None:
-            comm.Reduce_scatter(grad, summed, recvcounts=self.counts)
-            np.divide(summed, comm.size, out=summed)
-        else:
-            if self._scaled is None:
-                self._scaled = np.empty_like(self.param)
-            np.multiply(grad, weight, out=self._scaled)
-            comm.Reduce_scatter(self._scaled, summed, recvcounts=self.counts)
         optimizer = self.optimizer
+        grad, weight, failure = _checked_step_inputs(optimizer, self._train_mode, self.param,
+                                                     grad, weight)
+        summed, comm, shared = self._summed, self.comm, self._shared
+        what = "ShardedDataParallel.step"
+        if shared is not None:
+            slots = shared.sum_slice(grad, weight, self._slice, summed, failure)
+            _Agreement.settle(comm, slots, failure, weight, what, sync=shared.barrier)
+        else:
+            slots = self._reduce_scatter(grad, weight, failure)
+            _Agreement.settle(comm, slots, failure, weight, what)
+            if weight is None:
+                np.divide(self._recv_sum, comm.size, out=summed)
+            else:
+                np.copyto(summed, self._recv_sum)
         if optimizer.check_finite == "before":  # no rank steps if any slice is bad
             bad = self._total(CPU.count_nonfinite(summed))
             if bad:
@@ -425,6 +517,26 @@ class ShardedDataParallel:
             comm.Allgatherv(mpi_module().IN_PLACE, [self.param, self._layout])
         if bad:
             raise NonFiniteGradientError.skipped(bad, optimizer.step_count)
+
+    def _reduce_scatter(self, grad, weight, failure):
+        """The collectives' reduction: every rank's slice of the (weighted) gradients, summed
+        over the ranks into ``self._recv``, with the agreement's counts after it (returned)."""
+        if self._send is None:
+            self._send = np.empty(self.param.shape[0] + _Agreement.SLOTS * self.comm.size,
+                                  self.param.dtype)
+        send, slots = self._send, _Agreement.SLOTS
+        for start, offset, count in zip(self._send_starts.tolist(), self.offsets.tolist(),
+                                        self.counts.tolist()):
+            part = send[start:start + count]
+            if failure is not None:  # this rank still joins the reduction, with zeros
+                part.fill(0)
+            elif weight is None:
+                np.copyto(part, grad[offset:offset + count])
+            else:
+                np.multiply(grad[offset:offset + count], weight, out=part)
+            _Agreement.write(send[start + count:start + count + slots], failure, weight)
+        self.comm.Reduce_scatter(send, self._recv, recvcounts=self._recvcounts)
+        return self._recv_slots
 
     def _total(self, count):
         """The sum of ``count`` over the ranks."""
@@ -610,6 +722,12 @@ class ShardedDataParallel:
             self.close()
 
 
+def _block_head(size):
+    """Bytes before the rows of :class:`_SharedBlock`: a count per rank (non-finite entries),
+    then the agreement's counts of each rank (8-byte integers: the rows stay aligned)."""
+    return 8 * size * (1 + _Agreement.SLOTS)
+
+
 def _shared_memory_room():
     """Bytes free in /dev/shm, where MPICH keeps its shared windows on Linux (Open MPI keeps
     them in its session folder, often under /tmp); ``None`` where there is no such folder."""
@@ -631,9 +749,12 @@ class _SharedBlock:
         self.comm, self.param, self.window = comm, param, window
         size, n = comm.size, param.shape[0]
         memory = np.frombuffer(window.Shared_query(0)[0], np.uint8)
-        # the counts first: 8-byte aligned, as the rows after them
+        # the counts first: 8-byte aligned, as the rows after them; then each rank's
+        # agreement counts (_Agreement)
         self.bad = memory[:8 * size].view(np.int64)
-        rows = memory[8 * size:8 * size + (size + 1) * n * param.itemsize].view(param.dtype)
+        head = _block_head(size)
+        self.agreement = memory[8 * size:head].view(np.int64).reshape(size, _Agreement.SLOTS)
+        rows = memory[head:head + (size + 1) * n * param.itemsize].view(param.dtype)
         self.gradients = rows[:size * n].reshape(size, n)
         self.shared_param = rows[size * n:]
         counts, offsets = shares(n, size)
@@ -664,7 +785,7 @@ class _SharedBlock:
                                  "ranks are on several")
             return None
         n, size = param.shape[0], comm.size
-        nbytes = 8 * size + (size + 1) * n * param.itemsize
+        nbytes = _block_head(size) + (size + 1) * n * param.itemsize
         # MPICH backs the window with a file in /dev/shm: too small a one (Docker's default is
         # 64 MB) would end the run with SIGBUS at the first write, not with an error. (Another
         # process may still take the room between this check and the block's first write.)
@@ -690,31 +811,44 @@ class _SharedBlock:
         self.comm.Barrier()
         self.window.Sync()
 
-    def sum_slice(self, grad, weight, mine, out):
+    def sum_slice(self, grad, weight, mine, out, failure=None):
         """``out`` = the sum in rank order of the ranks' ``weight * grad`` over the slice
         ``mine`` (their average without weights): write the other ranks' slices of this rank's
-        gradient into its row, wait for theirs, add: the two ranks' average in one vectorized
-        pass, anything else in NumPy's passes."""
+        gradient into its row, and this rank's agreement counts (:class:`_Agreement`, from
+        ``failure`` and ``weight``), wait for theirs, add: the two ranks' average in one
+        vectorized pass, anything else in NumPy's passes. Returns the agreement's counts
+        summed over the ranks; where they report a failed check or a weight disagreement,
+        ``out`` is left as it was (the caller raises on every rank).
+
+        The counts are read after the barrier and written again only in the next step, after
+        the barrier of :meth:`share_slices` (or of the caller's raise), which every rank
+        passes after reading them."""
         rank = self.comm.rank
-        row = self.gradients[rank]
-        for other in self.others:
-            if weight is None:
-                row[other] = grad[other]
-            else:
-                np.multiply(grad[other], weight, out=row[other])
-        own = grad[mine]
-        if weight is not None:
-            own = np.multiply(own, weight, out=self.own)
+        _Agreement.write(self.agreement[rank], failure, weight)
+        if failure is None:
+            row = self.gradients[rank]
+            for other in self.others:
+                if weight is None:
+                    row[other] = grad[other]
+                else:
+                    np.multiply(grad[other], weight, out=row[other])
+            own = grad[mine]
+            if weight is not None:
+                own = np.multiply(own, weight, out=self.own)
         self.barrier()
+        slots = self.agreement.sum(axis=0)
+        if slots[0] or slots[1] not in (0, self.comm.size):
+            return slots
         terms = [own if q == rank else self.gradients[q, mine] for q in range(self.comm.size)]
         if weight is None and len(terms) == 2:  # the common case in one pass, not two
             _average_of_two(terms[0], terms[1], self.divisor, out)
-            return
+            return slots
         np.add(terms[0], terms[1], out=out)  # in rank order, as np.add.reduce would
         for term in terms[2:]:
             np.add(out, term, out=out)
         if weight is None:
             np.divide(out, self.comm.size, out=out)  # as the collectives' path does
+        return slots
 
     def share_slices(self, mine, bad):
         """Publish this rank's new slice of the parameters and its count of non-finite

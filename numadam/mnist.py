@@ -257,6 +257,8 @@ def main(argv=None):
         parser.error("--batch-size must be at least 1")
     if not (0 < args.lr < math.inf):
         parser.error(f"--lr must be a positive finite number, got {args.lr}")
+    if args.seed < 0:  # NumPy's SeedSequence takes non-negative integers only
+        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
     if args.train_subset is not None and args.train_subset < 1:
         parser.error("--train-subset must be at least 1")
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):

@@ -424,6 +424,93 @@ def check_agreement():
             sharded.close()
 
 
+def raises_on_every_rank(call, error, own, others):
+    """``call()`` raises ``error`` on every rank: on the last rank a message containing
+    ``own``, on the others one naming the last rank and containing ``others``."""
+    try:
+        call()
+    except error as exc:
+        text = str(exc)
+        expected = own if RANK == SIZE - 1 else others
+        assert expected in text, (text, expected)
+        return text
+    raise AssertionError(f"no {error.__name__} on rank {RANK}")
+
+
+def check_step_failure_agreement():
+    """Issue 24, items 2 and 3: a step whose inputs are wrong on one rank only (a gradient of
+    the wrong length or a list, a NaN weight), caught there, hung the other ranks in the
+    Allreduce; a weight given on some ranks only made the ranks' parameters differ silently.
+    Now every rank raises the same kind of error before anything changes (the others naming
+    the failing rank), for DataParallel and both transports of ShardedDataParallel, and the
+    next step goes on alike everywhere."""
+    n, last = 11, SIZE - 1
+    makers = {"DataParallel": lambda p: DataParallel(numadam.Adam(p, lr=0.1), COMM),
+              "sharded, shared memory": lambda p: ShardedDataParallel(
+                  numadam.Adam, p, COMM, lr=0.1, shared_memory=True),
+              "sharded, collectives": lambda p: ShardedDataParallel(
+                  numadam.Adam, p, COMM, lr=0.1, shared_memory=False)}
+    named = f"failed on rank {last} of {SIZE}"
+    for label, make in makers.items():
+        params = np.linspace(-1.0, 1.0, n)
+        opt = make(params)
+        opt.step(np.ones(n))
+        before, step = params.copy(), opt.optimizer.step_count
+        good = np.full(n, 0.5)
+        cases = [
+            (dict(grad=np.ones(n + 1) if RANK == last else good), ValueError,
+             "grad must have the parameters' shape", f"{named}: ValueError: grad must have"),
+            (dict(grad=list(good) if RANK == last else good), TypeError,
+             "grad must be a NumPy array", f"{named}: TypeError: grad must be"),
+            (dict(grad=good, weight=np.nan if RANK == last else 0.5), ValueError,
+             "weight must be finite", f"{named}: ValueError: weight must be finite"),
+            (dict(grad=good, weight=0.5 if RANK == last else None), ValueError,
+             "weight must be given on every rank or on none",
+             "weight must be given on every rank or on none"),
+        ]
+        for kwargs, error, own, others in cases:
+            raises_on_every_rank(lambda: opt.step(**kwargs), error, own, others)
+            assert params.tobytes() == before.tobytes(), f"{label}: parameters changed"
+            assert opt.optimizer.step_count == step, f"{label}: a step was counted"
+        opt.step(good)  # the ranks are still in step
+        same_on_every_rank(params)
+        assert not np.array_equal(params, before)
+        if hasattr(opt, "close"):
+            opt.close()
+
+
+def check_batch_inputs_agree():
+    """Issue 24, item 3: minimize_batch(comm=...) compared only the shape (B, n): ranks passing
+    another x0 or other options (maxiter 3 and 50) got a silently mixed result. A digest of the
+    inputs, compared once at the start, refuses them on every rank, naming what differs."""
+    B = 4
+    X0 = np.ones((B, 2))
+
+    def fun(X):
+        return np.sum(X**2, axis=1)
+
+    def jac(X):
+        return 2 * X
+
+    cases = [
+        (dict(x0=X0 + (RANK == SIZE - 1)), "x0"),
+        (dict(x0=X0, options={"maxiter": 3 if RANK == 0 else 50}), "options"),
+        (dict(x0=X0, options={"lr": np.full(B, 0.1 + 0.1 * RANK)}), "options"),
+        (dict(x0=X0, bounds=[(-1.0, 1.0 + RANK)] * 2), "bounds"),
+        (dict(x0=X0, method="adam" if RANK == 0 else "sgd"), "method"),
+    ]
+    for kwargs, part in cases:
+        try:
+            numadam.minimize_batch(fun, jac=jac, comm=COMM, **kwargs)
+        except ValueError as exc:
+            assert "every rank must pass the same" in str(exc) and part in str(exc), str(exc)
+        else:
+            raise AssertionError(f"no ValueError for {part} differing")
+    result = numadam.minimize_batch(fun, X0, jac=jac, comm=COMM, options={"maxiter": 5})
+    assert (result.nit == 5).all()
+    same_on_every_rank(result.x)
+
+
 # ------------------------------------------------------------------------------------------------
 # ShardedDataParallel.state_dict / load_state_dict
 # ------------------------------------------------------------------------------------------------

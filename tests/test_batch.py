@@ -5,12 +5,15 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from numba import njit
 from scipy.optimize import Bounds, OptimizeWarning
 
 import numadam
 from numadam import _options, functions
 from numadam._options import METHODS
+from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
 
 B, SAMPLES = 6, 16
 
@@ -816,3 +819,184 @@ def test_check_finite_is_accepted_and_ignored_as_by_minimize():
                                          options=dict(maxiter=3, check_finite=False))
     plain = numadam.minimize_batch(fun, X2, jac=jac, options=dict(maxiter=3))
     np.testing.assert_array_equal(checked.x, plain.x)
+
+
+def test_schedule_free_with_bounds_answers_inside_the_box_in_every_form():
+    """Issue 24, item 1: the evaluation point (an extrapolation past the iterates) was
+    returned unprojected, outside the box, and success was claimed where gtol held at the
+    training point only. Both forms (jitted, vectorized with a gradient and with finite
+    differences) and multistart: every row inside the box, success only where the gradient
+    projected on the bounds meets gtol at the row returned."""
+    X0 = np.array([[1.0, 0.0], [0.5, 0.5]])
+    C = np.full((2, 2), 2.0)  # the minimum (2, 2) lies outside the box [0, 1]^2
+    box = [(0.0, 1.0), (0.0, 1.0)]
+    options = {"maxiter": 60, "lr": 0.05, "gtol": 1e-6}
+
+    def fun(X, C):
+        return 0.5 * np.sum((X - C) ** 2, axis=1)
+
+    def jac(X, C):
+        return X - C
+
+    def truthful(result):
+        x, g = result.x, result.jac
+        assert ((x >= 0.0) & (x <= 1.0)).all(), x
+        blocked = ((g < 0) & (x >= 1.0)) | ((g > 0) & (x <= 0.0))
+        met = np.abs(np.where(blocked, 0.0, g)).max(axis=1) <= 1e-6
+        assert not (result.success & ~met).any(), (x, g, result.status)
+
+    for f, g in ((square_value_and_grad, True), (fun, jac), (fun, "2-point")):
+        result = numadam.minimize_batch(f, X0, jac=g, method="schedulefree_adamw", bounds=box,
+                                        options=options, batch_args=(C,))
+        assert result.compiled == (g is True)
+        truthful(result)
+    best = numadam.multistart(lambda X: fun(X, 2.0), box, 3, jac=lambda X: jac(X, 2.0), rng=1,
+                              method="schedulefree_adamw", options=options)
+    truthful(best.batch)
+
+
+@pytest.mark.parametrize("jac, kwargs", [
+    ("2-point", {}), (None, {}),
+    (square_grad, {"callback": lambda intermediate: None}),
+    (True, {"callback": lambda intermediate: None}),
+    (square_grad, {"options": {"compiled": False}}),
+])
+def test_a_jitted_per_row_fun_is_never_called_with_the_matrix(jac, kwargs):
+    """Issue 24, item 4: with finite differences or a callback (which the jitted form cannot
+    run) a jitted per-row fun was handed the whole (B, n) matrix; with B == n it returned
+    values of the right shape from the wrong numbers and reported success at wrong points
+    (or, with a callback, a raw Numba TypingError). Now it runs row by row: each problem is
+    its own minimize run, bitwise."""
+    X0, C = np.zeros((2, 2)), np.array([[1.0, 2.0], [-1.0, 0.5]])
+    fun = square_value_and_grad if jac is True else square
+    extra = dict(kwargs)
+    # plain gradient descent halves the error every step: a few iterations, each a few
+    # parallel passes of the vectorized loop
+    options = {"lr": 0.5, "maxiter": 100, "gtol": 1e-6, **extra.pop("options", {})}
+    batch = numadam.minimize_batch(fun, X0, jac=jac, method="sgd", options=options,
+                                   batch_args=(C,), **extra)
+    assert not batch.compiled
+    for b in range(2):
+        single = numadam.minimize(fun, X0[b], args=(C[b],), jac=jac, method="sgd",
+                                  options={**options, "compiled": False})
+        np.testing.assert_array_equal(batch.x[b], single.x)
+        assert (batch.nit[b], batch.nfev[b], batch.status[b]) == (single.nit, single.nfev,
+                                                                  single.status)
+    assert batch.success.all() and (batch.nit < 50).all()
+    np.testing.assert_allclose(batch.x, C, atol=1e-5)
+
+
+def test_a_jitted_per_row_fun_returning_an_array_gets_a_clear_error():
+    with pytest.raises(ValueError, match="fun must return a scalar"):
+        numadam.minimize_batch(square_grad, np.zeros((2, 2)), jac="2-point",
+                               batch_args=(np.ones((2, 2)),))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(batch_args=(np.array([1.0, "x"], dtype=object),)), TypeError,
+     r"batch_args\[0\] must be an array of numbers, got dtype object"),
+    (dict(batch_args=([[1.0], [1.0, 2.0]],)), ValueError, r"batch_args\[0\] must be an array"),
+    (dict(options={"lr": np.array([0.1, None], dtype=object)}), TypeError,
+     "per-problem hyperparameter lr must be an array of real numbers, got dtype object"),
+    (dict(options={"betas": np.array([[0.9, 0.99], [0.9, None]], dtype=object)}), TypeError,
+     "per-problem hyperparameter betas"),
+    (dict(options={"lr": np.array([0.1, 1j])}), TypeError, "lr must be an array of real"),
+    (dict(method=print), TypeError, "method must be the name of a numadam method"),
+])
+def test_odd_batch_inputs_get_a_clear_error(kwargs, error, match):
+    """Issue 24 (smaller): these ended in Numba's or NumPy's own errors."""
+    with pytest.raises(error, match=match):
+        numadam.minimize_batch(lambda X, *a: np.sum(X**2, axis=1), np.ones((2, 2)),
+                               jac=lambda X, *a: 2 * X, **kwargs)
+
+
+def test_a_jitted_fun_missing_its_batch_args_gets_a_clear_error():
+    """Issue 24 (smaller): a forgotten batch_args ended in Numba's "Signature mismatch"."""
+    for batch_args in ((), (np.ones((2, 2)), np.ones((2, 2)))):
+        with pytest.raises(TypeError, match="fun takes 2 positional arguments, but the batch "
+                                            "calls it with"):
+            numadam.minimize_batch(square, np.ones((2, 2)), jac=square_grad,
+                                   batch_args=batch_args)
+
+
+def test_the_scipy_entry_point_names_its_method_for_the_batch():
+    """Issue 24 (smaller): method=numadam.adam said "method must be a string or a callable,
+    got function"; the batch now takes numadam's entry points by their names."""
+    X0 = np.array([[1.0, -1.0], [0.5, 2.0]])
+    runs = [numadam.minimize_batch(lambda X: np.sum(X**2, axis=1), X0, jac=lambda X: 2 * X,
+                                   method=method, options={"maxiter": 5})
+            for method in (numadam.nadam, "nadam")]
+    np.testing.assert_array_equal(runs[0].x, runs[1].x)
+    assert runs[0].method == "nadam"
+
+
+def test_multistart_with_an_empty_box_gets_a_clear_error():
+    """Issue 24 (smaller): NumPy's "zero-size array to reduction operation"."""
+    for bounds in (Bounds([], []), [], [("a", "b")]):
+        with pytest.raises((ValueError, TypeError), match="bounds must"):
+            numadam.multistart(lambda X: np.sum(X**2, axis=1), bounds, 3,
+                               jac=lambda X: 2 * X)
+
+
+# -- odd inputs: a sound result or a clear error, the input unchanged (issue 24) ----------------
+
+
+def _fuzz_rows(X, *rows):
+    return np.sum(X * X, axis=1)
+
+
+def _fuzz_rows_grad(X, *rows):
+    return 2 * X
+
+
+@CHEAP
+@given(x0=odd_values(st.sampled_from([(), (2,), (0, 2), (2, 0), (2, 3), (2, 1, 2)])))
+def test_any_batch_x0_gives_a_sound_result_or_an_error_naming_it(x0):
+    result = outcome(lambda: numadam.minimize_batch(_fuzz_rows, x0, jac=_fuzz_rows_grad,
+                                                    options={"maxiter": 3}), ["x0"], x0)
+    if result is not None:
+        assert_sound(result)
+        assert result.x.shape == np.shape(x0)
+
+
+@CHEAP
+@given(batch_args=odd_values(st.sampled_from([(), (2,), (3,), (0,), (2, 2)])),
+       lr=odd_values(st.sampled_from([(), (2,), (3,), (2, 2)])))
+def test_any_batch_args_and_hyperparameters_give_a_sound_result_or_an_error_naming_them(
+        batch_args, lr):
+    result = outcome(lambda: numadam.minimize_batch(
+        _fuzz_rows, np.ones((2, 2)), jac=_fuzz_rows_grad, batch_args=batch_args,
+        options={"maxiter": 3, "lr": lr}),
+        ["batch_args", "lr", "learning rate", "hyperparameter"], batch_args, lr)
+    if result is not None:
+        assert_sound(result)
+
+
+@CHEAP
+@given(bounds=odd_values(st.sampled_from([(2, 2), (0, 2), (2,), (3, 2), ()])),
+       n_starts=st.one_of(st.integers(-1, 3), odd_values(st.just(()))))
+def test_any_multistart_box_gives_a_sound_result_or_an_error_naming_it(bounds, n_starts):
+    result = outcome(lambda: numadam.multistart(_fuzz_rows, bounds, n_starts,
+                                                jac=_fuzz_rows_grad, rng=0,
+                                                options={"maxiter": 3}),
+                     ["bounds", "n_starts"], bounds, n_starts)
+    if result is not None:
+        assert_sound(result)
+
+
+@njit
+def _whole_matrix_values(X):
+    return np.sum(X * X, axis=1)
+
+
+def test_a_jitted_fun_written_for_the_matrix_fails_saying_how_it_was_called():
+    """The protocol is decided by fun: a jitted fun takes rows. One written for the whole
+    matrix fails at its first row with a note saying so (and how to pass it instead)."""
+    with pytest.raises(Exception) as raised:
+        numadam.minimize_batch(_whole_matrix_values, np.ones((2, 2)), jac=lambda X: 2 * X,
+                               options={"maxiter": 3})
+    text = str(raised.value) + "".join(getattr(raised.value, "__notes__", []))
+    assert "called it with one problem's row" in text and "lambda X, *a" in text
+    wrapped = numadam.minimize_batch(lambda X: _whole_matrix_values(X), np.ones((2, 2)),
+                                     jac=lambda X: 2 * X, options={"maxiter": 3})
+    assert wrapped.x.shape == (2, 2) and not wrapped.compiled

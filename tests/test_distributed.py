@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import numadam
 from numadam import _mpi, distributed
+from tests.fuzz_inputs import CHEAP, odd_values, outcome
 from tests.mnist_files import MNIST_DIR, requires_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +67,7 @@ CHECKS = ["identity", "one_process", "sharded", "nonfinite", "batch", "batch_fai
           "batch_failure_same_kind", "mismatch", "shared_memory_lifetime", "switch_waits",
           "agreement", "state_dict_resumes_unsharded", "state_dict_from_unsharded",
           "state_dict_refused", "data_parallel_state_dict_resumes",
-          "data_parallel_state_dict_refused"]
+          "data_parallel_state_dict_refused", "step_failure_agreement", "batch_inputs_agree"]
 RANKS = 2
 #: The most all the launches of the checks may take together: a hang fails its check (and the
 #: launch's remaining checks run again in a new launch, in the time left), never stalls the run.
@@ -294,6 +297,33 @@ def test_one_rank_steps_like_the_plain_optimizer(name, rng):
     assert plain.tobytes() == data_parallel.tobytes() == sharded.tobytes()
     assert zero.state_nbytes == sum(v.nbytes for v in opt.state.values())
     assert dp.state_dict()["step"] == 20
+
+
+@requires_mpi4py
+@CHEAP
+@given(grad=odd_values(st.sampled_from([(), (0,), (5,), (6,), (2, 5)])),
+       weight=odd_values(st.sampled_from([(), (1,)])),
+       sharded=st.booleans())
+def test_one_rank_step_takes_any_input_soundly_or_names_it(grad, weight, sharded):
+    """Issue 24: a step on one rank with any gradient and weight: it steps (the parameters
+    finite), or raises a ValueError/TypeError naming them with nothing changed."""
+    params = np.linspace(-1.0, 1.0, 5)
+    wrapper = (distributed.ShardedDataParallel(numadam.Adam, params, MPI.COMM_SELF, lr=0.1,
+                                               check_finite="before") if sharded
+               else distributed.DataParallel(numadam.Adam(params, lr=0.1,
+                                                          check_finite="before"),
+                                             MPI.COMM_SELF))
+    before = params.copy()
+    stepped = outcome(lambda: wrapper.step(grad, weight) or True,
+                      ["grad", "weight", "non-finite", "NaN"], grad, weight)
+    if stepped is None:
+        assert params.tobytes() == before.tobytes()
+        assert wrapper.optimizer.step_count == 0
+    else:
+        assert np.isfinite(params).all()
+    wrapper.step(np.ones(5))  # a refused step leaves the wrapper usable
+    if sharded:
+        wrapper.close()
 
 
 #: (class name, hyperparameters besides lr): state layouts that differ (an empty unused

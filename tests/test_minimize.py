@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
+from hypothesis import given
+from hypothesis import strategies as st
 from numba import njit
 from numba.core.errors import TypingError
 from scipy.optimize import Bounds, OptimizeWarning, rosen, rosen_der
@@ -31,6 +33,7 @@ from numadam import (
 from numadam import _minimize as numadam_minimize
 from numadam import _options as numadam_options
 from numadam.rules import adam as adam_rule
+from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
 
 METHODS = list(numadam_options.METHODS)  # every method of the registry
 DIAGONAL = np.array([1.0, 3.0, 10.0])
@@ -1293,3 +1296,66 @@ def test_jac_out_needs_a_gradient_function(jac, value, match):
                                                      options={"jac_out": value})):
         with pytest.raises((ValueError, TypeError), match=match):
             run()
+
+
+def test_schedule_free_compiled_loop_answers_inside_the_box():
+    """Issue 24, item 1, in the compiled loop: Rosenbrock's minimum (1, 1) outside the box
+    [0, 0.5]^2; the evaluation point returned lies inside, and success only where gtol holds
+    there (tests/test_schedulefree.py checks the other loops)."""
+    for gtol in (None, 1e-6):
+        result = minimize(rosen_jit, [0.0, 0.0], jac=rosen_jit_der, method="schedulefree_adamw",
+                          bounds=[(0.0, 0.5)] * 2, options={"lr": 0.05, "maxiter": 300,
+                                                            "gtol": gtol})
+        assert result.compiled
+        assert ((result.x >= 0.0) & (result.x <= 0.5)).all(), result.x
+        g = result.jac
+        blocked = ((g < 0) & (result.x >= 0.5)) | ((g > 0) & (result.x <= 0.0))
+        if gtol is not None:
+            assert result.success == (np.abs(np.where(blocked, 0.0, g)).max() <= gtol)
+
+
+# -- odd inputs: a sound result or a clear error, the input unchanged (issue 24) ----------------
+
+FUZZ_SHAPES = st.sampled_from([(), (0,), (1,), (3,), (2, 3), (3, 1)])
+
+
+def _fuzz_square(x):
+    return float(np.sum(x * x))
+
+
+def _fuzz_square_grad(x):
+    return 2 * x
+
+
+@CHEAP
+@given(x0=odd_values(FUZZ_SHAPES), jac=st.sampled_from([_fuzz_square_grad, "2-point"]))
+def test_any_x0_gives_a_sound_result_or_an_error_naming_it(x0, jac):
+    result = outcome(lambda: minimize(_fuzz_square, x0, jac=jac, options={"maxiter": 3}),
+                     ["x0"], x0)
+    if result is not None:
+        assert_sound(result)
+        assert result.x.shape == np.atleast_1d(np.asarray(x0)).shape
+
+
+@CHEAP
+@given(bounds=odd_values(st.sampled_from([(3, 2), (2, 2), (0, 2), (3,), (3, 2, 1), ()])))
+def test_any_bounds_give_a_sound_result_inside_or_an_error_naming_them(bounds):
+    result = outcome(lambda: minimize(_fuzz_square, [0.5, -0.5, 1.0], jac=_fuzz_square_grad,
+                                      bounds=bounds, options={"maxiter": 3}), ["bound"], bounds)
+    if result is not None and bounds is not None:
+        assert_sound(result)
+        lower, upper = np.asarray(bounds, dtype=float).T
+        assert ((result.x >= lower) & (result.x <= upper)).all()
+
+
+@CHEAP
+@given(lr=odd_values(st.sampled_from([(), (1,), (2,)])),
+       gtol=odd_values(st.sampled_from([(), (1,)])),
+       maxiter=st.one_of(st.integers(-2, 5), odd_values(st.just(()))))
+def test_any_options_give_a_sound_result_or_an_error_naming_them(lr, gtol, maxiter):
+    options = {"lr": lr, "gtol": gtol, "maxiter": maxiter}
+    result = outcome(lambda: minimize(_fuzz_square, [0.5, -0.5], jac=_fuzz_square_grad,
+                                      method="adam", options=options),
+                     ["lr", "learning rate", "gtol", "maxiter"], options)
+    if result is not None:
+        assert_sound(result)

@@ -96,7 +96,8 @@ def test_command_line_rejects_bad_options(capsys):
         cli(["mnist", "--epochs", "0"])
     # found by a review (2026-11-30): these ended in tracebacks, after loading or training
     for bad in (["--lr", "nan"], ["--lr", "-1"], ["--lr", "inf"], ["--train-subset", "0"],
-                ["--plot", "/nonexistent/folder/curves.png"]):
+                ["--plot", "/nonexistent/folder/curves.png"],
+                ["--seed", "-1"]):  # issue 24: NumPy's SeedSequence traceback
         with pytest.raises(SystemExit) as stopped:
             cli(["mnist", *bad])
         assert stopped.value.code == 2, bad

@@ -4,9 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import numadam
 from numadam import kernels
+from tests.fuzz_inputs import CHEAP, odd_values, outcome
 from tests.rule_table import sample_cases
 
 N = 64
@@ -22,6 +25,9 @@ def _preset(optimizer, rng, step=9):
             vector[:] = rng.uniform(0.1, 2.0, vector.size)
     if "max_exp_avg_sq" in saved["state"] and saved["state"]["max_exp_avg_sq"].size:
         saved["state"]["max_exp_avg_sq"] += saved["state"]["exp_avg_sq"] * rng.integers(0, 2, N)
+        # a state a step could produce (load_state_dict checks it): the max is at least v
+        np.maximum(saved["state"]["max_exp_avg_sq"], saved["state"]["exp_avg_sq"],
+                   out=saved["state"]["max_exp_avg_sq"])
     optimizer.load_state_dict(saved)
     return {name: vector.copy() for name, vector in saved["state"].items()}
 
@@ -585,3 +591,113 @@ def test_schedules_take_integers_as_the_optimizers_do(factory, name):
     assert factory(0.1, **{name: np.int64(5)})(3) == factory(0.1, **{name: 5})(3)
     with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
         factory(0.1, **{name: True})
+
+
+# -- state invariants (issue 24) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, kwargs, entry, bad", [
+    ("Adam", {}, "exp_avg_sq", -1.0),
+    ("Adam", {"amsgrad": True}, "exp_avg_sq", -1.0),
+    ("Adam", {"amsgrad": True}, "max_exp_avg_sq", 0.0),  # below exp_avg_sq
+    ("AdamW", {}, "exp_avg_sq", -1e-300),
+    ("NAdam", {}, "exp_avg_sq", -1.0),
+    ("RAdam", {}, "exp_avg_sq", -1.0),
+    ("Adamax", {}, "exp_inf", -1.0),
+    ("Adagrad", {}, "sum", -1.0),
+    ("Adadelta", {}, "square_avg", -1.0),
+    ("Adadelta", {}, "acc_delta", -1.0),
+    ("RMSProp", {"centered": True}, "square_avg", -1.0),
+    ("Rprop", {}, "step_size", 51.0),  # above step_sizes' max of 50
+    ("Rprop", {}, "step_size", -1.0),
+    ("ScheduleFreeAdamW", {}, "exp_avg_sq", -1.0),
+    ("ScheduleFreeAdamW", {}, "weight_sum", -1.0),  # a carried scalar
+])
+def test_load_state_dict_refuses_a_state_no_step_produces(cls, kwargs, entry, bad, rng):
+    """Issue 24: a negative second moment loaded, and the next step made every parameter NaN.
+    Each rule's invariants (its module's STATE_INVARIANTS) are checked on load: a ValueError
+    naming the entry, nothing changed; the state the optimizer itself saved still loads."""
+    x = rng.standard_normal(4)
+    opt = getattr(numadam, cls)(x, **kwargs)
+    for _ in range(3):
+        opt.step(rng.standard_normal(4))
+    good = opt.state_dict()
+    bad_dict = opt.state_dict()
+    if entry in bad_dict["state"]:
+        bad_dict["state"][entry][1] = bad
+    else:
+        bad_dict["carry"][entry] = bad
+    before = x.copy()
+    with pytest.raises(ValueError, match=f"loaded state '{entry}' must be"):
+        opt.load_state_dict(bad_dict)
+    after = opt.state_dict()
+    assert after["step"] == good["step"] and np.array_equal(x, before)
+    for name in good["state"]:
+        np.testing.assert_array_equal(after["state"][name], good["state"][name])
+    opt.load_state_dict(good)
+    fresh = getattr(numadam, cls)(np.zeros(4), **kwargs)
+    fresh.load_state_dict(fresh.state_dict())  # a new optimizer's state (step 0) loads too
+
+
+def test_every_rule_with_a_second_moment_declares_it_non_negative():
+    """The invariants are declared once per rule, in its module: every rule whose state holds a
+    mean or sum of squares says so."""
+    from numadam.rules import RULES
+
+    squares = {"exp_avg_sq", "square_avg", "sum", "exp_inf", "acc_delta"}
+    for rule in RULES:
+        declared = {invariant.entry for invariant in rule.state_invariants}
+        assert squares & set(rule.state) <= declared, rule.name
+
+
+# -- odd inputs: a working optimizer or a clear error, the input unchanged (issue 24) ------------
+
+
+@CHEAP
+@given(params=odd_values(st.sampled_from([(), (0,), (3,), (2, 3)])),
+       lr=odd_values(st.sampled_from([(), (1,)])),
+       name=st.sampled_from(["Adam", "SGD", "Rprop", "ScheduleFreeAdamW"]))
+def test_any_parameters_and_lr_give_an_optimizer_or_an_error_naming_them(params, lr, name):
+    cls = getattr(numadam, name)
+    opt = outcome(lambda: cls(params, lr=lr), ["params", "lr", "learning rate"], lr)
+    if opt is not None:
+        assert np.isfinite(opt.param).all() or not np.isfinite(np.asarray(params,
+                                                                          float)).all()
+
+
+@CHEAP
+@given(grad=odd_values(st.sampled_from([(), (0,), (3,), (4,), (2, 3)])))
+def test_any_gradient_steps_or_gets_an_error_naming_it(grad):
+    x = np.array([0.5, -1.0, 2.0])
+    opt = numadam.Adam(x, lr=0.1, check_finite="before")
+    before = x.copy()
+    stepped = outcome(lambda: opt.step(grad) or True, ["grad", "non-finite", "NaN"], grad)
+    if stepped is None:  # refused: nothing changed
+        assert x.tobytes() == before.tobytes() and opt.step_count == 0
+    else:
+        assert np.isfinite(x).all()
+
+
+@CHEAP
+@given(vector=odd_values(st.sampled_from([(), (0,), (3,), (4,), (2, 3)])),
+       entry=st.sampled_from(["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
+       step=st.one_of(st.integers(-2, 5), odd_values(st.just(()))))
+def test_any_state_dict_entry_loads_or_gets_an_error_naming_it(vector, entry, step):
+    """A state dict with any value in place of a state vector or the step: it loads (and the
+    next step is finite), or a ValueError/TypeError names the entry; nothing changed."""
+    x = np.array([0.5, -1.0, 2.0])
+    opt = numadam.Adam(x, lr=0.1, amsgrad=True)
+    opt.step(np.ones(3))
+    saved = opt.state_dict()
+    bad = {**saved, "step": step, "state": {**saved["state"], entry: vector}}
+    before = x.copy()
+    loaded = outcome(lambda: opt.load_state_dict(bad) or True,
+                     [entry, "state_dict['step']"], vector, step)
+    if loaded is None:
+        assert x.tobytes() == before.tobytes()
+        assert opt.state_dict()["step"] == saved["step"]
+        for name, value in saved["state"].items():
+            assert opt.state[name].tobytes() == value.tobytes(), name
+    else:
+        opt.step(np.ones(3))
+        assert np.isfinite(x).all()

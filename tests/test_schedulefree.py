@@ -106,3 +106,66 @@ def test_maximize_is_minimizing_the_negated_objective(rng):
         up.step(g)
         down.step(-g)
     np.testing.assert_array_equal(up.param, down.param)
+
+
+# -- bounds: the answer inside the box, the status tested there (issue 24, item 1) -------------
+
+
+def _far(x):
+    """A minimum at (2, 2), outside the box [0, 1]^2 of the tests below: the answer is (1, 1)."""
+    return np.sum((x - 2.0) ** 2)
+
+
+def _far_jac(x):
+    return 2 * (x - 2.0)
+
+
+def _far_rows(X):
+    return np.sum((X - 2.0) ** 2, axis=1)
+
+
+def _far_rows_jac(X):
+    return 2 * (X - 2.0)
+
+
+BOX = [(0.0, 1.0), (0.0, 1.0)]
+SF_OPTIONS = {"maxiter": 300, "lr": 0.05, "gtol": 1e-6}
+
+
+def _assert_inside_and_truthful(x, g, success, gtol=1e-6):
+    """Inside the box; a success only where the gradient projected on the bounds meets gtol
+    at the very point returned."""
+    x, g = np.atleast_2d(x), np.atleast_2d(g)
+    assert ((x >= 0.0) & (x <= 1.0)).all(), x
+    for row, grad, ok in zip(x, g, np.atleast_1d(success)):
+        blocked = ((grad < 0) & (row >= 1.0)) | ((grad > 0) & (row <= 0.0))
+        if ok:
+            assert np.abs(np.where(blocked, 0.0, grad)).max() <= gtol, (row, grad)
+
+
+@pytest.mark.parametrize("x0, jac", [([1.0, 0.0], _far_jac), ([0.5, 0.5], _far_jac),
+                                     ([0.5, 0.5], "2-point"), ([0.5, 0.5], None)])
+def test_minimize_with_bounds_answers_inside_the_box_with_a_truthful_status(x0, jac):
+    """Issue 24: the evaluation point (an extrapolation past the iterates) was returned
+    unprojected, outside the box ([-0.667, -0.323]), or with success=True at [0.96, 0.96]
+    (gtol passed at the training point), or finite differences ended in SciPy's raw "x0
+    violates bound constraints"."""
+    x0 = np.array(x0)
+    start = x0.copy()
+    for call in (lambda: numadam.minimize(_far, x0, method="schedulefree_adamw", jac=jac,
+                                          bounds=BOX, options=SF_OPTIONS),
+                 lambda: numadam.minimize(_far, x0, method="schedulefree_adamw", jac=jac,
+                                          bounds=BOX, callback=lambda xk: None,
+                                          options=SF_OPTIONS)):
+        result = call()
+        _assert_inside_and_truthful(result.x, result.jac, result.success)
+        assert result.success == (result.status == 0)
+    np.testing.assert_array_equal(x0, start)
+
+
+def test_scipy_entry_point_answers_inside_the_box():
+    import scipy.optimize
+
+    result = scipy.optimize.minimize(_far, np.array([0.5, 0.5]), jac=_far_jac, bounds=BOX,
+                                     method=numadam.schedulefree_adamw, options=SF_OPTIONS)
+    _assert_inside_and_truthful(result.x, result.jac, result.success)

@@ -9,10 +9,13 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
+from hypothesis import given
+from hypothesis import strategies as st
 from numba import njit
 from scipy.optimize import Bounds
 
 import numadam
+from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
 
 
 def via_numadam(fun, x0, **kwargs):
@@ -568,3 +571,29 @@ def test_float32_in_the_other_byte_order_stays_float32():
     result = numadam.minimize(clean_fun, np.array([3.0, 3.0], ">f4"), jac=shifted_grad,
                               options={"maxiter": 3})
     assert result.x.dtype == np.float32
+
+
+# -- odd inputs through SciPy's own minimize (issue 24) ------------------------------------------
+
+
+def _fuzz_square(x):
+    return float(np.sum(x * x))
+
+
+def _fuzz_square_grad(x):
+    return 2 * x
+
+
+@CHEAP
+@given(x0=odd_values(st.sampled_from([(), (0,), (3,), (2, 3)])),
+       lr=odd_values(st.sampled_from([(), (2,)])),
+       method=st.sampled_from([numadam.adam, numadam.schedulefree_adamw, numadam.rprop]))
+def test_the_scipy_entry_points_take_any_input_soundly_or_name_it(x0, lr, method):
+    """SciPy checks some inputs itself (its messages name x0 too); whatever passes reaches
+    numadam's checks: a sound result or a ValueError/TypeError naming the parameter."""
+    result = outcome(lambda: scipy.optimize.minimize(_fuzz_square, x0, jac=_fuzz_square_grad,
+                                                     method=method,
+                                                     options={"lr": lr, "maxiter": 3}),
+                     ["x0", "lr", "learning rate"], x0, lr)
+    if result is not None:
+        assert_sound(result)

@@ -15,6 +15,10 @@ A rule module (``numadam/rules/adam.py`` ...) holds everything about one update 
 * ``step_scalars(inputs, carry, step)``: plain Python, also compiled by Numba for the compiled
   minimize loop; returns ``(s, carry)``. ``carry`` is scalar state that runs across steps (NAdam's
   product of momentum factors), ``()`` for most rules; ``step`` counts from 1.
+* ``STATE_INVARIANTS``: what every state the rule produces satisfies (second moments are
+  non-negative, AMSGrad's running max is at least ``v``, ...), as :class:`Invariant` records:
+  :meth:`numadam.Optimizer.load_state_dict` refuses a state that breaks one, since the next
+  step would turn it into NaN (a square root of a negative) or a silently wrong step;
 * a :class:`Rule` named ``RULE`` that ties these together with the state names, the
   hyperparameters and the docstring.
 
@@ -197,6 +201,30 @@ DECOUPLED_WEIGHT_DECAY = Hyperparameter(False, check.flag,
                                         "decay the weights, not the gradient", keyword_only=True)
 
 
+@dataclass(frozen=True)
+class Invariant:
+    """A property of the state that every step of the rule keeps, checked when a state is loaded.
+
+    ``holds(state, h, step)`` returns a boolean (array) that is true where the property holds;
+    ``state`` maps the state vectors' names (and the carried scalars' names) to their loaded
+    values, ``h`` holds the loaded hyperparameters with the fixed ones, ``step`` is the loaded
+    step count. ``entry`` is the vector (or carried scalar) the message names, ``reads`` the
+    other vectors it reads: an invariant whose vectors are empty (unused with these
+    hyperparameters) is not checked. ``text`` completes "loaded state 'entry' must be ...".
+    """
+
+    entry: str
+    holds: Callable[[dict, dict, int], Any]
+    text: str
+    reads: tuple[str, ...] = ()
+
+
+def nonnegative(name: str) -> Invariant:
+    """The invariant of a running mean (or sum, or max) of squares or absolute values."""
+    return Invariant(name, lambda state, h, step: state[name] >= 0,
+                     "non-negative (a running mean or sum of squares or magnitudes)")
+
+
 def _no_combination_check(current: dict, candidate: dict) -> None:
     """Most rules have no check that involves several hyperparameters."""
 
@@ -237,3 +265,6 @@ class Rule:
     #: one and the only one in which ``step`` may run. Empty for ordinary rules.
     modes: dict[str, Callable] = field(default_factory=dict)
     mode_constants: Callable[[str, dict, Callable], tuple] | None = None
+    #: What every state the rule produces satisfies (the module's ``STATE_INVARIANTS``),
+    #: checked by ``load_state_dict``.
+    state_invariants: tuple[Invariant, ...] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, nonnegative
 
 DOC = r"""Adadelta (Zeiler, 2012), with ``torch.optim.Adadelta``'s formula, defaults and options.
 
@@ -33,6 +33,9 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("square_avg", "acc_delta")
+
+#: both are running means of squares, whose square roots the next step takes
+STATE_INVARIANTS = (nonnegative("square_avg"), nonnegative("acc_delta"))
 
 
 @element
@@ -68,4 +71,5 @@ def step_scalars(inputs, carry, step):
 RULE = Rule(
     name="adadelta", class_name="Adadelta", doc=DOC, hyperparameters=HYPERPARAMETERS,
     state=STATE, element=update, constants=constants, step_scalars=step_scalars,
+    state_invariants=STATE_INVARIANTS,
 )

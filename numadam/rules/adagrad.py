@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, nonnegative
 
 DOC = r"""Adagrad (Duchi, Hazan & Singer, 2011), with ``torch.optim.Adagrad``'s formula, defaults
 and options.
@@ -36,6 +36,9 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("sum",)
+
+#: a sum of squares (from a non-negative initial_accumulator_value)
+STATE_INVARIANTS = (nonnegative("sum"),)
 
 
 def initial_state(name, h):
@@ -74,4 +77,5 @@ RULE = Rule(
     name="adagrad", class_name="Adagrad", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_inputs=step_inputs, step_scalars=step_scalars,
     initial_state=initial_state,
+    state_invariants=STATE_INVARIANTS,
 )

@@ -10,11 +10,13 @@ from numadam.rules._rule import (
     DECOUPLED_WEIGHT_DECAY,
     MAXIMIZE,
     Hyperparameter,
+    Invariant,
     Rule,
     element,
     lerp,
     load,
     maximum,
+    nonnegative,
     store,
 )
 
@@ -59,6 +61,15 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+#: v is a running mean of squares, and AMSGrad's max of the v's is at least the last one
+STATE_INVARIANTS = (
+    nonnegative("exp_avg_sq"),
+    Invariant("max_exp_avg_sq",
+              lambda state, h, step: state["max_exp_avg_sq"] >= state["exp_avg_sq"],
+              "at least exp_avg_sq (AMSGrad keeps the running max of it)",
+              reads=("exp_avg_sq",)),
+)
 
 
 def state_is_used(name, h):
@@ -158,4 +169,5 @@ RULE = Rule(
     name="adam", class_name="Adam", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_inputs=step_inputs, step_scalars=step_scalars,
     state_is_used=state_is_used,
+    state_invariants=STATE_INVARIANTS,
 )

@@ -3,7 +3,7 @@ r"""Adamax (Kingma & Ba, 2015, section 7.1), as ``torch.optim.Adamax``."""
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp, maximum
+from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp, maximum, nonnegative
 from numadam.rules.adam import bias_correction_done
 
 DOC = r"""Adamax (Kingma & Ba, 2015), Adam with the infinity norm, as ``torch.optim.Adamax``.
@@ -33,6 +33,9 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("exp_avg", "exp_inf")
+
+#: a running max of magnitudes
+STATE_INVARIANTS = (nonnegative("exp_inf"),)
 
 
 @element
@@ -78,4 +81,5 @@ def step_scalars(inputs, carry, step):
 RULE = Rule(
     name="adamax", class_name="Adamax", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_inputs=step_inputs, step_scalars=step_scalars,
+    state_invariants=STATE_INVARIANTS,
 )

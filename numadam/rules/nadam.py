@@ -15,6 +15,7 @@ from numadam.rules._rule import (
     Hyperparameter,
     Rule,
     element,
+    nonnegative,
 )
 
 DOC = r"""NAdam (Dozat, 2016), with ``torch.optim.NAdam``'s formula, defaults and options.
@@ -52,6 +53,9 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("exp_avg", "exp_avg_sq")
+
+#: v is a running mean of squares
+STATE_INVARIANTS = (nonnegative("exp_avg_sq"),)
 
 
 @element
@@ -97,4 +101,5 @@ RULE = Rule(
     name="nadam", class_name="NAdam", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_inputs=step_inputs, step_scalars=step_scalars,
     carry=(1.0,), carry_names=("mu_product",),
+    state_invariants=STATE_INVARIANTS,
 )

@@ -13,6 +13,7 @@ from numadam.rules._rule import (
     Hyperparameter,
     Rule,
     element,
+    nonnegative,
 )
 
 DOC = r"""RAdam (Liu et al., 2020), with ``torch.optim.RAdam``'s formula, defaults and options.
@@ -49,6 +50,9 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("exp_avg", "exp_avg_sq")
+
+#: v is a running mean of squares
+STATE_INVARIANTS = (nonnegative("exp_avg_sq"),)
 
 
 @element
@@ -94,4 +98,5 @@ def step_scalars(inputs, carry, step):
 RULE = Rule(
     name="radam", class_name="RAdam", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_inputs=step_inputs, step_scalars=step_scalars,
+    state_invariants=STATE_INVARIANTS,
 )

@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp, load, store
+from numadam.rules._rule import (
+    MAXIMIZE,
+    Hyperparameter,
+    Rule,
+    element,
+    lerp,
+    load,
+    nonnegative,
+    store,
+)
 
 DOC = r"""RMSProp (Hinton, 2012), with ``torch.optim.RMSprop``'s formula, defaults and options.
 
@@ -41,6 +50,10 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("square_avg", "grad_avg", "momentum_buffer")
+
+#: a running mean of squares. (Centered, square_avg >= grad_avg**2 holds in exact
+#: arithmetic only: rounding may break it in a state the rule itself produced.)
+STATE_INVARIANTS = (nonnegative("square_avg"),)
 
 
 def state_is_used(name, h):
@@ -102,4 +115,5 @@ RULE = Rule(
     name="rmsprop", class_name="RMSProp", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_scalars=step_scalars, state_is_used=state_is_used,
     check_combination=check_momentum_stays_on_or_off,
+    state_invariants=STATE_INVARIANTS,
 )

@@ -3,7 +3,15 @@ r"""Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop
 from __future__ import annotations
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, maximum, minimum
+from numadam.rules._rule import (
+    MAXIMIZE,
+    Hyperparameter,
+    Invariant,
+    Rule,
+    element,
+    maximum,
+    minimum,
+)
 
 DOC = r"""Resilient backpropagation (Riedmiller & Braun, 1993), as ``torch.optim.Rprop``.
 
@@ -38,6 +46,23 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("prev", "step_size")
+
+
+def _step_sizes_in_range(state, h, step):
+    """Every step clamps the step sizes into ``step_sizes``; before the first they are the
+    creation ``lr`` (any non-negative value)."""
+    step_min, step_max = h["step_sizes"]
+    sizes = state["step_size"]
+    if step == 0:
+        return sizes >= 0
+    return (sizes >= step_min) & (sizes <= step_max)
+
+
+STATE_INVARIANTS = (
+    Invariant("step_size", _step_sizes_in_range,
+              "within step_sizes = (min, max) once a step was taken (every step clamps it "
+              "there), and non-negative before"),
+)
 
 
 def initial_state(name, h):
@@ -90,4 +115,5 @@ def step_scalars(inputs, carry, step):
 RULE = Rule(
     name="rprop", class_name="Rprop", doc=DOC, hyperparameters=HYPERPARAMETERS, state=STATE,
     element=update, constants=constants, step_scalars=step_scalars, initial_state=initial_state,
+    state_invariants=STATE_INVARIANTS,
 )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 
 from numadam import _validation as check
-from numadam.rules._rule import MAXIMIZE, Hyperparameter, Rule, element, lerp
+from numadam.rules._rule import (
+    MAXIMIZE,
+    Hyperparameter,
+    Invariant,
+    Rule,
+    element,
+    lerp,
+    nonnegative,
+)
 
 DOC = r"""Schedule-free AdamW (Defazio et al., 2024), as ``schedulefree.AdamWScheduleFree``.
 
@@ -51,6 +59,13 @@ HYPERPARAMETERS = {
 }
 
 STATE = ("z", "exp_avg_sq")
+
+#: v is a running mean of squares; the averaging weights sum to a non-negative total
+STATE_INVARIANTS = (
+    nonnegative("exp_avg_sq"),
+    Invariant("weight_sum", lambda state, h, step: state["weight_sum"] >= 0,
+              "non-negative (a sum of averaging weights)"),
+)
 
 
 def initial_state(name, h):
@@ -140,4 +155,5 @@ RULE = Rule(
     step_inputs=step_inputs, step_scalars=step_scalars, carry=(-1.0, 0.0),
     carry_names=("lr_max", "weight_sum"), initial_state=initial_state,
     modes={"train": to_train, "eval": to_eval}, mode_constants=mode_constants,
+    state_invariants=STATE_INVARIANTS,
 )
