@@ -1,29 +1,24 @@
 """Shared fixtures and helpers for numadam's tests."""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 # The suite runs in two pytest-xdist workers (pyproject.toml: -n 2 --dist loadfile). Each worker
 # keeps Numba's disk cache in a folder of its own, set before Numba is first imported: two
 # processes writing the same function's cache index at once can lose each other's entries
 # (Numba reads, extends and rewrites it), which the tests that count a fresh process's cache
 # hits would see. The processes a worker starts (fresh processes, MPI ranks) share its folder.
+# The folders stay between runs (under .pytest_cache, which git ignores), so that a local run
+# compiles only what changed since the last; a fresh clone, as CI's, starts cold.
 if os.environ.get("PYTEST_XDIST_WORKER") and "NUMBA_CACHE_DIR" not in os.environ:
-    WORKER_CACHE = tempfile.mkdtemp(prefix=f"numadam-numba-{os.environ['PYTEST_XDIST_WORKER']}-")
+    WORKER_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                ".pytest_cache", f"numba-{os.environ['PYTEST_XDIST_WORKER']}")
+    os.makedirs(WORKER_CACHE, exist_ok=True)
     os.environ["NUMBA_CACHE_DIR"] = WORKER_CACHE
-else:
-    WORKER_CACHE = None
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-
-def pytest_sessionfinish(session):
-    if WORKER_CACHE is not None:
-        shutil.rmtree(WORKER_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
