@@ -84,9 +84,12 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
     method : str or callable, default "adam"
         Any method of the rule registry, case-insensitive (``list(numadam._minimize.METHODS)``:
         "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
-        "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
-        callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
-        the averaged (evaluation) point, where ``fun`` and ``jac`` are evaluated once more.
+        "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "asgd", "adopt", "ademamix",
+        "schedulefree_adamw"); or a callable with SciPy's custom-method signature. With
+        "schedulefree_adamw" the result is the averaged (evaluation) point, where ``fun`` and
+        ``jac`` are evaluated once more; with "asgd" it is the iterate, as PyTorch's ASGD leaves
+        it in the parameters (its average is the optimizer's state; ``options={"average":
+        "polyak", "average_start": ...}`` returns an averaged point for any method).
     jac : callable, True, None, "2-point", "3-point" or "cs"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";
