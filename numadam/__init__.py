@@ -21,12 +21,15 @@ from numadam._batch import minimize_batch
 from numadam._minimize import minimize
 from numadam._multistart import multistart
 from numadam._optimizer_classes import (
+    ADOPT,
+    ASGD,
     SGD,
     Adadelta,
     Adagrad,
     Adam,
     Adamax,
     AdamW,
+    AdEMAMix,
     Lion,
     Momentum,
     NAdam,
@@ -47,7 +50,7 @@ __all__ = [
     "minimize_batch", "multistart",
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
-    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",
     # </optimizer classes>
 ]
 __all__ += scipy_methods.__all__  # numadam.adam & co., SciPy custom methods

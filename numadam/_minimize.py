@@ -92,11 +92,14 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
     method : str or callable, default "adam"
         Any method of the rule registry, case-insensitive (``list(numadam._minimize.METHODS)``:
         "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
-        "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "schedulefree_adamw"); or a
-        callable with SciPy's custom-method signature. With "schedulefree_adamw" the result is
-        the averaged (evaluation) point, projected onto ``bounds``, where ``fun`` and ``jac``
-        are evaluated once more; a run that stopped at ``gtol`` returns its last iterate
-        instead when the gradient at that point does not meet ``gtol``.
+        "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "asgd", "adopt", "ademamix",
+        "schedulefree_adamw"); or a callable with SciPy's custom-method signature. With
+        "schedulefree_adamw" the result is the averaged (evaluation) point, projected onto
+        ``bounds``, where ``fun`` and ``jac`` are evaluated once more; a run that stopped at
+        ``gtol`` returns its last iterate instead when the gradient at that point does not meet
+        ``gtol``. With "asgd" it is the iterate, as PyTorch's ASGD leaves it in the parameters
+        (its average is the optimizer's state; ``options={"average": "polyak",
+        "average_start": ...}`` returns an averaged point for any method).
     jac : callable, True, None, "2-point", "3-point" or "cs"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";

@@ -13,7 +13,7 @@ from numadam._optimizer import Modes, Optimizer, Vector
 
 __all__ = [
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
-    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",
 ]
 
 
@@ -916,4 +916,245 @@ class Lion(Optimizer, variant="Lion"):
             self, params, lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
             foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
             check_finite=check_finite,
+        )
+
+
+class ASGD(Optimizer, variant="ASGD"):
+    r"""Averaged stochastic gradient descent (Polyak & Juditsky, 1992): ``torch.optim.ASGD``.
+
+    SGD with a decaying step size :math:`\eta_t` and a decay term, which also keeps the running
+    average :math:`\bar\theta` of its iterates from step :math:`t_0` on.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda_{wd} \ne 0: \; g_t \leftarrow g_t + \lambda_{wd} \theta_{t-1} \\
+       &\theta_t \leftarrow \theta_{t-1} (1 - \lambda \eta_{t-1}) - \eta_{t-1} g_t \\
+       &\bar\theta_t \leftarrow \bar\theta_{t-1} + \mu_{t-1} (\theta_t - \bar\theta_{t-1})
+         \quad (\bar\theta_t \leftarrow \theta_t \text{ while } \mu_{t-1} = 1) \\
+       &\eta_t \leftarrow \gamma / (1 + \lambda \gamma t)^{\alpha}, \quad
+         \mu_t \leftarrow 1 / \max(1, t - t_0), \quad \eta_0 = \gamma, \; \mu_0 = 1
+       \end{aligned}
+
+    State vector: ``ax`` (:math:`\bar\theta`, the averaged iterate); carried scalars ``eta`` and
+    ``mu`` (set at the first step, from ``lr``). As in PyTorch (whose scalar state is float32
+    unless its default dtype is float64), ``eta`` and ``mu`` are rounded to float32 at every step,
+    whatever the parameters' dtype. The parameter vector holds the iterate :math:`\theta`, and
+    ``minimize(method="asgd")`` returns the iterate, as PyTorch's ASGD leaves it in the parameters;
+    the average is ``opt.state["ax"]`` (with the default ``t0 = 1e6`` it is a copy of the iterate
+    for the first million steps). For an averaged result of any method, use ``minimize``'s
+    iterate-averaging option.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.01
+        Learning rate.
+    lambd : float, default 0.0001
+        Decay term.
+    alpha : float, default 0.75
+        Power of the step-size decay.
+    t0 : float, default 1000000.0
+        The step from which the iterates are averaged.
+    weight_decay : float, default 0.0
+        L2 penalty.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    lambd: float
+    alpha: float
+    t0: float
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.01,
+        lambd: float = 0.0001,
+        alpha: float = 0.75,
+        t0: float = 1000000.0,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
+            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class ADOPT(Optimizer, variant="ADOPT"):
+    r"""ADOPT (Taniguchi et al., 2024), with ``optax.contrib.adopt``'s formula and defaults.
+
+    Adam with the gradient normalized by the *previous* second moment, before it enters the
+    momentum, so that it converges for any :math:`\beta_2`. PyTorch has no ADOPT, so this follows
+    optax (``scale_by_adopt``, then the learning rate), operation by operation.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &\textbf{if } t = 1: \; v_1 \leftarrow g_1^2, \; m_1 \leftarrow 0
+         \quad (\theta \text{ does not move}) \\
+       &\textbf{else}: \; u_t \leftarrow \operatorname{clip}\Big(
+           \frac{g_t}{\max(\sqrt{v_{t-1}}, \epsilon)}, \pm (t-1)^{1/4}\Big), \quad
+         v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+       &\phantom{\textbf{else}:} \; m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) u_t \\
+       &\theta_t \leftarrow \theta_{t-1} - \gamma\, m_t
+         \quad (\textbf{nesterov}: \; \gamma\, (\beta_1 m_t + (1-\beta_1) u_t))
+       \end{aligned}
+
+    State vectors: ``exp_avg`` (:math:`m`, optax's ``mu``) and ``exp_avg_sq`` (:math:`v`,
+    its ``nu``). ``betas`` are optax's ``(b1, b2)``, ``lr`` its ``learning_rate`` (which optax
+    requires; 1e-3 is the ADOPT authors' default); ``use_clipping=False`` drops the clip.
+    optax's ``clip_value_fn`` is its default, :math:`\text{count}^{1/4}`, and cannot be
+    changed. ``maximize`` is optax on the negated gradient. As in optax (``jnp.maximum``,
+    ``jnp.clip``), NaN propagates through the maximum and the clip.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    betas : tuple[float, float], default (0.9, 0.9999)
+        (b1, b2): decay rates of the momentum and of the second moment.
+    eps : float, default 1e-06
+        Lower bound of the denominator.
+    nesterov : bool, default False
+        Nesterov momentum.
+    use_clipping : bool, default True
+        Clip the normalized gradient to (t - 1)**0.25.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    nesterov: bool
+    use_clipping: bool
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.9999),
+        eps: float = 1e-06,
+        nesterov: bool = False,
+        use_clipping: bool = True,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, nesterov=nesterov,
+            use_clipping=use_clipping, maximize=maximize, foreach=foreach, fused=fused,
+            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class AdEMAMix(Optimizer, variant="AdEMAMix"):
+    r"""AdEMAMix (Pagliardini et al., 2024), with ``optax.contrib.ademamix``'s formula.
+
+    AdamW with a mixture of two momenta: a fast one (:math:`\beta_1`, bias-corrected) and a
+    slow one (:math:`\beta_3`, not corrected) weighted by :math:`\alpha`. PyTorch has no
+    AdEMAMix, so this follows optax (``scale_by_ademamix``, ``add_decayed_weights``, then the
+    learning rate), operation by operation.
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}) \\
+       &m^{(1)}_t \leftarrow \beta_1 m^{(1)}_{t-1} + (1-\beta_1) g_t, \quad
+         m^{(2)}_t \leftarrow \beta_3 m^{(2)}_{t-1} + (1-\beta_3) g_t, \quad
+         v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+       &\theta_t \leftarrow \theta_{t-1} - \gamma \Big(
+         \frac{m^{(1)}_t / (1-\beta_1^t) + \alpha\, m^{(2)}_t}
+              {\sqrt{v_t / (1-\beta_2^t) + \bar\epsilon} + \epsilon} + \lambda \theta_{t-1}\Big)
+       \end{aligned}
+
+    State vectors: ``exp_avg_fast`` (:math:`m^{(1)}`, optax's ``m1``), ``exp_avg_slow``
+    (:math:`m^{(2)}`, ``m2``) and ``exp_avg_sq`` (:math:`v`, ``nu``). ``betas`` are optax's
+    ``(b1, b2, b3)``, ``lr`` its ``learning_rate`` (which optax requires; 1e-3 is the authors'
+    default), ``eps_root`` its :math:`\bar\epsilon`. The weight decay is decoupled from the
+    gradient but, as in optax, multiplied by the learning rate. ``alpha`` and ``b3`` are constants,
+    optax's defaults; optax also accepts schedules for them (the paper's warmups), which this rule
+    does not take. ``maximize`` is optax on the negated gradient. As XLA does on the CPU, the bias
+    corrections divide as a multiplication by their reciprocal, in the parameters' dtype.
+
+    Parameters
+    ----------
+    params : ndarray or GPU array
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    lr : float, default 0.001
+        Learning rate.
+    betas : tuple[float, float, float], default (0.9, 0.999, 0.9999)
+        (b1, b2, b3): decay rates of the fast momentum, the second moment and the slow momentum.
+    alpha : float, default 5.0
+        Weight of the slow momentum.
+    eps : float, default 1e-08
+        Added to the denominator.
+    eps_root : float, default 0.0
+        Added to the second moment inside the square root.
+    weight_decay : float, default 0.0
+        Decoupled weight decay, multiplied by the learning rate.
+    maximize : bool, default False
+        Ascend instead of descend.
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float, float]
+    alpha: float
+    eps: float
+    eps_root: float
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector,
+        lr: float = 0.001,
+        betas: tuple[float, float, float] = (0.9, 0.999, 0.9999),
+        alpha: float = 5.0,
+        eps: float = 1e-08,
+        eps_root: float = 0.0,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, alpha=alpha, eps=eps, eps_root=eps_root,
+            weight_decay=weight_decay, maximize=maximize, foreach=foreach, fused=fused,
+            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
         )

@@ -341,3 +341,84 @@ def radam(param, grad, state, *, lr, betas, eps, weight_decay, decoupled_weight_
         param -= bias_corrected_exp_avg * lr * adaptive_lr * rect
     else:
         param -= bias_corrected_exp_avg * lr
+
+
+def adopt(param, grad, state, *, lr, betas, eps, nesterov, use_clipping, maximize):
+    """One ADOPT step in place, as ``optax.contrib.adopt`` (``scale_by_adopt``, then the
+    learning rate; ``maximize``: optax on the negated gradient).
+
+    The first step only fills the second moment (optax's ``b2 = 0``, ``b1 = 1`` at count 0, and
+    its clip value ``0**0.25 = 0``): the parameters do not move. The normalized gradient is
+    divided by the *previous* second moment, and clipped to ``±count**0.25``.
+    """
+    _zeros(state, ("exp_avg", "exp_avg_sq"), param)
+    count = state.get("step", 0)  # optax's count, before its increment
+    state["step"] = count + 1
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    b1, b2 = betas
+    b1 = b1 if count > 0 else 1.0
+    b2 = b2 if count > 0 else 0.0
+    grad = -grad if maximize else grad
+
+    nu_old = exp_avg_sq.copy()
+    exp_avg_sq[:] = (1 - b2) * (grad * grad) + b2 * exp_avg_sq
+    normalized = grad / np.maximum(np.sqrt(nu_old), eps)
+    if use_clipping:
+        clip = float(count) ** 0.25
+        normalized = np.minimum(clip, np.maximum(-clip, normalized))  # jnp.clip
+    exp_avg[:] = (1 - b1) * normalized + b1 * exp_avg
+    update = (1 - b1) * normalized + b1 * exp_avg if nesterov else exp_avg
+    param += -lr * update
+
+
+def ademamix(param, grad, state, *, lr, betas, alpha, eps, eps_root, weight_decay, maximize):
+    """One AdEMAMix step in place, as ``optax.contrib.ademamix`` with constant ``alpha`` and
+    ``b3`` (optax's defaults): ``scale_by_ademamix``, ``add_decayed_weights``, the learning
+    rate (``maximize``: optax on the negated gradient)."""
+    _zeros(state, ("exp_avg_fast", "exp_avg_slow", "exp_avg_sq"), param)
+    state["step"] = step = state.get("step", 0) + 1
+    m1, m2, nu = state["exp_avg_fast"], state["exp_avg_slow"], state["exp_avg_sq"]
+    b1, b2, b3 = betas
+    grad = -grad if maximize else grad
+
+    m1[:] = (1 - b1) * grad + b1 * m1
+    m2[:] = (1 - b3) * grad + b3 * m2
+    nu[:] = (1 - b2) * (grad * grad) + b2 * nu
+    # optax casts the corrections to the dtype and divides by them; XLA on the CPU divides an
+    # array by a scalar as a multiplication by the scalar's reciprocal
+    one = param.dtype.type(1)
+    m1_hat = m1 * (one / param.dtype.type(1 - b1**step))
+    nu_hat = nu * (one / param.dtype.type(1 - b2**step))
+    update = (m1_hat + alpha * m2) / (np.sqrt(nu_hat + eps_root) + eps)
+    if weight_decay != 0:
+        update = update + weight_decay * param
+    param += -lr * update
+
+
+def asgd(param, grad, state, *, lr, lambd, alpha, t0, weight_decay, maximize):
+    """One ASGD step in place, as ``torch.optim.ASGD``'s single-tensor path.
+
+    ``eta`` and ``mu`` are float32 scalars, as PyTorch's (its default scalar dtype), whatever
+    the parameters' dtype; ``ax`` (the average of the iterates from step ``t0`` on) is a copy
+    of the iterate while ``mu`` is 1.
+    """
+    state.setdefault("ax", np.zeros_like(param))
+    state.setdefault("eta", np.float32(lr))
+    state.setdefault("mu", np.float32(1.0))
+    state["step"] = step = state.get("step", 0) + 1
+    step = float(step)
+    ax = state["ax"]
+    grad = -grad if maximize else grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+
+    eta = float(state["eta"])
+    param *= 1 - lambd * eta
+    param += -eta * grad
+    mu = float(state["mu"])
+    if mu != 1:
+        ax += (param - ax) * mu
+    else:
+        ax[:] = param
+    state["eta"] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
+    state["mu"] = np.float32(1 / max(1, step - t0))

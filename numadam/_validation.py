@@ -97,6 +97,11 @@ def rho(name, value):
     return value
 
 
+def lambd(name, value):
+    """ASGD's decay term (PyTorch checks nothing; a negative one makes ``eta`` complex)."""
+    return nonnegative(name, value, "lambd value")
+
+
 def lr_decay(name, value):
     return nonnegative(name, value, "lr_decay value")
 
@@ -117,6 +122,21 @@ def betas(name, value):
     return tuple(
         unit_interval(name, beta, f"beta parameter at index {index}")
         for index, beta in enumerate(pair)
+    )
+
+
+def beta_triple(name, value):
+    """A triple ``(beta1, beta2, beta3)``, each in ``[0, 1)`` (AdEMAMix's), as floats."""
+    try:
+        triple = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a triple (beta1, beta2, beta3), got {value!r}") from None
+    if len(triple) != 3:
+        raise ValueError(f"{name} must be a triple (beta1, beta2, beta3), got {len(triple)} "
+                         f"values: {value!r}")
+    return tuple(
+        unit_interval(name, beta, f"beta parameter at index {index}")
+        for index, beta in enumerate(triple)
     )
 
 

@@ -43,8 +43,9 @@ def scipy_method(name: str) -> SciPyMethod:
 
 # <methods> written by python -m numadam._generate_classes, one per method of the registry
 __all__ = [
-    "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "lion", "momentum", "nadam",
-    "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw", "sgd",
+    "adadelta", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad", "asgd",
+    "lion", "momentum", "nadam", "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw",
+    "sgd",
 ]
 
 adam = scipy_method("adam")
@@ -62,4 +63,7 @@ nadam = scipy_method("nadam")
 radam = scipy_method("radam")
 rprop = scipy_method("rprop")
 lion = scipy_method("lion")
+asgd = scipy_method("asgd")
+adopt = scipy_method("adopt")
+ademamix = scipy_method("ademamix")
 # </methods>

@@ -88,6 +88,18 @@ ROWS = [
         dict(lr=[1e-2], betas=[(0.9, 0.99), (0.0, 0.5), (0.3, 0.9)], weight_decay=[0.0, 0.1],
              maximize=[False, True]),
         sample=dict(lr=1e-2, weight_decay=0.1)),
+    Row("asgd", numadam.ASGD, _reference.asgd,
+        dict(lr=[1e-2], lambd=[1e-4, 0.1], t0=[1e6, 20.0], weight_decay=[0.0, 0.1],
+             maximize=[False, True]),
+        sample=dict(lr=1e-2, lambd=0.1, t0=20.0, weight_decay=0.1)),
+    Row("adopt", numadam.ADOPT, _reference.adopt,
+        dict(lr=[1e-2], betas=[(0.9, 0.9999), (0.3, 0.9)], nesterov=[False, True],
+             use_clipping=[True, False], maximize=[False, True]),
+        sample=dict(lr=1e-2, nesterov=True)),
+    Row("ademamix", numadam.AdEMAMix, _reference.ademamix,
+        dict(lr=[1e-2], betas=[(0.9, 0.999, 0.9999), (0.3, 0.9, 0.99)], eps_root=[0.0, 1e-8],
+             weight_decay=[0.0, 0.1], maximize=[False, True]),
+        sample=dict(lr=1e-2, alpha=2.0, weight_decay=0.1)),
 ]
 
 BY_METHOD = {row.method: row for row in ROWS}

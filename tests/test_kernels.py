@@ -108,8 +108,9 @@ def mixes_with_other_values(draw):
     options = dict(options, lr=draw(st.floats(1e-4, 1.0)))
     if "weight_decay" in row.grid:
         options["weight_decay"] = draw(st.floats(0.0, 0.5))
-    if "betas" in row.grid:
-        options["betas"] = (draw(st.floats(0.05, 0.99)), draw(st.floats(0.5, 0.9999)))
+    if "betas" in row.grid:  # (beta1, beta2), or AdEMAMix's (beta1, beta2, beta3)
+        options["betas"] = (draw(st.floats(0.05, 0.99)), *(
+            draw(st.floats(0.5, 0.9999)) for _ in row.grid["betas"][0][1:]))
     return row, options
 
 

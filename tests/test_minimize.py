@@ -86,11 +86,12 @@ def test_adam_solves_rosenbrock_from_the_classic_start():
 
 
 #: method -> (lr, gtol, how close to the minimum it must end). Sign-based steps (Lion) end
-#: within about lr of the minimum and never reach a small gradient: a fixed budget for them.
+#: within about lr of the minimum and never reach a small gradient: a fixed budget for them,
+#: as for AdEMAMix, whose slow momentum (b3 = 0.9999) remembers ~10^4 steps of the 5000.
 CONVERGENCE = {"sgd": (0.15, 1e-6, 1e-5), "momentum": (0.05, 1e-6, 1e-5),
                "nesterov": (0.05, 1e-6, 1e-5), "adagrad": (0.5, 1e-6, 1e-5),
                "adadelta": (0.1, 1e-4, 1e-4), "rprop": (0.01, 1e-4, 1e-4),
-               "lion": (1e-3, None, 5e-3)}
+               "lion": (1e-3, None, 5e-3), "ademamix": (0.1, None, 1e-3)}
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -75,3 +75,74 @@ def test_lion_defaults_are_optax_defaults():
                                            optax_parameters["b2"].default)
     assert parameters["weight_decay"].default == optax_parameters["weight_decay"].default
     assert parameters["lr"].default == 1e-4
+
+
+def _optax_adopt(lr=1e-3, betas=(0.9, 0.9999), eps=1e-6, nesterov=False, use_clipping=True,
+                 maximize=False):
+    return optax.contrib.adopt(learning_rate=lr, b1=betas[0], b2=betas[1], eps=eps,
+                               nesterov=nesterov, use_clipping=use_clipping), maximize
+
+
+def _optax_ademamix(lr=1e-3, betas=(0.9, 0.999, 0.9999), alpha=5.0, eps=1e-8, eps_root=0.0,
+                    weight_decay=0.0, maximize=False):
+    return optax.contrib.ademamix(learning_rate=lr, b1=betas[0], b2=betas[1], b3=betas[2],
+                                  alpha=alpha, eps=eps, eps_root=eps_root,
+                                  weight_decay=weight_decay), maximize
+
+
+CONTRIB_CASES = [
+    (numadam.ADOPT, _optax_adopt, dict()),
+    (numadam.ADOPT, _optax_adopt, dict(lr=1e-2, nesterov=True, maximize=True)),
+    (numadam.ADOPT, _optax_adopt, dict(lr=1e-2, betas=(0.3, 0.9), eps=1e-3,
+                                       use_clipping=False)),
+    (numadam.AdEMAMix, _optax_ademamix, dict()),
+    (numadam.AdEMAMix, _optax_ademamix, dict(lr=1e-2, alpha=2.0, betas=(0.9, 0.999, 0.99),
+                                             weight_decay=0.1, maximize=True)),
+    (numadam.AdEMAMix, _optax_ademamix, dict(lr=1e-2, betas=(0.3, 0.9, 0.999), eps_root=1e-8)),
+]
+
+
+@pytest.mark.usefixtures("jax_x64")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls, peer, options", CONTRIB_CASES,
+                         ids=[f"{c[0].__name__}-{c[2]}" for c in CONTRIB_CASES])
+def test_optax_contrib_trajectory_matches_bitwise(cls, peer, options, dtype, rng):
+    """ADOPT and AdEMAMix against ``optax.contrib``: the same bits in both dtypes, state
+    included (XLA's CPU division by a scalar, a multiplication by its reciprocal, reproduced)."""
+    x0 = rng.standard_normal(N).astype(dtype)
+    x = x0.copy()
+    ours = cls(x, **options)
+    solver, maximize = peer(**options)
+    params = jnp.asarray(x0.copy())
+    opt_state = solver.init(params)
+    for _ in range(STEPS):
+        g = (rng.standard_normal(N) * rng.uniform(0.1, 10)).astype(dtype)
+        updates, opt_state = solver.update(jnp.asarray(-g if maximize else g), opt_state, params)
+        params = optax.apply_updates(params, updates)
+        ours.step(g)
+    assert np.asarray(params).dtype == dtype
+    np.testing.assert_array_equal(x, np.asarray(params))
+    state = opt_state[0]
+    theirs = ({"exp_avg": state.mu, "exp_avg_sq": state.nu} if cls is numadam.ADOPT else
+              {"exp_avg_fast": state.m1, "exp_avg_slow": state.m2, "exp_avg_sq": state.nu})
+    for name, vector in theirs.items():
+        np.testing.assert_array_equal(ours.state[name], np.asarray(vector), err_msg=name)
+
+
+@pytest.mark.parametrize("cls, peer, names", [
+    (numadam.ADOPT, "adopt", dict(eps="eps", nesterov="nesterov", use_clipping="use_clipping")),
+    (numadam.AdEMAMix, "ademamix", dict(alpha="alpha", eps="eps", eps_root="eps_root",
+                                        weight_decay="weight_decay")),
+])
+def test_optax_contrib_defaults_are_optax_defaults(cls, peer, names):
+    import inspect
+
+    parameters = inspect.signature(cls).parameters
+    optax_parameters = inspect.signature(getattr(optax.contrib, peer)).parameters
+    betas = tuple(optax_parameters[b].default for b in ("b1", "b2", "b3")
+                  if b in optax_parameters)
+    assert parameters["betas"].default == betas
+    for ours, theirs in names.items():
+        assert parameters[ours].default == optax_parameters[theirs].default, ours
+    # optax has no default learning rate: 1e-3 is the authors' (their PyTorch code's)
+    assert parameters["lr"].default == 1e-3

@@ -612,6 +612,8 @@ def test_schedules_take_integers_as_the_optimizers_do(factory, name):
     ("Rprop", {}, "step_size", -1.0),
     ("ScheduleFreeAdamW", {}, "exp_avg_sq", -1.0),
     ("ScheduleFreeAdamW", {}, "weight_sum", -1.0),  # a carried scalar
+    ("ADOPT", {}, "exp_avg_sq", -1.0),
+    ("AdEMAMix", {}, "exp_avg_sq", -1.0),
 ])
 def test_load_state_dict_refuses_a_state_no_step_produces(cls, kwargs, entry, bad, rng):
     """Issue 24: a negative second moment loaded, and the next step made every parameter NaN.

@@ -52,6 +52,9 @@ CASES = [
     ("Rprop", numadam.Rprop, dict(lr=0.1, etas=(0.3, 2.0), step_sizes=(1e-3, 0.05),
                                   maximize=True)),
     ("Rprop", numadam.Rprop, dict(lr=1e-3, etas=(0.7, 1.5), step_sizes=(1e-4, 2.0))),
+    ("ASGD", numadam.ASGD, dict()),
+    ("ASGD", numadam.ASGD, dict(lr=1e-2, lambd=0.1, t0=5.0, weight_decay=0.1)),
+    ("ASGD", numadam.ASGD, dict(lr=0.05, alpha=0.5, t0=20.0, maximize=True)),
 ]
 
 
@@ -70,3 +73,31 @@ def test_trajectory_matches_torch(torch_name, cls, options, dtype, rtol, rng):
         theirs.step()
         ours.step(g)
     np.testing.assert_allclose(x, param.detach().numpy(), rtol=rtol, atol=rtol * 1e-2)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(lr=1e-2, lambd=0.1, t0=5.0, weight_decay=0.1)],
+                         ids=str)
+def test_asgd_average_matches_torch(options, rng):
+    """ASGD's averaged iterate ``ax`` (the state, not the parameters) and its float32 scalars."""
+    x0 = rng.standard_normal(N)
+    ours = numadam.ASGD(x0.copy(), **options)
+    param = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    theirs = torch.optim.ASGD([param], foreach=False, **options)
+    for _ in range(STEPS):
+        g = rng.standard_normal(N)
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+        ours.step(g)
+    state = theirs.state[param]
+    np.testing.assert_allclose(ours.state["ax"], state["ax"].numpy(), rtol=1e-12, atol=1e-14)
+    carry = ours.state_dict()["carry"]
+    assert (carry["eta"], carry["mu"]) == (state["eta"].item(), state["mu"].item())
+
+
+def test_asgd_defaults_are_torch_defaults():
+    import inspect
+
+    ours = inspect.signature(numadam.ASGD).parameters
+    theirs = inspect.signature(torch.optim.ASGD).parameters
+    for name in ("lr", "lambd", "alpha", "t0", "weight_decay", "maximize"):
+        assert ours[name].default == theirs[name].default, name

@@ -20,6 +20,9 @@ from numadam.rules import (
     adagrad,
     adam,
     adamax,
+    ademamix,
+    adopt,
+    asgd,
     lion,
     nadam,
     radam,
@@ -72,6 +75,9 @@ VARIANTS = (
     Variant("radam", "RAdam", radam.RULE),
     Variant("rprop", "Rprop", rprop.RULE),
     Variant("lion", "Lion", lion.RULE),
+    Variant("asgd", "ASGD", asgd.RULE),
+    Variant("adopt", "ADOPT", adopt.RULE),
+    Variant("ademamix", "AdEMAMix", ademamix.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
