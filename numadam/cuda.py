@@ -141,7 +141,8 @@ def is_available():
 def _simulated():
     """Whether ``numba.cuda`` is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` when it was
     first imported; asked of the module itself, as the configuration may be reloaded since)."""
-    return cuda is not None and "simulator" in getattr(cuda.to_device, "__module__", "")
+    module = getattr(getattr(cuda, "devicearray", None), "__name__", "")
+    return cuda is not None and "simulator" in module
 
 
 # ------------------------------------------------------------------------------------------------
