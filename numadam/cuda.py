@@ -625,17 +625,6 @@ class NonFiniteReports:
         return len(self._in_flight)
 
 
-_unused = None
-
-
-def _unused_counter():
-    """The counter argument of unchecked launches, which never write it: one for all."""
-    global _unused
-    if _unused is None:
-        _unused = require().device_array(1, np.int64)
-    return _unused
-
-
 class _Update:
     """The host launcher of one rule's kernel, with the CPU loops' arguments. It returns 0
     without waiting: with ``checked``, the kernel skips non-finite entries and their count
@@ -645,13 +634,15 @@ class _Update:
         if checked and reports is None:
             reports = NonFiniteReports()
         self.element, self.checked, self.reports = element, checked, reports
+        # the counter argument of an unchecked launch, which never writes it
+        self._unused = None if checked else require().device_array(1, np.int64)
 
     def __call__(self, param, grad, state0, state1, state2, c, s):
         n = param.shape[0]
         if not n:
             return 0
         stream = launch_stream(grad)
-        counter = self.reports.counter() if self.checked else _unused_counter()
+        counter = self.reports.counter() if self.checked else self._unused
         kernel, arguments = _launch_arguments(self.element, param, grad, (state0, state1, state2),
                                               c, s, counter, self.checked)
         kernel[(*_grid(n), stream)](*arguments)
@@ -660,8 +651,13 @@ class _Update:
         return 0
 
 
-_scratch = None
+_scratch = {}  # device -> (counter, its pinned host copy, [its value when last read])
 _scratch_lock = threading.Lock()
+
+
+def _current_device_id():
+    device = getattr(require().current_context(), "device", None)
+    return getattr(device, "id", 0)
 
 
 def count_nonfinite(grad):
@@ -669,20 +665,20 @@ def count_nonfinite(grad):
 
     It waits for the count (on ``grad``'s stream, see :func:`launch_stream`): the one transfer
     that must reach the host before the caller goes on (``check_finite="before"``). One counter
-    and its pinned host copy are made at the first call and kept (never reset: the count is the
-    counter's increase).
+    and its pinned host copy are made at the first call on a device and kept (never reset: the
+    count is the counter's increase).
     """
     n = grad.shape[0]
     if not n:
         return 0
-    global _scratch
     with _scratch_lock:
-        if _scratch is None:
+        device = _current_device_id()
+        if device not in _scratch:
             cuda = require()
             arrived = cuda.pinned_array(1, np.int64)
             arrived[:] = 0
-            _scratch = cuda.to_device(np.zeros(1, np.int64)), arrived, [0]
-        counter, arrived, read = _scratch
+            _scratch[device] = cuda.to_device(np.zeros(1, np.int64)), arrived, [0]
+        counter, arrived, read = _scratch[device]
         stream = launch_stream(grad)
         _count_nonfinite_kernel[(*_grid(n), stream)](grad, counter)
         counter.copy_to_host(arrived, stream=stream)

@@ -306,3 +306,27 @@ def test_rprop_state_starts_at_lr_on_the_device(rng):
     """Rprop's step sizes start at ``lr`` (``BACKEND.full`` with a non-zero value)."""
     opt = numadam.Rprop(nc.to_device(rng.standard_normal(N)), lr=0.03)
     np.testing.assert_array_equal(nc.to_host(opt.state["step_size"]), np.full(N, 0.03))
+
+
+def test_benchmark_counts_host_syncs_on_the_simulator(capsys):
+    """benchmarks/bench_cuda.py end to end on the simulator (``--allow-simulator``; its times
+    mean nothing): its count of host syncs per step is 0 for the default step and without the
+    check, 1 for ``check_finite="before"`` (which must wait for its count)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_cuda.py"
+    spec = importlib.util.spec_from_file_location("bench_cuda", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--allow-simulator", "--sizes", "24", "--dtypes", "float32",
+                       "--steps", "2", "--repeats", "1", "--threads-per-block", "8",
+                       "--blocks-per-sm", "1"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
+            if "numadam Adam" in line and line.startswith("|")]
+    syncs = {row[2].strip(): row[6].strip() for row in rows}
+    assert syncs == {"numadam Adam, check_finite=True": "0",
+                     "numadam Adam, check_finite=False": "0",
+                     "numadam Adam, check_finite='before'": "1"}
+    # the counting wrappers are gone
+    assert "wrapper" not in getattr(type(nc.zeros(1, np.float32)).copy_to_host, "__qualname__")
