@@ -15,7 +15,11 @@ from numadam import kernels
 
 
 class NonFiniteGradientError(ValueError):
-    """A gradient held NaN or infinite entries; the message says what was changed."""
+    """A gradient held NaN or infinite entries; the message says what was changed.
+
+    Raised on the GPU for earlier steps (see ``Optimizer.synchronize``), it has a ``counts``
+    attribute: ``{step: number of entries skipped}``.
+    """
 
     @classmethod
     def unchanged(cls, count):
