@@ -78,7 +78,7 @@ else:
 
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
-    "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
+    "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "full", "zeros",
     "count_nonfinite", "launch_stream", "NonFiniteReports", "CUDABackend", "BACKEND",
     "kernel_ptx", "kernel_signatures",
 ]
@@ -287,8 +287,13 @@ def to_device(array):
 
 
 def to_host(device_array):
-    """Copy a device array (or anything :func:`as_device_array` takes) to a new NumPy array."""
-    return as_device_array(device_array).copy_to_host()
+    """Copy a device array (or anything :func:`as_device_array` takes) to a new NumPy array,
+    after the work queued on its stream (see :func:`launch_stream`); waits for the copy."""
+    array = as_device_array(device_array)
+    stream = launch_stream(array)
+    host = array.copy_to_host(stream=stream)
+    stream.synchronize()
+    return host
 
 
 def full(n, value, dtype):
@@ -909,7 +914,7 @@ def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
 
     Each rule's update once per pattern of state vectors its settings allow (Adam with and
     without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
-    not, ...), each mode switch, and the helper kernels (``zeros``, ``copy``,
+    not, ...), each mode switch, and the helper kernels (``fill``, ``copy``,
     ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
     launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
     'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs
