@@ -201,6 +201,8 @@ class Optimizer:
         vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
                    for name, vector in self._state.items()]
         self._state_vectors = tuple(vectors + [None] * (3 - len(vectors)))
+        # where the GPU's counts of skipped entries wait for the host (None on the CPU)
+        self._reports = backend.nonfinite_reports()
         self.check_finite = check_finite
 
     @property
@@ -227,8 +229,9 @@ class Optimizer:
     @check_finite.setter
     def check_finite(self, value: bool | Literal["before"]) -> None:
         self._check_finite = _check_finite_mode(value)
-        self._kernel = self._backend.update(self._rule, self._param.shape[0],
-                                            checked=self._check_finite is True)
+        checked = self._check_finite is True
+        self._kernel = self._backend.update(self._rule, self._param.shape[0], checked=checked,
+                                            reports=self._reports if checked else None)
 
     # -- hyperparameters --------------------------------------------------------------------
 
@@ -281,7 +284,8 @@ class Optimizer:
             ``grad`` of another dtype or shape; nothing is changed then.
         NonFiniteGradientError
             A gradient holding NaN or inf, with ``check_finite``: see the module docstring for
-            what was updated.
+            what was updated. On the GPU, with ``check_finite=True``, raised by a later step
+            for an earlier one (this step was taken then): see :meth:`synchronize`.
         """
         param = self._param
         # The common case in a few attribute reads (a microsecond is a third of a small step):
@@ -309,6 +313,9 @@ class Optimizer:
                 f"{type(self).__name__}: the per-step scalars of step {step} cannot be computed "
                 f"with these hyperparameters ({error}); nothing was changed"
             ) from None
+        reports = self._reports
+        # on the GPU: the counts of earlier steps that have arrived, read without waiting
+        late = reports.ready() if reports is not None else None
         try:
             skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
         except TypingError:
@@ -319,18 +326,51 @@ class Optimizer:
         self.step_count, self._carry = step, carry
         if skipped:
             raise NonFiniteGradientError.skipped(skipped, step)
+        if reports is not None:
+            reports.launched(step)
+            if late:
+                raise NonFiniteGradientError.late(late, step)
 
     def step_prechecked(self, grad: Vector) -> int:
         """:meth:`step` for callers that checked ``grad`` themselves (``minimize``): an array of
         the parameters' type, dtype and shape, C-contiguous, not overlapping them.
 
-        Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0.
+        Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0;
+        on the GPU, those of earlier steps whose counts have arrived (see :meth:`synchronize`).
         """
         step = self.step_count + 1
         scalars, carry = self._step_scalars(self._inputs, self._carry, step)
+        reports = self._reports
+        late = reports.ready() if reports is not None else None
         skipped = self._kernel(self._param, grad, *self._state_vectors, self._constants, scalars)
         self.step_count, self._carry = step, carry  # counted once it ran, as in step
+        if reports is not None:
+            reports.launched(step)
+            skipped += sum(count for _, count in late)
         return skipped
+
+    def synchronize(self) -> None:
+        """Wait until the steps launched so far have run, and report what they skipped.
+
+        On the CPU a step is done when :meth:`step` returns: this does nothing. On the GPU a
+        step returns without waiting for the GPU, and with ``check_finite=True`` the count of
+        the non-finite gradient entries it skipped reaches the host later, without the host
+        waiting for it: the first :meth:`step` after it arrived raises
+        :class:`NonFiniteGradientError` for it (having taken its own step). This waits for every
+        launched step and raises for the counts not reported yet, if any: call it after the last
+        step, or wherever the error must be raised at a known point.
+
+        Raises
+        ------
+        NonFiniteGradientError
+            Steps not reported yet skipped non-finite entries; its ``counts`` attribute maps
+            each such step to its count.
+        """
+        if self._reports is None:
+            return
+        late = self._backend.synchronize(self._reports)
+        if late:
+            raise NonFiniteGradientError.late(late)
 
     def compiled_step(self) -> CompiledStep | None:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs

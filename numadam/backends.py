@@ -15,7 +15,11 @@ from numadam import kernels
 
 
 class NonFiniteGradientError(ValueError):
-    """A gradient held NaN or infinite entries; the message says what was changed."""
+    """A gradient held NaN or infinite entries; the message says what was changed.
+
+    Raised on the GPU for earlier steps (see ``Optimizer.synchronize``), it has a ``counts``
+    attribute: ``{step: number of entries skipped}``.
+    """
 
     @classmethod
     def unchanged(cls, count):
@@ -30,6 +34,22 @@ class NonFiniteGradientError(ValueError):
                    f"the parameters and of the optimizer state were left unchanged, all other "
                    f"entries took step {step}; use check_finite='before' to have a bad gradient "
                    f"change nothing")
+
+    @classmethod
+    def late(cls, counts, step=None):
+        """The error of ``check_finite=True`` on the GPU, where a step's count reaches the host
+        after the step: ``counts`` is ``[(step, count)]`` of earlier steps; ``step`` the step
+        that found them, which was taken (``None`` for ``synchronize()``)."""
+        total = sum(count for _, count in counts)
+        steps = ", ".join(f"{count} at step {at}" for at, count in counts)
+        found = ("found after the step ran, by synchronize()" if step is None else
+                 f"found after the step ran, by step {step}, which was taken")
+        error = cls(f"grad contained {total} non-finite value(s) (NaN or inf) ({steps}): those "
+                    f"entries of the parameters and of the optimizer state were left unchanged, "
+                    f"all other entries took their step; on the GPU the count is {found}; use "
+                    f"check_finite='before' to have a bad gradient change nothing")
+        error.counts = dict(counts)
+        return error
 
 
 class CPUBackend:
@@ -79,11 +99,17 @@ class CPUBackend:
         np.copyto(vector, host_values)
 
     @staticmethod
-    def update(rule, n, checked):
+    def update(rule, n, checked, reports=None):
         """The compiled update of ``rule`` for ``n`` elements, called as
         ``f(param, grad, state0, state1, state2, c, s)``; it returns the number of non-finite
-        gradient entries it skipped when ``checked``."""
+        gradient entries it skipped when ``checked``. (A backend whose counts reach the host
+        later, the GPU's, returns 0 and hands them to ``reports``.)"""
         return kernels.for_rule(rule.element).choose(n, checked)
+
+    @staticmethod
+    def nonfinite_reports():
+        """Where counts of skipped entries wait for the host: none here (known at once)."""
+        return None
 
     @staticmethod
     def count_nonfinite(grad):

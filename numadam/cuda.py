@@ -27,8 +27,23 @@ Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) results match the CPU 
 GPU they agree to a few ulps: NVVM contracts ``a * b + c`` into fused multiply-adds, which the
 CPU loops avoid, while division and square root stay correctly rounded.
 
-Launches go to the default stream and return without waiting, as CUDA launches do;
-:func:`count_nonfinite` alone waits, since it returns a number to the host.
+Streams and waiting
+-------------------
+A step's kernel goes to the stream of its gradient (:func:`launch_stream`): the ``stream`` of its
+``__cuda_array_interface__`` (CuPy exports its current stream), PyTorch's current stream on the
+tensor's device for a torch tensor (whose interface names none), a Numba device array's own
+``stream`` (the default stream unless it was made with one or bound to one with
+``array.bind(stream)``). So a step is ordered after the work that produced its gradient without
+the host waiting for it: foreign arrays are wrapped with ``as_cuda_array(sync=False)``.
+
+No step waits for the GPU, the default ``check_finite=True`` included: the kernel adds the count
+of the non-finite entries it skipped to a counter on the device, an asynchronous copy on the same
+stream brings it to pinned host memory and an event marks its arrival; a later step (or
+``Optimizer.synchronize()``) reads it once the event has passed, without waiting
+(:class:`NonFiniteReports`). Nothing is allocated per step. What waits: ``check_finite="before"``
+(it must know the count before the step), :func:`count_nonfinite`, ``state_dict()`` and the
+copies to and from the host, and an optimizer's creation (its state vectors are filled before it
+returns).
 
 :func:`kernel_ptx` compiles every kernel to PTX without a GPU (numba-cuda brings NVVM from PyPI):
 ``tests/test_cuda_ptx.py`` checks with it that each compiles for real targets, which the
@@ -37,10 +52,13 @@ simulator cannot tell.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import itertools
 import math
+import sys
+import threading
 import traceback
 import types
 
@@ -60,8 +78,9 @@ else:
 
 __all__ = [
     "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
-    "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "zeros",
-    "count_nonfinite", "CUDABackend", "BACKEND", "kernel_ptx", "kernel_signatures",
+    "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "full", "zeros",
+    "count_nonfinite", "launch_stream", "NonFiniteReports", "CUDABackend", "BACKEND",
+    "kernel_ptx", "kernel_signatures",
 ]
 
 #: Threads in one block of every kernel launch.
@@ -70,6 +89,9 @@ THREADS_PER_BLOCK = 256
 #: thread's grid-stride loop. Both knobs are read at every launch, so tests can shrink them to
 #: make small vectors wrap around the grid.
 BLOCKS_PER_MULTIPROCESSOR = 32
+#: Steps whose non-finite counts may be in flight at once (:class:`NonFiniteReports`): a host
+#: that runs further ahead of the GPU waits for the oldest of them.
+REPORTS_IN_FLIGHT = 64
 
 
 class CudaUnavailableError(RuntimeError):
@@ -119,7 +141,8 @@ def is_available():
 def _simulated():
     """Whether ``numba.cuda`` is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` when it was
     first imported; asked of the module itself, as the configuration may be reloaded since)."""
-    return cuda is not None and "simulator" in getattr(cuda.to_device, "__module__", "")
+    module = getattr(getattr(cuda, "devicearray", None), "__name__", "")
+    return cuda is not None and "simulator" in module
 
 
 # ------------------------------------------------------------------------------------------------
@@ -178,22 +201,84 @@ class _HostView:
         }
 
 
+def _torch_stream_pointer(value):
+    """The handle of PyTorch's current stream on the device of ``value`` if it is a torch
+    tensor (0 for the legacy default stream), else ``None``. torch's
+    ``__cuda_array_interface__`` names no stream: its kernels go to the current one."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, torch.Tensor) or value.device.type != "cuda":
+        return None
+    return int(torch.cuda.current_stream(value.device).cuda_stream)
+
+
+class _SimulatedStream:
+    """Under the simulator (which has no external streams), a stream given by its handle."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def synchronize(self):
+        pass
+
+    def __repr__(self):
+        return f"<simulated external stream {self.handle}>"
+
+
+@functools.cache
+def _external_stream(handle):
+    """The stream of an interface's ``stream`` entry (1: legacy default, 2: per-thread default,
+    else a ``CUstream``), made once per handle."""
+    if _simulated():
+        return _SimulatedStream(handle)
+    return require().external_stream(handle)
+
+
+def _stream_for(value, interface):
+    """The stream ``value``'s producer uses (see :func:`launch_stream`), or 0 (the default)."""
+    handle = _torch_stream_pointer(value)
+    if handle is None:
+        handle = interface.get("stream")
+    return 0 if not handle else _external_stream(int(handle))
+
+
 def as_device_array(value):
-    """``value`` as a Numba device array sharing its memory (no copy).
+    """``value`` as a Numba device array sharing its memory (no copy, no wait).
 
     Numba device arrays are returned as they are; other objects go through
-    ``cuda.as_cuda_array`` (a PyTorch tensor that requires grad, an ``nn.Parameter``, through its
-    ``detach()``: see :func:`_cuda_interface`). Under the simulator, where "device" memory is
-    host memory, the pointer of ``__cuda_array_interface__`` is wrapped directly.
+    ``cuda.as_cuda_array(sync=False)`` (a PyTorch tensor that requires grad, an
+    ``nn.Parameter``, through its ``detach()``: see :func:`_cuda_interface`): the host does not
+    wait for the array's stream; instead the array carries that stream (its ``stream``
+    attribute), on which :func:`launch_stream` orders the work that reads it. Under the
+    simulator, where "device" memory is host memory, the pointer of
+    ``__cuda_array_interface__`` is wrapped directly.
     """
     cuda = require()
     if getattr(type(value), "__cuda_ndarray__", False):
         return value
     value, interface = _cuda_interface(value)
+    stream = _stream_for(value, interface)
     if _simulated():
         view = np.asarray(_HostView(value, interface))
-        return cuda.devicearray.FakeCUDAArray(view)
-    return cuda.as_cuda_array(value)
+        return cuda.devicearray.FakeCUDAArray(view, stream=stream)
+    array = cuda.as_cuda_array(value, sync=False)
+    array.stream = stream
+    return array
+
+
+_default = None
+
+
+def launch_stream(array):
+    """The stream to launch work reading the device array ``array`` on: its ``stream``
+    (see :func:`as_device_array`), else the default stream (as a stream object, so that copies
+    on it are asynchronous)."""
+    stream = getattr(array, "stream", 0)
+    if stream:
+        return stream
+    global _default
+    if _default is None:
+        _default = require().default_stream()
+    return _default
 
 
 def to_device(array):
@@ -202,17 +287,31 @@ def to_device(array):
 
 
 def to_host(device_array):
-    """Copy a device array (or anything :func:`as_device_array` takes) to a new NumPy array."""
-    return as_device_array(device_array).copy_to_host()
+    """Copy a device array (or anything :func:`as_device_array` takes) to a new NumPy array,
+    after the work queued on its stream (see :func:`launch_stream`); waits for the copy."""
+    array = as_device_array(device_array)
+    stream = launch_stream(array)
+    host = array.copy_to_host(stream=stream)
+    stream.synchronize()
+    return host
+
+
+def full(n, value, dtype):
+    """A new device vector of ``n`` elements equal to ``value``, filled on the device (no host
+    array of ``n`` elements); returns once it is filled."""
+    cuda = require()
+    dtype = np.dtype(dtype)
+    out = cuda.device_array(n, dtype)
+    if n:
+        stream = launch_stream(out)
+        _fill[(*_grid(n), stream)](out, dtype.type(value))
+        stream.synchronize()
+    return out
 
 
 def zeros(n, dtype):
-    """A new zero-filled device vector of ``n`` elements."""
-    cuda = require()
-    out = cuda.device_array(n, np.dtype(dtype))
-    if n:
-        _fill_zero[_grid(n)](out)
-    return out
+    """A new zero-filled device vector of ``n`` elements (see :func:`full`)."""
+    return full(n, 0, dtype)
 
 
 def copy_to_device(device_array, host_array):
@@ -300,9 +399,10 @@ def check_grad(grad, param):
             f"grad has shape {tuple(grad.shape)}, the parameters have shape {tuple(param.shape)}"
         )
     if not grad.is_c_contiguous() or _may_overlap(grad, param):
-        copy = require().device_array(grad.shape[0], grad.dtype)
+        stream = launch_stream(grad)
+        copy = require().device_array(grad.shape[0], grad.dtype, stream=getattr(grad, "stream", 0))
         if grad.shape[0]:
-            _gather[_grid(grad.shape[0])](copy, grad)
+            _gather[(*_grid(grad.shape[0]), stream)](copy, grad)
         grad = copy
     return grad
 
@@ -351,10 +451,10 @@ def _device(function):
 
 
 @_kernel
-def _fill_zero(out):
+def _fill(out, value):
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, out.shape[0], stride):
-        out[i] = 0
+        out[i] = value
 
 
 @_kernel
@@ -440,35 +540,157 @@ def _launch_arguments(element, param, grad, states, c, s, skipped, checked):
     return _kernel_for(element, present), (param, grad, *states, c, s, skipped, checked)
 
 
-class _Update:
-    """The host launcher of one rule's kernel, with the CPU loops' arguments; returns the number
-    of skipped non-finite entries when ``checked`` (which waits for the kernel), else 0 without
-    waiting."""
+def _event():
+    cuda = require()
+    return cuda.event() if _simulated() else cuda.event(timing=False)
 
-    def __init__(self, element, checked):
-        self.element, self.checked = element, checked
-        self.skipped = require().to_device(np.zeros(1, np.int64))
+
+def _event_done(event):
+    """Whether ``event`` has passed, without waiting (the simulator's have, always)."""
+    query = getattr(event, "query", None)
+    return True if query is None else bool(query())
+
+
+class NonFiniteReports:
+    """The counts of non-finite gradient entries that an optimizer's checked steps skipped,
+    brought to the host without the host waiting for the GPU.
+
+    Each checked launch takes a slot: the kernel adds its count to the slot's counter on the
+    device, then an asynchronous copy on the launch's stream brings the counter to the slot's
+    pinned host memory and an event marks the copy's arrival (:meth:`counter`, :meth:`record`).
+    The counters are never reset (a reset would be a transfer before the launch): a slot's count
+    is its counter's increase since the slot's last use, which has been read before the slot is
+    used again. :meth:`ready` collects, without waiting, the counts whose events have passed;
+    with ``wait=True`` it waits for all of them. Everything is allocated here, once: a step
+    allocates nothing.
+
+    At most :data:`REPORTS_IN_FLIGHT` launches are in flight; a host further ahead waits for
+    the oldest (the GPU then has that many steps queued: the wait costs it nothing).
+    """
+
+    def __init__(self, slots=None):
+        cuda = require()
+        slots = REPORTS_IN_FLIGHT if slots is None else slots
+        self._counters = cuda.to_device(np.zeros(slots, np.int64))
+        self._arrived = cuda.pinned_array(slots, np.int64)
+        self._arrived[:] = 0
+        self._read = np.zeros(slots, np.int64)  # each counter's value when last read
+        self._events = [_event() for _ in range(slots)]
+        self._counter_views = [self._counters[i:i + 1] for i in range(slots)]
+        self._arrived_views = [self._arrived[i:i + 1] for i in range(slots)]
+        self._free = collections.deque(range(slots))
+        self._in_flight = collections.deque()  # [slot, step], oldest first
+        self._known = []  # [(step, count)] read and not yet handed out
+
+    def counter(self):
+        """The device counter the next checked launch adds to (waits only when every slot is
+        in flight)."""
+        if not self._free:
+            self._collect(self._in_flight.popleft(), wait=True)
+        return self._counter_views[self._free[0]]
+
+    def record(self, stream):
+        """After the launch that added to :meth:`counter`'s counter, on ``stream``: the copy of
+        the counter to pinned host memory and the event of its arrival, neither waited for."""
+        slot = self._free.popleft()
+        self._counter_views[slot].copy_to_host(self._arrived_views[slot], stream=stream)
+        self._events[slot].record(stream)
+        self._in_flight.append([slot, None])
+
+    def launched(self, step):
+        """Name the step of the launches recorded since the last call."""
+        for entry in reversed(self._in_flight):
+            if entry[1] is not None:
+                break
+            entry[1] = step
+
+    def _collect(self, entry, wait):
+        slot, step = entry
+        if wait:
+            self._events[slot].synchronize()
+        total = int(self._arrived[slot])
+        count, self._read[slot] = total - int(self._read[slot]), total
+        self._free.append(slot)
+        if count:
+            self._known.append((step, count))
+
+    def ready(self, wait=False):
+        """``[(step, count)]``: the steps that skipped non-finite entries, among those whose
+        count has arrived and was not handed out before (all launched so far with ``wait``)."""
+        while self._in_flight:
+            if not wait and not _event_done(self._events[self._in_flight[0][0]]):
+                break
+            self._collect(self._in_flight.popleft(), wait)
+        known, self._known = self._known, []
+        return known
+
+    @property
+    def in_flight(self):
+        """How many checked launches' counts have not arrived or not been read yet."""
+        return len(self._in_flight)
+
+
+class _Update:
+    """The host launcher of one rule's kernel, with the CPU loops' arguments. It returns 0
+    without waiting: with ``checked``, the kernel skips non-finite entries and their count
+    goes to ``reports`` (a :class:`NonFiniteReports`), read later."""
+
+    def __init__(self, element, checked, reports=None):
+        if checked and reports is None:
+            reports = NonFiniteReports()
+        self.element, self.checked, self.reports = element, checked, reports
+        # the counter argument of an unchecked launch, which never writes it
+        self._unused = None if checked else require().device_array(1, np.int64)
 
     def __call__(self, param, grad, state0, state1, state2, c, s):
         n = param.shape[0]
         if not n:
             return 0
-        if self.checked:
-            self.skipped.copy_to_device(np.zeros(1, np.int64))
+        stream = launch_stream(grad)
+        counter = self.reports.counter() if self.checked else self._unused
         kernel, arguments = _launch_arguments(self.element, param, grad, (state0, state1, state2),
-                                              c, s, self.skipped, self.checked)
-        kernel[_grid(n)](*arguments)
-        return int(self.skipped.copy_to_host()[0]) if self.checked else 0
+                                              c, s, counter, self.checked)
+        kernel[(*_grid(n), stream)](*arguments)
+        if self.checked:
+            self.reports.record(stream)
+        return 0
+
+
+_scratch = {}  # device -> (counter, its pinned host copy, [its value when last read])
+_scratch_lock = threading.Lock()
+
+
+def _current_device_id():
+    device = getattr(require().current_context(), "device", None)
+    return getattr(device, "id", 0)
 
 
 def count_nonfinite(grad):
-    """Number of NaN or infinite entries of the device vector ``grad`` (waits for the result)."""
+    """Number of NaN or infinite entries of the device vector ``grad``.
+
+    It waits for the count (on ``grad``'s stream, see :func:`launch_stream`): the one transfer
+    that must reach the host before the caller goes on (``check_finite="before"``). One counter
+    and its pinned host copy are made at the first call on a device and kept (never reset: the
+    count is the counter's increase).
+    """
     n = grad.shape[0]
     if not n:
         return 0
-    count = require().to_device(np.zeros(1, np.int64))
-    _count_nonfinite_kernel[_grid(n)](grad, count)
-    return int(count.copy_to_host()[0])
+    with _scratch_lock:
+        device = _current_device_id()
+        if device not in _scratch:
+            cuda = require()
+            arrived = cuda.pinned_array(1, np.int64)
+            arrived[:] = 0
+            _scratch[device] = cuda.to_device(np.zeros(1, np.int64)), arrived, [0]
+        counter, arrived, read = _scratch[device]
+        stream = launch_stream(grad)
+        _count_nonfinite_kernel[(*_grid(n), stream)](grad, counter)
+        counter.copy_to_host(arrived, stream=stream)
+        stream.synchronize()
+        total = int(arrived[0])
+        count, read[0] = total - read[0], total
+    return count
 
 
 class CUDABackend:
@@ -486,29 +708,40 @@ class CUDABackend:
 
     @staticmethod
     def full(n, value, dtype):
-        out = zeros(n, dtype)
-        if n and value != 0:
-            out.copy_to_device(np.full(n, value, dtype))
-        return out
+        return full(n, value, dtype)
 
     @staticmethod
     def copy(vector):
         out = require().device_array(vector.shape[0], vector.dtype)
         if vector.shape[0]:
-            _gather[_grid(vector.shape[0])](out, vector)
+            stream = launch_stream(vector)
+            _gather[(*_grid(vector.shape[0]), stream)](out, vector)
+            stream.synchronize()
         return out
 
     @staticmethod
     def to_host(vector):
+        require().synchronize()  # the steps may run on streams a default-stream copy ignores
         return to_host(vector)
 
     @staticmethod
     def copy_in(vector, host_values):
+        require().synchronize()
         copy_to_device(vector, host_values)
+        require().synchronize()
 
     @staticmethod
-    def update(rule, n, checked):
-        return _Update(rule.element, checked)
+    def update(rule, n, checked, reports=None):
+        return _Update(rule.element, checked, reports)
+
+    @staticmethod
+    def nonfinite_reports():
+        return NonFiniteReports()
+
+    @staticmethod
+    def synchronize(reports):
+        require().synchronize()
+        return reports.ready(wait=True)
 
     @staticmethod
     def count_nonfinite(grad):
@@ -590,7 +823,7 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                                                           skipped, True)
                     launches.append((f"{label} {dtype}", kernel, arguments))
         vector = np.zeros(1, dtype)
-        launches += [(f"zeros {dtype}", _fill_zero, (vector,)),
+        launches += [(f"fill {dtype}", _fill, (vector, dtype.type(0))),
                      (f"copy {dtype}", _gather, (vector, vector)),
                      (f"count_nonfinite {dtype}", _count_nonfinite_kernel, (vector, skipped))]
     return launches
@@ -681,7 +914,7 @@ def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
 
     Each rule's update once per pattern of state vectors its settings allow (Adam with and
     without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
-    not, ...), each mode switch, and the helper kernels (``zeros``, ``copy``,
+    not, ...), each mode switch, and the helper kernels (``fill``, ``copy``,
     ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
     launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
     'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs

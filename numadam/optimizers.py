@@ -29,6 +29,13 @@ gradient in a separate read-only pass first and, on a bad gradient, raises with 
 (one more read of the gradient). ``check_finite=False`` does no check: NaN propagates, as in
 PyTorch.
 
+On the GPU (:mod:`numadam.cuda`) ``check_finite=True`` skips the same entries, but a step does
+not wait for the GPU: the count reaches the host after the step has run, so the error is raised
+by the first ``step()`` that finds it arrived (a later step, which takes its own step first) or by
+``opt.synchronize()``, which waits for every launched step; its message and its ``counts``
+attribute (``{step: count}``) name the step that skipped the entries. ``check_finite="before"``
+waits for its count and raises with nothing changed, as on the CPU.
+
 .. warning::
    The formulas are PyTorch's. Other libraries differ: scikit-learn and TensorFlow/Keras add
    :math:`\epsilon` to the *bias-corrected* step in the "efficient" form, and optax's RMSProp

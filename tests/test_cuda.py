@@ -324,8 +324,10 @@ def test_memory_spans_for_the_overlap_check():
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # simulator, unchecked step
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_gradient_semantics_on_the_gpu(bad, rng):
-    """The CPU's semantics (tests/test_optimizers.py): fused check skips the bad entries and
-    raises; "before" changes nothing; False lets NaN through."""
+    """The CPU's semantics (tests/test_optimizers.py) with the GPU's timing: the fused check
+    skips the bad entries as the CPU does, but their count reaches the host after the step, so
+    the next step (taken all the same) or synchronize() raises, naming the step; "before"
+    changes nothing; False lets NaN through."""
     x0 = rng.standard_normal(N)
     cpu, gpu = numadam.Adam(x0.copy(), amsgrad=True), numadam.Adam(_on_device(x0), amsgrad=True)
     grad = rng.standard_normal(N)
@@ -333,14 +335,31 @@ def test_non_finite_gradient_semantics_on_the_gpu(bad, rng):
     gpu.step(_on_device(grad))
     grad[N // 2] = bad
     skipped_before = nc.to_host(gpu.param)[N // 2]
-    for opt, g in ((cpu, grad), (gpu, _on_device(grad))):
-        with pytest.raises(numadam.NonFiniteGradientError, match="1 non-finite value"):
-            opt.step(g)
+    with pytest.raises(numadam.NonFiniteGradientError, match="1 non-finite value"):
+        cpu.step(grad)
+    gpu.step(_on_device(grad))  # the count is on its way to the host: no error yet
     assert nc.to_host(gpu.param)[N // 2] == skipped_before  # the bad entry was left as it was
     _assert_matches_cpu(nc.to_host(gpu.param), cpu.param)
     assert gpu.step_count == cpu.step_count == 2
     for name, vector in gpu.state_dict()["state"].items():
         _assert_matches_cpu(vector, cpu.state[name], err_msg=name)
+
+    good = rng.standard_normal(N)
+    cpu.step(good)
+    with pytest.raises(numadam.NonFiniteGradientError,
+                       match=r"1 non-finite value.*\(1 at step 2\).*by step 3, which was taken"
+                       ) as raised:
+        gpu.step(_on_device(good))
+    assert raised.value.counts == {2: 1} and gpu.step_count == 3
+    _assert_matches_cpu(nc.to_host(gpu.param), cpu.param)
+    gpu.synchronize()  # reported already: nothing left
+    gpu.step(_on_device(grad))  # the last step's count: synchronize() reports it
+    with pytest.raises(numadam.NonFiniteGradientError, match=r"\(1 at step 4\).*synchronize"):
+        gpu.synchronize()
+    gpu.synchronize()
+    with pytest.raises(numadam.NonFiniteGradientError):
+        cpu.step(grad)
+    _assert_matches_cpu(nc.to_host(gpu.param), cpu.param)
 
     gpu.check_finite = "before"
     before, x_before = gpu.state_dict(), nc.to_host(gpu.param)

@@ -30,7 +30,7 @@ from tests.rule_table import ROWS
 ROOT = Path(__file__).resolve().parent.parent
 COMPUTE_CAPABILITIES = [(8, 0), (9, 0)]
 DTYPES = ["float32", "float64"]
-HELPERS = ["zeros", "copy", "count_nonfinite"]
+HELPERS = ["fill", "copy", "count_nonfinite"]
 
 # Run in a fresh interpreter for one dtype: prints one JSON object, {"skip": reason} when NVVM is
 # missing, else the kernels' argument types and, per compute capability, their PTX or the error.
