@@ -137,14 +137,14 @@ def table_steps(maxiter, settings, B):
 
 
 def make_run(loop):
-    """Every problem's compiled minimize ``loop``: problems ``first``, ``first + stride``, ...
-    (:func:`spread` runs the strides on threads of their own, the GIL released)."""
+    """Every problem's compiled minimize ``loop``: problems ``start`` to ``stop`` (:func:`spread`
+    runs blocks of the batch on threads of their own, the GIL released)."""
 
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
             inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
             upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start, buffers, first, stride):
-        for b in range(first, X.shape[0], stride):
+            F_start, buffers, start, stop):
+        for b in range(start, stop):
             k = setting[b]
             result = loop(
                 fun, jac, rows_of(batch_args, b) + args,
@@ -164,19 +164,23 @@ def make_run(loop):
 
 
 def spread(run, arguments):
-    """``run(*arguments)`` over every problem, the problems dealt out to as many threads as
-    Numba's thread count (``numba.set_num_threads``), each its own stride of the batch.
+    """``run(*arguments)`` over every problem, the batch cut into as many contiguous blocks as
+    Numba's thread count (``numba.set_num_threads``), each run on a thread of its own.
 
     Threads of a ``nogil`` function rather than ``prange``: the problems share nothing, and
     Numba's parallel lowering of the whole loop cost a third of the run's compile time (the
-    time a first call of every rule and objective signature waits). Problems end at different
-    iterations; interleaved strides share the long ones out as evenly as contiguous blocks."""
-    threads = max(1, min(get_num_threads(), arguments.X.shape[0]))
+    time a first call of every rule and objective signature waits). Contiguous blocks, as
+    ``prange`` cuts them: interleaved rows would have the threads write to the same cache
+    lines of ``X``, ``F`` and the counts."""
+    B = arguments.X.shape[0]
+    threads = max(1, min(get_num_threads(), B))
     if threads == 1:
-        run(*arguments, 0, 1)
+        run(*arguments, 0, B)
         return
+    edges = [B * t // threads for t in range(threads + 1)]
     with ThreadPoolExecutor(threads) as pool:
-        for done in [pool.submit(run, *arguments, first, threads) for first in range(threads)]:
+        for done in [pool.submit(run, *arguments, edges[t], edges[t + 1])
+                     for t in range(threads)]:
             done.result()  # re-raises a thread's exception here
 
 
