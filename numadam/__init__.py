@@ -39,6 +39,7 @@ from numadam._optimizer_classes import (
     ScheduleFreeAdamW,
 )
 from numadam._options import show_options
+from numadam._tree import ravel, unravel
 from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
 from numadam.scipy_methods import *  # noqa: F403  numadam.adam & co., one per method
@@ -47,7 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
-    "minimize_batch", "multistart",
+    "minimize_batch", "multistart", "ravel", "unravel",
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",

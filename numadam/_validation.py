@@ -202,7 +202,7 @@ def parameter_vector(name, value):
     if value.ndim != 1:
         raise ValueError(
             f"{name} must be 1-D (one flat parameter vector), got shape {value.shape}; "
-            f"flatten it with np.ravel or keep views into one flat vector"
+            f"numadam.ravel(params) makes one flat vector and views into it"
         )
     if not value.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous, so that it can be updated in place")
