@@ -88,7 +88,7 @@ def ravel(tree: Any, dtype: Any = None) -> tuple[np.ndarray, Any]:
     for _, array in arrays:
         flat[start:start + array.size] = array.ravel()
         start += array.size
-    return flat, unravel(flat, tree)
+    return flat, _views_of(flat, tree, "tree", [(path, array.shape) for path, array in arrays])
 
 
 def unravel(flat: np.ndarray, like: Any) -> Any:
@@ -121,16 +121,22 @@ def unravel(flat: np.ndarray, like: Any) -> Any:
                          f"shape {flat.shape}" + ("" if flat.ndim != 1 else ", strided"))
     leaves = []
     _walk(like, "like", leaves)
-    shapes = [np.shape(leaf) for _, leaf in leaves]
-    total = sum(int(np.prod(shape, dtype=np.int64)) for shape in shapes)
+    shapes = [(path, np.shape(leaf)) for path, leaf in leaves]
+    total = sum(int(np.prod(shape, dtype=np.int64)) for _, shape in shapes)
     if flat.size != total:
         raise ValueError(f"flat has {flat.size} elements and like's leaves {total}")
+    return _views_of(flat, like, "like", shapes)
+
+
+def _views_of(flat, like, root, shapes):
+    """``like`` with its leaves replaced by views of ``flat``: ``shapes``, ``(path, shape)`` of
+    each leaf in the layout's order (paths from the name ``root``), say where each one lies."""
     views, start = {}, 0
-    for (path, _), shape in zip(leaves, shapes):
+    for path, shape in shapes:
         size = int(np.prod(shape, dtype=np.int64))
         views[path] = flat[start:start + size].reshape(shape)
         start += size
-    return _rebuild(like, "like", views)
+    return _rebuild(like, root, views)
 
 
 def _walk(node, path, leaves):

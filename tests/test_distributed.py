@@ -39,16 +39,21 @@ requires_mpiexec = pytest.mark.skipif(MPI is None or MPIEXEC is None,
                                       reason="mpi4py or mpiexec is missing (extra: mpi)")
 
 
+def rank_environment():
+    """A rank's environment: one Numba and one BLAS thread (the ranks share the machine's
+    cores), the repository importable."""
+    return {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
 def run_ranks(*argv, ranks=2, timeout=300):
     """``mpiexec -n ranks python argv...`` from the repository root, one Numba and one BLAS
     thread per rank (the ranks share the machine's cores). Past ``timeout`` seconds the launch
     is killed, mpiexec and every rank (a hang must not stall the test run), and ``returncode``
     is None."""
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with subprocess.Popen([MPIEXEC, "-n", str(ranks), sys.executable, *argv], cwd=ROOT,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as launch:
+                          env=rank_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as launch:
         try:
             stdout, stderr = launch.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -147,10 +152,10 @@ def two_rank_checks(tmp_path_factory):
 
     First one process compiles what the checks need into Numba's disk cache
     (``mpi_checks.warm_up``), so that the ranks load it rather than each compile it again."""
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     try:
         subprocess.run([sys.executable, str(ROOT / "tests" / "mpi_checks.py"), "--warm-up",
-                        str(tmp_path_factory.mktemp("warm_up"))], cwd=ROOT, env=env,
+                        str(tmp_path_factory.mktemp("warm_up"))], cwd=ROOT,
+                       env=rank_environment(),
                        capture_output=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:  # only time lost: the ranks compile what it missed
         pass
