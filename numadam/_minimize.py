@@ -62,7 +62,15 @@ from numadam._inputs import bounds_arrays, callback_caller, initial_point
 from numadam._loops import Averager, lean_loop, python_loop
 from numadam._objective import PointObjective
 from numadam._on_gpu import OnGPU
-from numadam._options import METHODS, method_name, minimize_settings, relative_step, schedule_from
+from numadam._options import (
+    generator,
+    method_class,
+    method_name,
+    minimize_settings,
+    relative_step,
+    schedule_from,
+    spsa_jac,
+)
 from numadam._policy import (
     NONFINITE,
     answer_stands,
@@ -193,7 +201,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     ``_check_unknown_options``): user -> minimize -> solve is 3; user -> scipy's minimize ->
     numadam.adam -> solve is 4.
     """
-    cls, _ = METHODS[method]
+    jac = spsa_jac(method, jac)
+    cls, _ = method_class(method)
     settings = minimize_settings(method, options, jac, stacklevel + 1)
     x = initial_point(x0)
     limits = bounds_arrays(bounds, x.size, x.dtype)
@@ -208,9 +217,10 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     schedule = schedule_from(settings.schedule, settings.schedule_options, optimizer.lr,
                              settings.maxiter)
     args = args if isinstance(args, tuple) else (args,)  # as SciPy wraps a non-tuple
+    spsa = (generator(settings.seed), *settings.spsa) if jac == "spsa" else None
     objective = PointObjective(fun, jac, args, x, limits,
                                relative_step(settings.finite_diff_rel_step, x.shape[0]),
-                               settings.jac_out)
+                               settings.jac_out, spsa)
     callback = callback_caller(callback)
     # The answer of an averaging run or a schedule-free rule is its average, not an iterate.
     return_best = (settings.return_best and settings.average is None
@@ -256,6 +266,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
             warnings.warn(warning, OptimizeWarning, stacklevel=stacklevel)
     status = final_status(status, nfev_of_loop, maxfev, settings.any_tolerance, sign, f,
                           f_start)
+    if objective.estimates_value:  # SPSA: the loop saw means around the points, not f(x)
+        f = objective.value(x)
     text = message(status, settings.any_tolerance)
     if settings.disp:
         print(f"{text}\n         Current function value: {f:.6f}\n         Iterations: {nit}"

@@ -7,8 +7,30 @@
   Python (:func:`evaluate_row`).
 
 Gradients come from ``jac``, from ``fun`` itself (``jac=True``), written into a buffer
-(``jac_out``), or by finite differences with SciPy's step rules, never outside the bounds (and
-``"cs"``, a true complex step, for a point). User code only ever sees copies of the iterates.
+(``jac_out``), by finite differences with SciPy's step rules, never outside the bounds (and
+``"cs"``, a true complex step, for a point), or by SPSA (``"spsa"``, :class:`Perturbations`).
+User code only ever sees copies of the iterates.
+
+SPSA
+----
+``jac="spsa"`` is Spall's simultaneous-perturbation estimate (as ``noisyopt.minimizeSPSA``
+computes it): at the ``k``-th estimate of a problem, with ``c_k = c / (k + 1) ** gamma`` and a
+random direction ``Δ`` of ±1 entries (a Rademacher vector, drawn from the problem's own
+``numpy.random.Generator``),
+
+    ĝ = (f(x + c_k Δ) − f(x − c_k Δ)) / (2 c_k Δ)
+
+two evaluations of ``fun`` whatever ``n``; ``spsa_samples`` averages that many independent
+estimates. With bounds both points are projected onto the box and ``ĝ = (f(x⁺) − f(x⁻)) / (x⁺ −
+x⁻)`` (noisyopt's rule; 0 for a variable fixed by its bounds). When ``fun`` has a ``seed``
+parameter, both evaluations of a pair get the same seed (common random numbers, noisyopt's
+``paired=True``), drawn from the same generator after the direction. The value the loops see
+at ``x`` is the mean of the evaluations around it, which estimates ``f(x)`` without costing
+one (biased by ``c_k²`` times the curvature): the front ends evaluate ``fun`` once more at the
+returned point for the result's ``fun`` (:meth:`PointObjective.value`,
+:meth:`RowsObjective.values`). Its gain sequence lives here, its step gain
+``a_k`` with the other learning-rate schedules (:func:`numadam.schedules.spsa`), and
+``method="spsa"`` is their composition, declared with the options (:mod:`numadam._options`).
 """
 
 from __future__ import annotations
@@ -22,8 +44,50 @@ from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-__all__ = ["PointObjective", "RowByRow", "RowsObjective", "check_row_arity", "evaluate",
-           "evaluate_row", "real_value", "refill", "step_rules"]
+__all__ = ["Perturbations", "PointObjective", "RowByRow", "RowsObjective", "check_row_arity",
+           "evaluate", "evaluate_row", "real_value", "refill", "step_rules", "takes_seed"]
+
+#: The seeds handed to ``fun`` (``seed=``): ``[0, SEED_END)``, noisyopt's range (a signed 32-bit
+#: integer, which every generator accepts).
+SEED_END = 2**31 - 1
+
+
+def takes_seed(fun):
+    """Whether ``fun`` has a parameter named ``seed`` that a keyword can set (then SPSA hands
+    both evaluations of a pair the same seed)."""
+    try:
+        parameters = inspect.signature(fun).parameters
+    except (TypeError, ValueError):
+        return False
+    parameter = parameters.get("seed")
+    return parameter is not None and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD,
+                                                        parameter.KEYWORD_ONLY)
+
+
+class Perturbations:
+    """One problem's SPSA draws: its generator ``rng``, the perturbation gain ``c_k = c / (k +
+    1) ** gamma`` of its ``k``-th estimate, ``samples`` estimates averaged, and whether ``fun``
+    gets a ``seed`` (``seeded``). See the module docstring for the estimate."""
+
+    def __init__(self, rng, c, gamma, samples, seeded):
+        self.rng, self.c, self.gamma, self.samples, self.seeded = rng, c, gamma, samples, seeded
+        self.k = 0
+
+    def next_gain(self):
+        """``c_k`` of the next estimate (and count it)."""
+        gain = self.c / (self.k + 1.0) ** self.gamma
+        self.k += 1
+        return gain
+
+    def draw(self, n, dtype):
+        """One estimate's direction ``Δ`` (±1, of ``dtype``) and its pair's seed (``None``
+        unless ``seeded``), in this order from the generator."""
+        delta = (self.rng.integers(0, 2, size=n) * 2 - 1).astype(dtype)
+        return delta, int(self.rng.integers(0, SEED_END)) if self.seeded else None
+
+    def seed(self):
+        """The seed of a lone evaluation (the result's ``fun``): ``{}`` unless ``seeded``."""
+        return {"seed": int(self.rng.integers(0, SEED_END))} if self.seeded else {}
 
 
 class PointObjective:
@@ -35,7 +99,8 @@ class PointObjective:
     outside the box is ever evaluated); ``"cs"`` is a true complex step.
     """
 
-    def __init__(self, fun, jac, args, x, limits=None, rel_step=None, jac_out=False):
+    def __init__(self, fun, jac, args, x, limits=None, rel_step=None, jac_out=False,
+                 spsa=None):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         self.fun, self.args, self.nfev, self.njev = fun, tuple(args), 0, 0
@@ -46,7 +111,12 @@ class PointObjective:
         fixed = None if limits is None else limits[0] == limits[1]
         self.free = None if fixed is None or not fixed.any() else np.flatnonzero(~fixed)
         self.rel_step = rel_step  # checked by the front end (options.relative_step)
-        if jac_out:  # the gradient function writes into a new array it is given
+        self.limits = limits
+        self.spsa = None
+        if jac == "spsa":  # spsa: (rng, c, gamma, samples), checked by the front end
+            self.spsa = Perturbations(*spsa, seeded=takes_seed(fun))
+            self.evaluate = self._with_spsa
+        elif jac_out:  # the gradient function writes into a new array it is given
             self.jac, self.evaluate = jac, self._with_gradient_out
         elif callable(jac):
             self.jac, self.evaluate = jac, self._with_jac
@@ -56,8 +126,8 @@ class PointObjective:
             self.fd_method = "2-point" if jac in (None, False) else jac
             self.evaluate = self._with_finite_differences
         else:
-            raise ValueError(f"jac must be a callable, True, None, '2-point', '3-point' or "
-                             f"'cs', got {jac!r}")
+            raise ValueError(f"jac must be a callable, True, None, '2-point', '3-point', "
+                             f"'cs' or 'spsa', got {jac!r}")
 
     def _value(self, value):
         self.nfev += 1
@@ -123,6 +193,43 @@ class PointObjective:
 
         # x in its own dtype: SciPy sizes the step by it (a float64 step vanishes in float32)
         return f, self._gradient(self._differences(counted, x, self.fd_method, f))
+
+    def _with_spsa(self, x):
+        """The SPSA estimate at ``x`` (module docstring): ``(mean of the evaluations, ĝ)``."""
+        spsa, fun, args = self.spsa, self.fun, self.args
+        gain = spsa.next_gain()
+        total, g = 0.0, np.zeros(self.shape, self.dtype)
+        for _ in range(spsa.samples):
+            delta, seed = spsa.draw(self.shape[0], self.dtype)
+            keywords = {} if seed is None else {"seed": seed}
+            step = gain * delta
+            plus, minus = x + step, x - step
+            if self.limits is None:
+                spread = 2 * gain * delta
+            else:
+                np.clip(plus, *self.limits, out=plus)
+                np.clip(minus, *self.limits, out=minus)
+                spread = plus - minus
+            f_plus = self._value(fun(plus, *args, **keywords))
+            f_minus = self._value(fun(minus, *args, **keywords))
+            total = total + (f_plus + f_minus)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                estimate = (f_plus - f_minus) / spread
+            if self.limits is not None:
+                estimate[spread == 0] = 0  # a variable fixed by its bounds
+            g += estimate.astype(self.dtype, copy=False)
+        self.njev += 1
+        return total / (2 * spsa.samples), g / self.dtype.type(spsa.samples)
+
+    def value(self, x):
+        """``fun`` at ``x`` alone, counted (with a fresh seed when SPSA hands it one): the
+        result's ``fun`` where the loop saw estimates of it (:attr:`estimates_value`)."""
+        return self._value(self.fun(x.copy(), *self.args, **self.spsa.seed()))
+
+    @property
+    def estimates_value(self):
+        """Whether the values the loop sees are estimates (SPSA's means), not ``fun(x)``."""
+        return self.spsa is not None
 
     def _differences(self, counted, x, method, f0):
         """SciPy's ``approx_derivative`` of ``counted`` at ``x`` within the bounds, over the

@@ -4,6 +4,21 @@ the rule registry, the options they share, each option's check and its documenta
 
 A new option is one line in :data:`COMMON_OPTIONS` (its doc), one in :data:`OPTION_DEFAULTS`,
 its check here, and its effect in the iteration policy (:mod:`numadam._policy`).
+
+SPSA
+----
+``method="spsa"`` (Spall's simultaneous perturbation stochastic approximation) is not a rule of
+the registry but a composition of three pieces, each written once elsewhere: plain SGD (the
+``sgd`` rule, ``θ ← θ − a_k ĝ``), its step gain ``a_k = a / (k + 1 + A) ** alpha`` as a
+learning-rate schedule (:func:`numadam.schedules.spsa`), and the gradient estimate
+``jac="spsa"`` with its perturbation gain ``c_k = c / (k + 1) ** gamma`` in the objective
+adapters (:class:`numadam._objective.Perturbations`). :func:`spsa_parts` says how they compose;
+:data:`SPSA_HYPERPARAMETERS` and the ``seed`` / ``spsa_*`` lines of :data:`COMMON_OPTIONS` are
+its options. So ``jac="spsa"`` hands the same estimate to every method, and SPSA costs no
+compiled code of its own: SGD's kernel is compiled already, and with a schedule the step runs
+from ``minimize``'s Python loop, as for any schedule. The defaults are
+``noisyopt.minimizeSPSA``'s (``a = c = 1``, ``alpha = 0.602``, ``gamma = 0.101``, ``A = 0.01``
+times the iteration budget), and so are its formulas.
 """
 
 from __future__ import annotations
@@ -20,15 +35,16 @@ import numpy as np
 from scipy.optimize import OptimizeWarning
 
 from numadam import schedules
-from numadam._validation import flag, real_scalar, unit_interval
+from numadam._validation import flag, nonnegative, real_scalar, unit_interval
 from numadam.optimizers import CLASSES
 from numadam.rules import VARIANTS
 
 __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
-    "batch_method_name", "batch_settings", "check_stops", "count", "disp_flag",
-    "hyperparameters_of", "is_default", "jac_out_flag", "method_name", "relative_step",
-    "schedule_from", "show_options", "Settings", "minimize_settings", "split_options", "tolerance",
+    "SPSA", "SPSA_HYPERPARAMETERS", "batch_method_name", "batch_settings", "check_stops",
+    "count", "disp_flag", "generator", "generators", "hyperparameters_of", "is_default",
+    "jac_out_flag", "method_class", "method_name", "relative_step", "schedule_from",
+    "show_options", "spsa_parts", "Settings", "minimize_settings", "split_options", "tolerance",
 ]
 
 
@@ -51,11 +67,31 @@ def method_table():
 
 METHODS = method_table()
 
+#: ``method="spsa"``: Spall's SPSA, SGD stepping by the gain ``a_k`` along ``jac="spsa"``'s
+#: estimate (see the module docstring); its hyperparameters, as :func:`hyperparameters_of` gives
+#: a rule's.
+SPSA = "spsa"
+SPSA_HYPERPARAMETERS = types.MappingProxyType({
+    "a": (1.0, "step gain a of a_k = a / (k + 1 + A) ** alpha, the SGD step along the SPSA "
+               "estimate"),
+    "A": (None, "stability constant of the step gain; None: 0.01 times the iteration budget "
+                "(maxiter, or maxfev // (2 * spsa_samples) when smaller), noisyopt's "
+                "0.01 * niter"),
+    "alpha": (0.602, "decay exponent of the step gain"),
+})
+
+
+def method_class(method):
+    """``(optimizer class, fixed hyperparameters)`` that run ``method`` (SGD for "spsa")."""
+    return (CLASSES["SGD"], {}) if method == SPSA else METHODS[method]
+
 
 @functools.cache
 def hyperparameters_of(method):
     """The method's hyperparameters: ``{name: (default, one-line doc)}``, read-only (computed
     once: building it took 17 us of every call of ``minimize``)."""
+    if method == SPSA:
+        return SPSA_HYPERPARAMETERS
     cls, fixed = METHODS[method]
     return types.MappingProxyType({name: (fixed.get(name, spec.default), spec.doc)
                                    for name, spec in cls.variant.hyperparameters().items()})
@@ -71,7 +107,7 @@ def show_options(method=None, *, disp=True):
     disp : bool, default True
         Print the text; otherwise return it.
     """
-    names = [method_name(method)] if method is not None else list(METHODS)
+    names = [method_name(method)] if method is not None else [*METHODS, SPSA]
     blocks = []
     for name in names:
         lines = [name, "=" * len(name), "Options", "-------"]
@@ -90,8 +126,9 @@ def method_name(method):
     if not isinstance(method, str):
         raise TypeError(f"method must be a string or a callable, got {type(method).__name__}")
     name = method.lower()
-    if name not in METHODS:
-        raise ValueError(f"Unknown solver {method!r}; numadam's methods are {list(METHODS)}")
+    if name not in METHODS and name != SPSA:
+        raise ValueError(f"Unknown solver {method!r}; numadam's methods are "
+                         f"{[*METHODS, SPSA]}")
     return name
 
 
@@ -150,20 +187,31 @@ COMMON_OPTIONS = {
               "there; fun and jac still see NumPy arrays (x and g cross the bus every "
               "iteration, so this pays off only for large vectors and costly steps).",
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
+    "seed": "None, int, sequence of ints, numpy SeedSequence or Generator. Seeds the random "
+            "directions of jac='spsa' (and method='spsa'): the same seed, the same run "
+            "(np.random.default_rng(seed)). minimize_batch: problem b runs as minimize with "
+            "seed=np.random.SeedSequence(seed).spawn(B)[b], or seed is a sequence of B seeds, "
+            "one per problem.",
+    "spsa_samples": "int, default 1. SPSA estimates averaged per gradient, 2 evaluations of "
+                    "fun each (counted in nfev).",
+    "spsa_c": "float > 0, default 1.0. Perturbation gain c of c_k = c / (k + 1) ** "
+              "spsa_gamma, the half-width of jac='spsa''s pair of points.",
+    "spsa_gamma": "float >= 0, default 0.101. Decay exponent of the perturbation gain.",
 }
 
 
 #: The value each of :data:`COMMON_OPTIONS` takes when not given (``None``: off, or not tested).
 OPTION_DEFAULTS = {**dict.fromkeys(COMMON_OPTIONS), "maxiter": 1000, "average_decay": 0.99,
                    "average_start": 0, "compiled": True, "device": "cpu", "disp": False,
-                   "return_best": True, "jac_out": False}
+                   "return_best": True, "jac_out": False, "spsa_samples": 1,
+                   "spsa_c": 1.0, "spsa_gamma": 0.101}
 
 
 def split_options(method, options, hyperparameters, settings, stacklevel):
     """Sort ``options`` into ``hyperparameters`` (the method's names) and ``settings`` (the
     front end's), in place; a value contradicting the method's fixed settings raises, unknown
     names warn (``OptimizeWarning``, at ``stacklevel``), as in SciPy."""
-    fixed = METHODS[method][1]
+    fixed = method_class(method)[1]
     unknown = []
     for name, value in options.items():
         if name in hyperparameters:
@@ -255,6 +303,80 @@ def schedule_from(schedule, schedule_options, lr, maxiter):
     return schedules.SCHEDULES[schedule](lr, **settings)
 
 
+def generator(seed):
+    """The ``seed`` option as a ``numpy.random.Generator`` (``np.random.default_rng(seed)``: a
+    Generator passed is used as it is); anything it refuses raises a ValueError naming the
+    option."""
+    if isinstance(seed, (bool, np.bool_, float, np.floating)):
+        raise ValueError(f"seed must be None, a non-negative int, a sequence of them, a numpy "
+                         f"SeedSequence or Generator, got {seed!r:.80}")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"seed must be None, a non-negative int, a sequence of them, a numpy "
+                         f"SeedSequence or Generator, got {seed!r:.80} ({error})") from None
+
+
+def generators(seed, B):
+    """One generator per problem of a batch: problem ``b`` draws as ``minimize`` with
+    ``seed=np.random.SeedSequence(seed).spawn(B)[b]`` (``seed`` None, an int or a
+    SeedSequence), or with ``seed=seed[b]`` (a sequence of ``B`` seeds)."""
+    if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)) and not (
+            isinstance(seed, (bool, np.bool_))):
+        try:
+            sequence = (seed if isinstance(seed, np.random.SeedSequence)
+                        else np.random.SeedSequence(seed))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a "
+                             f"sequence of B = {B} seeds, got {seed!r:.80} ({error})") from None
+        return [np.random.default_rng(child) for child in sequence.spawn(B)]
+    if isinstance(seed, (list, tuple, np.ndarray)) and len(seed) == B:
+        return [generator(item) for item in seed]
+    raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a sequence of "
+                     f"B = {B} seeds (one per problem), got {seed!r:.80}")
+
+
+def spsa_estimate(settings):
+    """The options of ``jac="spsa"`` checked: ``(c, gamma, samples)``."""
+    c = real_scalar("spsa_c", settings["spsa_c"])
+    if not 0 < c < math.inf:
+        raise ValueError(f"spsa_c must be a positive finite number, got {c}")
+    gamma = real_scalar("spsa_gamma", settings["spsa_gamma"])
+    if not 0 <= gamma < math.inf:
+        raise ValueError(f"spsa_gamma must be a non-negative finite number, got {gamma}")
+    samples = settings["spsa_samples"]
+    if isinstance(samples, (bool, np.bool_)) or not isinstance(samples, numbers.Integral) or (
+            samples < 1):
+        raise ValueError(f"spsa_samples must be a positive integer, got {samples!r}")
+    return c, gamma, int(samples)
+
+
+def spsa_jac(method, jac):
+    """``jac`` for ``method``: ``method="spsa"`` takes only its own estimate (``None`` or
+    ``"spsa"``, which it becomes)."""
+    if method != SPSA:
+        return jac
+    if jac is not None and not (isinstance(jac, str) and jac == "spsa"):
+        raise ValueError(f"method='spsa' estimates its gradient itself: jac must be None or "
+                         f"'spsa', got {jac!r:.80}")
+    return "spsa"
+
+
+def spsa_parts(hyperparameters, maxiter, maxfev, samples):
+    """``method="spsa"`` as what runs it: the SGD hyperparameters and the gain schedule
+    ``k -> a / (k + 1 + A) ** alpha`` (:func:`numadam.schedules.spsa`), ``A`` defaulting to
+    0.01 times the iteration budget (``maxiter``, or the ``maxfev // (2 * samples)``
+    estimates ``maxfev`` affords when fewer; 0 when neither is finite)."""
+    a = nonnegative("a", hyperparameters["a"])
+    alpha = nonnegative("alpha", hyperparameters["alpha"])
+    A = hyperparameters["A"]  # noqa: N806 - Spall's name
+    if A is None:
+        budget = maxiter if maxfev is None else min(maxiter, maxfev // (2 * samples))
+        A = 0.0 if budget == sys.maxsize else 0.01 * budget  # noqa: N806
+    A = nonnegative("A", A)  # noqa: N806
+    return {"lr": a}, schedules.spsa(a, A, alpha)
+
+
 _UNSET = object()
 
 
@@ -272,6 +394,10 @@ BATCH_OPTIONS = {
     "disp": False,
     # accepted and ignored, as by minimize: every problem stops at its first NaN/inf
     "check_finite": None,
+    "seed": None,
+    "spsa_samples": OPTION_DEFAULTS["spsa_samples"],
+    "spsa_c": OPTION_DEFAULTS["spsa_c"],
+    "spsa_gamma": OPTION_DEFAULTS["spsa_gamma"],
 }
 
 
@@ -363,6 +489,8 @@ class Settings:
     schedule: object
     schedule_options: object
     finite_diff_rel_step: object
+    seed: object = None
+    spsa: tuple = (1.0, 0.101, 1)  # jac="spsa"'s (c, gamma, samples)
 
     @property
     def any_tolerance(self):
@@ -400,6 +528,13 @@ def minimize_settings(method, options, jac, stacklevel):
     device = settings["device"]
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    estimate = spsa_estimate(settings)
+    schedule = settings["schedule"]
+    if method == SPSA:
+        if schedule is not None:
+            raise ValueError("method='spsa' steps by its own gain sequence (a, A, alpha): the "
+                             "schedule option cannot be set")
+        hyperparameters, schedule = spsa_parts(hyperparameters, maxiter, maxfev, estimate[2])
     return Settings(
         hyperparameters=hyperparameters, maxiter=maxiter, maxfev=maxfev, gtol=gtol, ftol=ftol,
         xtol=xtol, disp=disp_flag(settings["disp"]),
@@ -408,6 +543,7 @@ def minimize_settings(method, options, jac, stacklevel):
         average_decay=unit_interval("average_decay", settings["average_decay"]),
         average_start=average_start, compiled=compiled, device=device,
         return_best=flag("return_best", settings["return_best"]),
-        jac_out=jac_out_flag(settings["jac_out"], jac), schedule=settings["schedule"],
+        jac_out=jac_out_flag(settings["jac_out"], jac), schedule=schedule,
         schedule_options=settings["schedule_options"],
-        finite_diff_rel_step=settings["finite_diff_rel_step"])
+        finite_diff_rel_step=settings["finite_diff_rel_step"], seed=settings["seed"],
+        spsa=estimate)

@@ -50,6 +50,16 @@ def warmup(lr, warmup_iters=100, start_factor=0.0):
     return lambda k: lr * (start_factor + (1 - start_factor) * min(k, warmup_iters) / warmup_iters)
 
 
+def spsa(lr, A=0.0, alpha=0.602):  # noqa: N803 - Spall's name
+    """Spall's step gain ``a_k = lr / (k + 1 + A) ** alpha`` (SPSA's ``a``, ``A``, ``alpha``;
+    Spall, IEEE Trans. Aerosp. Electron. Syst. 34, 1998): the schedule of ``method="spsa"``,
+    computed as ``noisyopt.minimizeSPSA`` computes it (its ``A`` is ``0.01 * niter``)."""
+    lr = check.learning_rate("lr", lr)
+    A = check.nonnegative("A", A)  # noqa: N806
+    alpha = check.nonnegative("alpha", alpha)
+    return lambda k: lr / (k + 1.0 + A) ** alpha
+
+
 def _positive_integer(name, value):
     """An integer ``>= 1`` (a NumPy integer too; bool excluded), as an int, checked as the
     optimizers check theirs."""
@@ -65,4 +75,5 @@ SCHEDULES = {
     "exponential": exponential,
     "cosine": cosine,
     "warmup": warmup,
+    "spsa": spsa,
 }
