@@ -77,12 +77,17 @@ from numadam._inputs import batch_bounds, batch_points, batch_rows
 from numadam._objective import RowsObjective, check_row_arity
 from numadam._options import (
     BATCH_OPTIONS,
+    SPSA,
     batch_method_name,
     batch_settings,
     check_stops,
     count,
     disp_flag,
+    generators,
     jac_out_flag,
+    spsa_estimate,
+    spsa_jac,
+    spsa_parts,
     tolerance,
 )
 from numadam._policy import MAXITER, SUCCESS, descent_sign, final_statuses, message
@@ -169,6 +174,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         return minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac,
                                      bounds, tol, callback, options, batch_args)
     method = batch_method_name(method)
+    jac = spsa_jac(method, jac)
     X = batch_points(x0)
     B, n = X.shape
     args = args if isinstance(args, tuple) else (args,)
@@ -182,6 +188,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     maxiter = count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
     maxfev = count("maxfev", settings["maxfev"], None)
     check_stops(maxiter, maxfev, any_tolerance)
+    estimate = spsa_estimate(settings)
+    schedule = None
+    if method == SPSA:  # SGD stepping by the gain sequence (numadam._options.spsa_parts)
+        scalars, schedule = spsa_parts(scalars, maxiter, maxfev, estimate[2])
     maxfev = -1 if maxfev is None else maxfev  # the policy's "no limit"
     tolerances = tuple(-1.0 if tol is None else tol for tol in (gtol, ftol, xtol))
     disp = disp_flag(settings["disp"])
@@ -252,13 +262,20 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         njev = nfev.copy()
         objective = None
     else:
+        spsa = ((generators(settings["seed"], B), *estimate) if jac == "spsa" else None)
         objective = RowsObjective(fun, jac, args, batch_args, B, n, jac_out, limits,
-                                  per_row=form == "rows")
+                                  per_row=form == "rows", spsa=spsa)
+        constants_at = None
+        if schedule is not None:
+            def constants_at(k):  # the settings' constants at the learning rate of step k
+                for step in steps:
+                    step.lr = schedule(k)
+                return float_rows([step.compiled_step().constants for step in steps])
         vectorized_loop(objective, compiled[0].kernel, compiled[0].step_scalars, state,
                         constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
                         sign, maxiter, maxfev, *tolerances, callback, every, return_best,
-                        F_start)
+                        F_start, constants_at)
         nfev, njev = objective.nfev, objective.njev
     nfev_of_loop = nfev.copy()  # before a schedule-free rule's last evaluation
     if rule.modes:
@@ -268,6 +285,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     # the policy's final status, for all problems at once (a Python loop over the problems
     # took 10 ms of the 0.35 s of B = 20,000 small fits)
     final_statuses(status, nfev_of_loop, maxfev, any_tolerance, sign, F, F_start)
+    if objective is not None and objective.estimates_values:  # SPSA: f at the answers
+        F[:] = objective.values(X, np.arange(B))
     messages = {code: message(code, any_tolerance) for code in np.unique(status).tolist()}
     result = OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
                             success=status == SUCCESS,

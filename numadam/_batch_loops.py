@@ -300,10 +300,12 @@ def compiled_pass(function):
 def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
                     inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
                     upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
-                    return_best, F_start):
+                    return_best, F_start, constants_at=None):
     """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
     (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call.
-    Tolerances and ``maxfev`` as the policy takes them (negative: not requested)."""
+    Tolerances and ``maxfev`` as the policy takes them (negative: not requested).
+    ``constants_at(k)``: the settings' constants for step ``k`` (a learning-rate schedule:
+    ``method="spsa"``'s gain), where they change from step to step."""
     active = np.arange(X.shape[0])
     F0, G0 = objective(X, active)
     F[:], G[:], F_start[:] = F0, G0, F0
@@ -325,6 +327,8 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
             active = active[status[active] == MAXITER]
         if not active.size:
             break
+        if constants_at is not None:  # the active problems have all taken as many steps
+            constants = constants_at(int(nit[active[0]]))
         update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
                     inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit)
         F_new, G_new = objective(X[active], active)

@@ -307,9 +307,14 @@ class RowsObjective:
     their own copy of the points: user code cannot change the iterates."""
 
     def __init__(self, fun, jac, args, batch_args, B, n, jac_out=False, limits=None,
-                 per_row=False):
+                 per_row=False, spsa=None):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        # spsa: (one generator per problem, c, gamma, samples), checked by the front end; a
+        # jitted per-row fun is called without keywords (RowByRow): never seeded
+        self.spsa = None if jac != "spsa" else [
+            Perturbations(rng, *spsa[1:], seeded=not per_row and takes_seed(fun))
+            for rng in spsa[0]]
         if per_row:  # the jitted form's functions, each called with one row (RowByRow)
             count = len(batch_args)
             fun = RowByRow(fun, count, "value and gradient" if jac is True else "value",
@@ -319,9 +324,10 @@ class RowsObjective:
         self.fun, self.jac, self.args, self.batch_args = fun, jac, args, batch_args
         self.jac_out, self.limits = jac_out, limits
         self.nfev, self.njev, self.n = np.zeros(B, np.int64), np.zeros(B, np.int64), n
-        if not (callable(jac) or jac is True or jac in (None, False, "2-point", "3-point")):
-            raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', "
-                             f"got {jac!r}")
+        if not (callable(jac) or jac is True
+                or jac in (None, False, "2-point", "3-point", "spsa")):
+            raise ValueError(f"jac must be a callable, True, None, '2-point', '3-point' or "
+                             f"'spsa', got {jac!r}")
 
     def _values(self, values, count):
         values = np.asarray(values, dtype=np.float64)
@@ -340,6 +346,8 @@ class RowsObjective:
     def __call__(self, X, rows):
         extra = tuple(array[rows] for array in self.batch_args) + self.args
         count = len(rows)
+        if self.spsa is not None:
+            return self._spsa(X, rows, extra)
         if self.jac_out:  # the gradient function writes into the array it is given
             G = np.empty((count, self.n))
             if self.jac is True:
@@ -361,6 +369,58 @@ class RowsObjective:
         self.nfev[rows] += 1
         self.njev[rows] += 1
         return F, G
+
+    def _spsa(self, X, rows, extra):
+        """The SPSA estimates of the active rows (module docstring), each problem with its
+        own draws, in :meth:`PointObjective._with_spsa`'s operations (the same bits): ``(F,
+        G)``, ``F`` the means of the evaluations. The seeds reach ``fun`` as an array, one per
+        row."""
+        problems = [self.spsa[b] for b in rows]
+        count, samples = len(rows), problems[0].samples if problems else 1
+        gain = np.array([problem.next_gain() for problem in problems])[:, None]
+        F, G = np.zeros(count), np.zeros_like(X)
+        for _ in range(samples):
+            draws = [problem.draw(self.n, np.float64) for problem in problems]
+            delta = np.array([d for d, _ in draws]).reshape(count, self.n)
+            keywords = {} if not problems or draws[0][1] is None else {
+                "seed": np.array([seed for _, seed in draws], np.int64)}
+            step = gain * delta
+            plus, minus = X + step, X - step
+            if self.limits is None:
+                spread = 2 * gain * delta
+            else:
+                lower, upper = self.limits[0][rows], self.limits[1][rows]
+                np.clip(plus, lower, upper, out=plus)
+                np.clip(minus, lower, upper, out=minus)
+                spread = plus - minus
+            F_plus = self._values(self.fun(plus, *extra, **keywords), count)
+            F_minus = self._values(self.fun(minus, *extra, **keywords), count)
+            F = F + (F_plus + F_minus)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                estimate = (F_plus - F_minus)[:, None] / spread
+            if self.limits is not None:
+                estimate[spread == 0] = 0  # a variable fixed by its bounds
+            G += estimate
+        self.nfev[rows] += 2 * samples
+        self.njev[rows] += 1
+        return F / (2 * samples), G / np.float64(samples)
+
+    @property
+    def estimates_values(self):
+        """Whether the values the loop sees are estimates (SPSA's means), not ``fun(X)``."""
+        return self.spsa is not None
+
+    def values(self, X, rows):
+        """``fun`` at the rows ``rows`` of ``X`` alone, counted (with fresh seeds when SPSA
+        hands ``fun`` some): the result's ``fun`` where the loop saw estimates of it."""
+        extra = tuple(array[rows] for array in self.batch_args) + self.args
+        keywords = {}
+        if self.spsa is not None and self.spsa[0].seeded:
+            keywords = {"seed": np.array([self.spsa[b].seed()["seed"] for b in rows],
+                                         np.int64)}
+        F = self._values(self.fun(X[rows].copy(), *extra, **keywords), len(rows))
+        self.nfev[rows] += 1
+        return F
 
     def _finite_differences(self, X, F, extra, rows):
         """:func:`differences` of the active rows, each problem's ``nfev`` counted as

@@ -412,8 +412,9 @@ def batch_settings(method, options, B):
     """Split ``options`` into the method's hyperparameters (scalar or per problem) and the
     batch settings; minimize's options that the batch does not support raise
     (:data:`REFUSED_OPTIONS`), unknown names warn, as in SciPy."""
-    cls, fixed = METHODS[method]
-    hyperparameters = dict.fromkeys(cls.hyperparameter_names(), _UNSET)
+    cls, fixed = method_class(method)
+    names = SPSA_HYPERPARAMETERS if method == SPSA else cls.hyperparameter_names()
+    hyperparameters = dict.fromkeys(names, _UNSET)
     # refused when set to anything but minimize's default (a dict of options shared with
     # minimize may spell out schedule=None or device="cpu")
     refused = sorted(name for name, value in options.items()
@@ -431,6 +432,13 @@ def batch_settings(method, options, B):
     split_options(method, options, hyperparameters, settings, stacklevel=4)
     hyperparameters = {k: v for k, v in hyperparameters.items() if v is not _UNSET}
     per_problem = {}
+    if method == SPSA:  # the gain is one sequence for the batch (spsa_parts makes it)
+        for name, value in hyperparameters.items():
+            if np.ndim(value):
+                raise ValueError(f"method='spsa' takes {name} as one value for the whole batch, "
+                                 f"not an array")
+        return cls, {name: SPSA_HYPERPARAMETERS[name][0] for name in SPSA_HYPERPARAMETERS} | (
+            hyperparameters), per_problem, settings
     specs = cls.variant.hyperparameters()
     for name, value in hyperparameters.items():
         spec = specs[name]
