@@ -112,10 +112,13 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         Extra arguments shared by all problems (a non-tuple is wrapped).
     method : str, default "adam"
         Any method of :func:`numadam.minimize`.
-    jac : callable, True, None, "2-point" or "3-point"
+    jac : callable, True, None, "2-point", "3-point" or "spsa"
         Jitted: ``jac(x_b, *batch_rows_b, *args) -> (n,)``. Vectorized: ``(B', n)``; ``True``
         when ``fun`` returns ``(F, G)``; otherwise finite differences (of a jitted ``fun``, row
-        by row from Python).
+        by row from Python), or SPSA's estimate (``"spsa"``, as ``minimize``'s: each problem
+        with its own random directions, see ``seed`` below; a vectorized ``fun`` with a
+        ``seed`` parameter gets ``seed=`` an array of one seed per row, the same for both
+        points of each pair; a jitted ``fun`` gets none).
     bounds : Bounds, sequence of (lo, hi) pairs, or (lower, upper) arrays of shape (B, n)
         Shared ``(n,)`` or per problem ``(B, n)``; enforced by projection.
     tol : float, optional
@@ -145,6 +148,14 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         the end (problems per status, totals of ``nit``, ``nfev``, ``njev``; with ``comm``,
         on rank 0 only). ``return_best`` as in ``minimize``; ``check_finite`` is accepted and
         ignored, as by ``minimize`` (every problem stops at its first NaN or inf).
+
+        ``seed``, ``spsa_samples``, ``spsa_c``, ``spsa_gamma`` (``jac="spsa"``,
+        ``method="spsa"``, whose ``a``, ``A``, ``alpha`` are one value for the batch): problem
+        ``b`` draws its directions and seeds as ``minimize`` with
+        ``seed=np.random.SeedSequence(seed).spawn(B)[b]`` (``seed`` None, an int or a
+        SeedSequence), or with ``seed=seed[b]`` when ``seed`` is a sequence of ``B`` seeds; so
+        each problem equals that ``minimize`` run, bitwise, and keeps its draws when the batch
+        grows (child ``b`` of a SeedSequence does not depend on ``B``).
 
         ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
         ``clip_value``, ``average``, ``average_decay``, ``average_start``,

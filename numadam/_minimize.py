@@ -15,11 +15,25 @@ The status codes and the stopping tests are the iteration policy's, written once
 Stochastic objectives
 ---------------------
 ``fun`` and ``jac`` may be random (a minibatch loss, a noisy measurement): they bring their own
-``np.random.Generator``. numadam itself draws no random numbers. With noise, prefer a fixed
+``np.random.Generator``. numadam itself draws random numbers only for SPSA (below), from the
+generator of ``options["seed"]``. With noise, prefer a fixed
 budget (no tolerance: status 0 when ``maxiter`` completes) and iterate averaging,
 ``options={"average": "polyak"}`` (running mean of the iterates from ``average_start`` on) or
 ``"ema"`` (exponential moving average with ``average_decay``): the result's ``x`` is then the
 averaged point, and ``fun``/``jac`` are evaluated once more there.
+
+SPSA
+----
+``method="spsa"`` is Spall's simultaneous perturbation stochastic approximation: SGD stepping
+``x ← x − a_k ĝ`` with ``a_k = a / (k + 1 + A) ** alpha``, ``ĝ`` the two-evaluation estimate
+``jac="spsa"`` (see :mod:`numadam._objective`), both with ``noisyopt.minimizeSPSA``'s defaults and
+formulas; ``jac="spsa"`` gives that estimate to any other method. An iteration costs ``2 *
+spsa_samples`` evaluations of ``fun``, all counted in ``nfev`` (``maxfev`` is tested before each
+iteration, so a run may pass it by less than one estimate); the values the loop sees (for
+``ftol``, ``return_best``, the status) are the means of those evaluations, and the result's
+``fun`` is ``fun`` evaluated once more at the returned ``x``. ``options={"seed": ...}`` makes the
+run reproducible; a ``fun`` with a ``seed`` parameter gets the same seed for both points of a
+pair (common random numbers). No compiled code of its own: the Python loop with SGD's kernel.
 
 Compiled loop
 -------------
@@ -101,18 +115,21 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         Any method of the rule registry, case-insensitive (``list(numadam._minimize.METHODS)``:
         "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
         "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "asgd", "adopt", "ademamix",
-        "schedulefree_adamw"); or a callable with SciPy's custom-method signature. With
+        "schedulefree_adamw", and "spsa": see SPSA in the module docstring); or a callable
+        with SciPy's custom-method signature. With
         "schedulefree_adamw" the result is the averaged (evaluation) point, projected onto
         ``bounds``, where ``fun`` and ``jac`` are evaluated once more; a run that stopped at
         ``gtol`` returns its last iterate instead when the gradient at that point does not meet
         ``gtol``. With "asgd" it is the iterate, as PyTorch's ASGD leaves it in the parameters
         (its average is the optimizer's state; ``options={"average": "polyak",
         "average_start": ...}`` returns an averaged point for any method).
-    jac : callable, True, None, "2-point", "3-point" or "cs"
+    jac : callable, True, None, "2-point", "3-point", "cs" or "spsa"
         The gradient ``jac(x, *args) -> ndarray (n,)``; ``True`` when ``fun`` returns it too;
         otherwise finite differences by SciPy's ``approx_derivative`` (``None``: "2-point";
         "cs": complex step, for a ``fun`` that computes in complex arithmetic), never evaluated
-        outside ``bounds``.
+        outside ``bounds``; "spsa": the simultaneous-perturbation estimate, two evaluations
+        whatever ``n`` (options ``seed``, ``spsa_samples``, ``spsa_c``, ``spsa_gamma``).
+        ``method="spsa"`` takes only ``None`` or "spsa".
     hess, hessp : ignored
         Accepted as SciPy's signature has them; first-order methods warn and ignore them, as
         SciPy's own do.
