@@ -85,6 +85,7 @@ from numadam._options import (
     disp_flag,
     generators,
     jac_out_flag,
+    return_best_flag,
     spsa_estimate,
     spsa_jac,
     spsa_parts,
@@ -92,7 +93,6 @@ from numadam._options import (
 )
 from numadam._policy import MAXITER, SUCCESS, descent_sign, final_statuses, message
 from numadam._step_tables import step_table
-from numadam._validation import flag
 
 __all__ = ["choose_form", "minimize_batch", "summary"]
 
@@ -237,7 +237,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     carries = np.ascontiguousarray(float_rows([step.carry for step in compiled])[setting])
     F_start = np.full(B, np.nan)
     # as minimize: the lowest iterate is returned if the run ends above it
-    return_best = flag("return_best", settings["return_best"]) and not rule.modes
+    return_best = return_best_flag(options, jac) and not rule.modes
     form = choose_form(settings, fun, jac, callback)
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)

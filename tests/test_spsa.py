@@ -226,3 +226,14 @@ def test_bad_batch_options(options, match):
     with pytest.raises(ValueError, match=match):
         numadam.minimize_batch(lambda X: np.sum(X * X, axis=1), np.ones((3, 2)),
                                method="spsa", options={"maxiter": 2, **options})
+
+
+def test_return_best_is_off_with_spsa_estimates():
+    # the loop's values are noisy means there: the lowest would be the luckiest draw. In one
+    # variable the estimate of x^2's gradient is exact, and lr = 1.5 doubles |x| every step
+    options = {"lr": 1.5, "maxiter": 5, "seed": 0}
+    last = numadam.minimize(sphere, [1.0], method="sgd", jac="spsa", options=options)
+    assert last.x[0] == pytest.approx(-32.0) and last.status == 4
+    best = numadam.minimize(sphere, [1.0], method="sgd", jac="spsa",
+                            options={**options, "return_best": True})
+    assert best.x[0] == 1.0
