@@ -19,7 +19,7 @@ from numadam._mpi import (
     raise_together,
     shares,
 )
-from numadam._options import batch_method_name, batch_settings, disp_flag
+from numadam._options import batch_method_name, batch_settings, disp_flag, problem_seeds
 
 __all__ = ["concatenate", "input_digests", "minimize_batch_across"]
 
@@ -66,6 +66,8 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
             # the summary is printed once, of the whole batch, on rank 0 (below)
             local_options = {name: value[rows] if name in per_problem else value
                              for name, value in dict(options or {}).items() if name != "disp"}
+            if local_options.get("seed") is not None:  # each problem's seed, as in one process
+                local_options["seed"] = problem_seeds(local_options["seed"], B)[rows]
             local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
             local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
                                    local_options, batch_args=tuple(a[rows] for a in batch_args))

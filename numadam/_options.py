@@ -43,7 +43,8 @@ __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
     "SPSA", "SPSA_HYPERPARAMETERS", "batch_method_name", "batch_settings", "check_stops",
     "count", "disp_flag", "generator", "generators", "hyperparameters_of", "is_default",
-    "jac_out_flag", "method_class", "method_name", "relative_step", "return_best_flag",
+    "jac_out_flag", "method_class", "method_name", "problem_seeds", "relative_step",
+    "return_best_flag",
     "schedule_from", "show_options", "spsa_estimate", "spsa_jac", "spsa_parts", "Settings",
     "minimize_settings", "split_options", "tolerance",
 ]
@@ -322,9 +323,14 @@ def generator(seed):
 
 
 def generators(seed, B):
-    """One generator per problem of a batch: problem ``b`` draws as ``minimize`` with
-    ``seed=np.random.SeedSequence(seed).spawn(B)[b]`` (``seed`` None, an int or a
-    SeedSequence), or with ``seed=seed[b]`` (a sequence of ``B`` seeds)."""
+    """One generator per problem of a batch (:func:`problem_seeds`)."""
+    return [generator(item) for item in problem_seeds(seed, B)]
+
+
+def problem_seeds(seed, B):
+    """The ``seed`` option of a batch as one ``minimize`` seed per problem: problem ``b`` draws
+    as ``minimize`` with ``seed=np.random.SeedSequence(seed).spawn(B)[b]`` (``seed`` None, an
+    int or a SeedSequence), or with ``seed=seed[b]`` (a sequence of ``B`` seeds)."""
     if seed is None or isinstance(seed, (numbers.Integral, np.random.SeedSequence)) and not (
             isinstance(seed, (bool, np.bool_))):
         try:
@@ -335,11 +341,10 @@ def generators(seed, B):
                              f"sequence of B = {B} seeds, got {seed!r:.80} ({error})") from None
         # sequence.spawn(B)'s children, without counting them as spawned in a SeedSequence the
         # caller passed (a second batch with it draws the same)
-        return [np.random.default_rng(np.random.SeedSequence(
-            sequence.entropy, spawn_key=(*sequence.spawn_key, b), pool_size=sequence.pool_size))
-            for b in range(B)]
+        return [np.random.SeedSequence(sequence.entropy, spawn_key=(*sequence.spawn_key, b),
+                                       pool_size=sequence.pool_size) for b in range(B)]
     if isinstance(seed, (list, tuple, np.ndarray)) and len(seed) == B:
-        return [generator(item) for item in seed]
+        return list(seed)
     raise ValueError(f"seed must be None, a non-negative int, a SeedSequence or a sequence of "
                      f"B = {B} seeds (one per problem), got {seed!r:.80}")
 
