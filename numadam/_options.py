@@ -156,7 +156,8 @@ COMMON_OPTIONS = {
             "gradient).",
     "ftol": "float, optional. Stop when |f_k - f_(k-1)| <= ftol * max(|f_k|, |f_(k-1)|, 1).",
     "xtol": "float, optional. Stop when max|x_k - x_(k-1)| <= xtol.",
-    "schedule": "callable k -> lr, or 'constant', 'step', 'exponential', 'cosine', 'warmup'.",
+    "schedule": "callable k -> lr, or 'constant', 'step', 'exponential', 'cosine', 'warmup', "
+                "'spsa' (Spall's gain lr / (k + 1 + A) ** alpha).",
     "schedule_options": "dict, parameters of a named schedule (see numadam.schedules); "
                         "'cosine' defaults to T_max=maxiter.",
     "clip_norm": "float, optional. Rescale g to this Euclidean norm when it is longer.",
