@@ -112,7 +112,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
     args : tuple
         Extra arguments of ``fun`` and ``jac``.
     method : str or callable, default "adam"
-        Any method of the rule registry, case-insensitive (``list(numadam._minimize.METHODS)``:
+        Any method of the rule registry, case-insensitive (``list(numadam._options.METHODS)``:
         "adam", "adamw", "amsgrad", "nadam", "radam", "adamax", "adagrad", "adadelta",
         "rmsprop", "rprop", "sgd", "momentum", "nesterov", "lion", "asgd", "adopt", "ademamix",
         "schedulefree_adamw", and "spsa": see SPSA in the module docstring); or a callable
