@@ -18,7 +18,17 @@ its options. So ``jac="spsa"`` hands the same estimate to every method, and SPSA
 compiled code of its own: SGD's kernel is compiled already, and with a schedule the step runs
 from ``minimize``'s Python loop, as for any schedule. The defaults are
 ``noisyopt.minimizeSPSA``'s (``a = c = 1``, ``alpha = 0.602``, ``gamma = 0.101``, ``A = 0.01``
-times the iteration budget), and so are its formulas.
+times the iteration budget), and so are its formulas: the same gains computed the same way, its
+projection of both points onto the bounds and its division by their actual distance, the
+projected step, seeds below 2^31 - 1 for a ``fun`` that takes them, ``fun`` evaluated at the
+answer (in one variable, where the estimate does not depend on the direction, the iterates
+are noisyopt's bit for bit; tests/test_spsa.py). Where it differs, on purpose: the draws come
+from a Generator of ``seed`` rather than NumPy's global state, ``x0`` is never modified
+(noisyopt steps in the caller's array), a variable fixed by its bounds gets 0 rather than
+0/0, ``nfev`` counts the answer's evaluation too, and a ``fun`` without a ``seed`` parameter
+is simply not given one (noisyopt's ``paired=True`` requires it). The policy's loop estimates
+at the last iterate too (for ``gtol`` and the status), so at equal ``maxfev`` it takes one step
+fewer than noisyopt.
 """
 
 from __future__ import annotations
@@ -140,7 +150,8 @@ def batch_method_name(method):
     method solves one problem, and the batch runs its own loops."""
     if callable(method):
         name = getattr(method, "__name__", None)
-        if getattr(method, "__module__", None) == "numadam.scipy_methods" and name in METHODS:
+        if getattr(method, "__module__", None) == "numadam.scipy_methods" and (
+                name in METHODS or name == SPSA):
             return name
         raise TypeError(f"method must be the name of a numadam method (or one of numadam's "
                         f"SciPy entry points such as numadam.adam); minimize_batch cannot run "

@@ -67,3 +67,7 @@ asgd = scipy_method("asgd")
 adopt = scipy_method("adopt")
 ademamix = scipy_method("ademamix")
 # </methods>
+
+# method="spsa" is no rule of the registry but SGD, its gain and jac="spsa" (numadam._options)
+spsa = scipy_method("spsa")
+__all__ += ["spsa"]

@@ -237,3 +237,12 @@ def test_return_best_is_off_with_spsa_estimates():
     best = numadam.minimize(sphere, [1.0], method="sgd", jac="spsa",
                             options={**options, "return_best": True})
     assert best.x[0] == 1.0
+
+
+def test_numadam_spsa_is_a_scipy_custom_method():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    options = {"seed": 1, "maxiter": 30}
+    through_scipy = scipy_optimize.minimize(sphere, np.ones(3), method=numadam.spsa,
+                                            options=options)
+    assert same_run(through_scipy, numadam.minimize(sphere, np.ones(3), method="spsa",
+                                                    options=options))
