@@ -273,7 +273,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         njev = nfev.copy()
         objective = None
     else:
-        spsa = ((generators(settings["seed"], B), *estimate) if jac == "spsa" else None)
+        spsa = ((generators(settings["seed"], B), *estimate)
+                if isinstance(jac, str) and jac == "spsa" else None)
         objective = RowsObjective(fun, jac, args, batch_args, B, n, jac_out, limits,
                                   per_row=form == "rows", spsa=spsa)
         constants_at = None

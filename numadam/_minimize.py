@@ -234,7 +234,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     schedule = schedule_from(settings.schedule, settings.schedule_options, optimizer.lr,
                              settings.maxiter)
     args = args if isinstance(args, tuple) else (args,)  # as SciPy wraps a non-tuple
-    spsa = (generator(settings.seed), *settings.spsa) if jac == "spsa" else None
+    spsa = ((generator(settings.seed), *settings.spsa)
+            if isinstance(jac, str) and jac == "spsa" else None)
     objective = PointObjective(fun, jac, args, x, limits,
                                relative_step(settings.finite_diff_rel_step, x.shape[0]),
                                settings.jac_out, spsa)

@@ -113,7 +113,7 @@ class PointObjective:
         self.rel_step = rel_step  # checked by the front end (options.relative_step)
         self.limits = limits
         self.spsa = None
-        if jac == "spsa":  # spsa: (rng, c, gamma, samples), checked by the front end
+        if isinstance(jac, str) and jac == "spsa":  # spsa: (rng, c, gamma, samples)
             self.spsa = Perturbations(*spsa, seeded=takes_seed(fun))
             self.evaluate = self._with_spsa
         elif jac_out:  # the gradient function writes into a new array it is given
@@ -312,7 +312,7 @@ class RowsObjective:
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         # spsa: (one generator per problem, c, gamma, samples), checked by the front end; a
         # jitted per-row fun is called without keywords (RowByRow): never seeded
-        self.spsa = None if jac != "spsa" else [
+        self.spsa = None if not (isinstance(jac, str) and jac == "spsa") else [
             Perturbations(rng, *spsa[1:], seeded=not per_row and takes_seed(fun))
             for rng in spsa[0]]
         if per_row:  # the jitted form's functions, each called with one row (RowByRow)
