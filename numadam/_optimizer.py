@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from numba import get_num_threads
 from numba.core.errors import TypingError
 
 from numadam import _validation as check
@@ -512,7 +513,8 @@ class Optimizer:
                     raise NonFiniteGradientError.unchanged(bad)
         step = self.step_count + 1
         skipped = self._grouped_loop(param, grad, *self._state_vectors, self._segments,
-                                     self._table, self._scratch, step)
+                                     self._table, self._scratch, step,
+                                     get_num_threads() if self._threads else 1)
         if skipped < 0:  # a group's per-step scalars are not finite: nothing was changed
             nc, ni, nk = self._widths
             for index, row in enumerate(self._table):

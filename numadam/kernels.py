@@ -30,6 +30,7 @@ import functools
 from types import FunctionType
 from typing import NamedTuple
 
+import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
@@ -204,14 +205,15 @@ def _store_row(typingctx, row, offset, values):
 
 
 #: What the driver of :func:`grouped_for_rule` calls, set per rule in the driver's own globals
-#: (see there): the loops for short and long segments, the rule's compiled ``step_scalars``, and
-#: ``(constants, step inputs, carry)`` of one group, as values whose types (float or flag) the
-#: table's columns are read back as.
-_SHORT = _LONG = _STEP_SCALARS = None
+#: (see there): the rule's serial loop, its compiled ``step_scalars``, ``(constants, step
+#: inputs, carry)`` of one group, as values whose types (float or flag) the table's columns are
+#: read back as, and whether the driver runs on all threads.
+_SHORT = _STEP_SCALARS = None
 _LIKE = ((), (), ())
+_THREADS = False
 
 
-def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step):
+def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step, parts):
     """The driver of :func:`grouped_for_rule`, before it is bound to a rule."""
     c_like, inputs_like, carry_like = _LIKE
     nc = len(c_like)
@@ -231,39 +233,48 @@ def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step
     for k in range(table.shape[0]):
         for j in range(ncarry):
             table[k, nc + ni + j] = scratch[k, ns + j]
+    if _THREADS:  # one launch: thread t updates the t-th part of every segment
+        total = 0
+        for part in prange(parts):
+            share = np.int64(part)
+            for row in range(segments.shape[0]):
+                first, last, member = segments[row, 0], segments[row, 1], segments[row, 2]
+                low = first + (last - first) * share // parts
+                high = first + (last - first) * (share + 1) // parts
+                if low < high:
+                    c_part = _row_like(table[member], 0, c_like, table)
+                    s_part = _row_like(scratch[member], 0, s_like, table)
+                    total += _count(_SHORT(param[low:high], grad[low:high],
+                                           _part(state0, low, high), _part(state1, low, high),
+                                           _part(state2, low, high), c_part, s_part))
+        return total
     skipped = 0
     for k in range(segments.shape[0]):
         start, stop, group = segments[k, 0], segments[k, 1], segments[k, 2]
         # floats as the host passes them to the loops (float64, converted by the loop): the
-        # loops compiled for the optimizers without groups, for the same argument types
+        # loop compiled for the optimizers without groups, for the same argument types
         c = _row_like(table[group], 0, c_like, table)
         s = _row_like(scratch[group], 0, s_like, table)
-        if stop - start >= PARALLEL_THRESHOLD:
-            skipped += _count(_LONG(param[start:stop], grad[start:stop],
-                                    _part(state0, start, stop), _part(state1, start, stop),
-                                    _part(state2, start, stop), c, s))
-        else:
-            skipped += _count(_SHORT(param[start:stop], grad[start:stop],
-                                     _part(state0, start, stop), _part(state1, start, stop),
-                                     _part(state2, start, stop), c, s))
+        skipped += _count(_SHORT(param[start:stop], grad[start:stop], _part(state0, start, stop),
+                                 _part(state1, start, stop), _part(state2, start, stop), c, s))
     return skipped
 
 
 @functools.cache
 def grouped_for_rule(element, step_scalars, like, checked, threads):
-    """The grouped pass of a rule: each segment of the vector updated by the rule's own loop
-    (:func:`for_rule`) with its group's constants and per-step scalars.
+    """The grouped pass of a rule: each segment of the vector updated by the rule's own serial
+    loop (:func:`for_rule`) with its group's constants and per-step scalars.
 
-    A driver around the loops that the optimizers without groups use, compiled once per rule,
+    A driver around the loop that the optimizers without groups use, compiled once per rule,
     flags and dtype: no second copy of the element to compile, and each segment is bitwise what
-    an optimizer of its own makes of it. ``checked`` picks the loops fused with the finiteness
-    check; with ``threads`` a segment of at least :data:`PARALLEL_THRESHOLD` elements runs the
-    parallel loop (one ``prange`` per such segment), every other segment the serial one.
-    ``step_scalars`` is the rule's, compiled; ``like`` is ``(constants, step inputs, carry)`` of
-    one group: values whose types (float or flag) the table's columns are read back as. The
-    driver is called as::
+    an optimizer of its own makes of it. ``checked`` picks the loop fused with the finiteness
+    check. With ``threads`` the driver runs one ``prange`` over ``parts``, thread ``t``
+    updating the ``t``-th of ``parts`` equal parts of every segment (one launch of the thread pool
+    however many segments, each thread the same share). ``step_scalars`` is the rule's,
+    compiled; ``like`` is ``(constants, step inputs, carry)`` of one group: values whose types
+    (float or flag) the table's columns are read back as. The driver is called as::
 
-        driver(param, grad, state0, state1, state2, segments, table, scratch, step)
+        driver(param, grad, state0, state1, state2, segments, table, scratch, step, parts)
 
     * ``segments``: int64 ``(k, 3)``, rows ``(start, stop, group)``, disjoint; elements outside
       every segment are not touched;
@@ -271,30 +282,29 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
       (values of the parameters' dtype), the inputs of its per-step scalars and its carried
       scalars (updated by the call);
     * ``scratch``: float64 ``(groups, len(s) + len(carry))``, written by the call;
-    * ``step``: the step number.
+    * ``step``: the step number; ``parts``: the number of threads (``numba.get_num_threads()``,
+      read on the host: read in the driver, it would keep Numba from caching it).
 
     Each group's per-step scalars are the rule's own ``step_scalars`` (the function the
     optimizers run on the host), compiled, computed once per group and step before the pass:
     the host does no per-group work. Returns the number of skipped entries, or ``-1`` if some
     group's scalars are not finite: then nothing was changed.
 
-    The driver is :func:`_grouped` with globals of its own that name these loops and values.
-    Numba's disk cache keys a closure by the pickle of what it closes over, which for Numba
-    functions changes from process to process (a new uuid each); globals are not in the key, so
-    the driver's name carries the rule, the flags and the ``like`` types instead.
+    The driver is :func:`_grouped` with globals of its own that name these. Numba's disk cache
+    keys a closure by the pickle of what it closes over, which for Numba functions changes
+    from process to process (a new uuid each); globals are not in the key, so the driver's
+    name carries the rule, the flags and the ``like`` types instead.
     """
     loops = for_rule(element)
-    short = loops.serial_checked if checked else loops.serial
-    long = (loops.parallel_checked if checked else loops.parallel) if threads else short
-    namespace = dict(globals(), _SHORT=short, _LONG=long, _STEP_SCALARS=step_scalars,
-                     _LIKE=like)
+    namespace = dict(globals(), _SHORT=loops.serial_checked if checked else loops.serial,
+                     _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))
     driver = FunctionType(_grouped.__code__, namespace, "_grouped")
     kinds = "".join("b" if isinstance(value, bool) else "f" for part in like for value in part)
     driver.__qualname__ = (f"_grouped_{element.__module__.rsplit('.', 1)[-1]}_"
                            f"{element.__name__}_{'checked' if checked else 'unchecked'}_"
                            f"{'threads' if threads else 'serial'}_{kinds}"
                            f"_{'_'.join(str(len(part)) for part in like)}")
-    return njit(**_JIT_OPTIONS)(keyed_by_sources(driver))
+    return njit(**_JIT_OPTIONS, parallel=bool(threads))(keyed_by_sources(driver))
 
 
 def _part(vector, start, stop):
