@@ -246,7 +246,8 @@ class Optimizer:
     def _layout_of(self, params, groups):
         """The :class:`~numadam._groups.GroupLayout` of the parameter groups given, or
         ``None`` for an optimizer without groups."""
-        if isinstance(params, (list, tuple)):
+        if isinstance(params, (list, tuple)) and any(isinstance(group, Mapping)
+                                                     for group in params):
             if groups is not None:
                 raise TypeError("give the parameter groups either as params (a list of dicts "
                                 "with 'params' views) or as groups= beside a flat vector, not "

@@ -269,8 +269,8 @@ def _specs():
          ValueError, r"params\[1\]\['amsgrad'\] = True differs .* cannot differ between groups"),
         ("bad lr", [{"params": views["W"], "lr": -1.0}], ValueError,
          r"params\[0\]\['lr'\]: Invalid learning rate"),
-        ("empty", [], ValueError, "params is empty"),
-        ("not dicts", [views["W"]], TypeError, r"params\[0\] must be a dict"),
+        ("a dict and an array", [{"params": views["W"]}, views["b"]], TypeError,
+         r"params\[1\] must be a dict"),
     ]
 
 
