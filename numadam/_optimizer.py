@@ -165,7 +165,13 @@ class Optimizer:
         place and never copied. A GPU array (a Numba device array, a CuPy array, a PyTorch CUDA
         tensor: anything exposing ``__cuda_array_interface__``) puts the optimizer on the GPU:
         its state lives there, gradients must be GPU arrays too, and ``self.device`` is
-        ``"cuda"`` (see :mod:`numadam.cuda`).
+        ``"cuda"`` (see :mod:`numadam.cuda`). Or PyTorch's parameter groups: a list of
+        dicts, each with ``"params"`` (views of one such vector, the vector then updated) and
+        any hyperparameters of its own (see :mod:`numadam._groups`; CPU only).
+    groups : list of dict, optional
+        Parameter groups of the vector ``params`` as ranges, ``[{"range": (start, stop),
+        **hyperparameters}, ...]``; the elements no range covers form a last group with the
+        constructor's hyperparameters.
     check_finite : True, False or "before"
         What a non-finite gradient does; see the module docstring.
     """
@@ -331,10 +337,11 @@ class Optimizer:
 
     # -- parameter groups -------------------------------------------------------------------
 
-    def _group_hyperparameters(self, layout, label=None):
+    def _group_hyperparameters(self, layout, label=None, current=None):
         """Every group's hyperparameters, validated: the constructor's overridden by the
-        group's own (``layout.overrides``). A ValueError or TypeError names the group (as
-        ``label[i]``) and the key."""
+        group's own (``layout.overrides``), checked against ``current`` (each group's so far,
+        when loading a state: momentum may not switch on or off). A ValueError or TypeError
+        names the group (as ``label[i]``) and the key."""
         if label is None:
             label = "groups" if "range" in layout.entries[0] else "params"
         fixed_names = [name for name in self.hyperparameter_names()
@@ -356,7 +363,7 @@ class Optimizer:
                         f"loop runs), so it cannot differ between groups; give it to the "
                         f"constructor, or use one optimizer per setting"
                     )
-            self._check_group(where, {}, values)
+            self._check_group(where, current[index] if current else {}, values)
             groups.append(values)
         self._check_same_state(label, groups)
         return groups
@@ -800,7 +807,8 @@ class Optimizer:
         try:  # against the current ones: momentum may not switch on or off
             self._set_hyperparameters(hyperparameters)
             if grouped:
-                groups = self._group_hyperparameters(layout, "state_dict['param_groups']")
+                groups = self._group_hyperparameters(layout, "state_dict['param_groups']",
+                                                     self._groups)
                 for index, (values, runs) in enumerate(zip(groups, layout.segments)):
                     every = {**values, **self._fixed}
                     where = np.concatenate([np.arange(a, b) for a, b in runs] or [[]]).astype(

@@ -240,6 +240,13 @@ def test_load_state_dict_refuses_other_groups_and_changes_nothing(rng):
     assert opt.param_groups[1]["lr"] == 1e-3
     with pytest.raises(ValueError, match="parameter groups"):
         numadam.Adam(rng.standard_normal(100)).load_state_dict(saved)
+    sgd = numadam.SGD(rng.standard_normal(100), lr=0.1, momentum=0.9,
+                      groups=[{"range": (0, 50)}])
+    switched = sgd.state_dict()
+    for group in switched["param_groups"]:
+        group["momentum"] = 0.0
+    with pytest.raises(ValueError, match=r"state_dict\['param_groups'\]\[0\]: .*momentum"):
+        sgd.load_state_dict(switched)
     ungrouped = numadam.Adam(rng.standard_normal(100)).state_dict()
     with pytest.raises(ValueError, match="param_groups"):
         opt.load_state_dict(ungrouped)
