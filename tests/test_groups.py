@@ -3,8 +3,10 @@ of its groups, for every rule, on the serial and the parallel pass; ``param_grou
 scheduler's edits at the next step; state dicts carry the groups; bad specs raise naming what
 is wrong and change nothing.
 
-Every rule compiles one grouped loop (serial and parallel paths in one function), in float64;
-float32 is tested with Adam only, to keep the cold compile of this file short.
+Each rule compiles a driver (``numadam.kernels.grouped_for_rule``) around the loops its tests
+elsewhere compile, in float64: the serial driver for every rule, the threaded one for four
+rules by default and for the others with ``-m slow`` (its code is the same for every rule, only
+the types differ); float32 is tested with Adam only, to keep the cold compile of this file short.
 """
 
 import pickle
@@ -53,8 +55,22 @@ def _pieces(vector, runs):
     return np.concatenate([vector[a:b] for a, b in runs])
 
 
-@pytest.mark.parametrize("sizes", [SERIAL, PARALLEL], ids=["serial", "parallel"])
-@pytest.mark.parametrize("row", ROWS, ids=[row.method for row in ROWS])
+#: the rules whose threaded driver the default run compiles: three state vectors (adam), a flag
+#: among the constants (sgd), a carried scalar (nadam), modes and a state that starts as the
+#: parameters (schedule-free); ``-m slow`` runs the others
+THREADED = {"adam", "sgd", "nadam", "schedulefree_adamw"}
+
+
+def _cases():
+    cases = []
+    for row in ROWS:
+        cases.append(pytest.param(row, SERIAL, id=f"{row.method}-serial"))
+        cases.append(pytest.param(row, PARALLEL, id=f"{row.method}-parallel",
+                                  marks=() if row.method in THREADED else pytest.mark.slow))
+    return cases
+
+
+@pytest.mark.parametrize("row, sizes", _cases())
 def test_groups_are_bitwise_separate_optimizers(row, sizes, rng):
     flat, views = _tree(sizes, rng)
     frozen = flat[_runs(views["c"], flat)[0]:_runs(views["c"], flat)[1]].copy()
