@@ -8,7 +8,10 @@ group's constants and per-step scalars. Two ways to say which elements form a gr
 * PyTorch's: ``Adam([{"params": views["W"]}, {"params": views["b"], "lr": 1e-2}], lr=1e-3)``,
   where every group's ``"params"`` (an array or a list of arrays) are views of one 1-D
   C-contiguous vector, as :func:`numadam.ravel` makes. The vector is found through the views'
-  ``.base``; each view must be C-contiguous (then it is one run of the vector's elements).
+  ``.base``: it is the array that owns their memory (NumPy keeps no record of a slice in
+  between, so views of ``big[10:110]`` are views of ``big``; pass such a slice itself, with
+  ``groups=`` ranges). Each view must be C-contiguous (then it is one run of the vector's
+  elements).
   Elements of the vector in no group are not updated (as PyTorch leaves a tensor that is in no
   group), and their state stays at its initial value.
 * Ranges of a flat vector: ``Adam(x, lr=1e-3, groups=[{"range": (0, 10), "lr": 1e-2}])``. The
