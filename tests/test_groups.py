@@ -342,30 +342,3 @@ def test_both_forms_at_once_and_groups_on_the_gpu_are_refused():
     with pytest.raises(TypeError, match="not supported on the GPU"):
         numadam.Adam([{"params": FakeGPUArray()}])
 
-
-def test_groups_follow_torch_with_a_scheduler(rng):
-    torch = pytest.importorskip("torch")
-    flat, views = _tree({"W": 60, "b": 6}, rng)
-    tensors = [torch.nn.Parameter(torch.from_numpy(views[name].copy())) for name in ("W", "b")]
-    reference = torch.optim.Adam([{"params": [tensors[0]]},
-                                  {"params": [tensors[1]], "lr": 1e-2, "weight_decay": 0.0}],
-                                 lr=1e-3, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.StepLR(reference, step_size=3, gamma=0.5)
-    opt = numadam.Adam([{"params": views["W"]},
-                        {"params": views["b"], "lr": 1e-2, "weight_decay": 0.0}],
-                       lr=1e-3, weight_decay=0.01)
-    for step in range(1, 13):
-        grad = rng.standard_normal(flat.size)
-        for tensor, name in zip(tensors, ("W", "b")):
-            start, stop = _runs(views[name], flat)
-            tensor.grad = torch.from_numpy(grad[start:stop].copy())
-        reference.step()
-        scheduler.step()
-        opt.step(grad)
-        if step % 3 == 0:  # StepLR's rule, through param_groups as a port would write it
-            for group in opt.param_groups:
-                group["lr"] *= 0.5
-    assert [group["lr"] for group in opt.param_groups] == [
-        group["lr"] for group in reference.param_groups]
-    for tensor, name in zip(tensors, ("W", "b")):
-        np.testing.assert_allclose(views[name], tensor.detach().numpy(), rtol=1e-12)
