@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_kernels.py               # the table
     python benchmarks/bench_kernels.py --threshold   # serial vs parallel kernel, to set the cutoff
     python benchmarks/bench_kernels.py --quick       # n = 1e3 and 1e5 only
+    python benchmarks/bench_kernels.py --groups      # Adam with 3 parameter groups vs 1
 
 Every class of the rule registry gets its rows; PyTorch's row uses its fused CPU kernel where it
 has one (Adam, AdamW, SGD, Adagrad), else its foreach path. GB/s counts the arrays a step must
@@ -94,6 +95,8 @@ def _memory_roof(x, g, m, v):
 
 #: Interleaved measurement rounds per table cell.
 ROUNDS = 3
+#: ... and per cell of the --groups table
+GROUP_ROUNDS = 7
 
 #: numadam class -> (NumPy tutorial step factory or None, options for numadam and torch)
 NUMPY_STEPS = {"Adam": numpy_adam, "RMSProp": numpy_rmsprop, "Momentum": numpy_momentum}
@@ -198,6 +201,36 @@ def threshold():
     print(f"current PARALLEL_THRESHOLD = {kernels.PARALLEL_THRESHOLD}")
 
 
+def groups(sizes):
+    """Adam, float32: a step of three parameter groups (one pass over a segment table) against
+    the step of the same vector without groups, in one process, rounds interleaved."""
+    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}; Adam float32, "
+          f"check_finite=True (the default)")
+    print(f"{'n':>9} {'no groups':>11} {'1 group':>11} {'3 groups':>11} {'3 / none':>9} "
+          f"{'3 - none':>10}")
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        g = rng.standard_normal(n).astype(np.float32)
+        plain = numadam.Adam(np.ones(n, np.float32), lr=1e-3)
+        one = numadam.Adam(np.ones(n, np.float32), lr=1e-3, groups=[{"range": (0, n)}])
+        flat, views = numadam.ravel({"a": np.ones(n // 2, np.float32),
+                                     "b": np.ones(n // 4, np.float32),
+                                     "c": np.ones(n - n // 2 - n // 4, np.float32)})
+        three = numadam.Adam([{"params": views["a"]},
+                              {"params": views["b"], "lr": 1e-2, "weight_decay": 0.0},
+                              {"params": views["c"], "lr": 3e-3, "betas": (0.8, 0.99)}],
+                             lr=1e-3)
+        rows = {"none": plain, "one": one, "three": three}
+        times = {}
+        for _ in range(GROUP_ROUNDS):  # more than the table's: three launches meet more noise
+            for label, optimizer in rows.items():
+                seconds = median_time(lambda o=optimizer: o.step(g), n)
+                times[label] = min(times.get(label, seconds), seconds)
+        print(f"{n:>9.0e} {_format_time(times['none']):>11} {_format_time(times['one']):>11} "
+              f"{_format_time(times['three']):>11} {times['three'] / times['none']:8.3f}x "
+              f"{(times['three'] - times['none']) * 1e6:+8.2f} us")
+
+
 def _format_time(seconds):
     if seconds < 1e-3:
         return f"{seconds * 1e6:.2f} us"
@@ -208,12 +241,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", action="store_true", help="serial vs parallel sweep")
     parser.add_argument("--quick", action="store_true", help="skip n = 1e7")
+    parser.add_argument("--groups", action="store_true",
+                        help="Adam with 3 parameter groups against none (n = 1e3, 1e7)")
     parser.add_argument("--sizes", type=float, nargs="+", help="vector sizes, e.g. 1e3 1e7")
     parser.add_argument("--rules", nargs="+", default=(),
                         help="class names (Adam, Lion, ...); every registered class by default")
     args = parser.parse_args()
     if args.threshold:
         threshold()
+    elif args.groups:
+        groups([int(n) for n in args.sizes] if args.sizes else [10**3, 10**7])
     else:
         sizes = [int(n) for n in args.sizes] if args.sizes else (
             [10**3, 10**5] if args.quick else [10**3, 10**5, 10**7])

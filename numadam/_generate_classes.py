@@ -80,12 +80,13 @@ def _parameters(variant):
     """``(source text, name)`` of each parameter of the constructor, with ``"*"`` before the
     keyword-only ones."""
     hyperparameters = variant.hyperparameters()
-    parameters = [("params: Vector", "params")]
+    parameters = [("params: Vector | Sequence[Mapping[str, Any]]", "params")]
     parameters += [(f"{name}: {annotation(spec)} = {_literal(spec.default)}", name)
                    for name, spec in hyperparameters.items() if not spec.keyword_only]
     parameters.append(("*", None))
     parameters += [(f"{name}: {annotation(spec)} = {_literal(spec.default)}", name)
                    for name, spec in hyperparameters.items() if spec.keyword_only]
+    parameters.append(("groups: Sequence[Mapping[str, Any]] | None = None", "groups"))
     parameters += [(f"{name}: bool{' | None' if None in accepted else ''} = {default!r}", name)
                    for name, (default, accepted, _) in TORCH_FLAGS.items()]
     parameters.append(('check_finite: bool | Literal["before"] = True', "check_finite"))
@@ -135,7 +136,8 @@ def render_module():
     imported = (["Modes"] if modes else []) + ["Optimizer", "Vector"]
     names = [f'"{variant.class_name}"' for variant in _classes()]
     lines = [
-        "from typing import Literal", "",
+        "from collections.abc import Mapping, Sequence",
+        "from typing import Any, Literal", "",
         f"from numadam._optimizer import {', '.join(imported)}", "",
         "__all__ = [", *_wrapped(names, 4, closing=","), "]",
     ]

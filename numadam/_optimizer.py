@@ -5,6 +5,8 @@ are published by :mod:`numadam.optimizers`, whose docstring tells their behaviou
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import types
 import warnings
@@ -13,9 +15,11 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from numba import get_num_threads
 from numba.core.errors import TypingError
 
 from numadam import _validation as check
+from numadam._groups import GroupLayout, ParamGroup, layout_from_ranges, layout_from_views
 from numadam.backends import NonFiniteGradientError, backend_for
 from numadam.rules import VARIANTS, Variant
 
@@ -80,6 +84,22 @@ def _as_python(values):
     return tuple(value if isinstance(value, bool) else float(value) for value in values)
 
 
+def _equal(value, applied):
+    """``value`` is the applied hyperparameter ``applied`` still (same type, equal)."""
+    try:
+        return type(value) is type(applied) and bool(value == applied)
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_entry(value, original):
+    """A group's ``"params"`` (the same arrays) or ``"range"`` (equal) as created."""
+    if isinstance(original, list):
+        return (isinstance(value, (list, tuple)) and len(value) == len(original)
+                and all(a is b for a, b in zip(value, original)))
+    return _equal(value, original)
+
+
 class CompiledStep(NamedTuple):
     """What a compiled loop needs to run an optimizer's update itself (``minimize``'s
     compiled loop): the kernel, the rule's per-step scalar function, and the values they take.
@@ -114,6 +134,11 @@ class _Hyperparameter:
         raise AttributeError(f"{type(obj).__name__} has no hyperparameter {self.name!r}")
 
     def __set__(self, obj, value):
+        if obj._layout is not None:
+            raise AttributeError(
+                f"this optimizer has parameter groups: set {self.name} per group, "
+                f"opt.param_groups[i][{self.name!r}] = ... (it applies from the next step)"
+            )
         if not self.settable and self.name in obj._hyperparameters:
             raise AttributeError(
                 f"{self.name} is fixed when the optimizer is created (it decides which state "
@@ -140,7 +165,13 @@ class Optimizer:
         place and never copied. A GPU array (a Numba device array, a CuPy array, a PyTorch CUDA
         tensor: anything exposing ``__cuda_array_interface__``) puts the optimizer on the GPU:
         its state lives there, gradients must be GPU arrays too, and ``self.device`` is
-        ``"cuda"`` (see :mod:`numadam.cuda`).
+        ``"cuda"`` (see :mod:`numadam.cuda`). Or PyTorch's parameter groups: a list of
+        dicts, each with ``"params"`` (views of one such vector, the vector then updated) and
+        any hyperparameters of its own (see :mod:`numadam._groups`; CPU only).
+    groups : list of dict, optional
+        Parameter groups of the vector ``params`` as ranges, ``[{"range": (start, stop),
+        **hyperparameters}, ...]``; the elements no range covers form a last group with the
+        constructor's hyperparameters.
     check_finite : True, False or "before"
         What a non-finite gradient does; see the module docstring.
     """
@@ -169,9 +200,16 @@ class Optimizer:
         for name in TORCH_FLAGS:
             _torch_flag(name, values.pop(name))
         check_finite = values.pop("check_finite")
+        layout = self._layout_of(params, values.pop("groups"))
         rule = self.variant.rule
         self._rule = rule
         self._step_scalars = rule.step_scalars
+        self._layout = None  # set below, once the constructor's hyperparameters are
+        self._param_groups = None  # made on first use without groups
+        self._slow = False  # take the step's slow path: groups, or param_groups edited
+        self._stale = False  # param_groups edited since the last step
+        if layout is not None:
+            params = layout.vector
         self._backend = backend = backend_for(params)
         self.device = backend.device
         self._param = backend.parameter_vector("params", params)
@@ -187,6 +225,10 @@ class Optimizer:
         self._carry = rule.carry
         n = self._param.shape[0]
         every = self._all_hyperparameters()
+        groups = None
+        if layout is not None:
+            groups = self._group_hyperparameters(layout)
+            every = {**groups[0], **self._fixed}
         self._state = {}
         for name in rule.state:
             initial = rule.initial_state(name, every)
@@ -203,7 +245,27 @@ class Optimizer:
         self._state_vectors = tuple(vectors + [None] * (3 - len(vectors)))
         # where the GPU's counts of skipped entries wait for the host (None on the CPU)
         self._reports = backend.nonfinite_reports()
+        if layout is not None:
+            self._set_up_groups(layout, groups)
         self.check_finite = check_finite
+
+    def _layout_of(self, params, groups):
+        """The :class:`~numadam._groups.GroupLayout` of the parameter groups given, or
+        ``None`` for an optimizer without groups."""
+        if isinstance(params, (list, tuple)) and any(isinstance(group, Mapping)
+                                                     for group in params):
+            if groups is not None:
+                raise TypeError("give the parameter groups either as params (a list of dicts "
+                                "with 'params' views) or as groups= beside a flat vector, not "
+                                "both")
+            return layout_from_views(params, self.hyperparameter_names())
+        if groups is None:
+            return None
+        if not isinstance(params, np.ndarray) and hasattr(params, "__cuda_array_interface__"):
+            raise TypeError("parameter groups are not supported on the GPU (numadam.cuda) yet; "
+                            "use one optimizer per group there")
+        vector = check.parameter_vector("params", params)
+        return layout_from_ranges(vector, groups, self.hyperparameter_names())
 
     @property
     def param(self) -> Vector:
@@ -232,6 +294,8 @@ class Optimizer:
         checked = self._check_finite is True
         self._kernel = self._backend.update(self._rule, self._param.shape[0], checked=checked,
                                             reports=self._reports if checked else None)
+        if self._layout is not None:
+            self._grouped_loop = self._grouped_driver(checked, self._threads)
 
     # -- hyperparameters --------------------------------------------------------------------
 
@@ -256,6 +320,9 @@ class Optimizer:
         # Computed in the parameters' dtype, handed over as Python floats (see kernels).
         self._constants = _as_python(self._rule.constants(every, self._to_dtype))
         self._inputs = self._rule.step_inputs(every)
+        if self._param_groups is not None and self._layout is None:  # keep param_groups[0]
+            for name in values:
+                dict.__setitem__(self._param_groups[0], name, candidate[name])
 
     @classmethod
     def hyperparameter_names(cls) -> tuple[str, ...]:
@@ -264,8 +331,231 @@ class Optimizer:
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
-        """A copy of the current hyperparameters, as a dict."""
+        """A copy of the current hyperparameters, as a dict (with parameter groups: the
+        constructor's, which each group's dict in :attr:`param_groups` overrides)."""
         return dict(self._hyperparameters)
+
+    # -- parameter groups -------------------------------------------------------------------
+
+    def _group_hyperparameters(self, layout, label=None, current=None):
+        """Every group's hyperparameters, validated: the constructor's overridden by the
+        group's own (``layout.overrides``), checked against ``current`` (each group's so far,
+        when loading a state: momentum may not switch on or off). A ValueError or TypeError
+        names the group (as ``label[i]``) and the key."""
+        if label is None:
+            label = "groups" if "range" in layout.entries[0] else "params"
+        fixed_names = [name for name in self.hyperparameter_names()
+                       if not getattr(type(self), name).settable]
+        groups = []
+        for index, overrides in enumerate(layout.overrides):
+            where = f"{label}[{index}]"
+            values = dict(self._hyperparameters)
+            for name, value in overrides.items():
+                try:
+                    values[name] = getattr(type(self), name).validate(name, value)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"{where}[{name!r}]: {error}") from None
+                if name in fixed_names and values[name] != self._hyperparameters[name]:
+                    raise ValueError(
+                        f"{where}[{name!r}] = {value!r} differs from the optimizer's "
+                        f"{self._hyperparameters[name]!r}: {name} is fixed for the whole "
+                        f"optimizer (it decides which state vectors exist and which compiled "
+                        f"loop runs), so it cannot differ between groups; give it to the "
+                        f"constructor, or use one optimizer per setting"
+                    )
+            self._check_group(where, current[index] if current else {}, values)
+            groups.append(values)
+        self._check_same_state(label, groups)
+        return groups
+
+    def _check_group(self, where, current, values):
+        """The rule's checks of several hyperparameters together, for one group."""
+        try:
+            self._rule.check_combination({**current, **self._fixed} if current else {},
+                                         {**values, **self._fixed})
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{where}: {error}") from None
+
+    def _check_same_state(self, label, groups):
+        """Groups must agree on which state vectors exist: one pass updates them all."""
+        rule = self._rule
+        for name in rule.state:
+            used = [rule.state_is_used(name, {**h, **self._fixed}) for h in groups]
+            if any(used) and not all(used):
+                first, other = used.index(True), used.index(False)
+                keys = sorted(key for key in groups[first]
+                              if groups[first][key] != groups[other][key])
+                raise ValueError(
+                    f"{label}[{first}] uses the state vector {name!r} and {label}[{other}] does "
+                    f"not (they differ in {keys}): every group of one optimizer must use the "
+                    f"same state vectors, as one compiled pass updates them all (a momentum "
+                    f"of 0 switches SGD's buffer off, say); use one optimizer per setting"
+                )
+
+    def _group_row(self, values):
+        """A group's constants and per-step inputs, as the group table holds them."""
+        every = {**values, **self._fixed}
+        return (_as_python(self._rule.constants(every, self._to_dtype)),
+                tuple(self._rule.step_inputs(every)))
+
+    def _set_up_groups(self, layout: GroupLayout, groups):
+        """The segment table, the group table and ``param_groups`` of a grouped optimizer."""
+        from numadam import kernels
+        from numadam.rules._jit import jitted_step_scalars
+
+        rule = self._rule
+        # a group's initial state (Adagrad's initial_accumulator_value) may be its own
+        for name, vector in self._state.items():
+            for values, runs in zip(groups, layout.segments):
+                initial = rule.initial_state(name, {**values, **self._fixed})
+                if vector.shape[0] and not isinstance(initial, str):
+                    for start, stop in runs:
+                        vector[start:stop] = initial
+        rows = [self._group_row(values) for values in groups]
+        constants, inputs = rows[0]
+        carry = tuple(rule.carry)
+        self._widths = (len(constants), len(inputs), len(carry))
+        self._table = np.array([[*c, *i, *carry] for c, i in rows], dtype=np.float64).reshape(
+            len(rows), sum(self._widths))
+        try:
+            scalars = len(rule.step_scalars(inputs, carry, 1)[0])
+        except (OverflowError, ZeroDivisionError):
+            scalars = 16
+        self._scratch = np.zeros((len(rows), scalars + len(carry)))
+        self._segments = layout.table()
+        like = (tuple(False if isinstance(v, bool) else 0.0 for v in constants),
+                tuple(0 if isinstance(v, int) and not isinstance(v, bool) else 0.0
+                      for v in inputs),
+                tuple(0.0 for _ in carry))
+        self._like = like
+        self._threads = self._param.shape[0] >= kernels.PARALLEL_THRESHOLD
+        self._grouped_driver = functools.partial(kernels.grouped_for_rule, rule.element,
+                                                 jitted_step_scalars(rule), like)
+        self._groups = groups
+        self._layout = layout
+        self._param_groups = [ParamGroup(self, {**entry, **values})
+                              for entry, values in zip(layout.entries, groups)]
+        self._slow = True
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The parameter groups, as ``torch.optim``'s: a list of dicts, each with ``"params"``
+        (the views of the vector it updates; ``"range"`` too for a group given as a range) and
+        every hyperparameter. An optimizer without groups has one, the whole vector.
+
+        Setting a hyperparameter of a group (``opt.param_groups[0]["lr"] = 1e-4``, what a
+        PyTorch scheduler does) takes effect at the next :meth:`step`, which validates it
+        first (a ValueError or TypeError naming the group and the key, with nothing changed).
+        Other keys added later (a scheduler's ``"initial_lr"``) are kept and ignored;
+        ``"params"`` and ``"range"`` are fixed at creation.
+        """
+        if self._param_groups is None:
+            self._param_groups = [ParamGroup(self, {"params": [self._param],
+                                                    **self._hyperparameters})]
+        return self._param_groups
+
+    def _param_groups_changed(self):
+        self._stale = self._slow = True
+
+    def _apply_param_groups(self):
+        """Validate and apply the edits of ``param_groups`` since the last step: all or none."""
+        layout = self._layout
+        label = "param_groups"
+        groups = self._groups if layout is not None else [self._hyperparameters]
+        entries = layout.entries if layout is not None else [{"params": [self._param]}]
+        updated = []
+        for index, (group, applied, entry) in enumerate(zip(self._param_groups, groups,
+                                                            entries)):
+            where = f"{label}[{index}]"
+            for key, value in entry.items():
+                if key not in group or not _same_entry(group[key], value):
+                    raise ValueError(f"{where}[{key!r}] was changed: which elements a group "
+                                     f"holds is fixed when the optimizer is created")
+            values = dict(applied)
+            for name in self.hyperparameter_names():
+                if name not in group:
+                    raise ValueError(f"{where} has no {name!r} entry any more; put it back")
+                value = group[name]
+                if value is applied[name] or _equal(value, applied[name]):
+                    continue
+                descriptor = getattr(type(self), name)
+                if not descriptor.settable:
+                    raise ValueError(f"{where}[{name!r}] was changed: {name} is fixed when "
+                                     f"the optimizer is created")
+                try:
+                    values[name] = descriptor.validate(name, value)
+                except (TypeError, ValueError) as error:
+                    raise type(error)(f"{where}[{name!r}]: {error}") from None
+            if values != applied:
+                self._check_group(where, applied, values)
+            updated.append(values)
+        self._check_same_state(label, updated)
+        if layout is None:
+            self._set_hyperparameters(updated[0])
+        else:
+            nc, ni, _ = self._widths
+            for index, values in enumerate(updated):
+                if values != self._groups[index]:
+                    constants, inputs = self._group_row(values)
+                    self._table[index, :nc] = constants
+                    self._table[index, nc:nc + ni] = inputs
+            self._groups = updated
+        for group, values in zip(self._param_groups, updated):
+            dict.update(group, values)  # the validated values (a list of betas as a tuple)
+        self._stale = False
+        self._slow = layout is not None
+
+    def _grouped_step(self, grad, prechecked=False):
+        """The step of an optimizer with groups: one pass of the grouped loop. Returns the
+        number of skipped non-finite entries."""
+        param = self._param
+        if not prechecked:
+            if not (type(grad) is np.ndarray and grad.base is None and self._param_owns_memory
+                    and grad.dtype is param.dtype and grad.shape == param.shape
+                    and grad is not param and grad.flags.c_contiguous):
+                grad = self._backend.check_grad(grad, param)
+            self._check_train_mode()
+            if self._check_finite == "before":
+                bad = self._backend.count_nonfinite(grad)
+                if bad:
+                    raise NonFiniteGradientError.unchanged(bad)
+        step = self.step_count + 1
+        skipped = self._grouped_loop(param, grad, *self._state_vectors, self._segments,
+                                     self._table, self._scratch, step,
+                                     get_num_threads() if self._threads else 1)
+        if skipped < 0:  # a group's per-step scalars are not finite: nothing was changed
+            nc, ni, nk = self._widths
+            for index, row in enumerate(self._table):
+                try:
+                    self._step_scalars(tuple(self._group_row(self._groups[index])[1]),
+                                       tuple(row[nc + ni:nc + ni + nk]), step)
+                except (OverflowError, ZeroDivisionError) as error:
+                    raise ValueError(
+                        f"{type(self).__name__}: the per-step scalars of step {step} cannot be "
+                        f"computed with the hyperparameters of param_groups[{index}] ({error}); "
+                        f"nothing was changed") from None
+            raise ValueError(f"{type(self).__name__}: the per-step scalars of step {step} are "
+                             f"not finite for some parameter group; nothing was changed")
+        self.step_count = step
+        return skipped
+
+    def _check_train_mode(self):
+        if self._mode is not None and self._mode != next(iter(self._rule.modes)):
+            raise RuntimeError(
+                f"{type(self).__name__}.step needs train mode; the parameters hold the "
+                f"evaluation point now: call train() first (and eval() before evaluating)"
+            )
+
+    def _step_slow(self, grad):
+        """:meth:`step` with groups, or after ``param_groups`` was edited."""
+        if self._stale:
+            self._apply_param_groups()
+        if self._layout is None:
+            self.step(grad)
+            return
+        skipped = self._grouped_step(grad)
+        if skipped:
+            raise NonFiniteGradientError.skipped(skipped, self.step_count)
 
     # -- stepping ----------------------------------------------------------------------------
 
@@ -286,7 +576,13 @@ class Optimizer:
             A gradient holding NaN or inf, with ``check_finite``: see the module docstring for
             what was updated. On the GPU, with ``check_finite=True``, raised by a later step
             for an earlier one (this step was taken then): see :meth:`synchronize`.
+        ValueError, TypeError
+            A hyperparameter of ``param_groups`` set since the last step is invalid (the
+            message names the group and the key); nothing is changed then.
         """
+        if self._slow:  # parameter groups, or param_groups edited since the last step
+            self._step_slow(grad)
+            return
         param = self._param
         # The common case in a few attribute reads (a microsecond is a third of a small step):
         # a NumPy gradient that owns its memory, as the parameters do, cannot overlap them.
@@ -338,6 +634,11 @@ class Optimizer:
         Returns the number of non-finite entries skipped (with ``check_finite=True``), else 0;
         on the GPU, those of earlier steps whose counts have arrived (see :meth:`synchronize`).
         """
+        if self._slow:
+            if self._stale:
+                self._apply_param_groups()
+            if self._layout is not None:
+                return self._grouped_step(grad, prechecked=True)
         step = self.step_count + 1
         scalars, carry = self._step_scalars(self._inputs, self._carry, step)
         reports = self._reports
@@ -375,8 +676,8 @@ class Optimizer:
     def compiled_step(self) -> CompiledStep | None:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
         its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
-        steps. ``None`` unless the parameters are float64 NumPy arrays."""
-        if self.device != "cpu" or self.dtype != np.float64:
+        steps. ``None`` unless the parameters are float64 NumPy arrays, without groups."""
+        if self.device != "cpu" or self.dtype != np.float64 or self._layout is not None:
             return None
         from numadam import kernels
         from numadam.rules._jit import jitted_step_scalars
@@ -400,19 +701,37 @@ class Optimizer:
         -------
         dict
             ``{"step": int, "hyperparameters": dict, "state": {name: ndarray}}``, plus the scalar
-            state of rules that carry one. Vectors unused with these hyperparameters (e.g.
-            ``max_exp_avg_sq`` without AMSGrad) are empty.
+            state of rules that carry one (``"carry"``). Vectors unused with these
+            hyperparameters (e.g. ``max_exp_avg_sq`` without AMSGrad) are empty. With parameter
+            groups, ``"hyperparameters"`` holds the constructor's, ``"param_groups"`` each
+            group's as ``{"segments": [[start, stop], ...], **hyperparameters}`` (edits of
+            ``param_groups`` not applied yet are applied first), and ``"carry"`` is a list
+            with each group's.
         """
+        if self._stale:
+            self._apply_param_groups()
         saved = {
             "step": self.step_count,
             "hyperparameters": self.hyperparameters,
             "state": {name: self._backend.to_host(vector) for name, vector in self._state.items()},
         }
-        if self._rule.carry_names:
-            saved["carry"] = dict(zip(self._rule.carry_names, self._carry))
+        carry_names = self._rule.carry_names
+        if self._layout is not None:
+            saved["param_groups"] = [
+                {"segments": [list(run) for run in runs], **values}
+                for runs, values in zip(self._layout.segments, self._groups)]
+            if carry_names:
+                saved["carry"] = [dict(zip(carry_names, self._group_carry(index)))
+                                  for index in range(len(self._groups))]
+        elif carry_names:
+            saved["carry"] = dict(zip(carry_names, self._carry))
         if self._mode is not None:
             saved["mode"] = self._mode
         return saved
+
+    def _group_carry(self, index):
+        nc, ni, nk = self._widths
+        return tuple(float(value) for value in self._table[index, nc + ni:nc + ni + nk])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.
@@ -423,15 +742,21 @@ class Optimizer:
             Missing or unexpected entries, a vector of another size or dtype, a negative step,
             a state no step of the rule could produce (its module's ``STATE_INVARIANTS``: a
             negative second moment, an AMSGrad max below ``exp_avg_sq``, Rprop step sizes
-            outside ``step_sizes``, ...).
+            outside ``step_sizes``, ...); with groups, groups that differ in number or
+            segments from this optimizer's, or bad hyperparameters of a group.
         """
+        grouped = self._layout is not None
         keys = {"step", "hyperparameters", "state"}
         keys |= {"carry"} if self._rule.carry_names else set()
         keys |= {"mode"} if self._rule.modes else set()
+        keys |= {"param_groups"} if grouped else set()
         if not isinstance(state_dict, dict) or set(state_dict) != keys:
+            also = ("" if grouped or not isinstance(state_dict, dict)
+                    or "param_groups" not in state_dict else
+                    "; it was saved by an optimizer with parameter groups")
             raise ValueError(
                 f"state_dict must be a dict with the keys {sorted(keys)}, as returned by "
-                f"state_dict()"
+                f"state_dict(){also}"
             )
         step = state_dict["step"]
         if (isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer))
@@ -461,23 +786,79 @@ class Optimizer:
         carry = self._carry
         if self._rule.carry_names:
             saved_carry = state_dict["carry"]
-            if not isinstance(saved_carry, dict) or set(saved_carry) != set(
-                    self._rule.carry_names):
-                raise ValueError(f"state_dict['carry'] must hold exactly "
-                                 f"{list(self._rule.carry_names)}, got {saved_carry!r}")
-            carry = tuple(check.finite_real(f"state_dict['carry'][{name!r}]", saved_carry[name])
-                          for name in self._rule.carry_names)
+            if grouped:
+                if not isinstance(saved_carry, list) or len(saved_carry) != len(self._groups):
+                    raise ValueError(f"state_dict['carry'] must be a list of "
+                                     f"{len(self._groups)} dicts, one per parameter group")
+                carry = [self._loaded_carry(f"state_dict['carry'][{index}]", entry)
+                         for index, entry in enumerate(saved_carry)]
+            else:
+                carry = self._loaded_carry("state_dict['carry']", saved_carry)
         mode = state_dict.get("mode", self._mode)
         if self._rule.modes and mode not in self._rule.modes:
             raise ValueError(f"state_dict['mode'] must be one of {list(self._rule.modes)}, "
                              f"got {mode!r}")
         hyperparameters = state_dict["hyperparameters"]
+        self._check_loaded_hyperparameters("state_dict['hyperparameters']", hyperparameters)
+        layout = None
+        if grouped:
+            layout = self._loaded_layout(state_dict["param_groups"])
+        saved = self._hyperparameters
+        try:  # against the current ones: momentum may not switch on or off
+            self._set_hyperparameters(hyperparameters)
+            if grouped:
+                groups = self._group_hyperparameters(layout, "state_dict['param_groups']",
+                                                     self._groups)
+                for index, (values, runs) in enumerate(zip(groups, layout.segments)):
+                    every = {**values, **self._fixed}
+                    where = np.concatenate([np.arange(a, b) for a, b in runs] or [[]]).astype(
+                        np.intp)
+                    self._check_invariants(
+                        {name: vector[where] if vector.shape[0] else vector
+                         for name, vector in vectors.items()},
+                        carry[index] if self._rule.carry_names else (), int(step), every)
+            else:
+                self._check_invariants(vectors, carry, int(step))
+        except Exception:
+            self._hyperparameters = {}
+            self._set_hyperparameters(saved)
+            raise
+        for name, vector in vectors.items():
+            if vector.shape[0]:
+                self._backend.copy_in(self._state[name], vector)
+        self.step_count = int(step)
+        if grouped:
+            nc, ni, nk = self._widths
+            for index, values in enumerate(groups):
+                constants, inputs = self._group_row(values)
+                self._table[index, :nc] = constants
+                self._table[index, nc:nc + ni] = inputs
+                if nk:
+                    self._table[index, nc + ni:] = carry[index]
+            self._groups = groups
+        else:
+            self._carry = carry
+        if self._param_groups is not None:  # the loaded hyperparameters replace any edits
+            for group, values in zip(self._param_groups,
+                                     self._groups if grouped else [self._hyperparameters]):
+                dict.update(group, values)
+            self._stale = False
+            self._slow = grouped
+        self._mode = mode  # the saved parameters are at that mode's point
+
+    def _loaded_carry(self, label, entry):
+        names = self._rule.carry_names
+        if not isinstance(entry, dict) or set(entry) != set(names):
+            raise ValueError(f"{label} must hold exactly {list(names)}, got {entry!r}")
+        return tuple(check.finite_real(f"{label}[{name!r}]", entry[name]) for name in names)
+
+    def _check_loaded_hyperparameters(self, label, hyperparameters):
         if not isinstance(hyperparameters, dict) or set(hyperparameters) != set(
             self.hyperparameter_names()
         ):
             raise ValueError(
-                f"state_dict['hyperparameters'] must hold exactly "
-                f"{list(self.hyperparameter_names())}, got {hyperparameters!r}"
+                f"{label} must hold exactly {list(self.hyperparameter_names())}, got "
+                f"{hyperparameters!r}"
             )
         for name in self.hyperparameter_names():
             if not getattr(type(self), name).settable and hyperparameters.get(name) != getattr(
@@ -487,30 +868,43 @@ class Optimizer:
                     f"loaded hyperparameter {name}={hyperparameters.get(name)!r} differs from "
                     f"this optimizer's {getattr(self, name)!r}, which is fixed at creation"
                 )
-        saved = self._hyperparameters
-        try:  # against the current ones: momentum may not switch on or off
-            self._set_hyperparameters(hyperparameters)
-            self._check_invariants(vectors, carry, int(step))
-        except Exception:
-            self._hyperparameters = {}
-            self._set_hyperparameters(saved)
-            raise
-        for name, vector in vectors.items():
-            if vector.shape[0]:
-                self._backend.copy_in(self._state[name], vector)
-        self.step_count = int(step)
-        self._carry = carry
-        self._mode = mode  # the saved parameters are at that mode's point
 
-    def _check_invariants(self, vectors, carry, step):
+    def _loaded_layout(self, groups):
+        """The saved groups as a layout whose overrides are their hyperparameters, checked to
+        lie as this optimizer's."""
+        layout = self._layout
+        if not isinstance(groups, list) or len(groups) != len(layout.segments):
+            raise ValueError(f"state_dict['param_groups'] must be a list of "
+                             f"{len(layout.segments)} dicts, as this optimizer has groups")
+        overrides = []
+        for index, (group, runs) in enumerate(zip(groups, layout.segments)):
+            label = f"state_dict['param_groups'][{index}]"
+            if not isinstance(group, dict) or "segments" not in group:
+                raise ValueError(f"{label} must be a dict with 'segments' and the "
+                                 f"hyperparameters")
+            try:
+                same = [tuple(run) for run in group["segments"]] == [tuple(r) for r in runs]
+            except TypeError:
+                same = False
+            if not same:
+                raise ValueError(f"{label}['segments'] = {group['segments']!r:.80} differs from "
+                                 f"this optimizer's group {index}, {[list(r) for r in runs]}: "
+                                 f"the groups must lie as when the state was saved")
+            values = {key: value for key, value in group.items() if key != "segments"}
+            self._check_loaded_hyperparameters(label, values)
+            overrides.append(values)
+        return dataclasses.replace(layout, overrides=tuple(overrides))
+
+    def _check_invariants(self, vectors, carry, step, every=None):
         """The rule's state invariants (its module's ``STATE_INVARIANTS``) on a state about to
-        be loaded, with the loaded hyperparameters: a ValueError naming the first entry that
-        breaks one. A negative second moment, say, would make the next step NaN everywhere."""
+        be loaded, with the loaded hyperparameters (``every``: a group's): a ValueError naming
+        the first entry that breaks one. A negative second moment, say, would make the next
+        step NaN everywhere."""
         values = {**vectors, **dict(zip(self._rule.carry_names, carry))}
-        every = self._all_hyperparameters()
+        every = self._all_hyperparameters() if every is None else every
         for invariant in self._rule.state_invariants:
             names = (invariant.entry, *invariant.reads)
-            if any(np.size(values[name]) == 0 for name in names):
+            if any(name not in values or np.size(values[name]) == 0 for name in names):
                 continue  # a vector unused with these hyperparameters
             holds = np.asarray(invariant.holds(values, every, step))
             if not holds.all():
@@ -522,9 +916,10 @@ class Optimizer:
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={value!r}" for name, value in self._hyperparameters.items())
+        groups = "" if self._layout is None else f", {len(self._groups)} parameter groups"
         return (
             f"{type(self).__name__}(<{self._param.shape[0]} x {self.dtype}>, {settings}, "
-            f"step={self.step_count})"
+            f"step={self.step_count}{groups})"
         )
 
 
@@ -536,12 +931,25 @@ class Modes:
         if self._mode == mode:
             return
         rule = self._rule
-        every = self._all_hyperparameters()
-        # A pass of the mode's element: it reads no gradient (the parameters stand in for one).
-        move = self._backend.update(_ModeSwitch(rule.modes[mode]), self._param.shape[0],
-                                    checked=False)
-        move(self._param, self._param, *self._state_vectors,
-             _as_python(rule.mode_constants(mode, every, self._to_dtype)), ())
+        element = _ModeSwitch(rule.modes[mode])
+        if self._layout is None:
+            every = self._all_hyperparameters()
+            # A pass of the mode's element: it reads no gradient (the parameters stand in for
+            # one).
+            move = self._backend.update(element, self._param.shape[0], checked=False)
+            move(self._param, self._param, *self._state_vectors,
+                 _as_python(rule.mode_constants(mode, every, self._to_dtype)), ())
+        else:  # each group's segments with its constants (a switch is rare: a call each)
+            if self._stale:
+                self._apply_param_groups()
+            for values, runs in zip(self._groups, self._layout.segments):
+                constants = _as_python(rule.mode_constants(mode, {**values, **self._fixed},
+                                                           self._to_dtype))
+                for start, stop in runs:
+                    move = self._backend.update(element, stop - start, checked=False)
+                    part = self._param[start:stop]
+                    move(part, part, *(None if vector is None else vector[start:stop]
+                                       for vector in self._state_vectors), constants, ())
         self._mode = mode
 
     def train(self: _Self) -> _Self:
@@ -570,7 +978,8 @@ class _ModeSwitch(NamedTuple):
 
 
 def signature_of(variant):
-    """``(params, <hyperparameters>, *, <keyword-only ones>, foreach, ..., check_finite)``."""
+    """``(params, <hyperparameters>, *, <keyword-only ones>, groups, foreach, ...,
+    check_finite)``."""
     P = inspect.Parameter
     hyperparameters = variant.hyperparameters()
     positional = [P("params", P.POSITIONAL_OR_KEYWORD)] + [
@@ -579,6 +988,7 @@ def signature_of(variant):
     ]
     keyword = [P(name, P.KEYWORD_ONLY, default=spec.default)
                for name, spec in hyperparameters.items() if spec.keyword_only]
+    keyword.append(P("groups", P.KEYWORD_ONLY, default=None))
     keyword += [P(name, P.KEYWORD_ONLY, default=default)
                 for name, (default, _, _) in TORCH_FLAGS.items()]
     keyword.append(P("check_finite", P.KEYWORD_ONLY, default=True))
@@ -599,13 +1009,19 @@ def annotation(spec):
 
 
 def _parameters_doc(variant):
-    lines = ["Parameters", "----------", "params : ndarray or GPU array",
-             "    1-D, C-contiguous, writeable float32 or float64 vector, updated in place."]
+    lines = ["Parameters", "----------", "params : ndarray, GPU array or list of dicts",
+             "    1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or",
+             "    PyTorch's parameter groups, ``[{\"params\": views, \"lr\": ...}, ...]``, whose",
+             "    views share one such vector (see :mod:`numadam._groups`)."]
     for name, spec in variant.hyperparameters().items():
         lines.append(f"{name} : {annotation(spec)}, default {spec.default!r}")
         lines.append(f"    {spec.doc[0].upper()}{spec.doc[1:]}"
                      + (". Fixed at creation." if spec.fixed else "."))
-    lines += ["foreach, fused, capturable, differentiable",
+    lines += ["groups : list of dict, optional",
+              "    Parameter groups of the vector ``params``: ``[{\"range\": (start, stop),",
+              "    \"lr\": ...}, ...]``; elements outside every range form one more group, last,",
+              "    with the hyperparameters above (see :mod:`numadam._groups`).",
+              "foreach, fused, capturable, differentiable",
               "    PyTorch's implementation flags, accepted at the values that change nothing.",
               "check_finite : True, False or 'before', default True",
               "    See :mod:`numadam.optimizers`."]

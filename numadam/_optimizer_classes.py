@@ -7,7 +7,8 @@ whose rule does the work (see :class:`numadam.optimizers.Optimizer`), and its ``
 its arguments to ``Optimizer.__init__`` directly (AdamW's arguments are not Adam's).
 """
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from numadam._optimizer import Modes, Optimizer, Vector
 
@@ -39,8 +40,10 @@ class Adam(Optimizer, variant="Adam"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -55,6 +58,10 @@ class Adam(Optimizer, variant="Adam"):
         Ascend instead of descend.
     decoupled_weight_decay : bool, default False
         Decay the weights, not the gradient.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -71,7 +78,7 @@ class Adam(Optimizer, variant="Adam"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
@@ -80,6 +87,7 @@ class Adam(Optimizer, variant="Adam"):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -88,8 +96,8 @@ class Adam(Optimizer, variant="Adam"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, foreach=foreach,
-            fused=fused, capturable=capturable, differentiable=differentiable,
+            maximize=maximize, decoupled_weight_decay=decoupled_weight_decay, groups=groups,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
             check_finite=check_finite,
         )
 
@@ -103,8 +111,10 @@ class AdamW(Adam, variant="AdamW"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -117,6 +127,10 @@ class AdamW(Adam, variant="AdamW"):
         Use the running maximum of the second moment. Fixed at creation.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -125,7 +139,7 @@ class AdamW(Adam, variant="AdamW"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
@@ -133,6 +147,7 @@ class AdamW(Adam, variant="AdamW"):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -141,7 +156,7 @@ class AdamW(Adam, variant="AdamW"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -169,8 +184,10 @@ class RMSProp(Optimizer, variant="RMSProp"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.01
         Learning rate.
     alpha : float, default 0.99
@@ -185,6 +202,10 @@ class RMSProp(Optimizer, variant="RMSProp"):
         Normalise by the gradient's estimated variance. Fixed at creation.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -201,7 +222,7 @@ class RMSProp(Optimizer, variant="RMSProp"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.01,
         alpha: float = 0.99,
         eps: float = 1e-08,
@@ -210,6 +231,7 @@ class RMSProp(Optimizer, variant="RMSProp"):
         centered: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -218,8 +240,9 @@ class RMSProp(Optimizer, variant="RMSProp"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-            momentum=momentum, centered=centered, maximize=maximize, foreach=foreach, fused=fused,
-            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+            momentum=momentum, centered=centered, maximize=maximize, groups=groups,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
         )
 
 
@@ -242,8 +265,10 @@ class SGD(Optimizer, variant="SGD"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     momentum : float, default 0.0
@@ -256,6 +281,10 @@ class SGD(Optimizer, variant="SGD"):
         Nesterov momentum.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -271,7 +300,7 @@ class SGD(Optimizer, variant="SGD"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         momentum: float = 0.0,
         dampening: float = 0.0,
@@ -279,6 +308,7 @@ class SGD(Optimizer, variant="SGD"):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -287,7 +317,7 @@ class SGD(Optimizer, variant="SGD"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused,
+            nesterov=nesterov, maximize=maximize, groups=groups, foreach=foreach, fused=fused,
             capturable=capturable, differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -298,8 +328,10 @@ class Momentum(SGD, variant="Momentum"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     momentum : float, default 0.9
@@ -312,6 +344,10 @@ class Momentum(SGD, variant="Momentum"):
         Nesterov momentum.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -320,7 +356,7 @@ class Momentum(SGD, variant="Momentum"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         momentum: float = 0.9,
         dampening: float = 0.0,
@@ -328,6 +364,7 @@ class Momentum(SGD, variant="Momentum"):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -336,7 +373,7 @@ class Momentum(SGD, variant="Momentum"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov, maximize=maximize, foreach=foreach, fused=fused,
+            nesterov=nesterov, maximize=maximize, groups=groups, foreach=foreach, fused=fused,
             capturable=capturable, differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -360,8 +397,10 @@ class Adamax(Optimizer, variant="Adamax"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.002
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -372,6 +411,10 @@ class Adamax(Optimizer, variant="Adamax"):
         L2 penalty.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -386,13 +429,14 @@ class Adamax(Optimizer, variant="Adamax"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.002,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -401,7 +445,7 @@ class Adamax(Optimizer, variant="Adamax"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -424,8 +468,10 @@ class Adagrad(Optimizer, variant="Adagrad"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.01
         Learning rate.
     lr_decay : float, default 0.0
@@ -438,6 +484,10 @@ class Adagrad(Optimizer, variant="Adagrad"):
         Added to the square root.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -453,7 +503,7 @@ class Adagrad(Optimizer, variant="Adagrad"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.01,
         lr_decay: float = 0.0,
         weight_decay: float = 0.0,
@@ -461,6 +511,7 @@ class Adagrad(Optimizer, variant="Adagrad"):
         eps: float = 1e-10,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -470,8 +521,8 @@ class Adagrad(Optimizer, variant="Adagrad"):
         Optimizer.__init__(
             self, params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
-            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
-            check_finite=check_finite,
+            groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )
 
 
@@ -493,8 +544,10 @@ class Adadelta(Optimizer, variant="Adadelta"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 1.0
         Coefficient of the update.
     rho : float, default 0.9
@@ -505,6 +558,10 @@ class Adadelta(Optimizer, variant="Adadelta"):
         L2 penalty.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -519,13 +576,14 @@ class Adadelta(Optimizer, variant="Adadelta"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 1.0,
         rho: float = 0.9,
         eps: float = 1e-06,
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -534,8 +592,8 @@ class Adadelta(Optimizer, variant="Adadelta"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
-            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
-            check_finite=check_finite,
+            groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )
 
 
@@ -570,8 +628,10 @@ class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.0025
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -588,6 +648,10 @@ class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
         Power of the (max) learning rate in the weights.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -605,7 +669,7 @@ class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.0025,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
@@ -615,6 +679,7 @@ class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
         weight_lr_power: float = 2.0,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -624,8 +689,8 @@ class ScheduleFreeAdamW(Modes, Optimizer, variant="ScheduleFreeAdamW"):
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power, maximize=maximize,
-            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
-            check_finite=check_finite,
+            groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )
 
 
@@ -655,8 +720,10 @@ class NAdam(Optimizer, variant="NAdam"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.002
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -671,6 +738,10 @@ class NAdam(Optimizer, variant="NAdam"):
         Decay the weights, not the gradient.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -687,7 +758,7 @@ class NAdam(Optimizer, variant="NAdam"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.002,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
@@ -696,6 +767,7 @@ class NAdam(Optimizer, variant="NAdam"):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -705,7 +777,7 @@ class NAdam(Optimizer, variant="NAdam"):
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -737,8 +809,10 @@ class RAdam(Optimizer, variant="RAdam"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.999)
@@ -751,6 +825,10 @@ class RAdam(Optimizer, variant="RAdam"):
         Decay the weights, not the gradient.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -766,7 +844,7 @@ class RAdam(Optimizer, variant="RAdam"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-08,
@@ -774,6 +852,7 @@ class RAdam(Optimizer, variant="RAdam"):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -782,8 +861,8 @@ class RAdam(Optimizer, variant="RAdam"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
-            fused=fused, capturable=capturable, differentiable=differentiable,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, groups=groups,
+            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
             check_finite=check_finite,
         )
 
@@ -813,8 +892,10 @@ class Rprop(Optimizer, variant="Rprop"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.01
         Initial step size of every element.
     etas : tuple[float, float], default (0.5, 1.2)
@@ -823,6 +904,10 @@ class Rprop(Optimizer, variant="Rprop"):
         (min, max): the range of the step sizes.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -836,12 +921,13 @@ class Rprop(Optimizer, variant="Rprop"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.01,
         etas: tuple[float, float] = (0.5, 1.2),
         step_sizes: tuple[float, float] = (1e-06, 50.0),
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -850,8 +936,8 @@ class Rprop(Optimizer, variant="Rprop"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize,
-            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
-            check_finite=check_finite,
+            groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )
 
 
@@ -877,8 +963,10 @@ class Lion(Optimizer, variant="Lion"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.0001
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.99)
@@ -887,6 +975,10 @@ class Lion(Optimizer, variant="Lion"):
         Decoupled weight decay, multiplied by the learning rate.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -900,12 +992,13 @@ class Lion(Optimizer, variant="Lion"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.0001,
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.001,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -914,8 +1007,8 @@ class Lion(Optimizer, variant="Lion"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
-            foreach=foreach, fused=fused, capturable=capturable, differentiable=differentiable,
-            check_finite=check_finite,
+            groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )
 
 
@@ -947,8 +1040,10 @@ class ASGD(Optimizer, variant="ASGD"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.01
         Learning rate.
     lambd : float, default 0.0001
@@ -961,6 +1056,10 @@ class ASGD(Optimizer, variant="ASGD"):
         L2 penalty.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -976,7 +1075,7 @@ class ASGD(Optimizer, variant="ASGD"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.01,
         lambd: float = 0.0001,
         alpha: float = 0.75,
@@ -984,6 +1083,7 @@ class ASGD(Optimizer, variant="ASGD"):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -992,7 +1092,7 @@ class ASGD(Optimizer, variant="ASGD"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
-            maximize=maximize, foreach=foreach, fused=fused, capturable=capturable,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
         )
 
@@ -1026,8 +1126,10 @@ class ADOPT(Optimizer, variant="ADOPT"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     betas : tuple[float, float], default (0.9, 0.9999)
@@ -1040,6 +1142,10 @@ class ADOPT(Optimizer, variant="ADOPT"):
         Clip the normalized gradient to (t - 1)**0.25.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -1055,7 +1161,7 @@ class ADOPT(Optimizer, variant="ADOPT"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         betas: tuple[float, float] = (0.9, 0.9999),
         eps: float = 1e-06,
@@ -1063,6 +1169,7 @@ class ADOPT(Optimizer, variant="ADOPT"):
         use_clipping: bool = True,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -1071,8 +1178,9 @@ class ADOPT(Optimizer, variant="ADOPT"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, eps=eps, nesterov=nesterov,
-            use_clipping=use_clipping, maximize=maximize, foreach=foreach, fused=fused,
-            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+            use_clipping=use_clipping, maximize=maximize, groups=groups, foreach=foreach,
+            fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
         )
 
 
@@ -1106,8 +1214,10 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
 
     Parameters
     ----------
-    params : ndarray or GPU array
-        1-D, C-contiguous, writeable float32 or float64 vector, updated in place.
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
     lr : float, default 0.001
         Learning rate.
     betas : tuple[float, float, float], default (0.9, 0.999, 0.9999)
@@ -1122,6 +1232,10 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
         Decoupled weight decay, multiplied by the learning rate.
     maximize : bool, default False
         Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
     foreach, fused, capturable, differentiable
         PyTorch's implementation flags, accepted at the values that change nothing.
     check_finite : True, False or 'before', default True
@@ -1138,7 +1252,7 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
 
     def __init__(
         self,
-        params: Vector,
+        params: Vector | Sequence[Mapping[str, Any]],
         lr: float = 0.001,
         betas: tuple[float, float, float] = (0.9, 0.999, 0.9999),
         alpha: float = 5.0,
@@ -1147,6 +1261,7 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
@@ -1155,6 +1270,7 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, betas=betas, alpha=alpha, eps=eps, eps_root=eps_root,
-            weight_decay=weight_decay, maximize=maximize, foreach=foreach, fused=fused,
-            capturable=capturable, differentiable=differentiable, check_finite=check_finite,
+            weight_decay=weight_decay, maximize=maximize, groups=groups, foreach=foreach,
+            fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
         )

@@ -27,10 +27,12 @@ element, a plain module-level function, which Numba's cache key pickles by refer
 from __future__ import annotations
 
 import functools
+from types import FunctionType
 from typing import NamedTuple
 
+import numpy as np
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources
 
@@ -151,3 +153,179 @@ def count_nonfinite_parallel(grad):
     for i in prange(grad.shape[0]):
         bad += (grad[i] - grad[i]) != 0
     return bad
+
+
+# ------------------------------------------------------------------------------------------------
+# Parameter groups: one pass over the vector with a table of segments.
+# ------------------------------------------------------------------------------------------------
+
+def _element_pointer(context, builder, array_type, array_value, offset_type, offset, index):
+    """A pointer to ``array[offset + index]`` of a 1-D C-contiguous array (no bounds check)."""
+    array = context.make_array(array_type)(context, builder, array_value)
+    at = builder.add(context.cast(builder, offset, offset_type, types.intp),
+                     context.get_constant(types.intp, index))
+    return builder.gep(array.data, [at])
+
+
+@intrinsic
+def _row_like(typingctx, row, offset, like, array):
+    """``(row[offset], row[offset + 1], ...)``, one member per member of the tuple ``like``,
+    each converted to its type (a float to ``array``'s dtype, a flag to a bool: ``x != 0``).
+
+    ``row`` is a float64 row of a group table (:func:`grouped_for_rule`), C-contiguous; only
+    ``like``'s type counts, not its value.
+    """
+    members = [array.dtype if isinstance(t, types.Float) else t for t in like]
+    result = types.Tuple(members) if members else like
+
+    def codegen(context, builder, signature, args):
+        out = context.get_value_type(result)(None)  # undef, filled member by member
+        for index, target in enumerate(members):
+            pointer = _element_pointer(context, builder, row, args[0], offset, args[1], index)
+            value = context.cast(builder, builder.load(pointer), types.float64, target)
+            out = builder.insert_value(out, value, index)
+        return out
+
+    return result(row, offset, like, array), codegen
+
+
+@intrinsic
+def _store_row(typingctx, row, offset, values):
+    """``row[offset + j] = values[j]`` for each member of the tuple ``values`` (as float64;
+    ``row`` a C-contiguous float64 row)."""
+
+    def codegen(context, builder, signature, args):
+        for index, source in enumerate(values):
+            pointer = _element_pointer(context, builder, row, args[0], offset, args[1], index)
+            member = builder.extract_value(args[2], index)
+            builder.store(context.cast(builder, member, source, types.float64), pointer)
+        return context.get_dummy_value()
+
+    return types.none(row, offset, values), codegen
+
+
+#: What the driver of :func:`grouped_for_rule` calls, set per rule in the driver's own globals
+#: (see there): the rule's serial loop, its compiled ``step_scalars``, ``(constants, step
+#: inputs, carry)`` of one group, as values whose types (float or flag) the table's columns are
+#: read back as, and whether the driver runs on all threads.
+_SHORT = _STEP_SCALARS = None
+_LIKE = ((), (), ())
+_THREADS = False
+
+
+def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step, parts):
+    """The driver of :func:`grouped_for_rule`, before it is bound to a rule."""
+    c_like, inputs_like, carry_like = _LIKE
+    nc = len(c_like)
+    ni = len(inputs_like)
+    ncarry = len(carry_like)
+    s_like, _ = _STEP_SCALARS(_row_like(table[0], nc, inputs_like, table),
+                              _row_like(table[0], nc + ni, carry_like, table), step)
+    ns = len(s_like)
+    for k in range(table.shape[0]):
+        s, carry = _STEP_SCALARS(_row_like(table[k], nc, inputs_like, table),
+                                 _row_like(table[k], nc + ni, carry_like, table), step)
+        _store_row(scratch[k], 0, s)
+        _store_row(scratch[k], ns, carry)
+        for j in range(ns + ncarry):
+            if not scratch[k, j] - scratch[k, j] == 0:
+                return -1
+    for k in range(table.shape[0]):
+        for j in range(ncarry):
+            table[k, nc + ni + j] = scratch[k, ns + j]
+    if _THREADS:  # one launch: thread t updates the t-th part of every segment
+        total = 0
+        for part in prange(parts):
+            share = np.int64(part)
+            for row in range(segments.shape[0]):
+                first, last, member = segments[row, 0], segments[row, 1], segments[row, 2]
+                low = first + (last - first) * share // parts
+                high = first + (last - first) * (share + 1) // parts
+                if low < high:
+                    c_part = _row_like(table[member], 0, c_like, table)
+                    s_part = _row_like(scratch[member], 0, s_like, table)
+                    total += _count(_SHORT(param[low:high], grad[low:high],
+                                           _part(state0, low, high), _part(state1, low, high),
+                                           _part(state2, low, high), c_part, s_part))
+        return total
+    skipped = 0
+    for k in range(segments.shape[0]):
+        start, stop, group = segments[k, 0], segments[k, 1], segments[k, 2]
+        # floats as the host passes them to the loops (float64, converted by the loop): the
+        # loop compiled for the optimizers without groups, for the same argument types
+        c = _row_like(table[group], 0, c_like, table)
+        s = _row_like(scratch[group], 0, s_like, table)
+        skipped += _count(_SHORT(param[start:stop], grad[start:stop], _part(state0, start, stop),
+                                 _part(state1, start, stop), _part(state2, start, stop), c, s))
+    return skipped
+
+
+@functools.cache
+def grouped_for_rule(element, step_scalars, like, checked, threads):
+    """The grouped pass of a rule: each segment of the vector updated by the rule's own serial
+    loop (:func:`for_rule`) with its group's constants and per-step scalars.
+
+    A driver around the loop that the optimizers without groups use, compiled once per rule,
+    flags and dtype: no second copy of the element to compile, and each segment is bitwise what
+    an optimizer of its own makes of it. ``checked`` picks the loop fused with the finiteness
+    check. With ``threads`` the driver runs one ``prange`` over ``parts``, thread ``t``
+    updating the ``t``-th of ``parts`` equal parts of every segment (one launch of the thread pool
+    however many segments, each thread the same share). ``step_scalars`` is the rule's,
+    compiled; ``like`` is ``(constants, step inputs, carry)`` of one group: values whose types
+    (float or flag) the table's columns are read back as. The driver is called as::
+
+        driver(param, grad, state0, state1, state2, segments, table, scratch, step, parts)
+
+    * ``segments``: int64 ``(k, 3)``, rows ``(start, stop, group)``, disjoint; elements outside
+      every segment are not touched;
+    * ``table``: float64 ``(groups, len(c) + len(inputs) + len(carry))``: each group's constants
+      (values of the parameters' dtype), the inputs of its per-step scalars and its carried
+      scalars (updated by the call);
+    * ``scratch``: float64 ``(groups, len(s) + len(carry))``, written by the call;
+    * ``step``: the step number; ``parts``: the number of threads (``numba.get_num_threads()``,
+      read on the host: read in the driver, it would keep Numba from caching it).
+
+    Each group's per-step scalars are the rule's own ``step_scalars`` (the function the
+    optimizers run on the host), compiled, computed once per group and step before the pass:
+    the host does no per-group work. Returns the number of skipped entries, or ``-1`` if some
+    group's scalars are not finite: then nothing was changed.
+
+    The driver is :func:`_grouped` with globals of its own that name these. Numba's disk cache
+    keys a closure by the pickle of what it closes over, which for Numba functions changes
+    from process to process (a new uuid each); globals are not in the key, so the driver's
+    name carries the rule, the flags and the ``like`` types instead.
+    """
+    loops = for_rule(element)
+    namespace = dict(globals(), _SHORT=loops.serial_checked if checked else loops.serial,
+                     _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))
+    driver = FunctionType(_grouped.__code__, namespace, "_grouped")
+    kinds = "".join("b" if isinstance(value, bool) else "f" for part in like for value in part)
+    driver.__qualname__ = (f"_grouped_{element.__module__.rsplit('.', 1)[-1]}_"
+                           f"{element.__name__}_{'checked' if checked else 'unchecked'}_"
+                           f"{'threads' if threads else 'serial'}_{kinds}"
+                           f"_{'_'.join(str(len(part)) for part in like)}")
+    return njit(**_JIT_OPTIONS, parallel=bool(threads))(keyed_by_sources(driver))
+
+
+def _part(vector, start, stop):
+    """``vector[start:stop]``; ``None`` for an absent state vector."""
+    return vector[start:stop]
+
+
+def _count(skipped):
+    """What an unchecked loop returns (``None``) as 0."""
+    return skipped
+
+
+@overload(_part, inline="always")
+def _part_overload(vector, start, stop):
+    if isinstance(vector, types.NoneType):
+        return lambda vector, start, stop: None
+    return lambda vector, start, stop: vector[start:stop]
+
+
+@overload(_count, inline="always")
+def _count_overload(skipped):
+    if isinstance(skipped, types.NoneType):
+        return lambda skipped: 0
+    return lambda skipped: skipped

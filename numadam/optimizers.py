@@ -18,6 +18,18 @@ Hyperparameters are attributes (``opt.lr = 1e-4``) validated when set, so a sche
 them between steps. ``state_dict()`` / ``load_state_dict()`` save and restore the step count, the
 hyperparameters and every state vector exactly.
 
+Parameter groups
+----------------
+``Adam([{"params": views["W"]}, {"params": views["b"], "lr": 1e-2}], lr=1e-3)`` (PyTorch's form,
+over views of one flat vector as :func:`numadam.ravel` makes) or ``Adam(x, lr=1e-3,
+groups=[{"range": (0, 10), "lr": 1e-2}])`` (ranges of a flat vector; the elements no range
+covers form a last group with the constructor's hyperparameters) give parts of the vector
+hyperparameters of their own; ``step(g)`` takes the gradient laid out like the vector, and one
+compiled pass updates every group. ``opt.param_groups`` is PyTorch's list of dicts: a
+hyperparameter set there applies from the next step, which validates it first, so a scheduler
+loop written for ``torch.optim`` runs unchanged; with groups, ``opt.lr`` reads the constructor's
+value and setting it raises. See :mod:`numadam._groups` for the rules of the layout.
+
 Non-finite gradients
 --------------------
 With ``check_finite=True`` (the default) the finiteness test is fused into the update pass, at no

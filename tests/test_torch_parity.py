@@ -101,3 +101,33 @@ def test_asgd_defaults_are_torch_defaults():
     theirs = inspect.signature(torch.optim.ASGD).parameters
     for name in ("lr", "lambd", "alpha", "t0", "weight_decay", "maximize"):
         assert ours[name].default == theirs[name].default, name
+
+
+def test_parameter_groups_follow_torch_with_a_scheduler(rng):
+    """Two groups (``numadam._groups``) against torch's, and StepLR ported through
+    ``param_groups``."""
+    flat, views = numadam.ravel({"W": rng.standard_normal(60), "b": rng.standard_normal(6)})
+    runs = {"W": (0, 60), "b": (60, 66)}
+    tensors = [torch.nn.Parameter(torch.from_numpy(views[name].copy())) for name in ("W", "b")]
+    reference = torch.optim.Adam([{"params": [tensors[0]]},
+                                  {"params": [tensors[1]], "lr": 1e-2, "weight_decay": 0.0}],
+                                 lr=1e-3, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(reference, step_size=3, gamma=0.5)
+    opt = numadam.Adam([{"params": views["W"]},
+                        {"params": views["b"], "lr": 1e-2, "weight_decay": 0.0}],
+                       lr=1e-3, weight_decay=0.01)
+    for step in range(1, 13):
+        grad = rng.standard_normal(flat.size)
+        for tensor, name in zip(tensors, ("W", "b")):
+            start, stop = runs[name]
+            tensor.grad = torch.from_numpy(grad[start:stop].copy())
+        reference.step()
+        scheduler.step()
+        opt.step(grad)
+        if step % 3 == 0:  # StepLR's rule, through param_groups as a port would write it
+            for group in opt.param_groups:
+                group["lr"] *= 0.5
+    assert [group["lr"] for group in opt.param_groups] == [
+        group["lr"] for group in reference.param_groups]
+    for tensor, name in zip(tensors, ("W", "b")):
+        np.testing.assert_allclose(views[name], tensor.detach().numpy(), rtol=1e-12)
