@@ -164,3 +164,31 @@ class ReferenceRun:
 
     def step(self, grad):
         self.row.reference(self.x, grad, self.state, **self.hyperparameters)
+
+
+# -- which methods each front end is checked with ------------------------------------------------
+
+#: The front ends that compile a loop of their own for each rule: minimize's lean loop (a
+#: generator driving Python objectives), its compiled loop (jitted objectives) and
+#: minimize_batch's vectorized form. Each is checked against minimize's general Python loop.
+FRONT_ENDS = ("lean", "compiled", "vectorized")
+
+#: The methods every front end is checked with in the fast suite. Between them they hold every
+#: capability of the rule framework a loop has to carry: per-step inputs (Adam's bias
+#: corrections), a flag fixed at compile time that adds a state vector (AMSGrad), scalar state
+#: carried from step to step (NAdam's momentum product), a parameter vector holding one of two
+#: points with a state vector starting as a copy of the parameters (schedule-free), no
+#: bias correction and flags among the constants (Nesterov).
+CORE_METHODS = ("adam", "amsgrad", "nadam", "schedulefree_adamw", "nesterov")
+
+
+def front_end_methods(front_end, methods):
+    """``methods`` as test parameters for ``front_end`` (one of :data:`FRONT_ENDS`): the
+    :data:`CORE_METHODS`, and of the others every len(FRONT_ENDS)-th, so that each method runs
+    through one front end at least; the rest are marked ``slow`` (each costs a compile of a few
+    seconds, the same code as the core methods' save the rule's element)."""
+    others = [method for method in methods if method not in CORE_METHODS]
+    turn = FRONT_ENDS.index(front_end)
+    fast = set(CORE_METHODS) | set(others[turn::len(FRONT_ENDS)])
+    return [method if method in fast else pytest.param(method, marks=pytest.mark.slow)
+            for method in methods]

@@ -14,6 +14,7 @@ import numadam
 from numadam import _options, functions
 from numadam._options import METHODS
 from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
+from tests.rule_table import front_end_methods
 
 B, SAMPLES = 6, 16
 
@@ -55,11 +56,11 @@ def decay_data(rng, b=B):
 
 
 def _assert_each_problem_is_its_own_minimize(batch, fun, jac, X0, T, Y, method, options,
-                                             bounds=None):
+                                             bounds=None, callback=None):
     for b in range(X0.shape[0]):
         row_bounds = None if bounds is None else Bounds(bounds[0][b], bounds[1][b])
         single = numadam.minimize(fun, X0[b], args=(T[b], Y[b]), jac=jac, method=method,
-                                  bounds=row_bounds, options=options)
+                                  bounds=row_bounds, options=options, callback=callback)
         np.testing.assert_array_equal(batch.x[b], single.x)
         assert batch.fun[b] == single.fun
         assert (batch.nit[b], batch.status[b]) == (single.nit, single.status), b
@@ -149,7 +150,12 @@ def test_a_fresh_process_loads_the_batch_run_from_the_disk_cache(run_twice):
     assert runs[1] == ["True", "1", "0", "1", "0"]  # the second process: hits, no compile
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+def general_loop(intermediate_result):
+    """A callback that does nothing: it selects minimize's general Python loop, the one every
+    other loop is checked against (and whose kernels test_kernels.py compiles anyway)."""
+
+
+@pytest.mark.parametrize("method", front_end_methods("vectorized", METHODS))
 def test_vectorized_batch_equals_separate_minimize_runs_bitwise(method, rng):
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
@@ -158,7 +164,7 @@ def test_vectorized_batch_equals_separate_minimize_runs_bitwise(method, rng):
                                    options=options, batch_args=(T, Y))
     assert not batch.compiled
     _assert_each_problem_is_its_own_minimize(batch, decay_loss.py_func, decay_grad.py_func, X0,
-                                             T, Y, method, options)
+                                             T, Y, method, options, callback=general_loop)
 
 
 def test_jac_true_and_finite_differences_in_the_vectorized_form(rng):
@@ -414,15 +420,16 @@ def test_jac_out_equals_returning_the_gradient_bitwise(form, fun, jac, writing, 
 # Found by a review (2026-11-30): each case below failed before its fix ---------------------
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_one_variable_problems_run_for_every_method(method):
+@pytest.mark.parametrize("method", front_end_methods("vectorized", METHODS))
+def test_one_variable_problems_run(method):
     X0 = np.array([[3.0], [-2.0], [0.5]])
     batch = numadam.minimize_batch(lambda X: 0.5 * np.sum(X * X, axis=1), X0,
                                    jac=lambda X: X.copy(), method=method,
                                    options=dict(maxiter=20))
     for b in range(3):
         single = numadam.minimize(lambda x: 0.5 * float(x @ x), X0[b], jac=lambda x: x.copy(),
-                                  method=method, options=dict(maxiter=20))
+                                  method=method, options=dict(maxiter=20),
+                                  callback=general_loop)
         np.testing.assert_array_equal(batch.x[b], single.x)
 
 

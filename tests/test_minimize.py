@@ -34,6 +34,7 @@ from numadam import _minimize as numadam_minimize
 from numadam import _options as numadam_options
 from numadam.rules import adam as adam_rule
 from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
+from tests.rule_table import front_end_methods
 
 METHODS = list(numadam_options.METHODS)  # every method of the registry
 DIAGONAL = np.array([1.0, 3.0, 10.0])
@@ -96,9 +97,12 @@ CONVERGENCE = {"sgd": (0.15, 1e-6, 1e-5), "momentum": (0.05, 1e-6, 1e-5),
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_converges_on_a_convex_quadratic(method):
+    # through the general Python loop (a callback selects it), whose kernels test_kernels.py
+    # compiles anyway; the loops compiled per rule are checked against it below
     lr, gtol, distance = CONVERGENCE.get(method, (0.05, 1e-6, 1e-5))
     result = minimize(quadratic, [1.0, -2.0, 0.5], jac=quadratic_grad, method=method.upper(),
-                      options={"lr": lr, "maxiter": 5000, "gtol": gtol})
+                      options={"lr": lr, "maxiter": 5000, "gtol": gtol},
+                      callback=lambda intermediate_result: None)
     assert result.success, result.message
     assert np.abs(result.x).max() < distance
     assert result.method == method
@@ -302,7 +306,7 @@ LEAN_CASES = [
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the SGD family overflows at lr 1e-2
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", front_end_methods("lean", METHODS))
 @pytest.mark.parametrize("case", range(len(LEAN_CASES)))
 def test_lean_loop_equals_the_general_python_loop_bitwise(method, case):
     keywords, options = LEAN_CASES[case]
@@ -666,8 +670,8 @@ def test_show_options_lists_hyperparameters_and_common_options(capsys):
 # -- the compiled loop ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_compiled_loop_equals_python_loop_bitwise_for_every_method(method):
+@pytest.mark.parametrize("method", front_end_methods("compiled", METHODS))
+def test_compiled_loop_equals_python_loop_bitwise_for_each_rule(method):
     settings = dict(lr=1e-3, maxiter=300)
     compiled = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, method=method,
                         bounds=[(-1.1, 2.0), (None, 0.95)], options=settings)
