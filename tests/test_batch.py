@@ -462,9 +462,12 @@ def square_grad(x, c):
     return x - c
 
 
-@pytest.mark.parametrize("fun, jac, jac_out", [(square_value_and_grad, True, False),
-                                               (square_value_grad_out, True, True),
-                                               (square_emptying_x, square_grad, False)])
+@pytest.mark.parametrize("fun, jac, jac_out", [
+    (square_value_and_grad, True, False),
+    # each form compiles schedule-free's batch run and compiled loop afresh; the forms
+    # themselves are checked with Adam (test_jac_out_... and test_vectorized_functions_...)
+    pytest.param(square_value_grad_out, True, True, marks=pytest.mark.slow),
+    pytest.param(square_emptying_x, square_grad, False, marks=pytest.mark.slow)])
 def test_schedule_free_jitted_forms_end_at_minimizes_point(fun, jac, jac_out):
     X0, C = np.zeros((2, 2)), np.array([[1.0, 2.0], [-1.0, 0.5]])
     options = dict(maxiter=30, jac_out=jac_out)

@@ -7,10 +7,11 @@ and fails on any compile error, on any float64 instruction in a float32 kernel (
 helper promoting the arithmetic), and on any kernel argument typed ``none`` (numba-cuda's
 launch cannot pass it). It skips where numba-cuda or its NVVM is missing.
 
-The compilation runs in fresh processes: the simulator is chosen for the whole process when
-``numba.cuda`` is first imported, and tests/test_cuda.py chooses it. One process per dtype, run
-side by side: typing and lowering the 42 kernels is Python-bound (about 1 s each), so two cores
-halve the wait; the second compute capability reuses the lowering and only runs NVVM again.
+The compilation runs in a fresh process per dtype: the simulator is chosen for the whole process
+when ``numba.cuda`` is first imported, and tests/test_cuda.py chooses it. Typing and lowering the
+kernels is Python-bound (about 1 s each); the second compute capability reuses the lowering and
+only runs NVVM again. The fast suite compiles float32 (where a float64 instruction would be a
+bug); float64, the same code with the other type, runs under ``-m slow``.
 """
 
 import importlib.util
@@ -63,24 +64,33 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
                                 reason="numba-cuda is not installed (pip install -e '.[cuda]')")
 
 
+class Compiled(dict):
+    """``{dtype: result}``, each dtype compiled in its own process when first asked for."""
+
+    def __missing__(self, dtype):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        env.pop("NUMBA_ENABLE_CUDASIM", None)  # numba-cuda's real compiler, not the simulator
+        process = subprocess.run(
+            [sys.executable, "-c", SCRIPT, dtype, json.dumps(COMPUTE_CAPABILITIES)], cwd=ROOT,
+            env=env, capture_output=True, text=True, timeout=600)
+        assert process.returncode == 0, process.stderr[-3000:]
+        result = self[dtype] = json.loads(process.stdout)
+        if "skip" in result:
+            pytest.skip(result["skip"])
+        return result
+
+
 @pytest.fixture(scope="module")
 def compiled():
-    """``{dtype: result}``, each compiled in its own process, both at once."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    env.pop("NUMBA_ENABLE_CUDASIM", None)  # numba-cuda's real compiler, not the simulator
-    processes = {dtype: subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, dtype, json.dumps(COMPUTE_CAPABILITIES)], cwd=ROOT,
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for dtype in DTYPES}
-    results = {}
-    for dtype, process in processes.items():
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
-        results[dtype] = json.loads(out)
-    reasons = {result["skip"] for result in results.values() if "skip" in result}
-    if reasons:
-        pytest.skip("; ".join(sorted(reasons)))
-    return results
+    """The kernels' PTX and signatures per dtype (see :class:`Compiled`)."""
+    return Compiled()
+
+
+#: float32 in the fast suite (where a float64 instruction would be a bug); float64 compiles the
+#: same code with the other type, under ``-m slow``
+DTYPE_PARAMS = [pytest.param(dtype, marks=[pytest.mark.slow] if dtype == "float64" else [])
+                for dtype in DTYPES]
 
 
 def _ptx(compiled, dtype, cc):
@@ -106,7 +116,7 @@ def _expected_kernels():
             + len(HELPERS))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 @pytest.mark.parametrize("cc", COMPUTE_CAPABILITIES, ids=lambda cc: f"cc{cc[0]}{cc[1]}")
 def test_every_kernel_compiles(compiled, dtype, cc):
     """Every kernel of ``dtype`` compiles for ``cc``; each rule and each state pattern the
@@ -129,12 +139,17 @@ def test_float32_kernels_use_no_float64(compiled, cc):
     promoted = [label for label, code in _ptx(compiled, "float32", cc).items()
                 if re.search(r"\.f64\b", code)]
     assert promoted == []
-    # and the pattern does find them where they belong
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cc", COMPUTE_CAPABILITIES, ids=lambda cc: f"cc{cc[0]}{cc[1]}")
+def test_the_float64_pattern_finds_float64_kernels(compiled, cc):
+    """The pattern of the test above does find ``.f64`` where it belongs."""
     assert all(re.search(r"\.f64\b", code) for label, code
                in _ptx(compiled, "float64", cc).items() if not label.startswith(tuple(HELPERS)))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 def test_no_kernel_takes_none(compiled, dtype):
     """numba-cuda cannot pass ``None`` to a kernel: no argument of any launch is typed
     ``none`` (absent state vectors go as placeholders, see numadam.cuda._kernel_for)."""

@@ -914,7 +914,8 @@ def scaled_square_der(x, scale):
     return 2.0 * scale * x
 
 
-@pytest.mark.parametrize("specialize", [False, True])
+@pytest.mark.parametrize("specialize", [
+    False, pytest.param(True, marks=pytest.mark.slow)])  # three loops more, with fun inlined
 def test_a_repeated_run_reuses_the_loop_found_for_its_types(monkeypatch, specialize):
     """The loop found for a call is kept under a key of its argument types: a second run with
     the same functions and types does not look it up again, while other types (an integer
@@ -1267,14 +1268,19 @@ def test_jitted_fun_returning_value_and_gradient_runs_compiled_and_equals_the_py
 # -- jac_out: the gradient written into an array the loop hands over ------------------------------
 
 
-@pytest.mark.parametrize("method", ["adam", "nadam"])
-@pytest.mark.parametrize("fun, jac, options, compiled", [
+JAC_OUT_CASES = [
     (rosen_jit, rosen_jit_der_out, {}, True),  # the compiled loop
     (rosen_jit_value_and_grad_out, True, {}, True),
     (rosen_jit, rosen_der_out, {}, False),  # the lean loop
     (rosen_jit, rosen_jit_der_out, {"compiled": False}, False),
     (rosen_jit_value_and_grad_out, True, {"callback": True}, False),  # the general loop
-])
+]
+
+
+@pytest.mark.parametrize("method, fun, jac, options, compiled", [
+    # NAdam (a carried scalar) through the compiled loop's two forms compiles two loops more
+    pytest.param(method, *case, marks=[pytest.mark.slow] if method == "nadam" and case[3] else [])
+    for method in ("adam", "nadam") for case in JAC_OUT_CASES])
 def test_jac_out_equals_returning_the_gradient_bitwise(method, fun, jac, options, compiled):
     settings = {"lr": 1e-2, "maxiter": 300, "ftol": 1e-15, **options}
     callback = do_nothing if settings.pop("callback", False) else None
