@@ -131,7 +131,8 @@ def python_loop(objective, optimizer, x, lower, upper, bounded, sign, maxiter, m
             averager.add(x, nit)
         if callback is not None:
             try:
-                callback(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit))
+                callback(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit,
+                                        lr=optimizer.lr, grad_norm=float(np.linalg.norm(g))))
             except StopIteration:
                 status = CALLBACK_STOP
                 break

@@ -52,6 +52,7 @@ instead of three calls into compiled code. It too is bitwise equal to the genera
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -72,6 +73,8 @@ from numadam._policy import (
     message,
     project,
 )
+from numadam._resume import load_state, result_state
+from numadam.callbacks import ProgressBar, chain
 
 __all__ = ["choose_loop", "first_order_only", "minimize", "solve"]
 
@@ -205,6 +208,10 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         optimizer = OnGPU(cls, x, settings.hyperparameters)
     else:
         optimizer = cls(x, **settings.hyperparameters)  # validates the hyperparameters
+    if settings.state is not None:
+        load_state(optimizer, settings.state, method, x)
+        if bounded:  # a saved gradient point lies in the box it was run in, maybe not this one
+            np.clip(x, *limits, out=x)
     schedule = schedule_from(settings.schedule, settings.schedule_options, optimizer.lr,
                              settings.maxiter)
     args = args if isinstance(args, tuple) else (args,)  # as SciPy wraps a non-tuple
@@ -212,6 +219,10 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
                                relative_step(settings.finite_diff_rel_step, x.shape[0]),
                                settings.jac_out)
     callback = callback_caller(callback)
+    bar = None
+    if settings.progress:  # closed below, once the loop ran
+        bar = ProgressBar(total=None if maxiter_unlimited(settings.maxiter) else settings.maxiter)
+        callback = chain(callback, bar)
     # The answer of an averaging run or a schedule-free rule is its average, not an iterate.
     return_best = (settings.return_best and settings.average is None
                    and not cls.variant.rule.modes)
@@ -247,7 +258,11 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
             objective, optimizer, x, lower, upper, bounded, sign, maxiter, maxfev, *tolerances,
             return_best, callback=callback, schedule=schedule, clip_norm=settings.clip_norm,
             clip_value=settings.clip_value, averager=averager)
+    if bar is not None:
+        bar.close()
     nfev_of_loop = objective.nfev
+    # where the answer is not the last iterate by design, the state keeps the iterate too
+    iterate = x.copy() if cls.variant.rule.modes or averager is not None else None
     x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status, lower,
                                        upper, bounded, sign, tolerances[0])
     if settings.disp:
@@ -263,7 +278,12 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
               f"evaluations: {objective.njev}")
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=text, method=method,
-                          compiled=loop == "compiled")
+                          compiled=loop == "compiled", state=result_state(optimizer, iterate))
+
+
+def maxiter_unlimited(maxiter):
+    """Whether ``maxiter`` is the "no limit" of ``maxiter=inf`` (``_options.count``)."""
+    return maxiter == sys.maxsize
 
 
 def _to_answer_point(objective, optimizer, averager, x, f, g, status, lower, upper, bounded,

@@ -26,6 +26,7 @@ from numadam.rules import VARIANTS
 
 __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
+    "SHARED_WITH_BATCH",
     "batch_method_name", "batch_settings", "check_stops", "count", "disp_flag",
     "hyperparameters_of", "is_default", "jac_out_flag", "method_name", "relative_step",
     "schedule_from", "show_options", "Settings", "minimize_settings", "split_options", "tolerance",
@@ -150,13 +151,27 @@ COMMON_OPTIONS = {
               "there; fun and jac still see NumPy arrays (x and g cross the bus every "
               "iteration, so this pays off only for large vectors and costly steps).",
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
+    "state": "dict, optional. Resume a run: the `state` of an earlier result (with x0 its "
+             "`x`): the optimizer starts from that state, its step count (and so its bias "
+             "corrections) continuing, and N iterations then N more equal 2N at once, bitwise. "
+             "The hyperparameters are this call's (pass the same options to continue exactly); "
+             "`nit` and `nfev` count this call's. A state that does not fit the method or x0 "
+             "raises ValueError. minimize_batch: its result's stacked state (see "
+             "numadam._resume).",
+    "progress": "bool, default False. Draw a progress bar on stderr while the run goes "
+                "(numadam.callbacks.ProgressBar: tqdm when installed); a callback, so it runs "
+                "the Python loop.",
 }
 
 
 #: The value each of :data:`COMMON_OPTIONS` takes when not given (``None``: off, or not tested).
 OPTION_DEFAULTS = {**dict.fromkeys(COMMON_OPTIONS), "maxiter": 1000, "average_decay": 0.99,
                    "average_start": 0, "compiled": True, "device": "cpu", "disp": False,
-                   "return_best": True, "jac_out": False}
+                   "return_best": True, "jac_out": False, "progress": False}
+
+#: The options of :data:`COMMON_OPTIONS` that ``minimize_batch`` takes too, as ``minimize``
+#: documents them.
+SHARED_WITH_BATCH = ("state", "progress")
 
 
 def split_options(method, options, hyperparameters, settings, stacklevel):
@@ -272,6 +287,7 @@ BATCH_OPTIONS = {
     "disp": False,
     # accepted and ignored, as by minimize: every problem stops at its first NaN/inf
     "check_finite": None,
+    **{name: OPTION_DEFAULTS[name] for name in SHARED_WITH_BATCH},
 }
 
 
@@ -363,6 +379,8 @@ class Settings:
     schedule: object
     schedule_options: object
     finite_diff_rel_step: object
+    state: dict | None = None
+    progress: bool = False
 
     @property
     def any_tolerance(self):
@@ -410,4 +428,5 @@ def minimize_settings(method, options, jac, stacklevel):
         return_best=flag("return_best", settings["return_best"]),
         jac_out=jac_out_flag(settings["jac_out"], jac), schedule=settings["schedule"],
         schedule_options=settings["schedule_options"],
-        finite_diff_rel_step=settings["finite_diff_rel_step"])
+        finite_diff_rel_step=settings["finite_diff_rel_step"], state=settings["state"],
+        progress=flag("progress", settings["progress"]))

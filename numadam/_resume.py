@@ -1,0 +1,231 @@
+"""Resumable runs: the optimizer state a ``minimize`` or ``minimize_batch`` result carries
+(``result.state``) and the ``state`` option that takes it back.
+
+``minimize``
+    ``result.state`` is the optimizer's :meth:`~numadam.Optimizer.state_dict` at the end of the
+    run: ``{"step", "hyperparameters", "state"}`` (and ``"carry"``, ``"mode"`` for the rules
+    that have them), loadable into an optimizer of the method over ``result.x`` with
+    :meth:`~numadam.Optimizer.load_state_dict`. Where the answer ``x`` is by design not the
+    last iterate (a rule with train and eval modes, schedule-free, answers at its evaluation
+    point; iterate averaging at the average), it also holds ``"iterate"``, the last iterate
+    (the gradient point): a run resumed with it restarts there, bitwise, and ``x0`` only gives
+    the size (the switch from an evaluation point back to the gradient point is not exact in
+    floating point); drop that key to load the rest into an optimizer.
+
+``minimize_batch``
+    ``result.state`` stacks every problem's: ``"step"`` an int64 array (B,);
+    ``"hyperparameters"`` each a scalar, or an array with a first axis of B for a per-problem
+    one; ``"state"`` each vector as a (B, n) array ((B, 0) when unused); ``"carry"`` each
+    scalar as a (B,) array; ``"mode"``; and ``"iterate"`` (B, n) for a rule with modes.
+    Problem ``b``'s own state dict is :func:`problem_state` of it.
+
+Resuming from ``x0 = result.x`` and ``options={"state": result.state}``, with the same options,
+continues the run: its step count continues (so do the bias corrections), and ``N`` iterations
+then ``N`` more give the result of ``2N`` at once, bitwise, in every loop. ``nit`` and ``nfev``
+count the resumed call's own iterations and evaluations (``maxiter`` is this call's budget);
+``result.state["step"]`` counts them all. The hyperparameters are the call's (its options and
+the defaults, as when creating an optimizer), so a resumed run may change the learning rate;
+those fixed at creation (``amsgrad``, whether momentum is on) must equal the saved ones.
+
+Exact continuation needs the first run to end at its last iterate: with ``return_best`` (the
+default) a run that climbed at its end returns its lowest iterate instead, and the resumed run
+starts from that point with the state of the last step (pass ``return_best=False`` for an
+exact continuation whatever happens). Iterate averaging starts a new average. A run that stopped on
+a non-finite value keeps the state changes of its rejected step, as the optimizer does.
+
+A state that does not fit (another method's, another size or dtype, missing or extra keys, a
+negative step, values no step could produce) raises a ``ValueError`` naming the problem, before
+anything runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ITERATE", "batch_rows_of", "batch_state", "load_batch_state", "load_state",
+           "problem_state", "result_state"]
+
+#: The key of the last iterate in a state whose result's ``x`` is another point.
+ITERATE = "iterate"
+
+
+def _not_fitting(method, where, error):
+    return ValueError(f"options['state'] does not fit method {method!r} {where}: {error}")
+
+
+def _checked_dict(state):
+    if not isinstance(state, dict):
+        raise ValueError(f"options['state'] must be a dict, the `state` of an earlier result "
+                         f"(or an Optimizer.state_dict()), got {type(state).__name__}")
+    return state
+
+
+def load_state(optimizer, state, method, x):
+    """Load ``state`` (``minimize``'s ``state`` option) into ``optimizer``, created over ``x``
+    with the call's hyperparameters, which it keeps; move ``x`` to the gradient point (the
+    saved ``iterate``, or the train mode's point of an evaluation point without one). Checked whole
+    before anything changes: a ``ValueError`` naming what does not fit."""
+    state = dict(_checked_dict(state))
+    iterate = state.pop(ITERATE, None)
+    where = f"with x0 of size {x.shape[0]} and dtype {x.dtype}"
+    if iterate is not None:
+        if (not isinstance(iterate, np.ndarray) or iterate.shape != x.shape
+                or not np.isfinite(iterate).all()):
+            raise _not_fitting(method, where, f"{ITERATE!r} must be a finite array of "
+                               f"shape {x.shape}")
+        if "mode" in state:
+            state["mode"] = "train"
+    call = optimizer.hyperparameters
+    try:
+        optimizer.load_state_dict(state)
+    except (TypeError, ValueError) as error:
+        raise _not_fitting(method, where, error) from None
+    for name, value in call.items():  # the call's, those fixed at creation checked equal
+        if not _same(optimizer.hyperparameters[name], value):
+            setattr(optimizer, name, value)
+    if iterate is not None:
+        x[:] = iterate
+    elif getattr(optimizer, "mode", "train") != "train":
+        optimizer.train()  # moves x from the evaluation point
+
+
+def _same(a, b):
+    return type(a) is type(b) and a == b
+
+
+def result_state(optimizer, iterate=None):
+    """``result.state`` of a ``minimize`` run: the optimizer's state dict, and the last
+    ``iterate`` where the answer is another point."""
+    saved = optimizer.state_dict()
+    if iterate is not None:
+        saved[ITERATE] = iterate
+    return saved
+
+
+# ------------------------------------------------------------------------------------------------
+# minimize_batch: stacked states
+# ------------------------------------------------------------------------------------------------
+
+
+def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates):
+    """``result.state`` of a ``minimize_batch`` run: every problem's state stacked.
+
+    ``steps``: an optimizer per hyperparameter setting, ``setting`` the one of each problem;
+    ``vectors``: the rule's state matrices (``None`` where unused); ``carries``: (B, k) scalar
+    state; ``step_counts``: (B,); ``per_problem``: the per-problem hyperparameter arrays;
+    ``iterates``: (B, n) for a rule with modes, else ``None``."""
+    first = steps[0]
+    B, n = len(setting), None
+    hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
+                       for name, value in first.hyperparameters.items()}
+    state = {}
+    for name, matrix in zip(first.state_names, vectors):
+        state[name] = np.zeros((B, 0)) if matrix is None else matrix.copy()
+        n = n if matrix is None else matrix.shape[1]
+    saved: dict[str, Any] = {"step": np.array(step_counts, np.int64),
+                             "hyperparameters": hyperparameters, "state": state}
+    saved_first = first.state_dict()
+    if "carry" in saved_first:
+        saved["carry"] = {name: carries[:, i].copy()
+                          for i, name in enumerate(saved_first["carry"])}
+    if "mode" in saved_first:
+        saved["mode"] = "eval"
+        saved[ITERATE] = iterates
+    return saved
+
+
+def problem_state(state, b):
+    """Problem ``b``'s own state dict from a batch's stacked ``state`` (what its own
+    ``minimize`` run would return as ``result.state``)."""
+    state = _checked_dict(state)
+    one = {}
+    for key, value in state.items():
+        if key == "step":
+            one[key] = int(np.asarray(value)[b])
+        elif key == "hyperparameters":
+            one[key] = {name: _problem_value(v, b) for name, v in value.items()}
+        elif key == "state":
+            one[key] = {name: np.array(matrix[b]) for name, matrix in value.items()}
+        elif key == "carry":
+            one[key] = {name: float(v[b]) for name, v in value.items()}
+        elif key == ITERATE:
+            one[key] = np.array(value[b])
+        else:
+            one[key] = value
+    return one
+
+
+def _problem_value(value, b):
+    if isinstance(value, np.ndarray):
+        row = value[b]
+        return tuple(row.tolist()) if row.ndim else row.item()
+    return value
+
+
+def batch_rows_of(state, rows):
+    """The stacked ``state`` of the problems ``rows`` (a slice): an MPI rank's block."""
+    state = _checked_dict(state)
+
+    def cut(value):
+        return value[rows] if isinstance(value, np.ndarray) and value.ndim else value
+
+    return {key: ({name: cut(v) for name, v in value.items()} if isinstance(value, dict)
+                  else cut(value)) for key, value in state.items()}
+
+
+def load_batch_state(state, steps, setting, vectors, carries, X, method):
+    """Load the stacked ``state`` (``minimize_batch``'s option) into the batch's state
+    matrices ``vectors``, ``carries`` (B, k) and points ``X`` (B, n), in place; returns the
+    step count of each problem (B,) int64.
+
+    Every problem's state is checked whole, as :meth:`~numadam.Optimizer.load_state_dict`
+    checks one (loaded into an optimizer of its setting), before anything changes: a
+    ``ValueError`` naming the problem and what does not fit.
+    """
+    state = _checked_dict(state)
+    B, n = X.shape
+    where = f"with x0 of shape {X.shape}"
+    try:
+        counts = np.asarray(state["step"])
+        if counts.shape != (B,):
+            raise ValueError(f"state['step'] must have shape ({B},), one count per problem, "
+                             f"got {counts.shape}")
+        for key, value in state.items():
+            if key in ("state", "carry") and isinstance(value, dict):
+                for name, matrix in value.items():
+                    if not isinstance(matrix, np.ndarray) or matrix.shape[:1] != (B,):
+                        raise ValueError(f"state[{key!r}][{name!r}] must be an array with a "
+                                         f"first axis of {B}, one row per problem")
+        train = state.get(ITERATE)
+        if train is not None and (not isinstance(train, np.ndarray) or train.shape != (B, n)):
+            raise ValueError(f"state[{ITERATE!r}] must have shape {(B, n)}")
+    except (KeyError, TypeError) as error:
+        raise _not_fitting(method, where, f"it must be the `state` of a minimize_batch result "
+                                          f"({error!r} is wrong)") from None
+    except ValueError as error:
+        raise _not_fitting(method, where, error) from None
+    scratch = [type(step)(np.zeros(n), **step.hyperparameters) for step in steps]
+    loaded_points = X.copy()
+    loaded = [np.empty_like(matrix) if matrix is not None else None for matrix in vectors]
+    names = steps[0].state_names
+    for b in range(B):
+        optimizer = scratch[setting[b]]
+        optimizer.param[:] = X[b]
+        try:
+            load_state(optimizer, problem_state(state, b), method, optimizer.param)
+        except ValueError as error:
+            raise ValueError(f"{error} (problem {b})") from None
+        loaded_points[b] = optimizer.param
+        for i, name in enumerate(names):
+            if loaded[i] is not None:
+                loaded[i][b] = optimizer.state[name]
+    for matrix, values in zip(vectors, loaded):
+        if matrix is not None:
+            matrix[:] = values
+    if "carry" in state:
+        for i, name in enumerate(state["carry"]):
+            carries[:, i] = state["carry"][name]
+    X[:] = loaded_points
+    return counts.astype(np.int64)
