@@ -20,6 +20,7 @@ from numadam._mpi import (
     shares,
 )
 from numadam._options import batch_method_name, batch_settings, disp_flag
+from numadam._resume import batch_rows_of
 
 __all__ = ["concatenate", "input_digests", "minimize_batch_across"]
 
@@ -66,6 +67,8 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
             # the summary is printed once, of the whole batch, on rank 0 (below)
             local_options = {name: value[rows] if name in per_problem else value
                              for name, value in dict(options or {}).items() if name != "disp"}
+            if local_options.get("state") is not None:  # the block's rows of every array
+                local_options["state"] = batch_rows_of(local_options["state"], rows)
             local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
             local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
                                    local_options, batch_args=tuple(a[rows] for a in batch_args))

@@ -132,7 +132,7 @@ def python_loop(objective, optimizer, x, lower, upper, bounded, sign, maxiter, m
         if callback is not None:
             try:
                 callback(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit,
-                                        lr=optimizer.lr, grad_norm=float(np.linalg.norm(g))))
+                                        lr=optimizer.lr, grad_norm=math.sqrt(np.dot(g, g))))
             except StopIteration:
                 status = CALLBACK_STOP
                 break

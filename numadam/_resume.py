@@ -224,8 +224,7 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
     for matrix, values in zip(vectors, loaded):
         if matrix is not None:
             matrix[:] = values
-    if "carry" in state:
-        for i, name in enumerate(state["carry"]):
-            carries[:, i] = state["carry"][name]
+    for i, name in enumerate(steps[0].state_dict().get("carry", ())):  # the rule's order
+        carries[:, i] = state["carry"][name]
     X[:] = loaded_points
     return counts.astype(np.int64)

@@ -40,10 +40,10 @@ __all__ = ["CSVLogger", "History", "ProgressBar", "chain"]
 
 
 def _field(result: Any, name: str) -> Any:
-    try:
-        return result[name]
-    except (KeyError, TypeError):
-        return getattr(result, name, None)
+    """``result[name]`` (an ``OptimizeResult`` is a dict), ``None`` where it has none."""
+    if isinstance(result, dict):
+        return result.get(name)
+    return getattr(result, name, None)
 
 
 def _grad_norm(result: Any) -> Any:
@@ -57,6 +57,16 @@ def _grad_norm(result: Any) -> Any:
         jac = np.asarray(jac)
         norm = np.linalg.norm(jac, axis=-1) if jac.ndim > 1 else float(np.linalg.norm(jac))
     return norm
+
+
+def _kept(value: Any) -> Any:
+    """``value`` as a record keeps it: a number as it is, an array copied (a batch's)."""
+    return np.copy(value) if isinstance(value, np.ndarray) else value
+
+
+def _largest(nit: Any) -> int:
+    """``nit``, or a batch's largest."""
+    return int(nit.max()) if isinstance(nit, np.ndarray) else int(nit)
 
 
 def _count(every: int) -> int:
@@ -110,12 +120,12 @@ class History:
             return
         result = intermediate_result
         nit = _field(result, "nit")
-        rows = self._rows
-        rows["iteration"].append(self._calls if nit is None else int(np.max(nit)))
-        rows["fun"].append(np.copy(_field(result, "fun")))
-        rows["grad_norm"].append(np.copy(_grad_norm(result)))
         lr = _field(result, "lr")
-        rows["lr"].append(math.nan if lr is None else np.copy(lr))
+        rows = self._rows
+        rows["iteration"].append(self._calls if nit is None else _largest(nit))
+        rows["fun"].append(_kept(_field(result, "fun")))
+        rows["grad_norm"].append(_kept(_grad_norm(result)))
+        rows["lr"].append(math.nan if lr is None else _kept(lr))
         if self.keep_x:
             rows["x"].append(np.copy(_field(result, "x")))
 
@@ -262,6 +272,7 @@ class ProgressBar:
         self.n = 0
         self.postfix = ""
         self._last_draw = -math.inf
+        self._drawn = None  # the count last drawn
         self._closed = False
         tqdm = _tqdm_class()
         self._tqdm = None if tqdm is None else tqdm(
@@ -271,7 +282,7 @@ class ProgressBar:
     def __call__(self, intermediate_result: Any) -> None:
         nit = _field(intermediate_result, "nit")
         fun = _field(intermediate_result, "fun")
-        done = self.n + 1 if nit is None else int(np.max(nit))
+        done = self.n + 1 if nit is None else _largest(nit)
         postfix = {}
         if fun is not None:
             postfix["fun"] = (f"{float(fun):.6g}" if np.ndim(fun) == 0
@@ -307,6 +318,7 @@ class ProgressBar:
         return f"{line} {self.postfix}".rstrip()
 
     def _draw(self) -> None:
+        self._drawn = self.n
         self.file.write(f"\r{self._line()}\033[K")
         self.file.flush()
 
@@ -319,7 +331,8 @@ class ProgressBar:
             self._tqdm.close()
             return
         if self.leave:
-            self._draw()
+            if self._drawn != self.n:
+                self._draw()
             self.file.write("\n")
         else:
             self.file.write("\r\033[K")

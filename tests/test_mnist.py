@@ -122,9 +122,9 @@ def test_progress_bar_is_drawn_then_erased(data):
     stream, lines = io.StringIO(), []
     mnist.train(data, epochs=1, train_subset=2000, batch_size=100, out=lines.append,
                 progress=stream)
-    drawn = stream.getvalue()
-    assert "\rEpoch 1 [" in drawn and "20/20 loss " in drawn
-    assert drawn.endswith("\r\033[K")  # erased before the epoch's lines are printed
+    drawn = stream.getvalue()  # tqdm's bar, or numadam.callbacks' line without it
+    assert "\rEpoch 1" in drawn and "20/20" in drawn and "loss=" in drawn
+    assert drawn.endswith("\r") or drawn.endswith("\r\033[K")  # erased before the epoch's lines
     assert not any("\r" in line for line in lines)
 
 
