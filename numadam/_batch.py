@@ -121,7 +121,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     callback : callable, optional
         Called every ``callback_every`` iterations (an option, default 1; vectorized form only)
         with an ``OptimizeResult`` of the whole batch (``x``, ``fun``, ``jac``, ``nit``,
-        ``status``: copies); ``StopIteration`` stops every problem still running (status 99).
+        ``status``: copies; ``lr``, a scalar or the per-problem array; ``grad_norm`` (B,));
+        ``StopIteration`` stops every problem still running (status 99).
     options : dict, optional
         The method's hyperparameters, each a scalar or an array of shape ``(B,)``, and
         ``maxiter``, ``maxfev``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in
@@ -143,6 +144,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         the end (problems per status, totals of ``nit``, ``nfev``, ``njev``; with ``comm``,
         on rank 0 only). ``return_best`` as in ``minimize``; ``check_finite`` is accepted and
         ignored, as by ``minimize`` (every problem stops at its first NaN or inf).
+
+        ``state``: a batch result's ``state``, every problem's optimizer state stacked, to
+        resume each problem where it stopped (``x0`` its ``x``; see :mod:`numadam._resume`).
+        ``progress``: bool, default False; draw a progress bar on stderr (a callback: the
+        vectorized form).
 
         ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
         ``clip_value``, ``average``, ``average_decay``, ``average_start``,
@@ -166,7 +172,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     -------
     scipy.optimize.OptimizeResult
         ``x`` (B, n), ``fun``, ``nit``, ``nfev``, ``njev``, ``status``, ``success`` (arrays of
-        length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``.
+        length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``, ``state``
+        (every problem's optimizer state, stacked; ``numadam._resume.problem_state`` gives
+        one problem's).
     """
     if comm is not None:
         return minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac,

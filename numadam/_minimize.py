@@ -119,7 +119,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         Sets ``gtol`` unless ``options`` sets it.
     callback : callable, optional
         ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,
-        ``nit``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
+        ``nit``, ``lr``: the step's learning rate, ``grad_norm``: the Euclidean norm of
+        ``jac``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
+        :mod:`numadam.callbacks` has a progress bar, a history and a CSV logger.
     options : dict, optional
         The method's hyperparameters (PyTorch's names and defaults, e.g. ``lr``, ``betas``) and
         the options listed by :func:`show_options`. Unknown options warn
@@ -129,8 +131,10 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
     -------
     scipy.optimize.OptimizeResult
         ``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``success``, ``status``,
-        ``message`` (see the status table in the module docstring), and ``method`` and
-        ``compiled`` (whether the nopython loop ran).
+        ``message`` (see the status table in the module docstring), ``method``, ``compiled``
+        (whether the nopython loop ran) and ``state``: the optimizer's state dict, which
+        ``options={"state": result.state}`` resumes from (:mod:`numadam._resume`; ``nit``
+        counts this call's iterations, ``state["step"]`` all of them).
 
     Examples
     --------

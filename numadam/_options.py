@@ -153,11 +153,12 @@ COMMON_OPTIONS = {
     "check_finite": "ignored: minimize always checks f and g and stops at the first NaN/inf.",
     "state": "dict, optional. Resume a run: the `state` of an earlier result (with x0 its "
              "`x`): the optimizer starts from that state, its step count (and so its bias "
-             "corrections) continuing, and N iterations then N more equal 2N at once, bitwise. "
+             "corrections) continuing, and N iterations then N more equal 2N at once, bitwise "
+             "(when the first run ended at its last iterate: return_best=False makes sure). "
              "The hyperparameters are this call's (pass the same options to continue exactly); "
              "`nit` and `nfev` count this call's. A state that does not fit the method or x0 "
-             "raises ValueError. minimize_batch: its result's stacked state (see "
-             "numadam._resume).",
+             "raises ValueError. minimize_batch takes its result's state, every problem's "
+             "stacked ((B, n) vectors, (B,) step counts).",
     "progress": "bool, default False. Draw a progress bar on stderr while the run goes "
                 "(numadam.callbacks.ProgressBar: tqdm when installed); a callback, so it runs "
                 "the Python loop.",
