@@ -38,7 +38,16 @@ from numadam._policy import (
     project,
 )
 
-__all__ = ["Averager", "clip", "lean_loop", "python_loop"]
+__all__ = ["Averager", "clip", "lean_loop", "norm", "python_loop"]
+
+
+def norm(g):
+    """The Euclidean norm of ``g`` as a float, for a callback's ``intermediate_result``: by
+    ``math.hypot`` for a short vector (a fifth of ``np.dot``'s cost on two entries, and no
+    overflow), by a dot product for a long one."""
+    if g.shape[0] <= 64:
+        return math.hypot(*g.tolist())
+    return math.sqrt(g.dot(g))
 
 
 def clip(g, clip_norm, clip_value):
@@ -132,7 +141,7 @@ def python_loop(objective, optimizer, x, lower, upper, bounded, sign, maxiter, m
         if callback is not None:
             try:
                 callback(OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit,
-                                        lr=optimizer.lr, grad_norm=math.sqrt(np.dot(g, g))))
+                                        lr=optimizer.lr, grad_norm=norm(g)))
             except StopIteration:
                 status = CALLBACK_STOP
                 break
