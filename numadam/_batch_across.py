@@ -20,7 +20,7 @@ from numadam._mpi import (
     shares,
 )
 from numadam._options import batch_method_name, batch_settings, disp_flag
-from numadam._resume import batch_rows_of
+from numadam._resume import batch_rows_of, concatenate_states
 
 __all__ = ["concatenate", "input_digests", "minimize_batch_across"]
 
@@ -124,6 +124,8 @@ def concatenate(parts):
             merged[key] = np.concatenate([part[key] for part in parts])
         elif isinstance(value, list):
             merged[key] = [item for part in parts for item in part[key]]
+        elif key == "state":
+            merged[key] = concatenate_states([part[key] for part in parts])
         elif key == "compiled":
             merged[key] = any(part[key] for part in parts)
         else:

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ITERATE", "batch_rows_of", "batch_state", "load_batch_state", "load_state",
+__all__ = ["ITERATE", "batch_rows_of", "batch_state", "concatenate_states", "load_batch_state",
+           "load_state",
            "problem_state", "result_state"]
 
 #: The key of the last iterate in a state whose result's ``x`` is another point.
@@ -173,6 +174,24 @@ def batch_rows_of(state, rows):
 
     return {key: ({name: cut(v) for name, v in value.items()} if isinstance(value, dict)
                   else cut(value)) for key, value in state.items()}
+
+
+def concatenate_states(states):
+    """One stacked state from the stacked states of consecutive blocks of a batch (the MPI
+    ranks' blocks, in rank order): every per-problem array joined along its first axis."""
+    first = states[0]
+
+    def join(values):
+        return (np.concatenate(values) if isinstance(values[0], np.ndarray)
+                and values[0].ndim else values[0])
+
+    joined = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            joined[key] = {name: join([state[key][name] for state in states]) for name in value}
+        else:
+            joined[key] = join([state[key] for state in states])
+    return joined
 
 
 def load_batch_state(state, steps, setting, vectors, carries, X, method):
