@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from numadam import kernels
+
 __all__ = ["ITERATE", "batch_rows_of", "batch_state", "concatenate_states", "load_batch_state",
            "load_state",
            "problem_state", "result_state"]
@@ -199,51 +201,117 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
     matrices ``vectors``, ``carries`` (B, k) and points ``X`` (B, n), in place; returns the
     step count of each problem (B,) int64.
 
-    Every problem's state is checked whole, as :meth:`~numadam.Optimizer.load_state_dict`
-    checks one (loaded into an optimizer of its setting), before anything changes: a
-    ``ValueError`` naming the problem and what does not fit.
+    Checked whole before anything changes, with the checks of
+    :meth:`~numadam.Optimizer.load_state_dict` (keys, sizes, dtype, finite values, the
+    hyperparameters fixed at creation, the rule's state invariants) run on every problem's
+    rows at once: a ``ValueError`` naming what does not fit, and the problem where it is one.
     """
-    state = _checked_dict(state)
     B, n = X.shape
-    where = f"with x0 of shape {X.shape}"
-    try:
-        counts = np.asarray(state["step"])
-        if counts.shape != (B,):
-            raise ValueError(f"state['step'] must have shape ({B},), one count per problem, "
-                             f"got {counts.shape}")
-        for key, value in state.items():
-            if key in ("state", "carry") and isinstance(value, dict):
-                for name, matrix in value.items():
-                    if not isinstance(matrix, np.ndarray) or matrix.shape[:1] != (B,):
-                        raise ValueError(f"state[{key!r}][{name!r}] must be an array with a "
-                                         f"first axis of {B}, one row per problem")
-        train = state.get(ITERATE)
-        if train is not None and (not isinstance(train, np.ndarray) or train.shape != (B, n)):
-            raise ValueError(f"state[{ITERATE!r}] must have shape {(B, n)}")
-    except (KeyError, TypeError) as error:
-        raise _not_fitting(method, where, f"it must be the `state` of a minimize_batch result "
-                                          f"({error!r} is wrong)") from None
-    except ValueError as error:
-        raise _not_fitting(method, where, error) from None
-    scratch = [type(step)(np.zeros(n), **step.hyperparameters) for step in steps]
-    loaded_points = X.copy()
-    loaded = [np.empty_like(matrix) if matrix is not None else None for matrix in vectors]
-    names = steps[0].state_names
-    for b in range(B):
-        optimizer = scratch[setting[b]]
-        optimizer.param[:] = X[b]
-        try:
-            load_state(optimizer, problem_state(state, b), method, optimizer.param)
-        except ValueError as error:
-            raise ValueError(f"{error} (problem {b})") from None
-        loaded_points[b] = optimizer.param
-        for i, name in enumerate(names):
-            if loaded[i] is not None:
-                loaded[i][b] = optimizer.state[name]
-    for matrix, values in zip(vectors, loaded):
+    first = steps[0]
+    rule = first.variant.rule
+    template = first.state_dict()  # its keys and names; a vector of size 0 is an unused one
+
+    def fail(text):
+        return _not_fitting(method, f"with x0 of shape {X.shape}", text)
+
+    state = _checked_dict(state)
+    if set(state) - {ITERATE} != set(template):
+        raise fail(f"it must hold the keys {sorted(template)}, as the `state` of a "
+                   f"minimize_batch result, got {sorted(state)}")
+    counts = state["step"]
+    if (not isinstance(counts, np.ndarray) or counts.shape != (B,)
+            or counts.dtype.kind not in "iu"):
+        raise fail(f"state['step'] must be an integer array of shape ({B},), one count per "
+                   f"problem, got {_described(counts)}")
+    wrong = (counts < 0) | (counts >= 2**62)
+    if wrong.any():
+        b = int(np.argmax(wrong))
+        raise fail(f"state['step'] must be non-negative and below 2**62, got {counts[b]} "
+                   f"(problem {b})")
+    _check_saved_hyperparameters(state["hyperparameters"], first, fail)
+    loaded = {}
+    for key, names in (("state", tuple(template["state"])),
+                       ("carry", tuple(template.get("carry", ())))):
+        saved = state.get(key, {})
+        if not isinstance(saved, dict) or set(saved) != set(names):
+            raise fail(f"state[{key!r}] must hold exactly {list(names)}, got "
+                       f"{sorted(saved) if isinstance(saved, dict) else _described(saved)}")
+        for name in names:
+            shape = (B,) if key == "carry" else (B, n if template[key][name].size else 0)
+            loaded[name] = _checked_rows(saved[name], shape, f"state[{key!r}][{name!r}]", fail)
+    iterate = state.get(ITERATE)
+    if iterate is not None:
+        iterate = _checked_rows(iterate, (B, n), f"state[{ITERATE!r}]", fail)
+    mode = state.get("mode")
+    if rule.modes and mode not in rule.modes:
+        raise fail(f"state['mode'] must be one of {list(rule.modes)}, got {mode!r}")
+    _check_invariants(rule, steps, setting, counts, loaded, fail)
+    for matrix, name in zip(vectors, template["state"]):
         if matrix is not None:
-            matrix[:] = values
-    for i, name in enumerate(steps[0].state_dict().get("carry", ())):  # the rule's order
-        carries[:, i] = state["carry"][name]
-    X[:] = loaded_points
+            matrix[:] = loaded[name]
+    for i, name in enumerate(template.get("carry", ())):
+        carries[:, i] = loaded[name]
+    if iterate is not None:
+        X[:] = iterate
+    elif rule.modes and mode != next(iter(rule.modes)):  # evaluation points: to train mode
+        train = kernels.for_rule(rule.modes[next(iter(rule.modes))]).serial
+        rows = [None if matrix is None else matrix for matrix in vectors]
+        for b in range(B):
+            step = steps[setting[b]]
+            every = {**step.hyperparameters, **step.variant.fixed}
+            constants = tuple(float(v) for v in rule.mode_constants(
+                next(iter(rule.modes)), every, float))
+            train(X[b], X[b], *(None if m is None else m[b] for m in rows), constants, ())
     return counts.astype(np.int64)
+
+
+def _described(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    return f"{type(value).__name__}"
+
+
+def _checked_rows(value, shape, name, fail):
+    """A float64 array of ``shape``, finite: ``value`` as it is, or a ValueError."""
+    if not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape != shape:
+        raise fail(f"{name} must be a float64 array of shape {shape}, one row per problem, "
+                   f"got {_described(value)}")
+    finite = np.isfinite(value).reshape(shape[0], -1).all(axis=1)
+    if not finite.all():
+        raise fail(f"{name} holds NaN or inf (problem {int(np.argmin(finite))})")
+    return value
+
+
+def _check_saved_hyperparameters(saved, first, fail):
+    """The saved hyperparameters' names are the method's, and those fixed at creation (which
+    decide the state vectors) equal the call's. The others are the call's to set."""
+    names = first.hyperparameter_names()
+    if not isinstance(saved, dict) or set(saved) != set(names):
+        raise fail(f"state['hyperparameters'] must hold exactly {list(names)}, got "
+                   f"{sorted(saved) if isinstance(saved, dict) else _described(saved)}")
+    specs = first.variant.hyperparameters()
+    call = first.hyperparameters
+    for name in names:
+        if specs[name].fixed and not np.array_equal(saved[name], call[name]):
+            raise fail(f"loaded hyperparameter {name}={saved[name]!r} differs from this "
+                       f"call's {call[name]!r}, which is fixed at creation")
+
+
+def _check_invariants(rule, steps, setting, counts, loaded, fail):
+    """The rule's state invariants (:meth:`~numadam.Optimizer.load_state_dict`'s), on the rows
+    of every hyperparameter setting and step count at once."""
+    groups = np.unique(np.stack([setting, counts]), axis=1).T
+    for k, step in groups.tolist():
+        rows = np.flatnonzero((setting == k) & (counts == step))
+        every = {**steps[k].hyperparameters, **steps[k].variant.fixed}
+        values = {name: array[rows] for name, array in loaded.items()}
+        for invariant in rule.state_invariants:
+            if any(values[name].size == 0 for name in (invariant.entry, *invariant.reads)):
+                continue  # a vector unused with these hyperparameters
+            holds = np.asarray(invariant.holds(values, every, step))
+            holds = np.broadcast_to(holds, values[invariant.entry].shape)
+            good = holds.reshape(rows.shape[0], -1).all(axis=1)
+            if not good.all():
+                b = int(rows[np.argmin(good)])
+                raise fail(f"loaded state {invariant.entry!r} must be {invariant.text} "
+                           f"(problem {b})")

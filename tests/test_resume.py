@@ -228,3 +228,43 @@ def test_batch_state_that_does_not_fit_names_the_problem():
     with pytest.raises(ValueError, match="does not fit method 'nadam'"):
         numadam.minimize_batch(fun, X0, jac=jac, method="nadam", options={"state": state},
                                batch_args=(T, Y))
+
+
+def test_batch_schedule_free_state_without_its_iterate_starts_from_the_train_point():
+    # the evaluation points moved back to train mode, as minimize's optimizer.train() does
+    fun, jac = OBJECTIVES["jitted"]
+    T, Y, _ = decay_data(np.random.default_rng(4))
+    X0 = np.tile([1.0, 1.0], (T.shape[0], 1))
+    options = {"lr": 0.02, "maxiter": 10}
+    first = numadam.minimize_batch(fun, X0, jac=jac, method="schedulefree_adamw",
+                                   options=options, batch_args=(T, Y))
+    state = {k: v for k, v in first.state.items() if k != _resume.ITERATE}
+    second = numadam.minimize_batch(fun, first.x, jac=jac, method="schedulefree_adamw",
+                                    options={**options, "state": state}, batch_args=(T, Y))
+    b = 1
+    single = numadam.minimize(fun, first.x[b], args=(T[b], Y[b]), jac=jac,
+                              method="schedulefree_adamw", options={
+                                  **options, "state": _resume.problem_state(state, b)})
+    np.testing.assert_array_equal(single.x, second.x[b])
+    assert second.state["step"][b] == 20
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s["state"]["exp_avg"].__setitem__((2, 0), np.nan), "NaN or inf \\(problem 2\\)"),
+    (lambda s: s.__setitem__("iterate", np.zeros((3, 2))), "'iterate'.*shape \\(6, 2\\)"),
+    (lambda s: s.__setitem__("step", s["step"].astype(float)), "integer array"),
+    (lambda s: s["step"].__setitem__(4, -1), "non-negative.*problem 4"),
+    (lambda s: s["hyperparameters"].__setitem__("amsgrad", True), "amsgrad=True differs"),
+    (lambda s: s.pop("hyperparameters"), "keys"),
+])
+def test_batch_state_errors(change, match):
+    fun, jac = OBJECTIVES["jitted"]
+    T, Y, _ = decay_data(np.random.default_rng(4))
+    X0 = np.ones((T.shape[0], 2))
+    state = numadam.minimize_batch(fun, X0, jac=jac, options={"maxiter": 2},
+                                   batch_args=(T, Y)).state
+    state = {**state, "state": {k: v.copy() for k, v in state["state"].items()},
+             "hyperparameters": dict(state["hyperparameters"]), "step": state["step"].copy()}
+    change(state)
+    with pytest.raises(ValueError, match=match):
+        numadam.minimize_batch(fun, X0, jac=jac, options={"state": state}, batch_args=(T, Y))
