@@ -147,7 +147,8 @@ class History:
 
     @property
     def grad_norm(self) -> np.ndarray:
-        """The Euclidean norm of the gradient at each record."""
+        """The Euclidean norm of the gradient at each record (from ``jac`` when the result has
+        no ``grad_norm``; NaN when it has neither, as SciPy's BFGS gives)."""
         return self._array("grad_norm")
 
     @property
