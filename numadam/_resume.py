@@ -30,8 +30,9 @@ those fixed at creation (``amsgrad``, whether momentum is on) must equal the sav
 Exact continuation needs the first run to end at its last iterate: with ``return_best`` (the
 default) a run that climbed at its end returns its lowest iterate instead, and the resumed run
 starts from that point with the state of the last step (pass ``return_best=False`` for an
-exact continuation whatever happens). Iterate averaging starts a new average. A run that stopped on
-a non-finite value keeps the state changes of its rejected step, as the optimizer does.
+exact continuation whatever happens). Iterate averaging starts a new average. A run that
+stopped on a non-finite value keeps the state changes of its rejected step, as the optimizer
+does.
 
 A state that does not fit (another method's, another size or dtype, missing or extra keys, a
 negative step, values no step could produce) raises a ``ValueError`` naming the problem, before
@@ -47,8 +48,7 @@ import numpy as np
 from numadam import kernels
 
 __all__ = ["ITERATE", "batch_rows_of", "batch_state", "concatenate_states", "load_batch_state",
-           "load_state",
-           "problem_state", "result_state"]
+           "load_state", "problem_state", "result_state"]
 
 #: The key of the last iterate in a state whose result's ``x`` is another point.
 ITERATE = "iterate"
@@ -68,8 +68,8 @@ def _checked_dict(state):
 def load_state(optimizer, state, method, x):
     """Load ``state`` (``minimize``'s ``state`` option) into ``optimizer``, created over ``x``
     with the call's hyperparameters, which it keeps; move ``x`` to the gradient point (the
-    saved ``iterate``, or the train mode's point of an evaluation point without one). Checked whole
-    before anything changes: a ``ValueError`` naming what does not fit."""
+    saved ``iterate``, or the train mode's point of an evaluation point without one). Checked
+    whole before anything changes: a ``ValueError`` naming what does not fit."""
     state = dict(_checked_dict(state))
     iterate = state.pop(ITERATE, None)
     where = f"with x0 of size {x.shape[0]} and dtype {x.dtype}"
@@ -120,13 +120,12 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
     state; ``step_counts``: (B,); ``per_problem``: the per-problem hyperparameter arrays;
     ``iterates``: (B, n) for a rule with modes, else ``None``."""
     first = steps[0]
-    B, n = len(setting), None
+    B = len(setting)
     hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
                        for name, value in first.hyperparameters.items()}
     state = {}
     for name, matrix in zip(first.state_names, vectors):
         state[name] = np.zeros((B, 0)) if matrix is None else matrix.copy()
-        n = n if matrix is None else matrix.shape[1]
     saved: dict[str, Any] = {"step": np.array(step_counts, np.int64),
                              "hyperparameters": hyperparameters, "state": state}
     saved_first = first.state_dict()
