@@ -73,7 +73,7 @@ from numadam._policy import (
     message,
     project,
 )
-from numadam._resume import load_state, result_state
+from numadam._resume import continue_best, load_state, result_state
 from numadam.callbacks import ProgressBar, chain
 
 __all__ = ["choose_loop", "first_order_only", "minimize", "solve"]
@@ -212,8 +212,9 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         optimizer = OnGPU(cls, x, settings.hyperparameters)
     else:
         optimizer = cls(x, **settings.hyperparameters)  # validates the hyperparameters
+    saved_best = None  # the lowest point of the runs a state continues
     if settings.state is not None:
-        load_state(optimizer, settings.state, method, x)
+        saved_best = load_state(optimizer, settings.state, method, x)
         if bounded:  # a saved gradient point lies in the box it was run in, maybe not this one
             np.clip(x, *limits, out=x)
     schedule = schedule_from(settings.schedule, settings.schedule_options, optimizer.lr,
@@ -238,6 +239,7 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     step = optimizer.compiled_step()
     loop = choose_loop(settings, step, x, fun, jac, callback)
     averager = None
+    last = np.empty_like(x)  # the last iterate, where return_best puts another point in x
     if loop == "compiled":
         # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
         cap = maxiter if maxfev < 0 else min(maxiter, max(maxfev - 1, 0))
@@ -248,25 +250,31 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         if outcome is None:  # Numba cannot call them so: the Python side and its clear errors
             loop = choose_loop(settings, step, x, fun, jac, callback, compiled=False)
         else:
-            status, nit, f, g, objective.nfev, f_start = outcome
+            status, nit, f, g, objective.nfev, f_start, last[:] = outcome
             objective.njev = objective.nfev
     if loop == "lean":
         status, nit, f, g, f_start = lean_loop(
             objective, optimizer, step, x, lower, upper, bounded, sign,
-            maxiter, maxfev, *tolerances, return_best)
+            maxiter, maxfev, *tolerances, return_best, last)
     elif loop == "python":
         if settings.average is not None:
             averager = Averager(settings.average, settings.average_decay,
                                 settings.average_start)
         status, nit, f, g, f_start = python_loop(
             objective, optimizer, x, lower, upper, bounded, sign, maxiter, maxfev, *tolerances,
-            return_best, callback=callback, schedule=schedule, clip_norm=settings.clip_norm,
+            return_best, last, callback=callback, schedule=schedule,
+            clip_norm=settings.clip_norm,
             clip_value=settings.clip_value, averager=averager)
     if bar is not None:
         bar.close()
     nfev_of_loop = objective.nfev
-    # where the answer is not the last iterate by design, the state keeps the iterate too
-    iterate = x.copy() if cls.variant.rule.modes or averager is not None else None
+    if return_best:  # a resumed run returns the lowest point of all its runs, as one run would
+        f, g = continue_best(x, f, g, last, saved_best, sign)
+    # where the answer is not the last iterate, the state keeps the iterate too, and the lowest
+    # point where return_best put it in its place
+    replaced = not np.array_equal(x, last)
+    best = {"x": x.copy(), "fun": f, "jac": np.array(g)} if replaced else None
+    iterate = last if replaced or cls.variant.rule.modes or averager is not None else None
     x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status, lower,
                                        upper, bounded, sign, tolerances[0])
     if settings.disp:
@@ -282,7 +290,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
               f"evaluations: {objective.njev}")
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=text, method=method,
-                          compiled=loop == "compiled", state=result_state(optimizer, iterate))
+                          compiled=loop == "compiled",
+                          state=result_state(optimizer, iterate, best))
 
 
 def maxiter_unlimited(maxiter):

@@ -47,11 +47,15 @@ import numpy as np
 
 from numadam import kernels
 
-__all__ = ["ITERATE", "batch_rows_of", "batch_state", "concatenate_states", "load_batch_state",
-           "load_state", "problem_state", "result_state"]
+__all__ = ["BEST", "ITERATE", "batch_rows_of", "batch_state", "concatenate_states",
+           "continue_best", "load_batch_state", "load_state", "problem_state", "result_state"]
 
 #: The key of the last iterate in a state whose result's ``x`` is another point.
 ITERATE = "iterate"
+
+#: The key of the lowest point so far (``x``, ``fun``, ``jac``), where ``return_best`` put it
+#: in the last iterate's place.
+BEST = "best"
 
 
 def _not_fitting(method, where, error):
@@ -72,10 +76,16 @@ def load_state(optimizer, state, method, x):
     whole before anything changes: a ``ValueError`` naming what does not fit."""
     state = dict(_checked_dict(state))
     iterate = state.pop(ITERATE, None)
+    best = state.pop(BEST, None)
     where = f"with x0 of size {x.shape[0]} and dtype {x.dtype}"
+    if best is not None:
+        if (not isinstance(best, dict) or set(best) != {"x", "fun", "jac"}
+                or not all(_finite_vector(best[key], x.shape) for key in ("x", "jac"))
+                or not isinstance(best["fun"], float) or not np.isfinite(best["fun"])):
+            raise _not_fitting(method, where, f"{BEST!r} must be a dict of a finite point "
+                               f"'x' of shape {x.shape}, its value 'fun' and gradient 'jac'")
     if iterate is not None:
-        if (not isinstance(iterate, np.ndarray) or iterate.shape != x.shape
-                or not np.isfinite(iterate).all()):
+        if not _finite_vector(iterate, x.shape):
             raise _not_fitting(method, where, f"{ITERATE!r} must be a finite array of "
                                f"shape {x.shape}")
         if "mode" in state:
@@ -92,18 +102,42 @@ def load_state(optimizer, state, method, x):
         x[:] = iterate
     elif getattr(optimizer, "mode", "train") != "train":
         optimizer.train()  # moves x from the evaluation point
+    return best
+
+
+def _finite_vector(value, shape):
+    return isinstance(value, np.ndarray) and value.shape == shape and bool(
+        np.isfinite(value).all())
+
+
+def continue_best(x, f, g, last, saved, sign):
+    """After a resumed run with ``return_best``: ``saved`` (the earlier runs' lowest point, or
+    ``None``) in ``x``'s place where it is lower than this run's answer, as one run of all
+    their iterations would return it (``x`` the answer, ``last`` the last iterate: this run
+    replaced it where they differ, and then an equal value keeps the earlier point, as one
+    run's strict comparisons do). Returns ``(f, g)``."""
+    if saved is None:
+        return f, g
+    key, current = sign * saved["fun"], sign * f
+    if key < current or (key == current and not np.array_equal(x, last)):
+        x[:] = saved["x"]
+        return saved["fun"], saved["jac"].copy()
+    return f, g
 
 
 def _same(a, b):
     return type(a) is type(b) and a == b
 
 
-def result_state(optimizer, iterate=None):
-    """``result.state`` of a ``minimize`` run: the optimizer's state dict, and the last
-    ``iterate`` where the answer is another point."""
+def result_state(optimizer, iterate=None, best=None):
+    """``result.state`` of a ``minimize`` run: the optimizer's state dict, the last
+    ``iterate`` where the answer is another point, and the lowest point so far where
+    ``return_best`` returned it."""
     saved = optimizer.state_dict()
     if iterate is not None:
         saved[ITERATE] = iterate
+    if best is not None:
+        saved[BEST] = best
     return saved
 
 

@@ -13,7 +13,14 @@ import numadam
 from numadam import _resume
 from numadam._minimize import choose_loop
 from tests.test_batch import OBJECTIVES, decay_data
-from tests.test_minimize import quadratic, quadratic_grad, rosen_jit, rosen_jit_der
+from tests.test_minimize import (
+    quadratic,
+    quadratic_grad,
+    rosen_jit,
+    rosen_jit_der,
+    sine_valley,
+    sine_valley_der,
+)
 
 #: adam (no carried scalar), nadam (a carried scalar), schedule-free (an evaluation point and
 #: two carried scalars), asgd (an iterate average as its state)
@@ -84,14 +91,35 @@ def test_a_resumed_run_may_change_the_learning_rate_and_keeps_its_bias_correctio
     np.testing.assert_array_equal(resumed.x, optimizer.param)
 
 
-def test_return_best_false_resumes_exactly_where_return_best_would_not():
-    # Adam at lr 1e-2 climbs on Rosenbrock: the default returns the lowest iterate, the state
-    # is the last step's; return_best=False continues exactly
-    fun, jac, x0, _ = LOOPS["compiled"]
-    options = {"lr": 1e-2, "maxiter": 50, "return_best": False}
+@pytest.mark.parametrize("loop", ["lean", "python"])
+def test_return_best_runs_resume_exactly_wherever_they_are_cut(loop):
+    """Adam at lr 0.5 climbs out of sine_valley's valleys, so return_best returns a point other
+    than the last iterate: the state keeps the iterate (where the next run starts) and the
+    lowest point (which the next run returns where nothing lower comes), as one run would."""
+    callback = None if loop == "lean" else LOOPS["python"][3]
+    options = {"lr": 0.5, "maxiter": 12}
+    whole = numadam.minimize(sine_valley, [0.3, -0.2], jac=sine_valley_der, callback=callback,
+                             options={**options, "maxiter": 36})
+    replaced = 0
+    for cuts in ([12, 12, 12], [5, 31], [30, 6], [1, 1, 34]):
+        x, state = [0.3, -0.2], None
+        for count in cuts:
+            part = numadam.minimize(sine_valley, x, jac=sine_valley_der, callback=callback,
+                                    options={**options, "maxiter": count, "state": state})
+            x, state = part.x, part.state
+            replaced += _resume.BEST in state
+        assert_same_run(part, whole)
+    assert replaced  # the cuts met runs whose answer was not their last iterate
+
+
+def test_return_best_resumes_exactly_in_the_compiled_loop():
+    fun, jac, x0, _ = LOOPS["compiled"]  # Adam at lr 1e-2 climbs on Rosenbrock
+    options = {"lr": 1e-2, "maxiter": 50}
     first = numadam.minimize(fun, x0, jac=jac, options=options)
+    assert _resume.ITERATE in first.state and _resume.BEST in first.state
     second = numadam.minimize(fun, first.x, jac=jac, options={**options, "state": first.state})
     whole = numadam.minimize(fun, x0, jac=jac, options={**options, "maxiter": 100})
+    assert second.compiled and whole.compiled
     assert_same_run(second, whole)
 
 
