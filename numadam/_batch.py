@@ -87,7 +87,7 @@ from numadam._options import (
     tolerance,
 )
 from numadam._policy import MAXITER, SUCCESS, descent_sign, final_statuses, message
-from numadam._resume import batch_state, load_batch_state
+from numadam._resume import batch_state, continue_best_rows, load_batch_state
 from numadam._step_tables import step_table
 from numadam._validation import flag
 from numadam.callbacks import ProgressBar, chain
@@ -226,14 +226,16 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     G = np.zeros((B, n))
     carries = np.ascontiguousarray(float_rows([step.carry for step in compiled])[setting])
     resumed = settings["state"] is not None
+    saved_best = None  # the lowest points of the runs a state continues
     if resumed:  # every problem's saved state, checked whole before anything runs
-        step_counts = load_batch_state(settings["state"], steps, setting, state, carries, X,
-                                       method)
+        step_counts, saved_best = load_batch_state(settings["state"], steps, setting, state,
+                                                   carries, X, method)
         if limits is not None:
             np.clip(X, *limits, out=X)
     else:
         step_counts = np.zeros(B, np.int64)
     F_start = np.full(B, np.nan)
+    last = X.copy()  # each problem's last iterate, where return_best puts another point in X
     # as minimize: the lowest iterate is returned if the run ends above it
     return_best = flag("return_best", settings["return_best"]) and not rule.modes
     bar = None
@@ -262,7 +264,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
             fun, None if jac is True else jac, args, batch_args, *state, constants,
             compiled[0].constants, inputs, compiled[0].inputs, tables, filled, scalars_like,
             carries, compiled[0].carry, setting, X, lower, upper, bounded, sign, int(cap),
-            *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1,
+            *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1, last,
             np.empty((B, 2, n)) if jac_out else None)
         try:
             run = (specialized_run(rule) if settings["compiled"] == "specialize"
@@ -283,12 +285,20 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                         constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
                         sign, maxiter, maxfev, *tolerances, callback, every, return_best,
-                        F_start, step_counts)
+                        F_start, step_counts, last)
         nfev, njev = objective.nfev, objective.njev
     if bar is not None:
         bar.close()
     nfev_of_loop = nfev.copy()  # before a schedule-free rule's last evaluation
-    iterates = X.copy() if rule.modes else None  # the answer is another point
+    if return_best:  # a resumed run returns the lowest point of all its runs, as one run would
+        continue_best_rows(X, F, G, last, saved_best, sign)
+    # where an answer is not the last iterate, the state keeps the iterates too, and the lowest
+    # points where return_best put them in their place
+    replaced = ~(X == last).all(axis=1)
+    best = None
+    if replaced.any():
+        best = {"x": X.copy(), "fun": np.where(replaced, F, np.nan), "jac": G.copy()}
+    iterates = last if rule.modes or best is not None else None
     if rule.modes:
         to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                             batch_args, objective, nfev, njev, form == "jitted", lower, upper,
@@ -302,7 +312,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                             message=[messages[code] for code in status.tolist()],
                             method=method, compiled=form == "jitted",
                             state=batch_state(steps, setting, state, carries, step_counts + nit,
-                                              per_problem, iterates))
+                                              per_problem, iterates, best))
     if disp:
         print(summary(result))
     return result
@@ -366,6 +376,7 @@ class RunArguments(NamedTuple):
     nfev: np.ndarray
     F_start: np.ndarray
     first_steps: np.ndarray
+    last: np.ndarray
     buffers: Any
 
 

@@ -143,7 +143,7 @@ def make_run(loop):
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
             inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
             upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start, first_steps, buffers, start, stop):
+            F_start, first_steps, last, buffers, start, stop):
         for b in range(start, stop):
             k = setting[b]
             result = loop(
@@ -156,6 +156,7 @@ def make_run(loop):
                 xtol, return_best, row_of(buffers, b))
             status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
             store_tuple(carries[b], result[5])  # the scalar state a resumed run starts from
+            last[b] = result[7]  # the last iterate (X[b] unless return_best replaced it)
             F_start[b] = result[6]
             g = result[3]
             if g.shape[0] == G.shape[1]:
@@ -303,7 +304,7 @@ def compiled_pass(function):
 def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
                     inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
                     upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
-                    return_best, F_start, step_counts):
+                    return_best, F_start, step_counts, last):
     """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
     (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call.
     Tolerances and ``maxfev`` as the policy takes them (negative: not requested)."""
@@ -347,6 +348,7 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
                 status[stepped[status[stepped] == SUCCESS]] = CALLBACK_STOP
                 status[active] = CALLBACK_STOP
                 break
+    last[:] = X  # the last iterates
     worse = best_is_lower(best_key, sign, F)  # elementwise on the rows
     X[worse], F[worse], G[worse] = best_X[worse], best_F[worse], best_G[worse]
 

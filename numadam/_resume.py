@@ -5,19 +5,24 @@
     ``result.state`` is the optimizer's :meth:`~numadam.Optimizer.state_dict` at the end of the
     run: ``{"step", "hyperparameters", "state"}`` (and ``"carry"``, ``"mode"`` for the rules
     that have them), loadable into an optimizer of the method over ``result.x`` with
-    :meth:`~numadam.Optimizer.load_state_dict`. Where the answer ``x`` is by design not the
-    last iterate (a rule with train and eval modes, schedule-free, answers at its evaluation
-    point; iterate averaging at the average), it also holds ``"iterate"``, the last iterate
-    (the gradient point): a run resumed with it restarts there, bitwise, and ``x0`` only gives
-    the size (the switch from an evaluation point back to the gradient point is not exact in
-    floating point); drop that key to load the rest into an optimizer.
+    :meth:`~numadam.Optimizer.load_state_dict`. Where the answer ``x`` is not the last iterate
+    (a rule with train and eval modes, schedule-free, answers at its evaluation point; iterate
+    averaging at the average; ``return_best`` at the lowest point when the run climbed at its
+    end), it also holds ``"iterate"``, the last iterate (the gradient point): a run resumed
+    with it restarts there, bitwise, and ``x0`` only gives the size (the switch from an
+    evaluation point back to the gradient point is not exact in floating point). Where
+    ``return_best`` returned the lowest point, ``"best"`` holds it (``x``, ``fun``, ``jac``):
+    the resumed run returns it where it finds nothing lower, as one run would. Drop those two
+    keys to load the rest into an optimizer.
 
 ``minimize_batch``
     ``result.state`` stacks every problem's: ``"step"`` an int64 array (B,);
     ``"hyperparameters"`` each a scalar, or an array with a first axis of B for a per-problem
     one; ``"state"`` each vector as a (B, n) array ((B, 0) when unused); ``"carry"`` each
-    scalar as a (B,) array; ``"mode"``; and ``"iterate"`` (B, n) for a rule with modes.
-    Problem ``b``'s own state dict is :func:`problem_state` of it.
+    scalar as a (B,) array; ``"mode"``; ``"iterate"`` (B, n) where some answer is not its
+    last iterate; ``"best"`` with ``x``, ``jac`` (B, n) and ``fun`` (B,), NaN for a problem
+    whose answer was its last iterate. Problem ``b``'s own state dict is :func:`problem_state`
+    of it.
 
 Resuming from ``x0 = result.x`` and ``options={"state": result.state}``, with the same options,
 continues the run: its step count continues (so do the bias corrections), and ``N`` iterations
@@ -27,12 +32,9 @@ count the resumed call's own iterations and evaluations (``maxiter`` is this cal
 the defaults, as when creating an optimizer), so a resumed run may change the learning rate;
 those fixed at creation (``amsgrad``, whether momentum is on) must equal the saved ones.
 
-Exact continuation needs the first run to end at its last iterate: with ``return_best`` (the
-default) a run that climbed at its end returns its lowest iterate instead, and the resumed run
-starts from that point with the state of the last step (pass ``return_best=False`` for an
-exact continuation whatever happens). Iterate averaging starts a new average. A run that
-stopped on a non-finite value keeps the state changes of its rejected step, as the optimizer
-does.
+Iterate averaging starts a new average (the continuation is exact for the iterates, not for
+the average). A run that stopped on a non-finite value keeps the state changes of its rejected
+step, as the optimizer does.
 
 A state that does not fit (another method's, another size or dtype, missing or extra keys, a
 negative step, values no step could produce) raises a ``ValueError`` naming the problem, before
@@ -48,7 +50,8 @@ import numpy as np
 from numadam import kernels
 
 __all__ = ["BEST", "ITERATE", "batch_rows_of", "batch_state", "concatenate_states",
-           "continue_best", "load_batch_state", "load_state", "problem_state", "result_state"]
+           "continue_best", "continue_best_rows", "load_batch_state", "load_state",
+           "problem_state", "result_state"]
 
 #: The key of the last iterate in a state whose result's ``x`` is another point.
 ITERATE = "iterate"
@@ -146,13 +149,15 @@ def result_state(optimizer, iterate=None, best=None):
 # ------------------------------------------------------------------------------------------------
 
 
-def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates):
+def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates,
+                best=None):
     """``result.state`` of a ``minimize_batch`` run: every problem's state stacked.
 
     ``steps``: an optimizer per hyperparameter setting, ``setting`` the one of each problem;
     ``vectors``: the rule's state matrices (``None`` where unused); ``carries``: (B, k) scalar
     state; ``step_counts``: (B,); ``per_problem``: the per-problem hyperparameter arrays;
-    ``iterates``: (B, n) for a rule with modes, else ``None``."""
+    ``iterates``: the last iterates (B, n) where an answer is another point, else ``None``;
+    ``best``: the lowest points (``fun`` NaN for a problem whose answer is its last iterate)."""
     first = steps[0]
     B = len(setting)
     hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
@@ -168,7 +173,10 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
                           for i, name in enumerate(saved_first["carry"])}
     if "mode" in saved_first:
         saved["mode"] = "eval"
+    if iterates is not None:
         saved[ITERATE] = iterates
+    if best is not None:
+        saved[BEST] = best
     return saved
 
 
@@ -188,6 +196,10 @@ def problem_state(state, b):
             one[key] = {name: float(v[b]) for name, v in value.items()}
         elif key == ITERATE:
             one[key] = np.array(value[b])
+        elif key == BEST:
+            if np.isfinite(value["fun"][b]):  # a problem whose answer was its last iterate: none
+                one[key] = {"x": np.array(value["x"][b]), "fun": float(value["fun"][b]),
+                            "jac": np.array(value["jac"][b])}
         else:
             one[key] = value
     return one
@@ -248,7 +260,7 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
         return _not_fitting(method, f"with x0 of shape {X.shape}", text)
 
     state = _checked_dict(state)
-    if set(state) - {ITERATE} != set(template):
+    if set(state) - {ITERATE, BEST} != set(template):
         raise fail(f"it must hold the keys {sorted(template)}, as the `state` of a "
                    f"minimize_batch result, got {sorted(state)}")
     counts = state["step"]
@@ -275,6 +287,15 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
     iterate = state.get(ITERATE)
     if iterate is not None:
         iterate = _checked_rows(iterate, (B, n), f"state[{ITERATE!r}]", fail)
+    best = state.get(BEST)
+    if best is not None:
+        if not isinstance(best, dict) or set(best) != {"x", "fun", "jac"}:
+            raise fail(f"state[{BEST!r}] must hold 'x', 'fun' and 'jac'")
+        fun = best["fun"]
+        if not isinstance(fun, np.ndarray) or fun.shape != (B,) or fun.dtype != np.float64:
+            raise fail(f"state[{BEST!r}]['fun'] must be a float64 array of shape ({B},)")
+        for name in ("x", "jac"):
+            _checked_rows(best[name], (B, n), f"state[{BEST!r}][{name!r}]", fail)
     mode = state.get("mode")
     if rule.modes and mode not in rule.modes:
         raise fail(f"state['mode'] must be one of {list(rule.modes)}, got {mode!r}")
@@ -295,7 +316,17 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
             constants = tuple(float(v) for v in rule.mode_constants(
                 next(iter(rule.modes)), every, float))
             train(X[b], X[b], *(None if m is None else m[b] for m in rows), constants, ())
-    return counts.astype(np.int64)
+    return counts.astype(np.int64), best
+
+
+def continue_best_rows(X, F, G, last, saved, sign):
+    """:func:`continue_best` for every problem of a batch, in place (``saved``: the stacked
+    lowest points, ``fun`` NaN where a problem has none)."""
+    if saved is None:
+        return
+    key, current = sign * saved["fun"], sign * F
+    take = (key < current) | ((key == current) & ~(X == last).all(axis=1))
+    X[take], F[take], G[take] = saved["x"][take], saved["fun"][take], saved["jac"][take]
 
 
 def _described(value):
