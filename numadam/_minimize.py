@@ -73,7 +73,7 @@ from numadam._policy import (
     message,
     project,
 )
-from numadam._resume import continue_best, load_state, result_state
+from numadam._resume import continue_best, load_state, replaced, result_state
 from numadam.callbacks import ProgressBar, chain
 
 __all__ = ["choose_loop", "first_order_only", "minimize", "solve"]
@@ -272,9 +272,9 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         f, g = continue_best(x, f, g, last, saved_best, sign)
     # where the answer is not the last iterate, the state keeps the iterate too, and the lowest
     # point where return_best put it in its place
-    replaced = not np.array_equal(x, last)
-    best = {"x": x.copy(), "fun": f, "jac": np.array(g)} if replaced else None
-    iterate = last if replaced or cls.variant.rule.modes or averager is not None else None
+    other_point = replaced(x, last)
+    best = {"x": x.copy(), "fun": f, "jac": np.array(g)} if other_point else None
+    iterate = last if other_point or cls.variant.rule.modes or averager is not None else None
     x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status, lower,
                                        upper, bounded, sign, tolerances[0])
     if settings.disp:

@@ -51,7 +51,7 @@ from numadam import kernels
 
 __all__ = ["BEST", "ITERATE", "batch_rows_of", "batch_state", "concatenate_states",
            "continue_best", "continue_best_rows", "load_batch_state", "load_state",
-           "problem_state", "result_state"]
+           "problem_state", "replaced", "result_state"]
 
 #: The key of the last iterate in a state whose result's ``x`` is another point.
 ITERATE = "iterate"
@@ -113,6 +113,15 @@ def _finite_vector(value, shape):
         np.isfinite(value).all())
 
 
+def replaced(x, last):
+    """Whether the answer ``x`` is another point than the last iterate ``last`` (then
+    ``f`` differs too: the loops replace the last iterate only by a lower point). By their
+    bytes for a short vector: a fraction of ``np.array_equal``'s microseconds."""
+    if x.shape[0] <= 64:
+        return x.tobytes() != last.tobytes()
+    return not np.array_equal(x, last)
+
+
 def continue_best(x, f, g, last, saved, sign):
     """After a resumed run with ``return_best``: ``saved`` (the earlier runs' lowest point, or
     ``None``) in ``x``'s place where it is lower than this run's answer, as one run of all
@@ -122,7 +131,7 @@ def continue_best(x, f, g, last, saved, sign):
     if saved is None:
         return f, g
     key, current = sign * saved["fun"], sign * f
-    if key < current or (key == current and not np.array_equal(x, last)):
+    if key < current or (key == current and replaced(x, last)):
         x[:] = saved["x"]
         return saved["fun"], saved["jac"].copy()
     return f, g
