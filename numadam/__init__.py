@@ -16,7 +16,8 @@ classes are written out in ``numadam/_optimizer_classes.py``, generated from the
 ``python -m numadam._generate_classes``, which also writes their two lists here.
 """
 
-from numadam import optimizers, scipy_methods  # noqa: F401  (optimizers first: it imports the classes' module)
+# optimizers before the classes' module, which it imports (callbacks imports no numadam module)
+from numadam import callbacks, optimizers, scipy_methods  # noqa: F401
 from numadam._batch import minimize_batch
 from numadam._minimize import minimize
 from numadam._multistart import multistart
@@ -48,7 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",
-    "minimize_batch", "multistart", "ravel", "unravel",
+    "minimize_batch", "multistart", "ravel", "unravel", "callbacks",
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",

@@ -52,6 +52,7 @@ exists and so must be scalars. ``comm`` spreads the problems over MPI ranks
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,7 +93,10 @@ from numadam._options import (
     tolerance,
 )
 from numadam._policy import MAXITER, SUCCESS, descent_sign, final_statuses, message
+from numadam._resume import batch_state, continue_best_rows, load_batch_state
 from numadam._step_tables import step_table
+from numadam._validation import flag
+from numadam.callbacks import ProgressBar, chain
 
 __all__ = ["choose_form", "minimize_batch", "summary"]
 
@@ -126,7 +130,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     callback : callable, optional
         Called every ``callback_every`` iterations (an option, default 1; vectorized form only)
         with an ``OptimizeResult`` of the whole batch (``x``, ``fun``, ``jac``, ``nit``,
-        ``status``: copies); ``StopIteration`` stops every problem still running (status 99).
+        ``status``: copies; ``lr``, a scalar or the per-problem array; ``grad_norm`` (B,));
+        ``StopIteration`` stops every problem still running (status 99).
     options : dict, optional
         The method's hyperparameters, each a scalar or an array of shape ``(B,)``, and
         ``maxiter``, ``maxfev``, ``gtol``, ``ftol``, ``xtol`` (per problem stopping, as in
@@ -157,6 +162,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         each problem equals that ``minimize`` run, bitwise, and keeps its draws when the batch
         grows (child ``b`` of a SeedSequence does not depend on ``B``).
 
+        ``state``: a batch result's ``state``, every problem's optimizer state stacked, to
+        resume each problem where it stopped (``x0`` its ``x``; see :mod:`numadam._resume`).
+        ``progress``: bool, default False; draw a progress bar on stderr (a callback: the
+        vectorized form).
+
         ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
         ``clip_value``, ``average``, ``average_decay``, ``average_start``,
         ``finite_diff_rel_step`` and ``device``, raise ``ValueError``: the batch does not
@@ -179,7 +189,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     -------
     scipy.optimize.OptimizeResult
         ``x`` (B, n), ``fun``, ``nit``, ``nfev``, ``njev``, ``status``, ``success`` (arrays of
-        length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``.
+        length B), ``jac`` (B, n), ``message`` (a list), ``method``, ``compiled``, ``state``
+        (every problem's optimizer state, stacked; ``numadam._resume.problem_state`` gives
+        one problem's).
     """
     if comm is not None:
         return minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, jac,
@@ -235,9 +247,23 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     F = np.full(B, np.nan)
     G = np.zeros((B, n))
     carries = np.ascontiguousarray(float_rows([step.carry for step in compiled])[setting])
+    resumed = settings["state"] is not None
+    saved_best = None  # the lowest points of the runs a state continues
+    if resumed:  # every problem's saved state, checked whole before anything runs
+        step_counts, saved_best = load_batch_state(settings["state"], steps, setting, state,
+                                                   carries, X, method)
+        if limits is not None:
+            np.clip(X, *limits, out=X)
+    else:
+        step_counts = np.zeros(B, np.int64)
     F_start = np.full(B, np.nan)
+    last = X.copy()  # each problem's last iterate, where return_best puts another point in X
     # as minimize: the lowest iterate is returned if the run ends above it
     return_best = return_best_flag(options, jac) and not rule.modes
+    bar = None
+    if flag("progress", settings["progress"]):  # closed below, once the loop ran
+        bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
+    callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
     form = choose_form(settings, fun, jac, callback)
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
@@ -249,7 +275,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         scalars_like = tuple(0.0 for _ in compiled[0].step_scalars(compiled[0].inputs,
                                                                    compiled[0].carry, 1)[0])
         setting_carries = float_rows([step.carry for step in compiled])
-        tables = np.empty((len(compiled), table_steps(cap, len(compiled), B),
+        # a resumed run computes every step's scalars: the table counts from step 1 and the
+        # rule's initial carry
+        tables = np.empty((len(compiled), 0 if resumed else table_steps(cap, len(compiled), B),
                            len(scalars_like) + setting_carries.shape[1]))
         step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
                          tables)
@@ -258,7 +286,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
             fun, None if jac is True else jac, args, batch_args, *state, constants,
             compiled[0].constants, inputs, compiled[0].inputs, tables, filled, scalars_like,
             carries, compiled[0].carry, setting, X, lower, upper, bounded, sign, int(cap),
-            *tolerances, return_best, status, nit, F, G, nfev, F_start,
+            *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1, last,
             np.empty((B, 2, n)) if jac_out else None)
         try:
             run = (specialized_run(rule) if settings["compiled"] == "specialize"
@@ -287,9 +315,20 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                         constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
                         sign, maxiter, maxfev, *tolerances, callback, every, return_best,
-                        F_start, constants_at)
+                        F_start, step_counts, last, constants_at)
         nfev, njev = objective.nfev, objective.njev
+    if bar is not None:
+        bar.close()
     nfev_of_loop = nfev.copy()  # before a schedule-free rule's last evaluation
+    if return_best:  # a resumed run returns the lowest point of all its runs, as one run would
+        continue_best_rows(X, F, G, last, saved_best, sign)
+    # where an answer is not the last iterate, the state keeps the iterates too, and the lowest
+    # points where return_best put them in their place
+    replaced = ~(X == last).all(axis=1)
+    best = None
+    if replaced.any():
+        best = {"x": X.copy(), "fun": np.where(replaced, F, np.nan), "jac": G.copy()}
+    iterates = last if rule.modes or best is not None else None
     if rule.modes:
         to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                             batch_args, objective, nfev, njev, form == "jitted", lower, upper,
@@ -303,7 +342,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     result = OptimizeResult(x=X, fun=F, jac=G, nit=nit, nfev=nfev, njev=njev, status=status,
                             success=status == SUCCESS,
                             message=[messages[code] for code in status.tolist()],
-                            method=method, compiled=form == "jitted")
+                            method=method, compiled=form == "jitted",
+                            state=batch_state(steps, setting, state, carries, step_counts + nit,
+                                              per_problem, iterates, best))
     if disp:
         print(summary(result))
     return result
@@ -366,7 +407,24 @@ class RunArguments(NamedTuple):
     G: np.ndarray
     nfev: np.ndarray
     F_start: np.ndarray
+    first_steps: np.ndarray
+    last: np.ndarray
     buffers: Any
+
+
+def observed(callback, hyperparameters, per_problem):
+    """``callback`` given what a callback of :mod:`numadam.callbacks` reads besides the
+    batch's arrays: ``lr`` (a scalar, or the per-problem array) and ``grad_norm`` (B,)."""
+    if callback is None:
+        return None
+    lr = per_problem.get("lr", hyperparameters.get("lr"))
+
+    def call(result):
+        result["lr"] = lr
+        result["grad_norm"] = np.linalg.norm(result["jac"], axis=1)
+        callback(result)
+
+    return call
 
 
 def summary(result):

@@ -20,6 +20,7 @@ from numadam._mpi import (
     shares,
 )
 from numadam._options import batch_method_name, batch_settings, disp_flag, problem_seeds
+from numadam._resume import batch_rows_of, concatenate_states
 
 __all__ = ["concatenate", "input_digests", "minimize_batch_across"]
 
@@ -68,6 +69,8 @@ def minimize_batch_across(comm, minimize_batch, summary, fun, x0, args, method, 
                              for name, value in dict(options or {}).items() if name != "disp"}
             if local_options.get("seed") is not None:  # each problem's seed, as in one process
                 local_options["seed"] = problem_seeds(local_options["seed"], B)[rows]
+            if local_options.get("state") is not None:  # the block's rows of every array
+                local_options["state"] = batch_rows_of(local_options["state"], rows)
             local_bounds = None if limits is None else (limits[0][rows], limits[1][rows])
             local = minimize_batch(fun, X[rows], args, method, jac, local_bounds, tol, callback,
                                    local_options, batch_args=tuple(a[rows] for a in batch_args))
@@ -123,6 +126,8 @@ def concatenate(parts):
             merged[key] = np.concatenate([part[key] for part in parts])
         elif isinstance(value, list):
             merged[key] = [item for part in parts for item in part[key]]
+        elif key == "state":
+            merged[key] = concatenate_states([part[key] for part in parts])
         elif key == "compiled":
             merged[key] = any(part[key] for part in parts)
         else:

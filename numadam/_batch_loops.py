@@ -143,7 +143,7 @@ def make_run(loop):
     def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
             inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
             upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start, buffers, start, stop):
+            F_start, first_steps, last, buffers, start, stop):
         for b in range(start, stop):
             k = setting[b]
             result = loop(
@@ -152,9 +152,11 @@ def make_run(loop):
                 tuple_like(constants[k], constants_like),
                 (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
                 tuple_like(carries[b], carry_like),
-                1, X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol, xtol,
-                return_best, row_of(buffers, b))
+                first_steps[b], X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol,
+                xtol, return_best, row_of(buffers, b))
             status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+            store_tuple(carries[b], result[5])  # the scalar state a resumed run starts from
+            last[b] = result[7]  # the last iterate (X[b] unless return_best replaced it)
             F_start[b] = result[6]
             g = result[3]
             if g.shape[0] == G.shape[1]:
@@ -247,14 +249,16 @@ def gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
 
 @njit(parallel=True, error_model="numpy")
 def update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_like, inputs,
-                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit):
+                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
+                 step_counts):
     """One step of every active problem (its own step count, scalars and carry), then the
     projection on its box: the optimizer's update and ``np.clip``, row by row."""
     for j in prange(active.shape[0]):
         b = active[j]
         k = setting[b]
         scalars, carry = step_scalars(tuple_like(inputs[k], inputs_like),
-                                      tuple_like(carries[b], carry_like), nit[b] + 1)
+                                      tuple_like(carries[b], carry_like),
+                                      step_counts[b] + nit[b] + 1)
         x = X[b]
         kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b),
                tuple_like(constants[k], constants_like), scalars)
@@ -300,7 +304,7 @@ def compiled_pass(function):
 def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
                     inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
                     upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
-                    return_best, F_start, constants_at=None):
+                    return_best, F_start, step_counts, last, constants_at=None):
     """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
     (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call.
     Tolerances and ``maxfev`` as the policy takes them (negative: not requested).
@@ -330,7 +334,8 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
         if constants_at is not None:  # the active problems have all taken as many steps
             constants = constants_at(int(nit[active[0]]))
         update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
-                    inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit)
+                    inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
+                    step_counts)
         F_new, G_new = objective(X[active], active)
         stepped = active
         compiled_pass(accept_rows)(active, X, F_new, G_new, previous, F, G, nit, status, ftol,
@@ -347,6 +352,7 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
                 status[stepped[status[stepped] == SUCCESS]] = CALLBACK_STOP
                 status[active] = CALLBACK_STOP
                 break
+    last[:] = X  # the last iterates
     worse = best_is_lower(best_key, sign, F)  # elementwise on the rows
     X[worse], F[worse], G[worse] = best_X[worse], best_F[worse], best_G[worse]
 

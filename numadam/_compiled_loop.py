@@ -163,8 +163,9 @@ def make_loop(element, step_scalars):
         """The iteration of :mod:`numadam._policy`, with ``fun`` and ``jac`` evaluated here.
         The update is the rule's serial kernel, written out.
 
-        Returns ``(status, nit, f, g, nfev, carry, f_start)`` with ``x`` updated in place;
-        status ``-1`` reports a gradient of the wrong shape (the caller raises).
+        Returns ``(status, nit, f, g, nfev, carry, f_start, last)`` with ``x`` updated in
+        place and ``last`` the last iterate (``x`` unless the best point replaced it); status
+        ``-1`` reports a gradient of the wrong shape (the caller raises).
         """
         # fun and jac each see their own copy of x (buffers refilled every call, no
         # allocation), so that user code cannot change the iterate
@@ -175,9 +176,9 @@ def make_loop(element, step_scalars):
         slot = 1
         nfev = 1
         if g.shape != x.shape:
-            return -1, 0, f, g, nfev, carry, f
+            return -1, 0, f, g, nfev, carry, f, x
         if (f - f) != 0 or count_nonfinite(g):
-            return NONFINITE, 0, f, g, nfev, carry, f
+            return NONFINITE, 0, f, g, nfev, carry, f, x
         # A jac may hand back one array on every call (a buffer of args, its own x), which
         # would change the gradient this loop holds: the first gradient is copied, and once
         # an array comes back again, every later one (owned_gradient)
@@ -206,7 +207,7 @@ def make_loop(element, step_scalars):
             f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, slot))
             nfev += 1
             if g_new.shape != x.shape:
-                return -1, nit, f, g_new, nfev, carry_next, f_start
+                return -1, nit, f, g_new, nfev, carry_next, f_start, x
             g_new, returned, copying = owned_gradient(g_new, returned, copying, buffers)
             if climbed_from_best(return_best, sign, f, f_previous, best_key):
                 best_key, best_f = sign * f_previous, f_previous
@@ -223,10 +224,11 @@ def make_loop(element, step_scalars):
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = SUCCESS
                 break
+        # previous is the last iterate here (accept copied it; a rejected point restored it)
         if best_is_lower(best_key, sign, f):
             x[:] = best_x
             f, g = best_f, best_g
-        return status, nit, f, g, nfev, carry, f_start
+        return status, nit, f, g, nfev, carry, f_start, previous
 
     return loop
 
@@ -255,15 +257,16 @@ def make_driver(element, step_scalars):
         return carry
 
     def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
-               bounded, sign, maxiter, maxfev, gtol, ftol, xtol, return_best, outcome):
+               bounded, sign, maxiter, maxfev, gtol, ftol, xtol, return_best, outcome, last):
         """Yields the iteration number when ``f`` and ``g`` are wanted at ``x``; the caller
         then stores ``f`` in ``value[0]``, the evaluation count in ``value[1]`` (when ``maxfev``
         is not negative) and ``g`` in ``gradient``; they hold the values at the start point on
         the first call. A caller that cannot evaluate sets ``value[2]`` and resumes it once:
         it ends at once.
 
-        Ends with ``x`` updated in place, the returned gradient in ``gradient``, and
-        ``outcome`` = ``(status, nit, f, f_start, *carry)``.
+        Ends with ``x`` updated in place, the returned gradient in ``gradient``, the last
+        iterate in ``last`` (``x`` unless the best point replaced it) and ``outcome`` =
+        ``(status, nit, f, f_start, *carry)``.
         """
         f = f_start = value[0]
         g = gradient.copy()
@@ -297,6 +300,7 @@ def make_driver(element, step_scalars):
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = SUCCESS
                 break
+        last[:] = x
         if best_is_lower(best_key, sign, f):
             x[:] = best_x
             f = best_f
@@ -351,8 +355,9 @@ def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol
     loop cached on disk that calls them through pointers. ``jac_out``: the gradient function
     writes into a buffer passed as its last argument (:func:`numadam._objective.evaluate`).
 
-    Returns ``(status, nit, f, g, nfev, f_start)``; ``x`` and the optimizer's state are updated
-    in place and its step count advanced.
+    Returns ``(status, nit, f, g, nfev, f_start, last)``, ``last`` the last iterate (``x``
+    unless the best point replaced it); ``x`` and the optimizer's state are updated in place
+    and its step count advanced.
     """
     step = optimizer.compiled_step()
     if step is None:
@@ -386,7 +391,7 @@ def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol
             # with another return type, say): found afresh. (A specialized loop has the
             # functions compiled in: it runs the versions it was compiled with.)
             outcome = _LOOP_OF_CALL.get(key, find)(*arguments)
-        status, nit, f, g, nfev, carry, f_start = outcome
+        status, nit, f, g, nfev, carry, f_start, last = outcome
     except TypingError:
         return None  # raised while compiling, before anything ran: x and state are untouched
     except TypeError as error:
@@ -401,7 +406,7 @@ def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol
         raise ValueError(f"jac must return an array of shape {x.shape} like x0, got shape "
                          f"{np.shape(g)}")
     optimizer.advance(nit, carry)
-    return status, nit, float(f), np.asarray(g), nfev, float(f_start)
+    return status, nit, float(f), np.asarray(g), nfev, float(f_start), last
 
 
 # ------------------------------------------------------------------------------------------------

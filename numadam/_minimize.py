@@ -66,6 +66,7 @@ instead of three calls into compiled code. It too is bitwise equal to the genera
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -94,6 +95,8 @@ from numadam._policy import (
     message,
     project,
 )
+from numadam._resume import continue_best, load_state, replaced, result_state
+from numadam.callbacks import ProgressBar, chain
 
 __all__ = ["choose_loop", "first_order_only", "minimize", "solve"]
 
@@ -141,7 +144,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
         Sets ``gtol`` unless ``options`` sets it.
     callback : callable, optional
         ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,
-        ``nit``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
+        ``nit``, ``lr``: the step's learning rate, ``grad_norm``: the Euclidean norm of
+        ``jac``) or the legacy ``callback(xk)`` (a copy); raising ``StopIteration`` stops.
+        :mod:`numadam.callbacks` has a progress bar, a history and a CSV logger.
     options : dict, optional
         The method's hyperparameters (PyTorch's names and defaults, e.g. ``lr``, ``betas``) and
         the options listed by :func:`show_options`. Unknown options warn
@@ -151,8 +156,10 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
     -------
     scipy.optimize.OptimizeResult
         ``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``success``, ``status``,
-        ``message`` (see the status table in the module docstring), and ``method`` and
-        ``compiled`` (whether the nopython loop ran).
+        ``message`` (see the status table in the module docstring), ``method``, ``compiled``
+        (whether the nopython loop ran) and ``state``: the optimizer's state dict, which
+        ``options={"state": result.state}`` resumes from (:mod:`numadam._resume`; ``nit``
+        counts this call's iterations, ``state["step"]`` all of them).
 
     Examples
     --------
@@ -231,6 +238,11 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         optimizer = OnGPU(cls, x, settings.hyperparameters)
     else:
         optimizer = cls(x, **settings.hyperparameters)  # validates the hyperparameters
+    saved_best = None  # the lowest point of the runs a state continues
+    if settings.state is not None:
+        saved_best = load_state(optimizer, settings.state, method, x)
+        if bounded:  # a saved gradient point lies in the box it was run in, maybe not this one
+            np.clip(x, *limits, out=x)
     schedule = schedule_from(settings.schedule, settings.schedule_options, optimizer.lr,
                              settings.maxiter)
     args = args if isinstance(args, tuple) else (args,)  # as SciPy wraps a non-tuple
@@ -240,6 +252,10 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
                                relative_step(settings.finite_diff_rel_step, x.shape[0]),
                                settings.jac_out, spsa)
     callback = callback_caller(callback)
+    bar = None
+    if settings.progress:  # closed below, once the loop ran
+        bar = ProgressBar(total=None if maxiter_unlimited(settings.maxiter) else settings.maxiter)
+        callback = chain(callback, bar)
     # The answer of an averaging run or a schedule-free rule is its average, not an iterate.
     return_best = (settings.return_best and settings.average is None
                    and not cls.variant.rule.modes)
@@ -251,6 +267,7 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     step = optimizer.compiled_step()
     loop = choose_loop(settings, step, x, fun, jac, callback)
     averager = None
+    last = np.empty_like(x)  # the last iterate, where return_best puts another point in x
     if loop == "compiled":
         # with a callable jac every iteration evaluates fun once: maxfev caps the iterations
         cap = maxiter if maxfev < 0 else min(maxiter, max(maxfev - 1, 0))
@@ -261,21 +278,31 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
         if outcome is None:  # Numba cannot call them so: the Python side and its clear errors
             loop = choose_loop(settings, step, x, fun, jac, callback, compiled=False)
         else:
-            status, nit, f, g, objective.nfev, f_start = outcome
+            status, nit, f, g, objective.nfev, f_start, last[:] = outcome
             objective.njev = objective.nfev
     if loop == "lean":
         status, nit, f, g, f_start = lean_loop(
             objective, optimizer, step, x, lower, upper, bounded, sign,
-            maxiter, maxfev, *tolerances, return_best)
+            maxiter, maxfev, *tolerances, return_best, last)
     elif loop == "python":
         if settings.average is not None:
             averager = Averager(settings.average, settings.average_decay,
                                 settings.average_start)
         status, nit, f, g, f_start = python_loop(
             objective, optimizer, x, lower, upper, bounded, sign, maxiter, maxfev, *tolerances,
-            return_best, callback=callback, schedule=schedule, clip_norm=settings.clip_norm,
+            return_best, last, callback=callback, schedule=schedule,
+            clip_norm=settings.clip_norm,
             clip_value=settings.clip_value, averager=averager)
+    if bar is not None:
+        bar.close()
     nfev_of_loop = objective.nfev
+    if return_best:  # a resumed run returns the lowest point of all its runs, as one run would
+        f, g = continue_best(x, f, g, last, saved_best, sign)
+    # where the answer is not the last iterate, the state keeps the iterate too, and the lowest
+    # point where return_best put it in its place
+    other_point = replaced(x, last)
+    best = {"x": x.copy(), "fun": f, "jac": np.array(g)} if other_point else None
+    iterate = last if other_point or cls.variant.rule.modes or averager is not None else None
     x, f, g, status = _to_answer_point(objective, optimizer, averager, x, f, g, status, lower,
                                        upper, bounded, sign, tolerances[0])
     if settings.disp:
@@ -293,7 +320,13 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
               f"evaluations: {objective.njev}")
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=objective.nfev, njev=objective.njev,
                           status=status, success=status == 0, message=text, method=method,
-                          compiled=loop == "compiled")
+                          compiled=loop == "compiled",
+                          state=result_state(optimizer, iterate, best))
+
+
+def maxiter_unlimited(maxiter):
+    """Whether ``maxiter`` is the "no limit" of ``maxiter=inf`` (``_options.count``)."""
+    return maxiter == sys.maxsize
 
 
 def _to_answer_point(objective, optimizer, averager, x, f, g, status, lower, upper, bounded,

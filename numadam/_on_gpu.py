@@ -10,8 +10,8 @@ class OnGPU:
 
     The loop keeps ``x`` and ``g`` as NumPy arrays for the objective; each update sends both to
     the device (the loop may have projected or restored ``x`` on the host), steps there, and
-    brings ``x`` back. Everything else (``lr``, ``step_count``, hyperparameters) is the wrapped
-    optimizer's.
+    brings ``x`` back. Everything else (``step_count``, the hyperparameters, the state dict) is the
+    wrapped optimizer's.
     """
 
     def __init__(self, cls, x, hyperparameters):
@@ -36,7 +36,9 @@ class OnGPU:
         return getattr(self.__dict__["optimizer"], name)
 
     def __setattr__(self, name, value):
-        if name in ("lr", "step_count"):
-            setattr(self.optimizer, name, value)
+        optimizer = self.__dict__.get("optimizer")
+        if optimizer is not None and (name == "step_count"
+                                      or name in optimizer.hyperparameter_names()):
+            setattr(optimizer, name, value)
         else:
             object.__setattr__(self, name, value)

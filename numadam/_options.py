@@ -51,7 +51,8 @@ from numadam.rules import VARIANTS
 
 __all__ = [
     "BATCH_OPTIONS", "COMMON_OPTIONS", "METHODS", "OPTION_DEFAULTS", "REFUSED_OPTIONS",
-    "SPSA", "SPSA_HYPERPARAMETERS", "batch_method_name", "batch_settings", "check_stops",
+    "SHARED_WITH_BATCH", "SPSA", "SPSA_HYPERPARAMETERS", "batch_method_name", "batch_settings",
+    "check_stops",
     "count", "disp_flag", "generator", "generators", "hyperparameters_of", "is_default",
     "jac_out_flag", "method_class", "method_name", "problem_seeds", "relative_step",
     "return_best_flag",
@@ -214,6 +215,18 @@ COMMON_OPTIONS = {
     "spsa_c": "float > 0, default 1.0. Perturbation gain c of c_k = c / (k + 1) ** "
               "spsa_gamma, the half-width of jac='spsa''s pair of points.",
     "spsa_gamma": "float >= 0, default 0.101. Decay exponent of the perturbation gain.",
+    "state": "dict, optional. Resume a run: the `state` of an earlier result (with x0 its "
+             "`x`): the optimizer starts from that state, its step count (and so its bias "
+             "corrections) continuing, and N iterations then N more equal 2N at once, bitwise "
+             "(the state also keeps the last iterate and the lowest point where x is another "
+             "point). "
+             "The hyperparameters are this call's (pass the same options to continue exactly); "
+             "`nit` and `nfev` count this call's. A state that does not fit the method or x0 "
+             "raises ValueError. minimize_batch takes its result's state, every problem's "
+             "stacked ((B, n) vectors, (B,) step counts).",
+    "progress": "bool, default False. Draw a progress bar on stderr while the run goes "
+                "(numadam.callbacks.ProgressBar: tqdm when installed); a callback, so it runs "
+                "the Python loop.",
 }
 
 
@@ -221,7 +234,11 @@ COMMON_OPTIONS = {
 OPTION_DEFAULTS = {**dict.fromkeys(COMMON_OPTIONS), "maxiter": 1000, "average_decay": 0.99,
                    "average_start": 0, "compiled": True, "device": "cpu", "disp": False,
                    "return_best": True, "jac_out": False, "spsa_samples": 1,
-                   "spsa_c": 1.0, "spsa_gamma": 0.101}
+                   "spsa_c": 1.0, "spsa_gamma": 0.101, "progress": False}
+
+#: The options of :data:`COMMON_OPTIONS` that ``minimize_batch`` takes too, as ``minimize``
+#: documents them.
+SHARED_WITH_BATCH = ("state", "progress")
 
 
 def split_options(method, options, hyperparameters, settings, stacklevel):
@@ -431,6 +448,7 @@ BATCH_OPTIONS = {
     "spsa_samples": OPTION_DEFAULTS["spsa_samples"],
     "spsa_c": OPTION_DEFAULTS["spsa_c"],
     "spsa_gamma": OPTION_DEFAULTS["spsa_gamma"],
+    **{name: OPTION_DEFAULTS[name] for name in SHARED_WITH_BATCH},
 }
 
 
@@ -532,6 +550,8 @@ class Settings:
     finite_diff_rel_step: object
     seed: object = None
     spsa: tuple = (1.0, 0.101, 1)  # jac="spsa"'s (c, gamma, samples)
+    state: dict | None = None
+    progress: bool = False
 
     @property
     def any_tolerance(self):
@@ -587,4 +607,4 @@ def minimize_settings(method, options, jac, stacklevel):
         jac_out=jac_out_flag(settings["jac_out"], jac), schedule=schedule,
         schedule_options=settings["schedule_options"],
         finite_diff_rel_step=settings["finite_diff_rel_step"], seed=settings["seed"],
-        spsa=estimate)
+        spsa=estimate, state=settings["state"], progress=flag("progress", settings["progress"]))

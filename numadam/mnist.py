@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 import numadam
 from numadam import distributed
+from numadam.callbacks import ProgressBar
 from numadam.datasets import load_mnist
 from numadam.mlp import MLP
 
@@ -111,8 +112,9 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     out : callable
         Receives each printed line.
     progress : bool or file
-        Draw a progress bar while an epoch runs: on this stream (``True``: ``sys.stdout``),
-        erased before the epoch's lines are printed.
+        Draw a progress bar while an epoch runs (:class:`numadam.callbacks.ProgressBar`: tqdm
+        when installed), on this stream (``True``: ``sys.stderr``), erased before the epoch's
+        lines are printed.
     comm : mpi4py intracommunicator, optional
         Train data-parallel over its ranks (:mod:`numadam.distributed`): every rank draws the
         same batches (one process's order for ``seed``), computes the gradient of its
@@ -143,13 +145,15 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
     opt = _optimizer(OPTIMIZERS[optimizer], net.params, lr, comm, sharded)
     batch = np.empty((batch_size, train_images.shape[1]), np.float32)
     history = History()
-    bar = sys.stdout if progress is True else progress or None
+    stream = sys.stderr if progress is True else progress or None
     n = train_images.shape[0]
     batches = (n + batch_size - 1) // batch_size
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = shuffle_rng.permutation(n)
         total = 0.0
+        bar = None if stream is None else ProgressBar(total=batches, desc=f"Epoch {epoch}",
+                                                      leave=False, file=stream)
         for b in range(batches):
             indices = order[b * batch_size:(b + 1) * batch_size]
             if comm is None:
@@ -160,13 +164,13 @@ def train_on_one_blas_thread(data, *, epochs=5, batch_size=64, lr=1e-3, optimize
             else:
                 total += _local_step(net, opt, comm, indices, train_images, train_labels, batch)
             if bar is not None and (b % 20 == 0 or b == batches - 1):
-                _draw_progress(bar, epoch, b + 1, batches, total / (b + 1))
+                bar.update(b + 1 - bar.n, loss=f"{total / (b + 1):.4f}")
         seconds = time.perf_counter() - start
         if comm is not None:
             total = comm.allreduce(total)  # each rank summed its shares' weighted losses
         accuracy = evaluate(net, test_images, data.test_labels, comm=comm)
         if bar is not None:
-            bar.write("\r\033[K")  # erase the bar: the epoch's lines replace it
+            bar.close()  # erases the bar: the epoch's lines replace it
         history.train_loss.append(total / batches)
         history.test_accuracy.append(accuracy)
         history.seconds.append(seconds)
@@ -205,14 +209,6 @@ def _local_step(net, opt, comm, indices, images, labels, buffer):
         loss = net.loss_and_grad(x, labels[mine])
     opt.step(net.grad, step_weight)
     return loss * weight
-
-
-def _draw_progress(stream, epoch, done, total, loss, width=30):
-    """Redraw one line, ``Epoch k [#####.....] done/total loss x`` (``\\r`` goes to its start)."""
-    filled = width * done // total
-    stream.write(f"\rEpoch {epoch} [{'#' * filled}{'.' * (width - filled)}] "
-                 f"{done}/{total} loss {loss:.4f}")
-    stream.flush()
 
 
 def plot_history(history, path, label="numadam"):
@@ -291,7 +287,7 @@ def _run(args, comm):
         f"seed {args.seed}{ranks}")
     history = train(data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     optimizer=args.optimizer, seed=args.seed, train_subset=args.train_subset,
-                    progress=comm is None and sys.stdout.isatty(), out=out, comm=comm,
+                    progress=comm is None and sys.stderr.isatty(), out=out, comm=comm,
                     sharded=args.sharded)
     if args.plot and rank == 0:
         plot_history(history, args.plot, label=f"{args.optimizer} lr={args.lr}")

@@ -281,6 +281,12 @@ def check_batch():
             assert spread.message == alone.message
             assert spread.compiled == alone.compiled
             same_on_every_rank(spread.x)
+            # resumed from the whole state, each rank taking its block's rows (issue 22)
+            more = {**kwargs, "options": {**kwargs["options"], "state": spread.state}}
+            spread = numadam.minimize_batch(f, spread.x, comm=COMM, **more)
+            alone = numadam.minimize_batch(f, alone.x, **more)
+            assert spread.x.tobytes() == alone.x.tobytes()
+            assert spread.state["step"].tobytes() == alone.state["step"].tobytes()
 
 
 def check_batch_failure():

@@ -587,6 +587,23 @@ def test_minimize_on_the_gpu_with_a_schedule_and_a_stop():
     np.testing.assert_allclose(gpu.x, cpu.x, rtol=1e-12)
 
 
+@needs_cuda
+def test_minimize_on_the_gpu_resumes_from_its_state():
+    from scipy.optimize import rosen, rosen_der
+
+    options = {"lr": 1e-3, "maxiter": 10, "device": "cuda", "eps": 1e-7}
+    first = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, options=options)
+    second = numadam.minimize(rosen, first.x, jac=rosen_der,
+                              options={**options, "state": first.state})
+    whole = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, options={**options,
+                                                                         "maxiter": 20})
+    assert (second.nit, second.state["step"]) == (10, 20)
+    assert second.state["hyperparameters"]["eps"] == 1e-7
+    np.testing.assert_allclose(second.x, whole.x, rtol=1e-12)
+    if SIMULATED:
+        np.testing.assert_array_equal(second.x, whole.x)
+
+
 def test_minimize_rejects_an_unknown_device():
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         numadam.minimize(lambda x: 0.0, [1.0], jac=lambda x: np.zeros(1),

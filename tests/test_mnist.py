@@ -2,6 +2,7 @@
 
 import io
 import re
+import sys
 from pathlib import Path
 
 import numba
@@ -118,12 +119,13 @@ def test_batches_are_pixels_over_255():
     np.testing.assert_array_equal(out, np.array([[255, 0, 1], [0, 51, 255]], np.float32) / 255)
 
 
-def test_progress_bar_is_drawn_then_erased(data):
+def test_progress_bar_is_drawn_then_erased(data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain line (tqdm's: test_callbacks)
     stream, lines = io.StringIO(), []
     mnist.train(data, epochs=1, train_subset=2000, batch_size=100, out=lines.append,
                 progress=stream)
     drawn = stream.getvalue()
-    assert "\rEpoch 1 [" in drawn and "20/20 loss " in drawn
+    assert "\rEpoch 1: [" in drawn and "20/20 loss=" in drawn
     assert drawn.endswith("\r\033[K")  # erased before the epoch's lines are printed
     assert not any("\r" in line for line in lines)
 
@@ -150,3 +152,21 @@ def test_last_partial_batch_is_trained_and_counted(data, monkeypatch):
     history = mnist.train(data, epochs=1, train_subset=1000, batch_size=300,
                           out=lambda line: None)
     assert rows == [300, 300, 300, 100] and np.isfinite(history.train_loss[0])
+
+
+@requires_mnist
+def test_command_line_draws_its_bar_on_a_terminals_stderr_and_prints_the_same(capsys,
+                                                                               monkeypatch):
+    argv = ["mnist", "--epochs", "1", "--train-subset", "500", "--data-dir", str(MNIST_DIR)]
+
+    def run():
+        assert cli(argv) == 0
+        captured = capsys.readouterr()
+        # the epoch's time differs from run to run
+        return re.sub(r"\(\d+\.\d+ s\)", "(s)", captured.out), captured.err
+
+    plain_out, plain_err = run()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    out, err = run()
+    assert out == plain_out and plain_err == ""
+    assert "\rEpoch 1" in err  # tqdm's bar, or the plain line
