@@ -34,6 +34,7 @@ from numadam._optimizer_classes import (
     Lion,
     Momentum,
     NAdam,
+    Prodigy,
     RAdam,
     RMSProp,
     Rprop,
@@ -52,7 +53,7 @@ __all__ = [
     "minimize_batch", "multistart", "ravel", "unravel", "callbacks",
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
-    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
     # </optimizer classes>
 ]
 __all__ += scipy_methods.__all__  # numadam.adam & co., SciPy custom methods

@@ -70,6 +70,8 @@ def _wrapped(items, indent, *, opening="", closing=""):
 
 def _literal(value):
     """``value`` as source text, checked to read back as the same value of the same type."""
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return f'float("{value}")'  # Prodigy's growth_rate: no cap
     text = repr(value)
     if ast.literal_eval(text) != value or type(ast.literal_eval(text)) is not type(value):
         raise ValueError(f"the default {value!r} does not read back from its repr")

@@ -22,6 +22,7 @@ from numadam import _validation as check
 from numadam._groups import GroupLayout, ParamGroup, layout_from_ranges, layout_from_views
 from numadam.backends import NonFiniteGradientError, backend_for
 from numadam.rules import VARIANTS, Variant
+from numadam.rules._rule import refuse
 
 __all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep", "GPUArray", "Vector"]
 
@@ -212,6 +213,12 @@ class Optimizer:
             params = layout.vector
         self._backend = backend = backend_for(params)
         self.device = backend.device
+        self._reduction = rule.reduction
+        if rule.reduction is not None:
+            if backend.device != "cpu":
+                refuse(rule, "the GPU (numadam.cuda)")
+            if layout is not None:
+                refuse(rule, "an optimizer with parameter groups")
         self._param = backend.parameter_vector("params", params)
         self._param_owns_memory = isinstance(self._param, np.ndarray) and self._param.base is None
         self.dtype = self._param.dtype
@@ -242,7 +249,8 @@ class Optimizer:
         # The kernel's 3 state slots, None for a vector the rule does not use.
         vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
                    for name, vector in self._state.items()]
-        self._state_vectors = tuple(vectors + [None] * (3 - len(vectors)))
+        self._state_vectors = tuple(vectors + [None] * (
+            (4 if rule.reduction is not None else 3) - len(vectors)))
         # where the GPU's counts of skipped entries wait for the host (None on the CPU)
         self._reports = backend.nonfinite_reports()
         if layout is not None:
@@ -292,6 +300,14 @@ class Optimizer:
     def check_finite(self, value: bool | Literal["before"]) -> None:
         self._check_finite = _check_finite_mode(value)
         checked = self._check_finite is True
+        if self._reduction is not None:  # the CPU's loops of a rule with a reduction stage
+            from numadam import kernels
+
+            self._kernel = None
+            self._reduce, self._update = kernels.for_reduction(
+                self._reduction.element, self._rule.element, checked).choose(
+                    self._param.shape[0])
+            return
         self._kernel = self._backend.update(self._rule, self._param.shape[0], checked=checked,
                                             reports=self._reports if checked else None)
         if self._layout is not None:
@@ -613,7 +629,11 @@ class Optimizer:
         # on the GPU: the counts of earlier steps that have arrived, read without waiting
         late = reports.ready() if reports is not None else None
         try:
-            skipped = self._kernel(param, grad, *self._state_vectors, self._constants, scalars)
+            if self._reduction is not None:
+                skipped, carry = self._reduced_step(param, grad, scalars, carry, step)
+            else:
+                skipped = self._kernel(param, grad, *self._state_vectors, self._constants,
+                                       scalars)
         except TypingError:
             if isinstance(param, np.ndarray) and not param.flags.writeable:
                 raise ValueError("params became read-only after the optimizer was created; it "
@@ -643,12 +663,29 @@ class Optimizer:
         scalars, carry = self._step_scalars(self._inputs, self._carry, step)
         reports = self._reports
         late = reports.ready() if reports is not None else None
-        skipped = self._kernel(self._param, grad, *self._state_vectors, self._constants, scalars)
+        if self._reduction is not None:
+            skipped, carry = self._reduced_step(self._param, grad, scalars, carry, step)
+        else:
+            skipped = self._kernel(self._param, grad, *self._state_vectors, self._constants,
+                                   scalars)
         self.step_count, self._carry = step, carry  # counted once it ran, as in step
         if reports is not None:
             reports.launched(step)
             skipped += sum(count for _, count in late)
         return skipped
+
+    def _reduced_step(self, param, grad, scalars, carry, step):
+        """The step of a rule with a reduction stage (:class:`~numadam.rules._rule.Reduction`):
+        the reduction pass, its sums turned into the update's scalars and the new carry on the
+        host, then the update pass (none when fused, or when ``finish`` says so). Returns
+        ``(skipped, carry)``."""
+        reduction = self._reduction
+        states, constants = self._state_vectors, self._constants
+        skipped, sum_a, sum_b = self._reduce(param, grad, *states, constants, scalars)
+        update_scalars, carry = reduction.finish(self._inputs, carry, step, (sum_a, sum_b))
+        if update_scalars is not None and not reduction.fused:
+            self._update(param, grad, *states, constants, update_scalars)
+        return skipped, carry
 
     def synchronize(self) -> None:
         """Wait until the steps launched so far have run, and report what they skipped.
@@ -677,7 +714,8 @@ class Optimizer:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
         its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
         steps. ``None`` unless the parameters are float64 NumPy arrays, without groups."""
-        if self.device != "cpu" or self.dtype != np.float64 or self._layout is not None:
+        if (self.device != "cpu" or self.dtype != np.float64 or self._layout is not None
+                or self._reduction is not None):  # a reduction: the Python loop steps it
             return None
         from numadam import kernels
         from numadam.rules._jit import jitted_step_scalars

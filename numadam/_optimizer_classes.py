@@ -14,7 +14,7 @@ from numadam._optimizer import Modes, Optimizer, Vector
 
 __all__ = [
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
-    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix",
+    "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
 ]
 
 
@@ -1273,4 +1273,129 @@ class AdEMAMix(Optimizer, variant="AdEMAMix"):
             weight_decay=weight_decay, maximize=maximize, groups=groups, foreach=foreach,
             fused=fused, capturable=capturable, differentiable=differentiable,
             check_finite=check_finite,
+        )
+
+
+class Prodigy(Optimizer, variant="Prodigy"):
+    r"""Prodigy (Mishchenko & Defazio, 2024): parameter-free Adam, as ``prodigyopt.Prodigy``.
+
+    Adam whose step is scaled by :math:`d`, an estimate of the distance to the solution learned
+    from the gradients: it only grows, from ``d0``. ``lr`` multiplies it (keep 1.0). Each step,
+    with :math:`\eta_t = d_t\,\mathrm{lr}\,\rho_t` (:math:`\rho_t = \sqrt{1-\beta_2^{k+1}}/
+    (1-\beta_1^{k+1})` with ``use_bias_correction``, else 1):
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if not decouple}: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &r_t \leftarrow \beta_3 r_{t-1} + \tfrac{d_t}{d_0} \eta_t \langle g_t, \theta_0 - \theta_{t-1}
+         \rangle \\
+       &m_t \leftarrow \beta_1 m_{t-1} + d_t (1-\beta_1) g_t, \quad
+        v_t \leftarrow \beta_2 v_{t-1} + d_t^2 (1-\beta_2) g_t^2 \\
+       &s_t \leftarrow \beta_3 s_{t-1} + \tfrac{d_t}{d_0} \eta_t g_t
+         \quad (\tfrac{d_t}{d_0} d_t g_t \text{ with safeguard\_warmup}) \\
+       &\hat d \leftarrow d_{coef}\, r_t / \lVert s_t \rVert_1, \quad
+         d_{t+1} \leftarrow \min(\max_{\tau \le t} \hat d_\tau \vee d_0,\; d_t \cdot
+         \text{growth\_rate}) \\
+       &\textbf{if decouple}: \; \theta \leftarrow \theta - \lambda \eta_t \theta; \quad
+         \theta_t \leftarrow \theta - \eta_t \frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon}
+       \end{aligned}
+
+    The inner product and :math:`\lVert s_t \rVert_1` are global sums over the vector, so a step
+    is two passes: the sums (with the moments' update), then the parameters'. They are summed in
+    float64, in blocks of a fixed length and a fixed order (serial and parallel loops agree
+    bitwise; PyTorch sums in the parameters' dtype, in its own order). When
+    :math:`\lVert s_t \rVert_1 = 0` (a zero gradient so far) the step ends before the parameters'
+    pass and ``k`` does not advance, as in ``prodigyopt``. With :math:`\beta_1 = 0` the update
+    uses :math:`d_{t+1} g_t` in place of :math:`m_t`.
+
+    State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`), ``s`` and ``p0``
+    (:math:`\theta_0`, the starting point); carried scalars ``d``, ``d_max``, ``d_numerator``
+    (:math:`r`) and ``k`` (the steps taken). ``prodigyopt``'s ``slice_p`` and ``fsdp_in_use``
+    (memory and distribution options of PyTorch models) are not offered. The optimizer class and
+    ``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
+    Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+
+    Parameters
+    ----------
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
+    lr : float, default 1.0
+        Multiplies the learned step (keep 1.0).
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    beta3 : float | None, default None
+        Decay of the d estimate's sums (None: sqrt(beta2)).
+    eps : float, default 1e-08
+        Added to the denominator (times d).
+    weight_decay : float, default 0.0
+        Weight decay.
+    decouple : bool, default True
+        Decoupled (AdamW) weight decay, or L2.
+    use_bias_correction : bool, default False
+        Adam's bias corrections in the step.
+    safeguard_warmup : bool, default False
+        Leave lr out of s (for runs with a warm-up).
+    d0 : float, default 1e-06
+        Initial d estimate.
+    d_coef : float, default 1.0
+        Multiplies the d estimate.
+    growth_rate : float, default inf
+        Largest growth factor of d a step.
+    maximize : bool, default False
+        Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    beta3: float | None
+    eps: float
+    weight_decay: float
+    decouple: bool
+    use_bias_correction: bool
+    safeguard_warmup: bool
+    d0: float
+    d_coef: float
+    growth_rate: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector | Sequence[Mapping[str, Any]],
+        lr: float = 1.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        beta3: float | None = None,
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        decouple: bool = True,
+        use_bias_correction: bool = False,
+        safeguard_warmup: bool = False,
+        d0: float = 1e-06,
+        d_coef: float = 1.0,
+        growth_rate: float = float("inf"),
+        *,
+        maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, beta3=beta3, eps=eps, weight_decay=weight_decay,
+            decouple=decouple, use_bias_correction=use_bias_correction,
+            safeguard_warmup=safeguard_warmup, d0=d0, d_coef=d_coef, growth_rate=growth_rate,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )

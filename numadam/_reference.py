@@ -422,3 +422,68 @@ def asgd(param, grad, state, *, lr, lambd, alpha, t0, weight_decay, maximize):
         ax[:] = param
     state["eta"] = np.float32(lr / ((1 + lambd * lr * step) ** alpha))
     state["mu"] = np.float32(1 / max(1, step - t0))
+
+
+REDUCTION_BLOCK = 4096  # numadam.rules._rule's, restated: the blocked order of the global sums
+
+
+def _blocked_sum(terms):
+    """The sum of ``terms`` in float64 as the kernels add them: each block of
+    ``REDUCTION_BLOCK`` consecutive terms from left to right from 0.0 (``np.cumsum`` adds in
+    order; zeros pad the last block), then the blocks' sums in order."""
+    terms = np.asarray(terms, dtype=np.float64)
+    blocks = -(-terms.size // REDUCTION_BLOCK)
+    padded = np.zeros(blocks * REDUCTION_BLOCK)
+    padded[:terms.size] = terms
+    sums = np.cumsum(padded.reshape(blocks, REDUCTION_BLOCK), axis=1)[:, -1]
+    return float(np.cumsum(sums)[-1]) if blocks else 0.0
+
+
+def prodigy(param, grad, state, *, lr, betas, beta3, eps, weight_decay, decouple,
+            use_bias_correction, safeguard_warmup, d0, d_coef, growth_rate, maximize):
+    """One Prodigy step in place, as ``prodigyopt.Prodigy.step`` (one parameter group), its
+    global sums in float64 in the blocked order (:func:`_blocked_sum`)."""
+    if "p0" not in state:
+        state.update(s=np.zeros_like(param), p0=param.copy(), exp_avg=np.zeros_like(param),
+                     exp_avg_sq=np.zeros_like(param), d=d0, d_max=d0, d_numerator=0.0, k=0)
+    dtype = param.dtype.type
+    beta1, beta2 = betas
+    if beta3 is None:
+        beta3 = math.sqrt(beta2)
+    k, d, d_max = state["k"], state["d"], state["d_max"]
+    bias_correction = 1
+    if use_bias_correction:
+        bias_correction = ((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1))
+    dlr = d * lr * bias_correction
+    d_numerator = state["d_numerator"] * beta3
+    grad = -grad if maximize else grad.copy()
+    if weight_decay != 0 and not decouple:
+        grad = grad + dtype(weight_decay) * param
+    s, p0, exp_avg, exp_avg_sq = (state[key] for key in ("s", "p0", "exp_avg", "exp_avg_sq"))
+    delta_numerator = 0.0
+    delta_numerator += (d / d0) * dlr * _blocked_sum(grad * (p0 - param))
+    if beta1 > 0:
+        exp_avg *= dtype(beta1)
+        exp_avg += dtype(d * (1 - beta1)) * grad
+    exp_avg_sq *= dtype(beta2)
+    exp_avg_sq += dtype(d * d * (1 - beta2)) * grad * grad
+    s *= dtype(beta3)
+    s += dtype((d / d0) * d if safeguard_warmup else (d / d0) * dlr) * grad
+    d_denom = 0.0
+    d_denom += _blocked_sum(np.abs(s))
+    if d_denom == 0:
+        return
+    d_numerator = d_numerator + delta_numerator
+    d_hat = d_coef * d_numerator / d_denom
+    if d == d0:
+        d = max(d, d_hat)
+    d_max = max(d_max, d_hat)
+    d = min(d_max, d * growth_rate)
+    state.update(d=d, d_max=d_max, d_numerator=d_numerator, k=k + 1)
+    denom = np.sqrt(exp_avg_sq) + dtype(d * eps)
+    if weight_decay != 0 and decouple:
+        param += dtype(-weight_decay * dlr) * param
+    if beta1 > 0:
+        param += dtype(-dlr) * (exp_avg / denom)
+    else:
+        param += dtype(-dlr * d) * (grad / denom)

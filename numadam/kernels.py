@@ -35,6 +35,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources
+from numadam.rules._rule import REDUCTION_BLOCK
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
@@ -329,3 +330,142 @@ def _count_overload(skipped):
     if isinstance(skipped, types.NoneType):
         return lambda skipped: 0
     return lambda skipped: skipped
+
+
+# ------------------------------------------------------------------------------------------------
+# Rules with a reduction stage (Prodigy, D-Adaptation, DoG): a pass that sums two terms over the
+# vector, in a fixed blocked order, then (unless fused) the update pass.
+# ------------------------------------------------------------------------------------------------
+
+class ReductionLoops(NamedTuple):
+    """The loops of a rule with a :class:`~numadam.rules._rule.Reduction`.
+
+    ``reduce_*(param, grad, state0, state1, state2, state3, c, s)`` run the reduction's element
+    and return ``(skipped, sum_a, sum_b)``; ``update_*`` (same arguments) run the rule's
+    element and return the number of skipped entries. ``checked`` loops skip the elements whose
+    gradient is not finite (in both passes); unchecked ones return 0 skipped.
+    """
+
+    reduce_serial: object
+    reduce_parallel: object
+    update_serial: object
+    update_parallel: object
+
+    def choose(self, n):
+        """``(reduce, update)`` for a vector of ``n`` elements."""
+        if n >= PARALLEL_THRESHOLD:
+            return self.reduce_parallel, self.update_parallel
+        return self.reduce_serial, self.update_serial
+
+
+#: What the loops below call, set per rule in each loop's own globals (see
+#: :func:`for_reduction`): the reduction's element, the rule's element, and whether the loops
+#: skip non-finite gradient entries.
+_REDUCE_ELEMENT = _UPDATE_ELEMENT = None
+_CHECKED = False
+
+
+def _reduce_serial(param, grad, state0, state1, state2, state3, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    n = param.shape[0]
+    blocks = (n + REDUCTION_BLOCK - 1) // REDUCTION_BLOCK
+    skipped = 0
+    total_a = 0.0
+    total_b = 0.0
+    for k in range(blocks):
+        sum_a = 0.0
+        sum_b = 0.0
+        for i in range(k * REDUCTION_BLOCK, min(n, (k + 1) * REDUCTION_BLOCK)):
+            g = grad[i]
+            if _CHECKED and not g - g == 0:
+                skipped += 1
+                continue
+            a, b = _REDUCE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
+            sum_a += np.float64(a)
+            sum_b += np.float64(b)
+        total_a += sum_a
+        total_b += sum_b
+    return skipped, total_a, total_b
+
+
+def _reduce_parallel(param, grad, state0, state1, state2, state3, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    n = param.shape[0]
+    blocks = (n + REDUCTION_BLOCK - 1) // REDUCTION_BLOCK
+    partial = np.empty((blocks, 2))
+    skips = np.zeros(blocks, np.int64)
+    for k in prange(blocks):
+        sum_a = 0.0
+        sum_b = 0.0
+        skipped = 0
+        for i in range(k * REDUCTION_BLOCK, min(n, (k + 1) * REDUCTION_BLOCK)):
+            g = grad[i]
+            if _CHECKED and not g - g == 0:
+                skipped += 1
+                continue
+            a, b = _REDUCE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
+            sum_a += np.float64(a)
+            sum_b += np.float64(b)
+        partial[k, 0] = sum_a
+        partial[k, 1] = sum_b
+        skips[k] = skipped
+    total_a = 0.0
+    total_b = 0.0
+    skipped = 0
+    for k in range(blocks):  # the blocks' sums in block order, as the serial loop adds them
+        total_a += partial[k, 0]
+        total_b += partial[k, 1]
+        skipped += skips[k]
+    return skipped, total_a, total_b
+
+
+def _update_serial(param, grad, state0, state1, state2, state3, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    skipped = 0
+    for i in range(param.shape[0]):
+        g = grad[i]
+        if _CHECKED and not g - g == 0:
+            skipped += 1
+            continue
+        _UPDATE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
+    return skipped
+
+
+def _update_parallel(param, grad, state0, state1, state2, state3, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    skipped = 0
+    for i in prange(param.shape[0]):
+        g = grad[i]
+        if _CHECKED and not g - g == 0:
+            skipped += 1
+            continue
+        _UPDATE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
+    return skipped
+
+
+@functools.cache
+def for_reduction(reduce_element, update_element, checked) -> ReductionLoops:
+    """The loops of a rule with a reduction: its reduction's element ``reduce_element`` and its
+    own element ``update_element`` (four state slots each; compiled lazily); ``checked`` ones
+    skip the elements whose gradient is not finite, in both passes.
+
+    The sums are deterministic: the terms of each block of :data:`REDUCTION_BLOCK` consecutive
+    elements are added from left to right into a float64 accumulator that starts at 0.0, and
+    the blocks' sums then from the first block to the last. The parallel loop hands whole blocks
+    to the threads and adds their sums in the same order afterwards, so serial and parallel
+    agree bitwise whatever the number of threads. (The in-block sum is a dependency chain that
+    LLVM does not vectorize without reassociation, which ``fastmath`` off forbids.)
+
+    Each loop is its module-level function with globals of its own, as
+    :func:`grouped_for_rule`'s driver, named after the rule and the flag for the disk cache.
+    """
+    loops = []
+    for loop, parallel in ((_reduce_serial, False), (_reduce_parallel, True),
+                           (_update_serial, False), (_update_parallel, True)):
+        namespace = dict(globals(), _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
+                         _UPDATE_ELEMENT=update_element)
+        function = FunctionType(loop.__code__, namespace, loop.__name__)
+        function.__qualname__ = (f"{loop.__name__}_{update_element.__module__.rsplit('.', 1)[-1]}"
+                                 f"_{'checked' if checked else 'unchecked'}")
+        loops.append(njit(**_JIT_OPTIONS, parallel=parallel)(keyed_by_sources(function)))
+    return ReductionLoops(*loops)

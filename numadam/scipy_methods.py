@@ -44,8 +44,8 @@ def scipy_method(name: str) -> SciPyMethod:
 # <methods> written by python -m numadam._generate_classes, one per method of the registry
 __all__ = [
     "adadelta", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad", "asgd",
-    "lion", "momentum", "nadam", "nesterov", "radam", "rmsprop", "rprop", "schedulefree_adamw",
-    "sgd",
+    "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop", "rprop",
+    "schedulefree_adamw", "sgd",
 ]
 
 adam = scipy_method("adam")
@@ -66,6 +66,7 @@ lion = scipy_method("lion")
 asgd = scipy_method("asgd")
 adopt = scipy_method("adopt")
 ademamix = scipy_method("ademamix")
+prodigy = scipy_method("prodigy")
 # </methods>
 
 # method="spsa" is no rule of the registry but SGD, its gain and jac="spsa" (numadam._options)

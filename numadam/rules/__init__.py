@@ -25,6 +25,7 @@ from numadam.rules import (
     asgd,
     lion,
     nadam,
+    prodigy,
     radam,
     rmsprop,
     rprop,
@@ -78,6 +79,7 @@ VARIANTS = (
     Variant("asgd", "ASGD", asgd.RULE),
     Variant("adopt", "ADOPT", adopt.RULE),
     Variant("ademamix", "AdEMAMix", ademamix.RULE),
+    Variant("prodigy", "Prodigy", prodigy.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))

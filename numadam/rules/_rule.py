@@ -19,6 +19,8 @@ A rule module (``numadam/rules/adam.py`` ...) holds everything about one update 
   non-negative, AMSGrad's running max is at least ``v``, ...), as :class:`Invariant` records:
   :meth:`numadam.Optimizer.load_state_dict` refuses a state that breaks one, since the next
   step would turn it into NaN (a square root of a negative) or a silently wrong step;
+* optionally a :class:`Reduction`: per-step global sums over the vector (Prodigy's estimate of
+  the distance to the solution), computed by a pass before the update pass (or fused with it);
 * a :class:`Rule` named ``RULE`` that ties these together with the state names, the
   hyperparameters and the docstring.
 
@@ -268,3 +270,55 @@ class Rule:
     #: What every state the rule produces satisfies (the module's ``STATE_INVARIANTS``),
     #: checked by ``load_state_dict``.
     state_invariants: tuple[Invariant, ...] = ()
+    #: Per-step global sums (:class:`Reduction`), ``None`` for the elementwise rules.
+    reduction: Reduction | None = None
+
+
+#: The block length of a reduction's sums: every loop sums the terms of each block of this many
+#: consecutive elements from left to right, from 0.0 in float64, and then the blocks' sums in
+#: block order (see :func:`numadam.kernels.for_reduction`). The serial and the parallel loops
+#: share the blocking, so they agree bitwise, and so does ``numadam._reference``'s NumPy form.
+REDUCTION_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """Global sums a rule needs each step, before (or while) it updates the vector.
+
+    A step of a rule with a reduction runs so (host, then kernels)::
+
+        s, carry = rule.step_scalars(inputs, carry, step)       # the first pass's scalars
+        sums = reduce pass: element(i, g, param, *state, c, s) -> (a_i, b_i), summed
+        s2, carry = finish(inputs, carry, step, sums)           # None: no update pass
+        update pass: rule.element(i, g, param, *state, c, s2)   # unless fused
+
+    * ``element(i, g, param, state0, state1, state2, state3, c, s)``: the first pass for one
+      element: it may update state vectors (not ``param``), and returns two terms ``(a, b)``
+      in the parameters' dtype; each is converted to float64 and summed over the vector in the
+      blocked order of :data:`REDUCTION_BLOCK`. Elements whose gradient is not finite are
+      skipped by the checked loops (they add nothing).
+    * ``finish(inputs, carry, step, sums)``: plain Python on the host: from the two float64
+      sums, the scalars of the update pass and the new carry; it returns ``(None, carry)`` to
+      end the step without an update pass (Prodigy's zero denominator).
+    * ``fused``: the reduction's element updates ``param`` too, and there is no update pass
+      (D-Adaptation's Adam, whose update does not need the new estimate); ``finish`` then only
+      updates the carry, and its scalars are ignored.
+
+    Rules with a reduction have up to four state vectors; their kernels are
+    :func:`numadam.kernels.for_reduction`'s. The compiled ``minimize`` loops (lean and
+    compiled), ``minimize_batch``, parameter groups and CUDA do not run them (see
+    :func:`refuse`).
+    """
+
+    element: Callable
+    finish: Callable[[tuple, tuple, int, tuple], tuple]
+    fused: bool = False
+
+
+def refuse(rule: Rule, what: str) -> None:
+    """Raise a clear error where ``what`` (a target) cannot run a rule with a reduction."""
+    if rule.reduction is not None:
+        raise NotImplementedError(
+            f"method {rule.name!r} ({rule.class_name}) needs global sums over the vector each "
+            f"step (a reduction stage), which {what} does not support yet; use the optimizer "
+            f"class or minimize on the CPU")
