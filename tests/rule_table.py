@@ -100,6 +100,13 @@ ROWS = [
         dict(lr=[1e-2], betas=[(0.9, 0.999, 0.9999), (0.3, 0.9, 0.99)], eps_root=[0.0, 1e-8],
              weight_decay=[0.0, 0.1], maximize=[False, True]),
         sample=dict(lr=1e-2, alpha=2.0, weight_decay=0.1)),
+    # a reduction stage (global sums each step): few options varied, each grid point compiles
+    # nothing new, but the option mixes are kept short for the suite's time
+    Row("prodigy", numadam.Prodigy, _reference.prodigy,
+        dict(d0=[1e-2], betas=[(0.9, 0.999), (0.0, 0.99)], weight_decay=[0.0, 0.1],
+             decouple=[True, False], use_bias_correction=[False, True]),
+        skip=lambda o: not o["weight_decay"] and not o["decouple"],
+        sample=dict(d0=1e-2, weight_decay=0.1, safeguard_warmup=True)),
 ]
 
 BY_METHOD = {row.method: row for row in ROWS}

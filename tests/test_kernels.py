@@ -29,8 +29,15 @@ STEPS = 200
 def _force_kernel(optimizer, parallel):
     """Make ``optimizer`` use its serial or its parallel loop whatever its size (white box: the
     loop choice is the only thing a test cannot reach through the public API at this size)."""
-    loops = kernels.for_rule(optimizer.variant.rule.element)
+    rule = optimizer.variant.rule
     checked = optimizer.check_finite is True
+    if rule.reduction is not None:  # a reduction pass and an update pass
+        loops = kernels.for_reduction(rule.reduction.element, rule.element, checked)
+        optimizer._reduce, optimizer._update = (
+            (loops.reduce_parallel, loops.update_parallel) if parallel
+            else (loops.reduce_serial, loops.update_serial))
+        return optimizer
+    loops = kernels.for_rule(rule.element)
     if parallel:
         optimizer._kernel = loops.parallel_checked if checked else loops.parallel
     else:

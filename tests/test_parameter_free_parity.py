@@ -1,0 +1,73 @@
+"""The parameter-free rules (those with a reduction stage) against their reference packages,
+when installed (they are not dependencies): ``prodigyopt.Prodigy``.
+
+The gradients are a quadratic's, at the reference's iterate (both take the same gradients, so
+that rounding differences are not fed back), so that the distance estimate ``d`` grows as it does
+in use (random gradients leave it at ``d0``). The packages sum in their
+own order and PyTorch fuses multiply-adds (see ``test_torch_parity.py``), so the comparison
+allows relative differences of 1e-12 in float64.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import numadam
+
+STEPS = 150
+N = 257
+RTOL = 1e-12
+
+
+def _quadratic(rng):
+    scales = np.logspace(-2, 1, N)
+    target = rng.standard_normal(N)
+    return lambda x: scales * (x - target)
+
+
+PRODIGY_CASES = [
+    dict(),
+    dict(d0=1e-3, weight_decay=0.1),
+    dict(d0=1e-4, weight_decay=0.05, decouple=False, use_bias_correction=True),
+    dict(betas=(0.0, 0.99), beta3=0.9, safeguard_warmup=True, growth_rate=1.05, d_coef=0.5),
+]
+
+
+@pytest.mark.parametrize("options", PRODIGY_CASES, ids=str)
+def test_prodigy_matches_prodigyopt(options, rng):
+    torch = pytest.importorskip("torch")
+    prodigyopt = pytest.importorskip("prodigyopt")
+    gradient = _quadratic(rng)
+    x0 = rng.standard_normal(N)
+    x = x0.copy()
+    ours = numadam.Prodigy(x, **options)
+    param = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    theirs = prodigyopt.Prodigy([param], **options)
+    for _ in range(STEPS):
+        g = gradient(param.detach().numpy())
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+        ours.step(g)
+    group = theirs.param_groups[0]
+    carry = ours.state_dict()["carry"]
+    assert carry["d"] > 10 * group["d0"]  # the estimate moved: the sums were exercised
+    np.testing.assert_allclose(x, param.detach().numpy(), rtol=RTOL, atol=RTOL * 1e-2)
+    for name in ("d", "d_max", "d_numerator"):
+        np.testing.assert_allclose(carry[name], group[name], rtol=RTOL, err_msg=name)
+    assert carry["k"] == group["k"]
+    state = theirs.state[param]
+    for name in ("exp_avg", "exp_avg_sq", "s"):
+        if name in state:
+            np.testing.assert_allclose(ours.state[name], state[name].numpy(), rtol=RTOL,
+                                       atol=RTOL * 1e-2 * np.abs(state[name].numpy()).max(),
+                                       err_msg=name)
+
+
+def test_prodigy_defaults_are_prodigyopts():
+    prodigyopt = pytest.importorskip("prodigyopt")
+    ours = inspect.signature(numadam.Prodigy).parameters
+    theirs = inspect.signature(prodigyopt.Prodigy).parameters
+    for name in ("lr", "betas", "beta3", "eps", "weight_decay", "decouple", "use_bias_correction",
+                 "safeguard_warmup", "d0", "d_coef", "growth_rate"):
+        assert ours[name].default == theirs[name].default, name
