@@ -97,6 +97,7 @@ from numadam._resume import batch_state, continue_best_rows, load_batch_state
 from numadam._step_tables import step_table
 from numadam._validation import flag
 from numadam.callbacks import ProgressBar, chain
+from numadam.rules import refuse
 
 __all__ = ["choose_form", "minimize_batch", "summary"]
 
@@ -206,6 +207,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if tol is not None:
         options.setdefault("gtol", tol)
     cls, scalars, per_problem, settings = batch_settings(method, options, B)
+    refuse(cls.variant.rule, "minimize_batch")  # a reduction's sums are per problem: not yet
     gtol, ftol, xtol = (tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
     maxiter = count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize

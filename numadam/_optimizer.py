@@ -21,8 +21,7 @@ from numba.core.errors import TypingError
 from numadam import _validation as check
 from numadam._groups import GroupLayout, ParamGroup, layout_from_ranges, layout_from_views
 from numadam.backends import NonFiniteGradientError, backend_for
-from numadam.rules import VARIANTS, Variant
-from numadam.rules._rule import refuse
+from numadam.rules import VARIANTS, Variant, refuse
 
 __all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep", "GPUArray", "Vector"]
 

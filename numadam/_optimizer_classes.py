@@ -1288,8 +1288,8 @@ class Prodigy(Optimizer, variant="Prodigy"):
        \begin{aligned}
        &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
          \textbf{if not decouple}: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
-       &r_t \leftarrow \beta_3 r_{t-1} + \tfrac{d_t}{d_0} \eta_t \langle g_t, \theta_0 - \theta_{t-1}
-         \rangle \\
+       &r_t \leftarrow \beta_3 r_{t-1}
+         + \tfrac{d_t}{d_0} \eta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle \\
        &m_t \leftarrow \beta_1 m_{t-1} + d_t (1-\beta_1) g_t, \quad
         v_t \leftarrow \beta_2 v_{t-1} + d_t^2 (1-\beta_2) g_t^2 \\
        &s_t \leftarrow \beta_3 s_{t-1} + \tfrac{d_t}{d_0} \eta_t g_t

@@ -35,7 +35,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources
-from numadam.rules._rule import REDUCTION_BLOCK
+from numadam.rules import REDUCTION_BLOCK
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD

@@ -32,7 +32,7 @@ from numadam.rules import (
     schedulefree_adamw,
     sgd,
 )
-from numadam.rules._rule import Hyperparameter, Rule
+from numadam.rules._rule import REDUCTION_BLOCK, Hyperparameter, Reduction, Rule, refuse
 
 
 @dataclass(frozen=True)
@@ -84,4 +84,5 @@ VARIANTS = (
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
 
-__all__ = ["Hyperparameter", "Rule", "Variant", "VARIANTS", "RULES"]
+__all__ = ["REDUCTION_BLOCK", "Hyperparameter", "Reduction", "Rule", "Variant", "VARIANTS",
+           "RULES", "refuse"]

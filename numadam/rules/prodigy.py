@@ -25,8 +25,8 @@ with :math:`\eta_t = d_t\,\mathrm{lr}\,\rho_t` (:math:`\rho_t = \sqrt{1-\beta_2^
    \begin{aligned}
    &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
      \textbf{if not decouple}: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
-   &r_t \leftarrow \beta_3 r_{t-1} + \tfrac{d_t}{d_0} \eta_t \langle g_t, \theta_0 - \theta_{t-1}
-     \rangle \\
+   &r_t \leftarrow \beta_3 r_{t-1}
+     + \tfrac{d_t}{d_0} \eta_t \langle g_t, \theta_0 - \theta_{t-1} \rangle \\
    &m_t \leftarrow \beta_1 m_{t-1} + d_t (1-\beta_1) g_t, \quad
     v_t \leftarrow \beta_2 v_{t-1} + d_t^2 (1-\beta_2) g_t^2 \\
    &s_t \leftarrow \beta_3 s_{t-1} + \tfrac{d_t}{d_0} \eta_t g_t
@@ -82,7 +82,8 @@ HYPERPARAMETERS = {
     "eps": Hyperparameter(1e-8, check.epsilon, "added to the denominator (times d)"),
     "weight_decay": Hyperparameter(0.0, check.weight_decay, "weight decay"),
     "decouple": Hyperparameter(True, check.flag, "decoupled (AdamW) weight decay, or L2"),
-    "use_bias_correction": Hyperparameter(False, check.flag, "Adam's bias corrections in the step"),
+    "use_bias_correction": Hyperparameter(False, check.flag,
+                                          "Adam's bias corrections in the step"),
     "safeguard_warmup": Hyperparameter(False, check.flag,
                                        "leave lr out of s (for runs with a warm-up)"),
     "d0": Hyperparameter(1e-6, _positive, "initial d estimate"),

@@ -1,0 +1,102 @@
+"""Rules with a reduction stage (per-step global sums: Prodigy) on every front end: what runs
+them, what falls back to a loop that can, and what refuses them by name."""
+
+import numba
+import numpy as np
+import pytest
+
+import numadam
+from numadam import _minimize
+from tests.rule_table import BY_METHOD, ReferenceRun
+
+REDUCING = [row.method for row in BY_METHOD.values() if row.cls.variant.rule.reduction]
+
+
+def _f(x):
+    return float(np.sum(np.arange(1.0, x.size + 1) * (x - 1.0) ** 2))
+
+
+def _g(x):
+    return 2.0 * np.arange(1.0, x.size + 1) * (x - 1.0)
+
+
+@numba.njit
+def _f_jit(x):
+    return np.sum(np.arange(1.0, x.size + 1) * (x - 1.0) ** 2)
+
+
+@numba.njit
+def _g_jit(x):
+    return 2.0 * np.arange(1.0, x.size + 1) * (x - 1.0)
+
+
+@pytest.mark.parametrize("method", REDUCING)
+def test_minimize_runs_it_in_the_python_loop_whatever_the_objective(method, monkeypatch):
+    """The lean and compiled loops cannot step it: the chooser falls back to the Python loop
+    (bitwise the optimizer class's own steps), with a plain or a jitted objective."""
+    chosen = []
+    choose = _minimize.choose_loop
+    monkeypatch.setattr(_minimize, "choose_loop",
+                        lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1])
+    x0 = np.zeros(6)
+    plain = numadam.minimize(_f, x0, method=method, jac=_g, options=dict(maxiter=300, return_best=False))
+    jitted = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit, options=dict(maxiter=300, return_best=False))
+    assert chosen[0] == "python" and chosen[-1] == "python"
+    opt = BY_METHOD[method].cls(x0.copy())
+    for _ in range(300):
+        opt.step(_g(opt.param))
+    np.testing.assert_array_equal(plain.x, opt.param)
+    np.testing.assert_array_equal(jitted.x, opt.param)
+    assert plain.fun < 1e-3 * _f(x0)
+
+
+@pytest.mark.parametrize("method", REDUCING)
+def test_minimize_batch_and_groups_refuse_it_by_name(method):
+    cls = BY_METHOD[method].cls
+    with pytest.raises(NotImplementedError, match=f"{method}.*minimize_batch"):
+        numadam.minimize_batch(_f, np.zeros((3, 4)), method=method, jac=_g)
+    x = np.zeros(6)
+    with pytest.raises(NotImplementedError, match=f"{method}.*parameter groups"):
+        cls([{"params": x[:2]}, {"params": x[2:], "lr": 0.5}])
+    assert cls(np.zeros(3)).compiled_step() is None
+
+
+@pytest.mark.parametrize("method", REDUCING)
+def test_state_dict_resumes_bitwise(method, rng):
+    row = BY_METHOD[method]
+    x0 = rng.standard_normal(50)
+    whole, first = row.cls(x0.copy(), **row.sample), row.cls(x0.copy(), **row.sample)
+    grads = [rng.standard_normal(50) for _ in range(20)]
+    for g in grads:
+        whole.step(g)
+    for g in grads[:10]:
+        first.step(g)
+    second = row.cls(first.param.copy(), **row.sample)
+    second.load_state_dict(first.state_dict())
+    for g in grads[10:]:
+        second.step(g)
+    np.testing.assert_array_equal(second.param, whole.param)
+    assert second.state_dict()["carry"] == whole.state_dict()["carry"]
+
+
+@pytest.mark.parametrize("method", REDUCING)
+def test_nonfinite_gradient_entries_are_skipped_in_both_passes(method, rng):
+    """With check_finite=True the entries are left as they were and add nothing to the sums:
+    as the reference stepping the finite entries alone."""
+    row = BY_METHOD[method]
+    x0 = rng.standard_normal(40)
+    opt = row.cls(x0.copy(), **row.sample)
+    keep = np.ones(40, bool)
+    keep[[3, 17]] = False
+    reference = ReferenceRun(row, x0[keep].copy(), row.sample)
+    for step in range(5):
+        g = rng.standard_normal(40)
+        reference.step(g[keep].copy())
+        if step == 2:
+            g[[3, 17]] = [np.nan, np.inf]
+            with pytest.raises(numadam.NonFiniteGradientError):
+                opt.step(g)
+        else:
+            g[[3, 17]] = 0.0  # what the skipped entries would have done is not compared
+            opt.step(g)
+    np.testing.assert_array_equal(opt.param[keep], reference.x)
