@@ -38,9 +38,9 @@ def test_minimize_runs_it_in_the_python_loop_whatever_the_objective(method, monk
     choose = _minimize.choose_loop
     monkeypatch.setattr(_minimize, "choose_loop",
                         lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1])
-    x0 = np.zeros(6)
-    plain = numadam.minimize(_f, x0, method=method, jac=_g, options=dict(maxiter=300, return_best=False))
-    jitted = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit, options=dict(maxiter=300, return_best=False))
+    x0, options = np.zeros(6), dict(maxiter=300, return_best=False)
+    plain = numadam.minimize(_f, x0, method=method, jac=_g, options=options)
+    jitted = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit, options=options)
     assert chosen[0] == "python" and chosen[-1] == "python"
     opt = BY_METHOD[method].cls(x0.copy())
     for _ in range(300):
