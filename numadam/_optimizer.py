@@ -676,13 +676,12 @@ class Optimizer:
     def _reduced_step(self, param, grad, scalars, carry, step):
         """The step of a rule with a reduction stage (:class:`~numadam.rules._rule.Reduction`):
         the reduction pass, its sums turned into the update's scalars and the new carry on the
-        host, then the update pass (none when fused, or when ``finish`` says so). Returns
+        host, then the update pass (none where ``finish`` says so). Returns
         ``(skipped, carry)``."""
-        reduction = self._reduction
         states, constants = self._state_vectors, self._constants
         skipped, sum_a, sum_b = self._reduce(param, grad, *states, constants, scalars)
-        update_scalars, carry = reduction.finish(self._inputs, carry, step, (sum_a, sum_b))
-        if update_scalars is not None and not reduction.fused:
+        update_scalars, carry = self._reduction.finish(self._inputs, carry, step, (sum_a, sum_b))
+        if update_scalars is not None:
             self._update(param, grad, *states, constants, update_scalars)
         return skipped, carry
 

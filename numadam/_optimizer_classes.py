@@ -15,6 +15,7 @@ from numadam._optimizer import Modes, Optimizer, Vector
 __all__ = [
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
+    "DAdaptAdam",
 ]
 
 
@@ -1398,4 +1399,114 @@ class Prodigy(Optimizer, variant="Prodigy"):
             safeguard_warmup=safeguard_warmup, d0=d0, d_coef=d_coef, growth_rate=growth_rate,
             maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class DAdaptAdam(Optimizer, variant="DAdaptAdam"):
+    r"""D-Adaptation Adam (Defazio & Mishchenko, 2023): Adam with a learned step size, as
+    ``dadaptation.DAdaptAdam``.
+
+    The step size :math:`d` (times ``lr``, keep 1.0) is a lower bound on the distance to the
+    solution, estimated from the gradients; it only grows, from ``d0``. Each step, with
+    :math:`\eta_t = d_t\,\mathrm{lr}\,\rho_t` (:math:`\rho_t` Adam's bias corrections of step
+    :math:`k+1` with ``use_bias_correction``, else 1) and :math:`\sqrt{\beta_2}` written
+    :math:`\beta_3`:
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if not decouple}: \; g_t \leftarrow g_t + \lambda \theta_{t-1} \\
+       &r_t \leftarrow \beta_3 r_{t-1} + (1-\beta_3)\, \eta_t
+         \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}} + \epsilon} \Big\rangle \\
+       &m_t \leftarrow \beta_1 m_{t-1} + \eta_t (1-\beta_1) g_t, \quad
+        v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+        s_t \leftarrow \beta_3 s_{t-1} + \eta_t (1-\beta_3) g_t \\
+       &d_{t+1} \leftarrow \max\!\Big(d_t,\; \min\Big(\frac{r_t}{(1-\beta_3)\lVert s_t \rVert_1},\;
+         d_t \cdot \text{growth\_rate}\Big)\Big) \\
+       &\textbf{if decouple}: \; \theta \leftarrow \theta - \lambda \eta_t \theta; \quad
+         \theta_t \leftarrow \theta - \frac{m_t}{\sqrt{v_t} + \epsilon}
+       \end{aligned}
+
+    The update does not need the new :math:`d`, so a step is one pass over the vector (the inner
+    product and :math:`\lVert s_t \rVert_1` summed while it updates), or two with decoupled weight
+    decay (which ``dadaptation`` skips, with the whole update, when :math:`\lVert s_t \rVert_1 =
+    0`). The sums are taken in float64, in blocks of a fixed length and a fixed order (serial and
+    parallel loops agree bitwise; PyTorch sums in the parameters' dtype, in its own order).
+
+    State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
+    ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
+    ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
+    ``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
+    Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+
+    Parameters
+    ----------
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
+    lr : float, default 1.0
+        Multiplies the learned step (keep 1.0).
+    betas : tuple[float, float], default (0.9, 0.999)
+        Decay rates of the first and second moments.
+    eps : float, default 1e-08
+        Added to the denominator.
+    weight_decay : float, default 0.0
+        Weight decay.
+    decouple : bool, default False
+        Decoupled (AdamW) weight decay, or L2.
+    use_bias_correction : bool, default False
+        Adam's bias corrections in the step.
+    d0 : float, default 1e-06
+        Initial d estimate.
+    growth_rate : float, default inf
+        Largest growth factor of d a step.
+    maximize : bool, default False
+        Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    decouple: bool
+    use_bias_correction: bool
+    d0: float
+    growth_rate: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector | Sequence[Mapping[str, Any]],
+        lr: float = 1.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-08,
+        weight_decay: float = 0.0,
+        decouple: bool = False,
+        use_bias_correction: bool = False,
+        d0: float = 1e-06,
+        growth_rate: float = float("inf"),
+        *,
+        maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+            decouple=decouple, use_bias_correction=use_bias_correction, d0=d0,
+            growth_rate=growth_rate, maximize=maximize, groups=groups, foreach=foreach,
+            fused=fused, capturable=capturable, differentiable=differentiable,
+            check_finite=check_finite,
         )

@@ -487,3 +487,46 @@ def prodigy(param, grad, state, *, lr, betas, beta3, eps, weight_decay, decouple
         param += dtype(-dlr) * (exp_avg / denom)
     else:
         param += dtype(-dlr * d) * (grad / denom)
+
+
+def dadapt_adam(param, grad, state, *, lr, betas, eps, weight_decay, decouple,
+                use_bias_correction, d0, growth_rate, maximize):
+    """One D-Adaptation Adam step in place, as ``dadaptation.DAdaptAdam.step`` (one parameter
+    group, ``layer_scale`` 1), its global sums in float64 in the blocked order."""
+    if "s" not in state:
+        state.update(s=np.zeros_like(param), exp_avg=np.zeros_like(param),
+                     exp_avg_sq=np.zeros_like(param), d=d0, numerator_weighted=0.0, k=0)
+    dtype = param.dtype.type
+    beta1, beta2 = betas
+    k, d = state["k"], state["d"]
+    bias_correction = 1
+    if use_bias_correction:
+        bias_correction = ((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1))
+    dlr = d * lr * bias_correction
+    sqrt_beta2 = beta2 ** (0.5)
+    grad = -grad if maximize else grad.copy()
+    if weight_decay != 0 and not decouple:
+        grad = grad + dtype(weight_decay) * param
+    s, exp_avg, exp_avg_sq = (state[key] for key in ("s", "exp_avg", "exp_avg_sq"))
+    denom = np.sqrt(exp_avg_sq) + dtype(eps)
+    numerator_acum = 0.0
+    numerator_acum += 1.0 * dlr * _blocked_sum(grad * (s / denom))
+    exp_avg *= dtype(beta1)
+    exp_avg += dtype(1.0 * dlr * (1 - beta1)) * grad
+    exp_avg_sq *= dtype(beta2)
+    exp_avg_sq += dtype(1 - beta2) * grad * grad
+    s *= dtype(sqrt_beta2)
+    s += dtype(dlr * (1 - sqrt_beta2)) * grad
+    sk_l1 = 0.0
+    sk_l1 += 1.0 * _blocked_sum(np.abs(s))
+    numerator_weighted = sqrt_beta2 * state["numerator_weighted"] + (
+        1 - sqrt_beta2) * numerator_acum
+    if sk_l1 == 0:
+        return
+    d_hat = numerator_weighted / ((1 - sqrt_beta2) * sk_l1)
+    d = max(d, min(d_hat, d * growth_rate))
+    state.update(d=d, numerator_weighted=numerator_weighted, k=k + 1)
+    denom = np.sqrt(exp_avg_sq) + dtype(eps)
+    if weight_decay != 0 and decouple:
+        param += dtype(-weight_decay * dlr) * param
+    param -= exp_avg / denom

@@ -44,7 +44,7 @@ def scipy_method(name: str) -> SciPyMethod:
 # <methods> written by python -m numadam._generate_classes, one per method of the registry
 __all__ = [
     "adadelta", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad", "asgd",
-    "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop", "rprop",
+    "dadapt_adam", "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop", "rprop",
     "schedulefree_adamw", "sgd",
 ]
 
@@ -67,6 +67,7 @@ asgd = scipy_method("asgd")
 adopt = scipy_method("adopt")
 ademamix = scipy_method("ademamix")
 prodigy = scipy_method("prodigy")
+dadapt_adam = scipy_method("dadapt_adam")
 # </methods>
 
 # method="spsa" is no rule of the registry but SGD, its gain and jac="spsa" (numadam._options)

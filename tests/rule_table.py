@@ -107,6 +107,11 @@ ROWS = [
              decouple=[True, False], use_bias_correction=[False, True]),
         skip=lambda o: not o["weight_decay"] and not o["decouple"],
         sample=dict(d0=1e-2, weight_decay=0.1, safeguard_warmup=True)),
+    Row("dadapt_adam", numadam.DAdaptAdam, _reference.dadapt_adam,
+        dict(d0=[1e-2], weight_decay=[0.0, 0.1], decouple=[False, True],
+             use_bias_correction=[False, True]),
+        skip=lambda o: not o["weight_decay"] and o["decouple"],
+        sample=dict(d0=1e-2, weight_decay=0.1, decouple=True)),
 ]
 
 BY_METHOD = {row.method: row for row in ROWS}

@@ -1,5 +1,6 @@
 """The parameter-free rules (those with a reduction stage) against their reference packages,
-when installed (they are not dependencies): ``prodigyopt.Prodigy``.
+when installed (they are not dependencies): ``prodigyopt.Prodigy`` and
+``dadaptation.DAdaptAdam``.
 
 The gradients are a quadratic's, at the reference's iterate (both take the same gradients, so
 that rounding differences are not fed back), so that the distance estimate ``d`` grows as it does
@@ -70,4 +71,50 @@ def test_prodigy_defaults_are_prodigyopts():
     theirs = inspect.signature(prodigyopt.Prodigy).parameters
     for name in ("lr", "betas", "beta3", "eps", "weight_decay", "decouple", "use_bias_correction",
                  "safeguard_warmup", "d0", "d_coef", "growth_rate"):
+        assert ours[name].default == theirs[name].default, name
+
+
+DADAPT_CASES = [
+    dict(),
+    dict(d0=1e-3, weight_decay=0.1),
+    dict(d0=1e-4, weight_decay=0.05, decouple=True, use_bias_correction=True),
+    dict(betas=(0.5, 0.99), growth_rate=1.05, eps=1e-6),
+]
+
+
+@pytest.mark.parametrize("options", DADAPT_CASES, ids=str)
+def test_dadapt_adam_matches_dadaptation(options, rng):
+    torch = pytest.importorskip("torch")
+    dadaptation = pytest.importorskip("dadaptation")
+    gradient = _quadratic(rng)
+    x0 = rng.standard_normal(N)
+    x = x0.copy()
+    ours = numadam.DAdaptAdam(x, **options)
+    param = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    theirs = dadaptation.DAdaptAdam([param], **options)
+    for _ in range(STEPS):
+        g = gradient(param.detach().numpy())
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+        ours.step(g)
+    group = theirs.param_groups[0]
+    carry = ours.state_dict()["carry"]
+    assert carry["d"] > 10 * options.get("d0", 1e-6)
+    np.testing.assert_allclose(x, param.detach().numpy(), rtol=RTOL, atol=RTOL * 1e-2)
+    for name in ("d", "numerator_weighted"):
+        np.testing.assert_allclose(carry[name], group[name], rtol=RTOL, err_msg=name)
+    assert carry["k"] == group["k"]
+    state = theirs.state[param]
+    for name in ("exp_avg", "exp_avg_sq", "s"):
+        np.testing.assert_allclose(ours.state[name], state[name].numpy(), rtol=RTOL,
+                                   atol=RTOL * 1e-2 * np.abs(state[name].numpy()).max(),
+                                   err_msg=name)
+
+
+def test_dadapt_adam_defaults_are_dadaptations():
+    dadaptation = pytest.importorskip("dadaptation")
+    ours = inspect.signature(numadam.DAdaptAdam).parameters
+    theirs = inspect.signature(dadaptation.DAdaptAdam).parameters
+    for name in ("lr", "betas", "eps", "weight_decay", "decouple", "use_bias_correction", "d0",
+                 "growth_rate"):
         assert ours[name].default == theirs[name].default, name

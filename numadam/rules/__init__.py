@@ -23,6 +23,7 @@ from numadam.rules import (
     ademamix,
     adopt,
     asgd,
+    dadapt_adam,
     lion,
     nadam,
     prodigy,
@@ -80,6 +81,7 @@ VARIANTS = (
     Variant("adopt", "ADOPT", adopt.RULE),
     Variant("ademamix", "AdEMAMix", ademamix.RULE),
     Variant("prodigy", "Prodigy", prodigy.RULE),
+    Variant("dadapt_adam", "DAdaptAdam", dadapt_adam.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))

@@ -290,29 +290,27 @@ class Reduction:
         s, carry = rule.step_scalars(inputs, carry, step)       # the first pass's scalars
         sums = reduce pass: element(i, g, param, *state, c, s) -> (a_i, b_i), summed
         s2, carry = finish(inputs, carry, step, sums)           # None: no update pass
-        update pass: rule.element(i, g, param, *state, c, s2)   # unless fused
+        update pass: rule.element(i, g, param, *state, c, s2)   # unless s2 is None
 
     * ``element(i, g, param, state0, state1, state2, state3, c, s)``: the first pass for one
-      element: it may update state vectors (not ``param``), and returns two terms ``(a, b)``
-      in the parameters' dtype; each is converted to float64 and summed over the vector in the
+      element: it updates state vectors, and ``param`` too where the update does not need the
+      sums (the pass is then fused: D-Adaptation's Adam); it returns two terms ``(a, b)`` in
+      the parameters' dtype, each converted to float64 and summed over the vector in the
       blocked order of :data:`REDUCTION_BLOCK`. Elements whose gradient is not finite are
-      skipped by the checked loops (they add nothing).
+      skipped by the checked loops (they add nothing, and change nothing).
     * ``finish(inputs, carry, step, sums)``: plain Python on the host: from the two float64
-      sums, the scalars of the update pass and the new carry; it returns ``(None, carry)`` to
-      end the step without an update pass (Prodigy's zero denominator).
-    * ``fused``: the reduction's element updates ``param`` too, and there is no update pass
-      (D-Adaptation's Adam, whose update does not need the new estimate); ``finish`` then only
-      updates the carry, and its scalars are ignored.
+      sums, the scalars of the update pass and the new carry. It returns ``(None, carry)``
+      where no update pass is due: the first pass updated ``param`` itself (fused), or the
+      step ends early (Prodigy's zero denominator).
 
-    Rules with a reduction have up to four state vectors; their kernels are
+    Rules with a reduction have up to four state vectors; their loops are
     :func:`numadam.kernels.for_reduction`'s. The compiled ``minimize`` loops (lean and
-    compiled), ``minimize_batch``, parameter groups and CUDA do not run them (see
-    :func:`refuse`).
+    compiled) do not run them (``minimize`` falls back to its Python loop), and
+    ``minimize_batch``, parameter groups and the GPU refuse them (see :func:`refuse`).
     """
 
     element: Callable
     finish: Callable[[tuple, tuple, int, tuple], tuple]
-    fused: bool = False
 
 
 def refuse(rule: Rule, what: str) -> None:
