@@ -32,6 +32,7 @@ from numadam._optimizer_classes import (
     AdamW,
     AdEMAMix,
     DAdaptAdam,
+    DoG,
     Lion,
     Momentum,
     NAdam,
@@ -55,7 +56,7 @@ __all__ = [
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
-    "DAdaptAdam",
+    "DAdaptAdam", "DoG",
     # </optimizer classes>
 ]
 __all__ += scipy_methods.__all__  # numadam.adam & co., SciPy custom methods

@@ -15,7 +15,7 @@ from numadam._optimizer import Modes, Optimizer, Vector
 __all__ = [
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
-    "DAdaptAdam",
+    "DAdaptAdam", "DoG",
 ]
 
 
@@ -1509,4 +1509,92 @@ class DAdaptAdam(Optimizer, variant="DAdaptAdam"):
             growth_rate=growth_rate, maximize=maximize, groups=groups, foreach=foreach,
             fused=fused, capturable=capturable, differentiable=differentiable,
             check_finite=check_finite,
+        )
+
+
+class DoG(Optimizer, variant="DoG"):
+    r"""DoG, Distance over Gradients (Ivgi, Hinder & Carmon, 2023): parameter-free SGD, as
+    ``optax.contrib.dog``.
+
+    The step size is the largest distance travelled from the start over the root of the sum of the
+    squared gradient norms so far:
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(x_t) \quad (-\nabla f \text{ if maximize}); \quad
+         \textbf{if } \lambda \text{ is not None}: \; g_t \leftarrow g_t + \lambda x_t \\
+       &\bar r_t \leftarrow \max(\bar r_{t-1}, \lVert x_t - x_0 \rVert), \quad
+         G_t \leftarrow G_{t-1} + \lVert g_t \rVert^2, \quad
+         \eta_t \leftarrow \frac{\bar r_t}{\sqrt{G_t + \epsilon}} \\
+       &x_{t+1} \leftarrow x_t - \gamma\, (\eta_t g_t)
+       \end{aligned}
+
+    ``init_step`` sets :math:`\bar r_0`: ``("heuristic", a)``, :math:`a (1 + \lVert x_0 \rVert)`
+    (the default, with :math:`a = 10^{-6}`); ``("distance", r)``, :math:`r`;
+    ``("learning_rate", \eta)``, :math:`\bar r_0 = 0` and a first step of size :math:`\eta`.
+    :math:`\gamma` is ``lr`` (optax's ``learning_rate``, keep 1.0).
+
+    The two norms are global sums over the vector, so a step is two passes: the sums, then the
+    update. They are summed in float64 (also for float32 parameters, where optax keeps its scalars
+    in float32), in blocks of a fixed length and a fixed order (serial and parallel loops agree
+    bitwise). :math:`\lVert x_0 \rVert` is summed at the first step, from the starting point
+    ``p0`` (the parameters when the optimizer was made), where the distance is 0.
+
+    State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
+    ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
+    ``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
+    Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+
+    Parameters
+    ----------
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
+    lr : float, default 1.0
+        Multiplies the learned step (optax's learning_rate; keep 1.0).
+    init_step : tuple[str, float], default ('heuristic', 1e-06)
+        The initial distance: ('heuristic' | 'distance' | 'learning_rate', value).
+    eps : float, default 1e-08
+        Added to the sum of squared gradient norms.
+    weight_decay : float | None, default None
+        Adds weight_decay * x to the gradient (None: nothing).
+    maximize : bool, default False
+        Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    init_step: tuple[str, float]
+    eps: float
+    weight_decay: float | None
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector | Sequence[Mapping[str, Any]],
+        lr: float = 1.0,
+        init_step: tuple[str, float] = ('heuristic', 1e-06),
+        eps: float = 1e-08,
+        weight_decay: float | None = None,
+        *,
+        maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, init_step=init_step, eps=eps, weight_decay=weight_decay,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
         )

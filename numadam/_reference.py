@@ -530,3 +530,30 @@ def dadapt_adam(param, grad, state, *, lr, betas, eps, weight_decay, decouple,
     if weight_decay != 0 and decouple:
         param += dtype(-weight_decay * dlr) * param
     param -= exp_avg / denom
+
+
+def dog(param, grad, state, *, lr, init_step, eps, weight_decay, maximize):
+    """One DoG step in place, as ``optax.contrib.dog`` (``optax.chain`` of the weight decay,
+    ``scale_by_dog`` and the learning rate), its norms summed in float64 in the blocked order;
+    ``p0`` is the point of the first step."""
+    kind, value = init_step
+    grad = -grad if maximize else grad
+    if weight_decay is not None:
+        grad = grad + param.dtype.type(weight_decay) * param
+    if "p0" not in state:
+        norm = math.sqrt(_blocked_sum(param * param))
+        r_epsilon = {"distance": value, "heuristic": value * (1 + norm),
+                     "learning_rate": 0.0}[kind]
+        state.update(p0=param.copy(), max_dist=r_epsilon, sum_sq_norm_grads=0.0, first=True)
+    difference = state["p0"] - param
+    dist = math.sqrt(_blocked_sum(difference * difference))
+    if state["first"]:
+        dist = 0.0
+    max_dist = state["max_dist"]
+    max_dist = max_dist if max_dist > dist or math.isnan(max_dist) else dist
+    sum_sq_norm_grads = state["sum_sq_norm_grads"] + _blocked_sum(grad * grad)
+    learning_rate = max_dist / math.sqrt(sum_sq_norm_grads + eps)
+    if kind == "learning_rate" and state["first"]:
+        learning_rate = value
+    state.update(max_dist=max_dist, sum_sq_norm_grads=sum_sq_norm_grads, first=False)
+    param += param.dtype.type(-lr) * (param.dtype.type(learning_rate) * grad)

@@ -44,8 +44,8 @@ def scipy_method(name: str) -> SciPyMethod:
 # <methods> written by python -m numadam._generate_classes, one per method of the registry
 __all__ = [
     "adadelta", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad", "asgd",
-    "dadapt_adam", "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop", "rprop",
-    "schedulefree_adamw", "sgd",
+    "dadapt_adam", "dog", "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop",
+    "rprop", "schedulefree_adamw", "sgd",
 ]
 
 adam = scipy_method("adam")
@@ -68,6 +68,7 @@ adopt = scipy_method("adopt")
 ademamix = scipy_method("ademamix")
 prodigy = scipy_method("prodigy")
 dadapt_adam = scipy_method("dadapt_adam")
+dog = scipy_method("dog")
 # </methods>
 
 # method="spsa" is no rule of the registry but SGD, its gain and jac="spsa" (numadam._options)

@@ -112,6 +112,10 @@ ROWS = [
              use_bias_correction=[False, True]),
         skip=lambda o: not o["weight_decay"] and o["decouple"],
         sample=dict(d0=1e-2, weight_decay=0.1, decouple=True)),
+    Row("dog", numadam.DoG, _reference.dog,
+        dict(init_step=[("heuristic", 1e-6), ("distance", 1e-2), ("learning_rate", 1e-2)],
+             weight_decay=[None, 0.1], maximize=[False, True]),
+        sample=dict(init_step=("distance", 1e-2), weight_decay=0.1)),
 ]
 
 BY_METHOD = {row.method: row for row in ROWS}

@@ -1,6 +1,6 @@
 """The parameter-free rules (those with a reduction stage) against their reference packages,
-when installed (they are not dependencies): ``prodigyopt.Prodigy`` and
-``dadaptation.DAdaptAdam``.
+when installed (they are not dependencies): ``prodigyopt.Prodigy``, ``dadaptation.DAdaptAdam``
+and ``optax.contrib.dog``.
 
 The gradients are a quadratic's, at the reference's iterate (both take the same gradients, so
 that rounding differences are not fed back), so that the distance estimate ``d`` grows as it does
@@ -117,4 +117,51 @@ def test_dadapt_adam_defaults_are_dadaptations():
     theirs = inspect.signature(dadaptation.DAdaptAdam).parameters
     for name in ("lr", "betas", "eps", "weight_decay", "decouple", "use_bias_correction", "d0",
                  "growth_rate"):
+        assert ours[name].default == theirs[name].default, name
+
+
+DOG_CASES = [
+    dict(),
+    dict(init_step=("distance", 1e-3), weight_decay=0.1),
+    dict(init_step=("learning_rate", 1e-2), eps=1e-6),
+]
+
+
+@pytest.mark.parametrize("options", DOG_CASES, ids=str)
+def test_dog_matches_optax(options, rng):
+    jax = pytest.importorskip("jax")
+    optax = pytest.importorskip("optax")
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        gradient = _quadratic(rng)
+        x0 = rng.standard_normal(N)
+        x = x0.copy()
+        ours = numadam.DoG(x, **options)
+        solver = optax.contrib.dog(**{("learning_rate" if k == "lr" else k): v
+                                      for k, v in options.items()})
+        params = jax.numpy.asarray(x0.copy())
+        state = solver.init(params)
+        for _ in range(STEPS):
+            g = gradient(np.asarray(params))
+            updates, state = solver.update(jax.numpy.asarray(g), state, params)
+            params = optax.apply_updates(params, updates)
+            ours.step(g)
+        dog_state = state[1]  # chain(identity or decay, scale_by_dog, learning rate)
+        carry = ours.state_dict()["carry"]
+        np.testing.assert_allclose(x, np.asarray(params), rtol=RTOL, atol=RTOL * 1e-2)
+        for name in ("max_dist", "sum_sq_norm_grads"):
+            np.testing.assert_allclose(carry[name], float(getattr(dog_state, name)), rtol=RTOL,
+                                       err_msg=name)
+        assert carry["max_dist"] > 0.1  # it moved far from its start (r_0 <= 1e-3)
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+def test_dog_defaults_are_optaxs():
+    optax = pytest.importorskip("optax")
+    ours = inspect.signature(numadam.DoG).parameters
+    theirs = inspect.signature(optax.contrib.dog).parameters
+    assert ours["lr"].default == theirs["learning_rate"].default
+    for name in ("init_step", "eps", "weight_decay"):
         assert ours[name].default == theirs[name].default, name

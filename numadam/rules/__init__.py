@@ -24,6 +24,7 @@ from numadam.rules import (
     adopt,
     asgd,
     dadapt_adam,
+    dog,
     lion,
     nadam,
     prodigy,
@@ -82,6 +83,7 @@ VARIANTS = (
     Variant("ademamix", "AdEMAMix", ademamix.RULE),
     Variant("prodigy", "Prodigy", prodigy.RULE),
     Variant("dadapt_adam", "DAdaptAdam", dadapt_adam.RULE),
+    Variant("dog", "DoG", dog.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
