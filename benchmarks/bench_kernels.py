@@ -6,12 +6,15 @@ Usage::
     python benchmarks/bench_kernels.py --threshold   # serial vs parallel kernel, to set the cutoff
     python benchmarks/bench_kernels.py --quick       # n = 1e3 and 1e5 only
     python benchmarks/bench_kernels.py --groups      # Adam with 3 parameter groups vs 1
+    python benchmarks/bench_kernels.py --rules Adam Prodigy DAdaptAdam DoG --sizes 1e7
 
 Every class of the rule registry gets its rows; PyTorch's row uses its fused CPU kernel where it
 has one (Adam, AdamW, SGD, Adagrad), else its foreach path. GB/s counts the arrays a step must
 move: x, g and each used state vector read, x and the states written (Adam: 7 arrays). The
 "memory roof" row is a parallel pass with Adam's exact traffic and trivial arithmetic: what the
-machine's memory allows. Ratios are against plain NumPy written as tutorials write it.
+machine's memory allows. Ratios are against plain NumPy written as tutorials write it. The rules
+with a reduction stage (Prodigy, DAdaptAdam, DoG) also print their step's time over Adam's, when
+Adam is in the table.
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ def table(sizes, rules=()):
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
+    adam_times = {}  # (n, dtype) -> numadam Adam's step, for the rules compared with it
     for n in sizes:
         for dtype in (np.float32, np.float64):
             g = rng.standard_normal(n).astype(dtype)
@@ -175,6 +179,12 @@ def table(sizes, rules=()):
                     print(f"{rule:17} {n:>9.0e} {np.dtype(dtype).name:8} {label:30} "
                           f"{_format_time(seconds):>11} {arrays * nbytes / seconds / 1e9:7.1f} "
                           f"{ratio}{vs_torch}")
+                if rule == "Adam":
+                    adam_times[n, dtype] = times["numadam"]
+                elif cls.variant.rule.reduction is not None and (n, dtype) in adam_times:
+                    # the parameter-free rules' target: within 1.3x of Adam's step
+                    print(f"{'':17} numadam {rule} step / Adam step: "
+                          f"{times['numadam'] / adam_times[n, dtype]:.2f}x")
                 torch_time = [t for label, t in times.items() if label.startswith("torch")]
                 if torch_time:
                     print(f"{'':17} numadam (default) vs torch: "
