@@ -1,8 +1,8 @@
 """Sphinx configuration: ``python -m sphinx -W -b html docs docs/_build/html`` (offline)."""
 
 import os
-import warnings
 import sys
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "_ext"))

@@ -1,24 +1,11 @@
-"""Shared fixtures and helpers for numadam's tests."""
+"""Shared fixtures and helpers for numadam's tests (each pytest-xdist worker's Numba cache
+folder is set in the root conftest.py, before the doctest collection imports numadam)."""
 
-import os
 import subprocess
 import sys
 
-# The suite runs in two pytest-xdist workers (pyproject.toml: -n 2 --dist loadfile). Each worker
-# keeps Numba's disk cache in a folder of its own, set before Numba is first imported: two
-# processes writing the same function's cache index at once can lose each other's entries
-# (Numba reads, extends and rewrites it), which the tests that count a fresh process's cache
-# hits would see. The processes a worker starts (fresh processes, MPI ranks) share its folder.
-# The folders stay between runs (under .pytest_cache, which git ignores), so that a local run
-# compiles only what changed since the last; a fresh clone, as CI's, starts cold.
-if os.environ.get("PYTEST_XDIST_WORKER") and "NUMBA_CACHE_DIR" not in os.environ:
-    WORKER_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                ".pytest_cache", f"numba-{os.environ['PYTEST_XDIST_WORKER']}")
-    os.makedirs(WORKER_CACHE, exist_ok=True)
-    os.environ["NUMBA_CACHE_DIR"] = WORKER_CACHE
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def _option_table(rows):
 def _reference_of(variant):
     """The package function or class the rule reproduces, from its module's docstring."""
     module = importlib.import_module(f"numadam.rules.{variant.rule.name}")
-    found = REFERENCE.findall((module.__doc__ or "") + (variant.doc or "") + variant.rule.doc)
+    found = REFERENCE.findall((variant.doc or "") + variant.rule.doc + (module.__doc__ or ""))
     return found[0] if found else None
 
 
@@ -196,7 +196,8 @@ def module_pages():
 def generate(app):
     srcdir = str(app.srcdir)
     root = os.path.dirname(srcdir)
-    pages = {**method_pages(), "api/numadam.rst": api_page(), **module_pages(), **gallery_pages(root)}
+    pages = {**method_pages(), "api/numadam.rst": api_page(), **module_pages(),
+             **gallery_pages(root)}
     for stale_dir in ("methods", "gallery", "api"):  # a removed rule or script loses its page
         folder = os.path.join(srcdir, stale_dir)
         if os.path.isdir(folder):
