@@ -19,7 +19,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
     "numpydoc",
     "numadam_docs",  # writes the method, API and gallery pages (docs/_ext/numadam_docs.py)
 ]
