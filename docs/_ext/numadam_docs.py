@@ -82,7 +82,7 @@ def method_pages():
             variant = variants[method]
             cls, fixed = _options.METHODS[method]
             doc = inspect.cleandoc(variant.doc or variant.rule.doc)
-            summary = doc.splitlines()[0]
+            summary = " ".join(doc.split("\n\n", 1)[0].split())
             body = doc
             reference = _reference_of(variant)
             runs = f":class:`numadam.{cls.__name__}`"
@@ -129,9 +129,50 @@ def api_page():
     return "\n".join(lines) + "\n"
 
 
+def _markdown_to_rst(text):
+    """gallery/README.md's paragraphs as reStructuredText: code spans, bold, images."""
+    out = []
+    for line in text.splitlines():
+        image = re.fullmatch(r"!\[(.*)\]\(images/(\w+\.png)\)", line.strip())
+        if image:
+            out += [f".. image:: /_gallery_images/{image.group(2)}",
+                    f"   :alt: {image.group(1)}", ""]
+            continue
+        parts = re.split(r"(`[^`]+`|\*\*[^*]+\*\*)", line)
+        for i, part in enumerate(parts):
+            if part.startswith("`"):
+                parts[i] = f"``{part[1:-1]}``"
+            elif not part.startswith("**"):
+                parts[i] = re.sub(r"([*|_\\])", r"\\\1", part)
+        out.append("".join(parts))
+    return "\n".join(out).strip() + "\n"
+
+
+def gallery_commentary(gallery):
+    """``{script name: [rst sections]}`` from gallery/README.md: each "## Title — `python
+    gallery/<script>.py`" section (a "same script" one goes with the one before)."""
+    with open(os.path.join(gallery, "README.md"), encoding="utf-8") as f:
+        sections = re.split(r"^## ", f.read(), flags=re.M)[1:]
+    found, current = {}, None
+    for section in sections:
+        title, _, body = section.partition("\n")
+        script = re.search(r"gallery/(\w+)\.py", title)
+        if script:
+            current = script.group(1)
+        if current:
+            heading = title.split(" — ")[0].strip()
+            found.setdefault(current, []).append(
+                _title(heading, "-") + "\n" + _markdown_to_rst(body))
+    return found
+
+
 def gallery_pages(root):
-    """The gallery's pages from ``gallery/*.py`` and its committed images."""
+    """The gallery's pages from ``gallery/*.py``, its committed images and the commentary of
+    gallery/README.md (the numbers of the full runs)."""
     gallery = os.path.join(root, "gallery")
+    commentary = gallery_commentary(gallery)
+    with open(os.path.join(gallery, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
     scripts = sorted(f for f in os.listdir(gallery) if f.endswith(".py") and f[0] != "_")
     pages, names = {}, []
     for script in scripts:
@@ -139,10 +180,15 @@ def gallery_pages(root):
         with open(os.path.join(gallery, script), encoding="utf-8") as f:
             source = f.read()
         doc = inspect.cleandoc(re.match(r'\s*(?:r)?"""(.*?)"""', source, re.S).group(1))
-        head, _, rest = doc.partition("\n")
-        lines = [f".. _gallery-{name}:", "", _title(head.rstrip(".")), rest.strip(), ""]
-        for image in dict.fromkeys(re.findall(r"images/(\w+\.png)", doc)):
-            lines += [f".. image:: /_gallery_images/{image}", f"   :alt: {image}", ""]
+        # the title: the README's heading for the script, else the docstring's first paragraph
+        titles = re.findall(r"^## (.+?) — `python gallery/" + name + r"\.py`", readme, re.M)
+        title = titles[0] if titles else " ".join(doc.split("\n\n")[0].split()).rstrip(".")
+        lines = [f".. _gallery-{name}:", "", _title(title), doc, ""]
+        if name in commentary:  # the README's sections show the images
+            lines += commentary[name]
+        else:
+            for image in dict.fromkeys(re.findall(r"images/(\w+\.png)", doc)):
+                lines += [f".. image:: /_gallery_images/{image}", f"   :alt: {image}", ""]
         lines += [_title("Source", "-"), f".. literalinclude:: ../../gallery/{script}",
                   "   :language: python", ""]
         pages[f"gallery/{name}.rst"] = "\n".join(lines)
@@ -151,7 +197,8 @@ def gallery_pages(root):
              "What each optimizer does, in pictures, and the claims made for Adam put to the "
              "test. The images are the committed ones, made by the full runs of each script "
              "(``python -m numadam gallery``); the scripts are not run when the documentation "
-             "is built. Commentary and numbers: ``gallery/README.md``.", "",
+             "is built. Each page has the script's commentary and numbers from "
+             "``gallery/README.md``.", "",
              ".. toctree::", "   :maxdepth: 1", ""] + [f"   {n}" for n in names]
     pages["gallery/index.rst"] = "\n".join(index) + "\n"
     return pages
