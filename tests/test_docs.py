@@ -8,7 +8,6 @@ Skips without Sphinx and the docs extra (``pip install -e ".[docs]"``).
 """
 
 import html.parser
-import os
 import pkgutil
 import subprocess
 import sys
