@@ -74,9 +74,12 @@ class _Links(html.parser.HTMLParser):
                 self.links.append(value)
 
 
-def test_no_broken_internal_links(built):
+def broken_links(root):
+    """``(pages parsed, ["page: link", ...])`` for the HTML under ``root``: relative ``href``
+    and ``src`` targets that do not exist, and ``#fragments`` no ``id`` of their page holds."""
+    root = root.resolve()
     pages = {}
-    for path in built.rglob("*.html"):
+    for path in root.rglob("*.html"):
         if "_static" in path.parts:  # the theme's templates, not pages
             continue
         parser = _Links()
@@ -92,9 +95,26 @@ def test_no_broken_internal_links(built):
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
-                broken.append(f"{page.relative_to(built.resolve())}: {link}")
-            elif parts.fragment and target.suffix == ".html" and target in pages \
-                    and parts.fragment not in pages[target].ids:
-                broken.append(f"{page.relative_to(built.resolve())}: {link} (no such anchor)")
-    assert not broken, "\n".join(sorted(set(broken))[:50])
+                broken.append(f"{page.relative_to(root)}: {link}")
+            elif parts.fragment and target in pages and parts.fragment not in pages[target].ids:
+                broken.append(f"{page.relative_to(root)}: {link} (no such anchor)")
+    return pages, sorted(set(broken))
+
+
+def test_no_broken_internal_links(built):
+    pages, broken = broken_links(built)
+    assert not broken, "\n".join(broken[:50])
     assert len(pages) > 60
+
+
+def test_the_link_check_can_fail(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="sub/page.html#here">ok</a><a href="sub/page.html#gone">no anchor</a>'
+        '<img src="missing.png"><a href="https://example.org/x">external</a><p id="top"></p>'
+        '<a href="#top">self</a><a href="#nowhere">self, broken</a>')
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">x</h1><a href="../">up</a>')
+    pages, broken = broken_links(tmp_path)
+    assert len(pages) == 2
+    assert broken == ["index.html: #nowhere (no such anchor)", "index.html: missing.png",
+                      "index.html: sub/page.html#gone (no such anchor)"]
