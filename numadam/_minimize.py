@@ -163,7 +163,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
 
     Examples
     --------
-    >>> from scipy.optimize import rosen, rosen_der
+    >>> from numadam.functions import rosen, rosen_der  # jitted: the whole loop runs compiled
     >>> import numadam
     >>> result = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="adam",
     ...                           options={"lr": 1e-2, "maxiter": 20000, "gtol": 1e-8})
