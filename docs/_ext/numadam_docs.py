@@ -243,6 +243,8 @@ def module_pages():
         exported = [name for name in getattr(mod, "__all__", dir(mod))
                     if name in numadam.__all__]
         lines = [_title(f"``{module}``"), f".. automodule:: {module}", "   :members:"]
+        if module.rpartition(".")[2] in numadam.__all__:  # its page under generated/ indexes it
+            lines.append("   :no-index:")
         if exported:
             lines.append(f"   :exclude-members: {', '.join(exported)}")
         if exported:
@@ -273,6 +275,9 @@ def generate(app):
         _write(os.path.join(srcdir, rel), text)
     images = os.path.join(srcdir, "_gallery_images")
     shutil.copytree(os.path.join(root, "gallery", "images"), images, dirs_exist_ok=True)
+    # Sphinx listed the source files before this hook ran, and autosummary makes its stubs
+    # from that list: on a clean checkout the pages just written would get none
+    app.env.find_files(app.config, app.builder)
 
 
 def scipy_options_section(app, what, name, obj, options, lines):
