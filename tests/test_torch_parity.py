@@ -153,6 +153,9 @@ for dtype in (np.float64, np.float32):
 """
 
 
+@pytest.mark.skipif(__import__("platform").machine().lower() not in ("x86_64", "amd64"),
+                    reason="x86-64 only: where FMA is baseline (aarch64), the compiler may fuse "
+                           "PyTorch's scalar kernels too")
 def test_reference_is_torch_up_to_its_sqrt():
     """:mod:`numadam._reference`'s NAdam, Adadelta and Adam, given ``torch.sqrt`` for
     ``np.sqrt``, equal PyTorch's scalar CPU kernels bit for bit over 100 steps (4,099 elements,
