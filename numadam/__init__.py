@@ -48,7 +48,7 @@ from numadam.backends import NonFiniteGradientError
 from numadam.optimizers import Optimizer, RMSprop
 from numadam.scipy_methods import *  # noqa: F403  numadam.adam & co., one per method
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"  # the one place: pyproject.toml reads it (tool.setuptools.dynamic)
 
 __all__ = [
     "Optimizer", "NonFiniteGradientError", "RMSprop", "minimize", "show_options",

@@ -169,7 +169,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         vectorized form).
 
         ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
-        ``clip_value``, ``average``, ``average_decay``, ``average_start``,
+        ``clip_value``, ``average``, ``average_decay``, ``average_start``, ``groups``,
         ``finite_diff_rel_step`` and ``device``, raise ``ValueError``: the batch does not
         support them (run such problems with ``minimize``). Other unknown names warn
         (``OptimizeWarning``), as in SciPy.

@@ -163,7 +163,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, hess=None, hessp=None, b
 
     Examples
     --------
-    >>> from scipy.optimize import rosen, rosen_der
+    >>> from numadam.functions import rosen, rosen_der  # jitted: the whole loop runs compiled
     >>> import numadam
     >>> result = numadam.minimize(rosen, [-1.2, 1.0], jac=rosen_der, method="adam",
     ...                           options={"lr": 1e-2, "maxiter": 20000, "gtol": 1e-8})
@@ -202,15 +202,17 @@ def choose_loop(settings, step, x, fun, jac, callback, compiled=True):
     ``compiled=False`` once the compiled loop turned the objective down):
 
     - ``"compiled"`` (:func:`numadam._compiled_loop.run`): jitted ``fun`` and ``jac``, a
-      float64 ``x`` on the CPU, nothing acting between iterations, ``compiled`` not off;
+      float64 ``x`` on the CPU, nothing acting between iterations, ``compiled`` not off, an
+      optimizer a compiled loop can step (not one with parameter groups);
     - ``"lean"`` (:func:`numadam._loops.lean_loop`): nothing acting between iterations and an
       optimizer a compiled generator can step (float64 on the CPU, below the size where the
-      step runs in parallel);
+      step runs in parallel, no parameter groups);
     - ``"python"`` (:func:`numadam._loops.python_loop`): everything else.
     """
     plain = callback is None and not settings.between_iterations
-    if (compiled and plain and settings.compiled is not False and settings.device == "cpu"
-            and x.dtype == np.float64 and _compiled_loop.is_jitted_pair(fun, jac)):
+    if (compiled and plain and step is not None and settings.compiled is not False
+            and settings.device == "cpu" and x.dtype == np.float64
+            and _compiled_loop.is_jitted_pair(fun, jac)):
         return "compiled"
     if plain and x.shape[0] < kernels.PARALLEL_THRESHOLD and step is not None:
         return "lean"
@@ -237,7 +239,8 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     if settings.device == "cuda":
         optimizer = OnGPU(cls, x, settings.hyperparameters)
     else:
-        optimizer = cls(x, **settings.hyperparameters)  # validates the hyperparameters
+        groups = {} if settings.groups is None else {"groups": settings.groups}
+        optimizer = cls(x, **settings.hyperparameters, **groups)  # validates them all
     saved_best = None  # the lowest point of the runs a state continues
     if settings.state is not None:
         saved_best = load_state(optimizer, settings.state, method, x)

@@ -40,6 +40,7 @@ import numbers
 import sys
 import types
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import OptimizeWarning
@@ -227,6 +228,11 @@ COMMON_OPTIONS = {
     "progress": "bool, default False. Draw a progress bar on stderr while the run goes "
                 "(numadam.callbacks.ProgressBar: tqdm when installed); a callback, so it runs "
                 "the Python loop.",
+    "groups": "list of dicts, optional. Parameter groups by index ranges of x, each with "
+              "hyperparameters of its own: [{'range': (0, 10), 'lr': 1e-2}, ...]; the other "
+              "options give the rest, and the elements no range covers form one more group "
+              "(as the optimizers' groups=, numadam._groups). Runs the Python loop; no "
+              "schedule (set each group's lr instead) and no device='cuda'.",
 }
 
 
@@ -552,6 +558,7 @@ class Settings:
     spsa: tuple = (1.0, 0.101, 1)  # jac="spsa"'s (c, gamma, samples)
     state: dict | None = None
     progress: bool = False
+    groups: list | None = None
 
     @property
     def any_tolerance(self):
@@ -591,6 +598,15 @@ def minimize_settings(method, options, jac, stacklevel):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     estimate = spsa_estimate(settings)
     schedule = settings["schedule"]
+    groups = settings["groups"]
+    if groups is not None:
+        if isinstance(groups, Mapping) or not isinstance(groups, Sequence):
+            raise TypeError(f"groups must be a list of dicts, got {type(groups).__name__}")
+        if schedule is not None:
+            raise ValueError("groups cannot be combined with a schedule: give each group its "
+                             "own lr")
+        if device != "cpu":
+            raise ValueError("groups run on the CPU only (device='cpu')")
     if method == SPSA:
         if schedule is not None:
             raise ValueError("method='spsa' steps by its own gain sequence (a, A, alpha): the "
@@ -607,4 +623,5 @@ def minimize_settings(method, options, jac, stacklevel):
         jac_out=jac_out_flag(settings["jac_out"], jac), schedule=schedule,
         schedule_options=settings["schedule_options"],
         finite_diff_rel_step=settings["finite_diff_rel_step"], seed=settings["seed"],
-        spsa=estimate, state=settings["state"], progress=flag("progress", settings["progress"]))
+        spsa=estimate, state=settings["state"], progress=flag("progress", settings["progress"]),
+        groups=None if groups is None else list(groups))

@@ -249,7 +249,7 @@ def load_mnist(data_dir=None, *, download: bool = True) -> MNIST:
     Examples
     --------
     >>> mnist = load_mnist()                                     # doctest: +SKIP
-    >>> X = images_to_float32(mnist.train_images)                # (60000, 784) float32
+    >>> X = images_to_float32(mnist.train_images)  # (60000, 784) float32  # doctest: +SKIP
     """
     searched = _search_dirs(data_dir)
     for directory in searched:

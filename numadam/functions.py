@@ -1,5 +1,7 @@
 r"""Deterministic test functions with analytic gradients, for plain NumPy and for Numba.
 
+The definitions, minima and customary starts follow the surveys [1]_ and [2]_.
+
 Every value and gradient here is a ``numba.njit(cache=True)`` function of one 1-D float array:
 call it from Python like any NumPy function, or from inside your own ``@njit`` code, and pass
 it to :func:`numadam.minimize`, which then runs its whole loop in nopython mode::

@@ -30,6 +30,8 @@ import operator
 import numpy as np
 from numba import njit
 
+from numadam._tree import ravel, unravel
+
 _jit = njit(cache=True, error_model="numpy")
 
 #: predict / logits / accuracy run over this many rows at a time, which bounds the activation
@@ -187,28 +189,20 @@ class MLP:
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.layer_sizes = sizes
-        shapes = [((fan_in, fan_out), (fan_out,)) for fan_in, fan_out in zip(sizes, sizes[1:])]
-        total = sum(w[0] * w[1] + b[0] for w, b in shapes)
-        self.params = np.empty(total, self.dtype)
-        self.grad = np.zeros(total, self.dtype)
-        self.weights, self.biases = self._views(self.params, shapes)
-        self.weight_grads, self.bias_grads = self._views(self.grad, shapes)
+        # one vector holding each layer's weight, then its bias (numadam.ravel's layout of a
+        # list of pairs), and the gradient laid out alike: every layer a view of both
+        self.params, layers = ravel([(np.empty((fan_in, fan_out), self.dtype),
+                                      np.empty(fan_out, self.dtype))
+                                     for fan_in, fan_out in zip(sizes, sizes[1:])])
+        self.grad = np.zeros_like(self.params)
+        self.weights, self.biases = [w for w, _ in layers], [b for _, b in layers]
+        grads = unravel(self.grad, layers)
+        self.weight_grads, self.bias_grads = [w for w, _ in grads], [b for _, b in grads]
         self.initialize(rng)
         self._capacity = 0  # rows of the activation buffers allocated so far
         self._buffers = None
         self._views_rows = -1  # the batch size whose buffer views are cached in _views_cache
         self._views_cache = None
-
-    @staticmethod
-    def _views(flat, shapes):
-        weights, biases, offset = [], [], 0
-        for weight_shape, bias_shape in shapes:
-            size = weight_shape[0] * weight_shape[1]
-            weights.append(flat[offset:offset + size].reshape(weight_shape))
-            offset += size
-            biases.append(flat[offset:offset + bias_shape[0]])
-            offset += bias_shape[0]
-        return weights, biases
 
     def initialize(self, rng=None):
         """PyTorch's ``nn.Linear`` default: weights and biases ~ U(-1/sqrt(fan_in), +...)."""

@@ -1,28 +1,11 @@
-"""Shared fixtures and helpers for numadam's tests."""
+"""Shared fixtures and helpers for numadam's tests (each pytest-xdist worker's Numba cache
+folder is set in the root conftest.py, before the doctest collection imports numadam)."""
 
-import os
 import subprocess
 import sys
 
-# The suite runs in two pytest-xdist workers (pyproject.toml: -n 2 --dist loadfile) that share
-# one Numba disk cache, set before Numba is first imported: what one worker compiled (a rule's
-# kernels, its minimize loops), the other loads. Numba's saves into a cache are not safe when
-# two processes save entries of one function at once; tests/numba_cache_lock.py makes them so.
-# The processes a worker starts (fresh processes, MPI ranks) use the same folder. It stays
-# between runs (under .pytest_cache, which git ignores), so that a local run compiles only
-# what changed since the last; a fresh clone, as CI's, starts cold.
-if os.environ.get("PYTEST_XDIST_WORKER") and "NUMBA_CACHE_DIR" not in os.environ:
-    SHARED_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                ".pytest_cache", "numba")
-    os.makedirs(SHARED_CACHE, exist_ok=True)
-    os.environ["NUMBA_CACHE_DIR"] = SHARED_CACHE
-
-from tests.numba_cache_lock import install as _lock_numba_cache_saves  # noqa: E402
-
-_lock_numba_cache_saves()
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 
 @pytest.fixture

@@ -89,3 +89,11 @@ def test_mnist_adam_vs_sgd(script, tmp_path, monkeypatch):
     _assert_png(tmp_path / "mnist_adam_vs_sgd.png")
     adam, sgd = histories.values()
     assert adam.test_accuracy[-1] > sgd.test_accuracy[-1]
+
+
+def test_parameter_groups(script, tmp_path):
+    results = script("groups")
+    _assert_png(tmp_path / "groups.png")
+    # one rate per parameter group reaches the least-squares fit; the best single rate does not
+    assert results["grouped"] < 1e-8 < results["single"][1]
+    assert results["iterations_to_1e-6"]["grouped"] is not None

@@ -342,3 +342,46 @@ def test_both_forms_at_once_and_groups_on_the_gpu_are_refused():
     with pytest.raises(TypeError, match="not supported on the GPU"):
         numadam.Adam([{"params": FakeGPUArray()}])
 
+
+
+# -- through minimize ---------------------------------------------------------------------------
+
+SCALES = np.array([1.0, 4.0, 0.01, 0.02, 0.05])  # the last three: quantities in other units
+
+
+def separable(x):
+    return 0.5 * float(np.sum(SCALES * x**2))
+
+
+def separable_grad(x):
+    return SCALES * x
+
+
+def test_minimize_with_groups_equals_a_run_per_group():
+    """A separable objective: each group's part of the answer is the run of that part alone,
+    at the group's lr (the rest at the options' lr), bitwise."""
+    x0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5])
+    settings = {"lr": 1e-2, "maxiter": 50, "return_best": False}
+    grouped = numadam.minimize(separable, x0, jac=separable_grad, options=dict(
+        settings, groups=[{"range": (2, 5), "lr": 0.5}]))
+    assert grouped.nit == 50 and not grouped.compiled
+    for part, lr in ((slice(0, 2), 1e-2), (slice(2, 5), 0.5)):
+        scales = SCALES[part]
+        alone = numadam.minimize(lambda x: 0.5 * float(np.sum(scales * x**2)), x0[part],
+                                 jac=lambda x: scales * x, options=dict(settings, lr=lr))
+        np.testing.assert_array_equal(grouped.x[part], alone.x)
+    assert grouped.state["param_groups"][0]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("options, exception, match", [
+    ({"groups": {"range": (0, 2)}}, TypeError, "groups must be a list of dicts"),
+    ({"groups": [{"range": (0, 9)}]}, ValueError, "range"),
+    ({"groups": [{"range": (0, 2), "lrr": 1.0}]}, TypeError, "lrr"),
+    ({"groups": [{"range": (0, 2)}], "schedule": "cosine"}, ValueError, "schedule"),
+    ({"groups": [{"range": (0, 2)}], "device": "cuda"}, ValueError, "CPU"),
+])
+def test_minimize_refuses_bad_groups(options, exception, match):
+    x0 = np.ones(5)
+    with pytest.raises(exception, match=match):
+        numadam.minimize(separable, x0, jac=separable_grad, options=options)
+    assert (x0 == 1).all()
