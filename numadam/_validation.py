@@ -50,6 +50,22 @@ def nonnegative_integer(name, value):
     return int(value)
 
 
+def positive_finite(name, value):
+    """A real scalar in (0, inf): a multiplier or an initial estimate."""
+    value = real_scalar(name, value)
+    if not value > 0.0 or value == math.inf:
+        raise ValueError(f"Invalid {name} value: {value}")
+    return value
+
+
+def positive(name, value):
+    """A real scalar in (0, inf]: inf means no cap."""
+    value = real_scalar(name, value)
+    if not value > 0.0:
+        raise ValueError(f"Invalid {name} value: {value}")
+    return value
+
+
 def learning_rate(name, value):
     return nonnegative(name, value, "learning rate")
 

@@ -798,6 +798,8 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
     for dtype in map(np.dtype, dtypes):
         for variant in VARIANTS:
             rule = variant.rule
+            if rule.reduction is not None:  # refused on the GPU (numadam.rules.refuse)
+                continue
             name = variant.class_name or rule.class_name
             cls = getattr(numadam, name)
             for options, changed in _settings(variant):

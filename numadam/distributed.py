@@ -99,6 +99,7 @@ from numadam._mpi import (
     world,
 )
 from numadam.backends import CPU, NonFiniteGradientError
+from numadam.rules import refuse
 
 __all__ = ["DataParallel", "ShardedDataParallel", "abort_on_error", "launched_ranks", "share_of",
            "shares", "world"]
@@ -455,6 +456,8 @@ class ShardedDataParallel:
                             f"numadam.Adam, got {optimizer_class!r}")
         if shared_memory not in (None, True, False):
             raise ValueError(f"shared_memory must be True, False or None, got {shared_memory!r}")
+        # a step that needs sums over the whole vector cannot run on one rank's slice
+        refuse(optimizer_class.variant.rule, "ShardedDataParallel (one slice per rank)")
         self.param = check.parameter_vector("params", params)
         n = self.param.shape[0]
         self.comm = _join(comm, optimizer_class.__name__, self.param)

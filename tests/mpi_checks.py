@@ -31,7 +31,11 @@ from numadam.distributed import DataParallel, ShardedDataParallel
 COMM = MPI.COMM_WORLD
 RANK, SIZE = COMM.rank, COMM.size
 #: Every optimizer class.
-RULES = list(numadam.optimizers.CLASSES)
+#: the rules ShardedDataParallel runs: those without a reduction stage (a rule whose step needs
+#: sums over the whole vector cannot step one slice alone; it is refused, checked below)
+RULES = [name for name, cls in numadam.optimizers.CLASSES.items()
+         if cls.variant.rule.reduction is None]
+REDUCING = [name for name in numadam.optimizers.CLASSES if name not in RULES]
 
 
 def same_on_every_rank(array):
@@ -96,6 +100,14 @@ def check_sharded():
     """Sharded state gives the unsharded run's parameters bitwise, for every rule, both dtypes,
     with a size that does not split evenly, through shared memory and through collectives,
     unweighted and weighted steps; each rank holds about 1/K of the state."""
+    for name in REDUCING:
+        x = np.ones(11)
+        try:
+            ShardedDataParallel(getattr(numadam, name), x, COMM)
+        except NotImplementedError as error:
+            assert "ShardedDataParallel" in str(error), error
+        else:
+            raise AssertionError(f"ShardedDataParallel accepted {name}")
     for shared in (True, False):
         for name in RULES:
             cls = getattr(numadam, name)

@@ -120,14 +120,19 @@ ROWS = [
 
 BY_METHOD = {row.method: row for row in ROWS}
 
+#: the rows without a reduction stage: what every target runs (the GPU, minimize's compiled
+#: loops, minimize_batch and ZeRO-1 refuse a rule whose step needs sums over the whole vector)
+ELEMENTWISE_ROWS = [row for row in ROWS if row.cls.variant.rule.reduction is None]
+ELEMENTWISE = tuple(row.method for row in ELEMENTWISE_ROWS)
 
-def all_cases():
+
+def all_cases(rows=ROWS):
     """``pytest.param(row, options)`` for every row and every option combination."""
     return [pytest.param(row, options, id=f"{row.method}-{options}")
-            for row in ROWS for options in row.cases()]
+            for row in rows for options in row.cases()]
 
 
-def covering_cases(extra=None, shift=0, strength=2):
+def covering_cases(extra=None, shift=0, strength=2, rows=ROWS):
     """``pytest.param(row, options, *extra values)`` for a few option combinations of every row
     that together hold every value of each option (``strength=1``), or every pair of values of
     two options (``strength=2``), that the row's full grid holds; the factors of ``extra``
@@ -136,7 +141,7 @@ def covering_cases(extra=None, shift=0, strength=2):
     callers passing different shifts cover with different combinations."""
     extra = extra or {}
     params = []
-    for row in ROWS:
+    for row in rows:
         cases = [(options, values) for options in row.cases()
                  for values in itertools.product(*extra.values())]
         start = (shift * 7) % len(cases)

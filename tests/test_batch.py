@@ -12,9 +12,8 @@ from scipy.optimize import Bounds, OptimizeWarning
 
 import numadam
 from numadam import _options, functions
-from numadam._options import METHODS
 from tests.fuzz_inputs import CHEAP, assert_sound, odd_values, outcome
-from tests.rule_table import front_end_methods
+from tests.rule_table import ELEMENTWISE, front_end_methods
 
 B, SAMPLES = 6, 16
 
@@ -80,7 +79,7 @@ def _sampled(methods, sample):
             for method in methods]
 
 
-@pytest.mark.parametrize("method", _sampled(METHODS, JITTED_SAMPLE))
+@pytest.mark.parametrize("method", _sampled(ELEMENTWISE, JITTED_SAMPLE))
 def test_jitted_batch_equals_separate_minimize_runs_bitwise(method, rng):
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
@@ -155,7 +154,7 @@ def general_loop(intermediate_result):
     other loop is checked against (and whose kernels test_kernels.py compiles anyway)."""
 
 
-@pytest.mark.parametrize("method", front_end_methods("vectorized", METHODS))
+@pytest.mark.parametrize("method", front_end_methods("vectorized", ELEMENTWISE))
 def test_vectorized_batch_equals_separate_minimize_runs_bitwise(method, rng):
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
@@ -420,7 +419,7 @@ def test_jac_out_equals_returning_the_gradient_bitwise(form, fun, jac, writing, 
 # Found by a review (2026-11-30): each case below failed before its fix ---------------------
 
 
-@pytest.mark.parametrize("method", front_end_methods("vectorized", METHODS))
+@pytest.mark.parametrize("method", front_end_methods("vectorized", ELEMENTWISE))
 def test_one_variable_problems_run(method):
     X0 = np.array([[3.0], [-2.0], [0.5]])
     batch = numadam.minimize_batch(lambda X: 0.5 * np.sum(X * X, axis=1), X0,

@@ -29,7 +29,7 @@ import pytest
 import numadam
 import numadam.cuda as nc
 from numadam import kernels
-from tests.rule_table import ReferenceRun, all_cases, covering_cases
+from tests.rule_table import ELEMENTWISE_ROWS, ReferenceRun, all_cases, covering_cases
 
 SIMULATED = nc._simulated()
 N = 103  # odd, not a multiple of the block size
@@ -82,7 +82,8 @@ DTYPES = [np.float32, np.float64]
 
 @needs_cuda
 @pytest.mark.parametrize("row, options, dtype",
-                         covering_cases({"dtype": DTYPES}, shift=3, strength=1))
+                         covering_cases({"dtype": DTYPES}, shift=3, strength=1,
+                                        rows=ELEMENTWISE_ROWS))
 def test_cuda_kernel_matches_reference(row, options, dtype, rng):
     """Option combinations of each rule that hold every option value and both dtypes
     (tests/rule_table.py's covering_cases): STEPS steps of random gradients through an optimizer
@@ -95,7 +96,7 @@ def test_cuda_kernel_matches_reference(row, options, dtype, rng):
 @needs_cuda
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("row, options", all_cases())
+@pytest.mark.parametrize("row, options", all_cases(ELEMENTWISE_ROWS))
 def test_cuda_kernel_matches_reference_whole_grid(row, options, dtype, rng):
     """The long version of test_cuda_kernel_matches_reference: every option combination."""
     _check_against_reference_and_cpu(row, options, dtype, rng)

@@ -20,7 +20,7 @@ import pytest
 
 import numadam
 import numadam.cuda as nc
-from tests.rule_table import all_cases
+from tests.rule_table import ELEMENTWISE_ROWS, all_cases
 
 pytestmark = pytest.mark.skipif(
     not nc.is_available(), reason="numba.cuda is neither simulated nor backed by a GPU here")
@@ -58,7 +58,7 @@ def _check(launches, expected):
             assert argument is (arguments[0] if vector is None else vector)
 
 
-@pytest.mark.parametrize("row, options", all_cases())
+@pytest.mark.parametrize("row, options", all_cases(ELEMENTWISE_ROWS))
 def test_no_none_reaches_a_kernel(row, options, launches):
     """One step of each option combination of each rule (both dtypes): the kernel's arguments
     are arrays and scalars only, and its specialization matches the state vectors passed."""

@@ -64,6 +64,8 @@ THREADED = {"adam", "sgd", "nadam", "schedulefree_adamw"}
 def _cases():
     cases = []
     for row in ROWS:
+        if row.cls.variant.rule.reduction is not None:  # refused with groups (test below)
+            continue
         cases.append(pytest.param(row, SERIAL, id=f"{row.method}-serial"))
         cases.append(pytest.param(row, PARALLEL, id=f"{row.method}-parallel",
                                   marks=() if row.method in THREADED else pytest.mark.slow))
@@ -341,6 +343,18 @@ def test_both_forms_at_once_and_groups_on_the_gpu_are_refused():
         numadam.Adam(FakeGPUArray(), groups=[{"range": (0, 2)}])
     with pytest.raises(TypeError, match="not supported on the GPU"):
         numadam.Adam([{"params": FakeGPUArray()}])
+
+
+@pytest.mark.parametrize("cls", [numadam.Prodigy, numadam.DAdaptAdam, numadam.DoG])
+def test_rules_with_a_reduction_refuse_groups_by_name(cls):
+    # their step size is one estimate over the whole vector: per-group sums are not built yet
+    x = np.arange(10.0)
+    with pytest.raises(NotImplementedError, match="parameter groups"):
+        cls(x, groups=[{"range": (0, 5)}])
+    np.testing.assert_array_equal(x, np.arange(10.0))
+    with pytest.raises(NotImplementedError, match="parameter groups"):
+        numadam.minimize(separable, np.ones(5), jac=separable_grad, method=cls.variant.rule.name,
+                         options={"groups": [{"range": (0, 2)}]})
 
 
 

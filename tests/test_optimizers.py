@@ -284,6 +284,10 @@ def test_fused_check_skips_non_finite_entries_and_raises(row, options, n, rng):
             opt.step(g)
         assert np.isfinite(opt.param).all()
     assert opt.step_count == 3
+    if row.cls.variant.rule.reduction is not None:
+        # its step size sums over every entry, skipped ones' other steps included: no run on
+        # the finite entries alone matches (test_reduction.py checks it with zero gradients)
+        return
     # the finite entries: exactly what the same optimizer does on them alone
     alone = row.cls(x0[~bad].copy(), **options)
     for g in gradients:

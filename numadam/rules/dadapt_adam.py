@@ -13,7 +13,6 @@ from numadam.rules._rule import (
     element,
     nonnegative,
 )
-from numadam.rules.prodigy import _growth_rate, _positive
 
 DOC = r"""D-Adaptation Adam (Defazio & Mishchenko, 2023): Adam with a learned step size, as
 ``dadaptation.DAdaptAdam``.
@@ -53,7 +52,7 @@ Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
 """
 
 HYPERPARAMETERS = {
-    "lr": Hyperparameter(1.0, _positive, "multiplies the learned step (keep 1.0)"),
+    "lr": Hyperparameter(1.0, check.positive_finite, "multiplies the learned step (keep 1.0)"),
     "betas": Hyperparameter((0.9, 0.999), check.betas,
                             "decay rates of the first and second moments"),
     "eps": Hyperparameter(1e-8, check.epsilon, "added to the denominator"),
@@ -61,8 +60,8 @@ HYPERPARAMETERS = {
     "decouple": Hyperparameter(False, check.flag, "decoupled (AdamW) weight decay, or L2"),
     "use_bias_correction": Hyperparameter(False, check.flag,
                                           "Adam's bias corrections in the step"),
-    "d0": Hyperparameter(1e-6, _positive, "initial d estimate"),
-    "growth_rate": Hyperparameter(math.inf, _growth_rate, "largest growth factor of d a step"),
+    "d0": Hyperparameter(1e-6, check.positive_finite, "initial d estimate"),
+    "growth_rate": Hyperparameter(math.inf, check.positive, "largest growth factor of d a step"),
     "maximize": MAXIMIZE,
 }
 

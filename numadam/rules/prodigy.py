@@ -55,26 +55,12 @@ Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
 """
 
 
-def _positive(name, value):
-    value = check.real_scalar(name, value)
-    if not value > 0.0 or value == math.inf:
-        raise ValueError(f"Invalid {name} value: {value}")
-    return value
-
-
 def _beta3(name, value):
     return None if value is None else check.unit_interval(name, value)
 
 
-def _growth_rate(name, value):
-    value = check.real_scalar(name, value)
-    if not value > 0.0:  # inf allowed (the default: no cap)
-        raise ValueError(f"Invalid {name} value: {value}")
-    return value
-
-
 HYPERPARAMETERS = {
-    "lr": Hyperparameter(1.0, _positive, "multiplies the learned step (keep 1.0)"),
+    "lr": Hyperparameter(1.0, check.positive_finite, "multiplies the learned step (keep 1.0)"),
     "betas": Hyperparameter((0.9, 0.999), check.betas,
                             "decay rates of the first and second moments"),
     "beta3": Hyperparameter(None, _beta3, "decay of the d estimate's sums (None: sqrt(beta2))",
@@ -86,9 +72,9 @@ HYPERPARAMETERS = {
                                           "Adam's bias corrections in the step"),
     "safeguard_warmup": Hyperparameter(False, check.flag,
                                        "leave lr out of s (for runs with a warm-up)"),
-    "d0": Hyperparameter(1e-6, _positive, "initial d estimate"),
+    "d0": Hyperparameter(1e-6, check.positive_finite, "initial d estimate"),
     "d_coef": Hyperparameter(1.0, check.finite_real, "multiplies the d estimate"),
-    "growth_rate": Hyperparameter(math.inf, _growth_rate, "largest growth factor of d a step"),
+    "growth_rate": Hyperparameter(math.inf, check.positive, "largest growth factor of d a step"),
     "maximize": MAXIMIZE,
 }
 
