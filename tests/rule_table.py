@@ -126,6 +126,24 @@ ELEMENTWISE_ROWS = [row for row in ROWS if row.cls.variant.rule.reduction is Non
 ELEMENTWISE = tuple(row.method for row in ELEMENTWISE_ROWS)
 
 
+#: the rows whose parallel kernels the fast suite checks on their own: a parallel kernel is the
+#: rule's element in the same threaded template, so the core capabilities (Adam's state vectors,
+#: SGD's flags, NAdam's carried scalar, schedule-free's modes) stand for the other elementwise
+#: rules, while a rule with a reduction sums in parallel blocks of its own; ``-m slow`` checks
+#: every row (and the whole grids run every row threaded)
+THREADED_CORE = {"adam", "sgd", "nadam", "schedulefree_adamw"}
+PARALLEL_ROWS = [row for row in ROWS
+                 if row.method in THREADED_CORE or row.cls.variant.rule.reduction is not None]
+
+
+def threaded_sample(params, parallel=lambda values: True):
+    """``params`` (``pytest.param``s whose first value is a row) with those that run threaded
+    (``parallel(values)``) on a row outside :data:`PARALLEL_ROWS` marked ``slow``."""
+    return [param if param.values[0] in PARALLEL_ROWS or not parallel(param.values)
+            else pytest.param(*param.values, id=param.id, marks=[*param.marks, pytest.mark.slow])
+            for param in params]
+
+
 def all_cases(rows=ROWS):
     """``pytest.param(row, options)`` for every row and every option combination."""
     return [pytest.param(row, options, id=f"{row.method}-{options}")

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 import numadam
 from numadam import kernels
-from tests.rule_table import ROWS, ReferenceRun, all_cases, covering_cases, sample_cases
+from tests.rule_table import (
+    ROWS,
+    ReferenceRun,
+    all_cases,
+    covering_cases,
+    sample_cases,
+    threaded_sample,
+)
 
 N = 1031  # odd, so that the vectorized loops have a remainder; run at n < threshold and forced
 STEPS = 200
@@ -97,10 +104,11 @@ def test_float32_kernel_matches_reference_bitwise(row, options, rng):
     _check_bitwise(row, options, np.float32, False, rng)
 
 
-@pytest.mark.parametrize("row, options, dtype",
-                         covering_cases({"dtype": DTYPES}, shift=2, strength=1))
+@pytest.mark.parametrize("row, options, dtype", threaded_sample(
+    covering_cases({"dtype": DTYPES}, shift=2, strength=1)))
 def test_parallel_kernel_matches_reference_bitwise(row, options, dtype, rng):
-    """The parallel kernels: every option value of every rule, and both dtypes."""
+    """The parallel kernels: every option value of every rule, and both dtypes (the rules of
+    rule_table.PARALLEL_ROWS in the fast suite)."""
     _check_bitwise(row, options, dtype, True, rng)
 
 
@@ -139,8 +147,10 @@ def test_kernel_matches_reference_bitwise_whole_grid(row, options, dtype, parall
     _check_bitwise(row, options, dtype, parallel, rng)
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
-@pytest.mark.parametrize("row, options", sample_cases())
+@pytest.mark.parametrize("row, options, parallel", threaded_sample(
+    [pytest.param(*case.values, parallel, id=f"{case.id}-{label}") for case in sample_cases()
+     for parallel, label in ((False, "serial"), (True, "parallel"))],
+    parallel=lambda values: values[2]))
 def test_unchecked_kernels_match_reference_bitwise(row, options, parallel, rng):
     fast, reference = _run_both(row, options, np.float32, parallel, rng, check_finite=False)
     _assert_bitwise(fast, reference)

@@ -1106,8 +1106,7 @@ print(r.compiled, sum(loop.stats.cache_hits.values()), sum(loop.stats.cache_miss
 """
 
 
-def test_a_fresh_process_loads_the_specialized_loop_and_an_edit_compiles_it_afresh(
-        run_twice, tmp_path):
+def test_a_fresh_process_loads_the_specialized_loop(run_twice, tmp_path):
     environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     runs = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "100.0"), env=environment)
     assert runs[0][:3] == ["True", "0", "1"]  # compiled by the first process
@@ -1115,6 +1114,15 @@ def test_a_fresh_process_loads_the_specialized_loop_and_an_edit_compiles_it_afre
     expected = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
                         options={"maxiter": 300, "lr": 1e-2})
     assert float.fromhex(runs[0][3]) == expected.fun
+
+
+@pytest.mark.slow  # two more compiles of the specialized loop (tests/test_cache.py: edits)
+def test_an_edited_objective_compiles_the_specialized_loop_afresh(run_twice, tmp_path):
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    (first,) = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "100.0"), env=environment, times=1)
+    assert first[:3] == ["True", "0", "1"]
+    expected = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der,
+                        options={"maxiter": 300, "lr": 1e-2})
     # one process suffices to see the edit compiled afresh (a second would only load it)
     edited = run_twice(SPECIALIZED_SCRIPT.replace("SCALE", "50.0"), env=environment, times=1)
     assert edited[0][:3] == ["True", "0", "1"]  # the edited functions: compiled afresh

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import numadam
 from numadam import kernels
 from tests.fuzz_inputs import CHEAP, odd_values, outcome
-from tests.rule_table import sample_cases
+from tests.rule_table import sample_cases, threaded_sample
 
 N = 64
 
@@ -254,8 +254,10 @@ def test_check_before_raises_and_leaves_everything_untouched(bad, rng):
         np.testing.assert_array_equal(opt.state[name], vector)
 
 
-@pytest.mark.parametrize("n", [N, kernels.PARALLEL_THRESHOLD + 1], ids=["serial", "parallel"])
-@pytest.mark.parametrize("row, options", sample_cases())
+@pytest.mark.parametrize("row, options, n", threaded_sample(
+    [pytest.param(*case.values, n, id=f"{case.id}-{label}") for case in sample_cases()
+     for n, label in ((N, "serial"), (kernels.PARALLEL_THRESHOLD + 1, "parallel"))],
+    parallel=lambda values: values[2] > N))
 def test_fused_check_skips_non_finite_entries_and_raises(row, options, n, rng):
     """The default: entries with a NaN/inf gradient keep their parameter and state, every other
     entry takes the step exactly as a run on the finite entries alone would, and the error says
