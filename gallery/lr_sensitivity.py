@@ -6,8 +6,10 @@ The claim under test: Adam is less sensitive to its learning rate than SGD. Two 
 least squares on minibatches (well conditioned) and the ill-conditioned quadratic (condition
 number 1e3, 10 dimensions), a fixed budget of iterations each. ``good range`` counts the grid
 points at which the optimizer cut f - f* at least 100-fold from the start: the learning rates
-that work. Writes
-``images/lr_sensitivity.png``.
+that work. The second row asks the same of the parameter-free rules, which have no learning
+rate to tune but an initial estimate of their step, ``d0``, from 1e-8 to 1 (Prodigy and
+D-Adaptation Adam; DoG's ``init_step=("distance", d0)`` plays the same role), at their other
+defaults. Writes ``images/lr_sensitivity.png``.
 """
 
 import numpy as np
@@ -30,6 +32,15 @@ def quadratic():
 PROBLEMS = {"least squares, minibatches": least_squares,
             "ill-conditioned quadratic (kappa = 1e3)": quadratic}
 
+#: the parameter-free rules: (label, method, the options that set the initial estimate d0)
+PARAMETER_FREE = [
+    ("Prodigy", "prodigy", lambda d0: {"d0": d0}),
+    ("D-Adapt Adam", "dadapt_adam", lambda d0: {"d0": d0}),
+    ("DoG", "dog", lambda d0: {"init_step": ("distance", d0)}),
+]
+PARAMETER_FREE_COLORS = {"Prodigy": "tab:purple", "D-Adapt Adam": "tab:orange",
+                         "DoG": "tab:brown"}
+
 
 def good_range(gaps, start_gap, factor=100.0):
     """How many learning rates cut the gap ``f - f*`` by ``factor`` from the start."""
@@ -39,20 +50,22 @@ def good_range(gaps, start_gap, factor=100.0):
 def main():
     args = parse_args(__doc__.splitlines()[0])
     lrs = np.logspace(-4, 0, 9 if args.quick else 17)
+    d0s = np.logspace(-8, 0, 9 if args.quick else 17)
     maxiter = 500 if args.quick else 2000
     results = {}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    for ax, (title, make) in zip(axes, PROBLEMS.items()):
+    fig, all_axes = plt.subplots(2, 2, figsize=(12, 8.4))
+    for column, (title, make) in enumerate(PROBLEMS.items()):
         fun, jac, x0, fmin = make()
         start_gap = fun(x0) - fmin
+
+        def final_gap(method, lr, **options):
+            result, _, _ = run(fun, jac, x0, method, lr, maxiter, record=False, **options)
+            gap = fun(result.x) - fmin
+            return gap if result.status != 3 and np.isfinite(gap) and gap < 1e12 else np.inf
+
+        ax = all_axes[0, column]
         for label, method, _ in OPTIMIZERS:
-            gaps = []
-            for lr in lrs:
-                result, _, _ = run(fun, jac, x0, method, lr, maxiter, record=False)
-                gap = fun(result.x) - fmin
-                gaps.append(gap if result.status != 3 and np.isfinite(gap) and gap < 1e12
-                            else np.inf)
-            gaps = np.array(gaps)
+            gaps = np.array([final_gap(method, lr) for lr in lrs])
             results[(title, label)] = good_range(gaps, start_gap), gaps
             shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
             ax.loglog(lrs, shown, "o-", color=COLORS[label], ms=3,
@@ -62,10 +75,25 @@ def main():
         ax.set(title=title, xlabel="learning rate", ylabel=f"f - f* after {maxiter} iterations")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+
+        ax = all_axes[1, column]
+        for label, method, options in PARAMETER_FREE:
+            gaps = np.array([final_gap(method, 1.0, **options(d0)) for d0 in d0s])
+            results[(title, label)] = good_range(gaps, start_gap), gaps
+            shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
+            ax.loglog(d0s, shown, "o-", color=PARAMETER_FREE_COLORS[label], ms=3,
+                      label=f"{label} (works at {good_range(gaps, start_gap)} of "
+                            f"{d0s.size} values of d0)")
+        ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
+        ax.set(title=f"{title}: parameter-free, lr = 1",
+               xlabel="initial step estimate d0", ylabel=f"f - f* after {maxiter} iterations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, args.out, "lr_sensitivity.png")
-    for (title, label), (good, _) in results.items():
-        print(f"{title:40} {label:9} works at {good} of {lrs.size} learning rates")
+    for (title, label), (good, gaps) in results.items():
+        what = "learning rates" if label in COLORS else "values of d0"
+        print(f"{title:40} {label:12} works at {good} of {gaps.size} {what}")
     return results
 
 

@@ -60,6 +60,10 @@ def test_learning_rate_sensitivity(script, tmp_path):
     assert results[(hard, "Adam")][0] > results[(hard, "SGD")][0]
     # ... and fails on the well-conditioned one, where momentum SGD works over the widest range
     assert results[(easy, "Momentum")][0] >= results[(easy, "Adam")][0]
+    # the parameter-free rules work whatever their initial estimate d0 (8 of 9 at least)
+    for problem in (easy, hard):
+        for label in ("Prodigy", "D-Adapt Adam", "DoG"):
+            assert results[(problem, label)][0] >= 8, (problem, label)
 
 
 def test_sparse_gradients(script, tmp_path):
