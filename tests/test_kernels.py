@@ -156,7 +156,7 @@ def test_unchecked_kernels_match_reference_bitwise(row, options, parallel, rng):
     _assert_bitwise(fast, reference)
 
 
-@pytest.mark.parametrize("row, options", sample_cases())
+@pytest.mark.parametrize("row, options", threaded_sample(sample_cases()))
 def test_serial_and_parallel_kernels_are_bitwise_equal(row, options, rng):
     x0 = rng.standard_normal(N).astype(np.float32)
     serial, parallel = (_force_kernel(row.cls(x0.copy(), **options), use_parallel)
