@@ -207,8 +207,10 @@ def gallery_pages(root):
         else:
             for image in dict.fromkeys(re.findall(r"images/(\w+\.png)", doc)):
                 lines += [f".. image:: /_gallery_images/{image}", f"   :alt: {image}", ""]
-        lines += [_title("Source", "-"), f".. literalinclude:: ../../gallery/{script}",
-                  "   :language: python", ""]
+        lines += [_title("Source", "-"),
+                  f":download:`Download {script} <../../gallery/{script}>` (it imports "
+                  f":download:`_common.py <../../gallery/_common.py>` from its folder).", "",
+                  f".. literalinclude:: ../../gallery/{script}", "   :language: python", ""]
         pages[f"gallery/{name}.rst"] = "\n".join(lines)
         names.append(name)
     index = [_title("Gallery"),
