@@ -26,6 +26,7 @@ from numadam._optimizer_classes import (
     ASGD,
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -56,7 +57,7 @@ __all__ = [
     # <optimizer classes> written by python -m numadam._generate_classes, as the import
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
-    "DAdaptAdam", "DoG",
+    "DAdaptAdam", "DoG", "Adafactor",
     # </optimizer classes>
 ]
 __all__ += scipy_methods.__all__  # numadam.adam & co., SciPy custom methods

@@ -15,7 +15,7 @@ from numadam._optimizer import Modes, Optimizer, Vector
 __all__ = [
     "Adam", "AdamW", "RMSProp", "SGD", "Momentum", "Adamax", "Adagrad", "Adadelta",
     "ScheduleFreeAdamW", "NAdam", "RAdam", "Rprop", "Lion", "ASGD", "ADOPT", "AdEMAMix", "Prodigy",
-    "DAdaptAdam", "DoG",
+    "DAdaptAdam", "DoG", "Adafactor",
 ]
 
 
@@ -1595,6 +1595,100 @@ class DoG(Optimizer, variant="DoG"):
     ) -> None:
         Optimizer.__init__(
             self, params, lr=lr, init_step=init_step, eps=eps, weight_decay=weight_decay,
+            maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
+            differentiable=differentiable, check_finite=check_finite,
+        )
+
+
+class Adafactor(Optimizer, variant="Adafactor"):
+    r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor`` for a 1-D parameter:
+    its unfactored form.
+
+    A second moment with a decay that tends to 1, a step relative to the parameters' scale and an
+    update clipped by its root mean square. Each step :math:`t`, over the :math:`n` elements:
+
+    .. math::
+       \begin{aligned}
+       &g_t \leftarrow \nabla f(\theta_{t-1}) \quad (-\nabla f \text{ if maximize}); \quad
+         \hat\beta_{2,t} \leftarrow 1 - t^{c}, \quad
+         \rho_t \leftarrow \min(\mathrm{lr}, 1/\sqrt{t}) \\
+       &\alpha_t \leftarrow \max(\epsilon_2, \mathrm{RMS}(\theta_{t-1}))\, \rho_t, \quad
+         \theta \leftarrow \theta_{t-1} (1 - \mathrm{lr}\,\lambda) \\
+       &v_t \leftarrow \operatorname{lerp}(v_{t-1}, g_t^2, 1 - \hat\beta_{2,t}), \quad
+         u_t \leftarrow \frac{g_t}{\sqrt{\max(v_t, \epsilon_1^2)}} \\
+       &\theta_t \leftarrow \theta - \frac{\alpha_t}{\max(1, \mathrm{RMS}(u_t) / d)}\, u_t
+       \end{aligned}
+
+    with :math:`\mathrm{RMS}(x) = \lVert x \rVert_2 / \sqrt n`, :math:`c` = ``beta2_decay``,
+    ``eps = (eps1, eps2)`` (``eps1=None``: the dtype's machine epsilon) and :math:`\lambda` =
+    ``weight_decay``. PyTorch factors the second moment of a parameter of two or more dimensions
+    into row and column means; numadam's parameters are one flat vector, which PyTorch does not
+    factor, so this is Adafactor's unfactored form (one ``variance`` per element).
+
+    The two root mean squares are global sums over the vector, so a step is two passes: the
+    variance and the sums, then the parameters. They are summed in float64 (also for float32
+    parameters, where PyTorch takes its norms in float32), in blocks of a fixed length and a fixed
+    order (serial and parallel loops agree bitwise), each term divided by :math:`n` (the sums are
+    the mean squares).
+
+    State vector: ``variance`` (:math:`v`). The optimizer class and ``minimize``'s Python loop run
+    it, on the CPU; ``minimize``'s compiled loops fall back to the Python loop, and
+    ``minimize_batch``, parameter groups and the GPU refuse it.
+
+    Parameters
+    ----------
+    params : ndarray, GPU array or list of dicts
+        1-D, C-contiguous, writeable float32 or float64 vector, updated in place; or
+        PyTorch's parameter groups, ``[{"params": views, "lr": ...}, ...]``, whose
+        views share one such vector (see :mod:`numadam._groups`).
+    lr : float, default 0.01
+        Caps the relative step size min(lr, 1/sqrt(t)).
+    beta2_decay : float, default -0.8
+        The second moment's weight of g^2 at step t is t**beta2_decay.
+    eps : tuple[float | None, float], default (None, 0.001)
+        (eps1, eps2): floors of sqrt(variance) (None: machine epsilon) and of the parameters' RMS.
+    d : float, default 1.0
+        Clipping threshold of the update's RMS.
+    weight_decay : float, default 0.0
+        Decoupled weight decay (times lr).
+    maximize : bool, default False
+        Ascend instead of descend.
+    groups : list of dict, optional
+        Parameter groups of the vector ``params``: ``[{"range": (start, stop),
+        "lr": ...}, ...]``; elements outside every range form one more group, last,
+        with the hyperparameters above (see :mod:`numadam._groups`).
+    foreach, fused, capturable, differentiable
+        PyTorch's implementation flags, accepted at the values that change nothing.
+    check_finite : True, False or 'before', default True
+        See :mod:`numadam.optimizers`.
+    """
+
+    lr: float
+    beta2_decay: float
+    eps: tuple[float | None, float]
+    d: float
+    weight_decay: float
+    maximize: bool
+
+    def __init__(
+        self,
+        params: Vector | Sequence[Mapping[str, Any]],
+        lr: float = 0.01,
+        beta2_decay: float = -0.8,
+        eps: tuple[float | None, float] = (None, 0.001),
+        d: float = 1.0,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        check_finite: bool | Literal["before"] = True,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,
             maximize=maximize, groups=groups, foreach=foreach, fused=fused, capturable=capturable,
             differentiable=differentiable, check_finite=check_finite,
         )

@@ -557,3 +557,28 @@ def dog(param, grad, state, *, lr, init_step, eps, weight_decay, maximize):
         learning_rate = value
     state.update(max_dist=max_dist, sum_sq_norm_grads=sum_sq_norm_grads, first=False)
     param += param.dtype.type(-lr) * (param.dtype.type(learning_rate) * grad)
+
+
+def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maximize):
+    """One Adafactor step in place, as ``torch.optim.Adafactor`` on a 1-D parameter (the
+    unfactored second moment), its root mean squares from float64 sums in the blocked order of
+    the terms divided by ``n`` (as the kernels take them)."""
+    dtype = param.dtype.type
+    n = param.size
+    grad = -grad if maximize else grad
+    _zeros(state, ["variance"], param)
+    state["step"] = step = state.get("step", 0) + 1
+    eps1, eps2 = eps
+    if eps1 is None:
+        eps1 = float(np.finfo(param.dtype).eps)
+    one_minus_beta2_t = float(step) ** beta2_decay
+    rho_t = min(lr, 1 / (float(step) ** 0.5))
+    rms = math.sqrt(_blocked_sum((param * param).astype(np.float64) / n))
+    alpha = max(eps2, rms) * rho_t
+    if weight_decay != 0:
+        param *= dtype(1 - lr * weight_decay)
+    variance = state["variance"]
+    variance[:] = _lerp(variance, grad * grad, one_minus_beta2_t)
+    update = (dtype(1) / np.sqrt(np.maximum(variance, dtype(eps1 * eps1)))) * grad
+    denom = max(1.0, math.sqrt(_blocked_sum((update * update).astype(np.float64) / n)) / d)
+    param += dtype(-alpha / denom) * update

@@ -333,8 +333,8 @@ def _count_overload(skipped):
 
 
 # ------------------------------------------------------------------------------------------------
-# Rules with a reduction stage (Prodigy, D-Adaptation, DoG): a pass that sums two terms over the
-# vector, in a fixed blocked order, then (unless fused) the update pass.
+# Rules with a reduction stage (Prodigy, D-Adaptation, DoG, Adafactor): a pass that sums two terms
+# over the vector, in a fixed blocked order, then (unless fused) the update pass.
 # ------------------------------------------------------------------------------------------------
 
 class ReductionLoops(NamedTuple):

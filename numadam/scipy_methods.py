@@ -43,9 +43,9 @@ def scipy_method(name: str) -> SciPyMethod:
 
 # <methods> written by python -m numadam._generate_classes, one per method of the registry
 __all__ = [
-    "adadelta", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad", "asgd",
-    "dadapt_adam", "dog", "lion", "momentum", "nadam", "nesterov", "prodigy", "radam", "rmsprop",
-    "rprop", "schedulefree_adamw", "sgd",
+    "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ademamix", "adopt", "amsgrad",
+    "asgd", "dadapt_adam", "dog", "lion", "momentum", "nadam", "nesterov", "prodigy", "radam",
+    "rmsprop", "rprop", "schedulefree_adamw", "sgd",
 ]
 
 adam = scipy_method("adam")
@@ -69,6 +69,7 @@ ademamix = scipy_method("ademamix")
 prodigy = scipy_method("prodigy")
 dadapt_adam = scipy_method("dadapt_adam")
 dog = scipy_method("dog")
+adafactor = scipy_method("adafactor")
 # </methods>
 
 # method="spsa" is no rule of the registry but SGD, its gain and jac="spsa" (numadam._options)

@@ -116,6 +116,10 @@ ROWS = [
         dict(init_step=[("heuristic", 1e-6), ("distance", 1e-2), ("learning_rate", 1e-2)],
              weight_decay=[None, 0.1], maximize=[False, True]),
         sample=dict(init_step=("distance", 1e-2), weight_decay=0.1)),
+    Row("adafactor", numadam.Adafactor, _reference.adafactor,
+        dict(lr=[1e-2], weight_decay=[0.0, 0.1], maximize=[False, True],
+             eps=[(None, 1e-3), (1e-30, 1e-3)]),
+        sample=dict(lr=1e-2, weight_decay=0.1, d=1.5)),
 ]
 
 BY_METHOD = {row.method: row for row in ROWS}

@@ -345,7 +345,8 @@ def test_both_forms_at_once_and_groups_on_the_gpu_are_refused():
         numadam.Adam([{"params": FakeGPUArray()}])
 
 
-@pytest.mark.parametrize("cls", [numadam.Prodigy, numadam.DAdaptAdam, numadam.DoG])
+@pytest.mark.parametrize("cls", [numadam.Prodigy, numadam.DAdaptAdam, numadam.DoG,
+                                 numadam.Adafactor])
 def test_rules_with_a_reduction_refuse_groups_by_name(cls):
     # their step size is one estimate over the whole vector: per-group sums are not built yet
     x = np.arange(10.0)

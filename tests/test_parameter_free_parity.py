@@ -1,6 +1,6 @@
 """The parameter-free rules (those with a reduction stage) against their reference packages,
 when installed (they are not dependencies): ``prodigyopt.Prodigy``, ``dadaptation.DAdaptAdam``
-and ``optax.contrib.dog``.
+``optax.contrib.dog``, and ``torch.optim.Adafactor`` (a 1-D parameter: the unfactored form).
 
 The gradients are a quadratic's, at the reference's iterate (both take the same gradients, so
 that rounding differences are not fed back), so that the distance estimate ``d`` grows as it does
@@ -164,4 +164,47 @@ def test_dog_defaults_are_optaxs():
     theirs = inspect.signature(optax.contrib.dog).parameters
     assert ours["lr"].default == theirs["learning_rate"].default
     for name in ("init_step", "eps", "weight_decay"):
+        assert ours[name].default == theirs[name].default, name
+
+
+ADAFACTOR_CASES = [
+    dict(),
+    dict(lr=0.05, weight_decay=0.1),
+    dict(eps=(1e-30, 1e-3), beta2_decay=-0.5, d=1.5, maximize=True),
+    dict(lr=1.0),  # rho_t = 1 / sqrt(t): large steps, the update's clipping exercised
+]
+
+
+@pytest.mark.parametrize("options", ADAFACTOR_CASES, ids=str)
+def test_adafactor_matches_torch(options, rng):
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.optim, "Adafactor"):  # PyTorch >= 2.5
+        pytest.skip("torch.optim.Adafactor needs PyTorch 2.5 or later")
+    gradient = _quadratic(rng)
+    if options.get("maximize"):  # ascend the negated quadratic: the same iterates
+        gradient = (lambda descend: lambda x: -descend(x))(gradient)
+    x0 = rng.standard_normal(N)
+    x = x0.copy()
+    ours = numadam.Adafactor(x, **options)
+    param = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    theirs = torch.optim.Adafactor([param], foreach=False, **options)
+    for _ in range(STEPS):
+        g = gradient(param.detach().numpy())
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+        ours.step(g)
+    assert np.abs(x - x0).max() > 0.5  # it moved: the step sizes and the clipping were exercised
+    np.testing.assert_allclose(x, param.detach().numpy(), rtol=RTOL, atol=RTOL * 1e-2)
+    variance = theirs.state[param]["variance"].numpy()
+    np.testing.assert_allclose(ours.state["variance"], variance, rtol=RTOL,
+                               atol=RTOL * 1e-2 * np.abs(variance).max())
+
+
+def test_adafactor_defaults_are_torchs():
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.optim, "Adafactor"):
+        pytest.skip("torch.optim.Adafactor needs PyTorch 2.5 or later")
+    ours = inspect.signature(numadam.Adafactor).parameters
+    theirs = inspect.signature(torch.optim.Adafactor).parameters
+    for name in ("lr", "beta2_decay", "eps", "d", "weight_decay", "maximize"):
         assert ours[name].default == theirs[name].default, name

@@ -1,5 +1,6 @@
-"""Rules with a reduction stage (per-step global sums: Prodigy) on every front end: what runs
-them, what falls back to a loop that can, and what refuses them by name."""
+"""Rules with a reduction stage (per-step global sums: Prodigy's, Adafactor's norms) on every
+front end: what runs them, what falls back to a loop that can, and what refuses them by
+name."""
 
 import numba
 import numpy as np
@@ -10,6 +11,10 @@ from numadam import _minimize
 from tests.rule_table import BY_METHOD, ReferenceRun
 
 REDUCING = [row.method for row in BY_METHOD.values() if row.cls.variant.rule.reduction]
+
+#: hyperparameters that make a method converge from 0 in 300 steps: Adafactor's step is relative
+#: to the parameters' RMS, floored at eps2 = 1e-3, so at lr 1e-2 it leaves 0 at 1e-5 a step
+START_FROM_ZERO = {"adafactor": {"lr": 0.1}}
 
 
 def _f(x):
@@ -38,11 +43,12 @@ def test_minimize_runs_it_in_the_python_loop_whatever_the_objective(method, monk
     choose = _minimize.choose_loop
     monkeypatch.setattr(_minimize, "choose_loop",
                         lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1])
-    x0, options = np.zeros(6), dict(maxiter=300, return_best=False)
+    hyperparameters = START_FROM_ZERO.get(method, {})
+    x0, options = np.zeros(6), dict(maxiter=300, return_best=False, **hyperparameters)
     plain = numadam.minimize(_f, x0, method=method, jac=_g, options=options)
     jitted = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit, options=options)
     assert chosen[0] == "python" and chosen[-1] == "python"
-    opt = BY_METHOD[method].cls(x0.copy())
+    opt = BY_METHOD[method].cls(x0.copy(), **hyperparameters)
     for _ in range(300):
         opt.step(_g(opt.param))
     np.testing.assert_array_equal(plain.x, opt.param)
@@ -76,24 +82,27 @@ def test_state_dict_resumes_bitwise(method, rng):
     for g in grads[10:]:
         second.step(g)
     np.testing.assert_array_equal(second.param, whole.param)
-    assert second.state_dict()["carry"] == whole.state_dict()["carry"]
+    # a rule without carried scalars (Adafactor) has no "carry" entry
+    assert second.state_dict().get("carry") == whole.state_dict().get("carry")
 
 
 @pytest.mark.parametrize("method", REDUCING)
 def test_nonfinite_gradient_entries_are_skipped_in_both_passes(method, rng):
     """With check_finite=True the entries are left as they were and add nothing to the sums:
-    as the reference stepping the finite entries alone (the two others start at 0 with zero
-    gradients, no weight decay, so that they add nothing at the other steps either)."""
+    as the reference stepping the whole vector with zero gradients there (the two entries start
+    at 0, without weight decay, so that a zero gradient leaves them, and their state, at 0 and
+    adds 0 to the sums). The whole vector, not the finite entries alone: Adafactor's sums are
+    means over all ``n`` elements."""
     row = BY_METHOD[method]
     options = {k: v for k, v in row.sample.items() if k != "weight_decay"}
     keep = np.ones(40, bool)
     keep[[3, 17]] = False
     x0 = np.where(keep, rng.standard_normal(40), 0.0)
     opt = row.cls(x0.copy(), **options)
-    reference = ReferenceRun(row, x0[keep].copy(), options)
+    reference = ReferenceRun(row, x0.copy(), options)
     for step in range(5):
         g = rng.standard_normal(40)
-        reference.step(g[keep].copy())
+        reference.step(np.where(keep, g, 0.0))
         if step == 2:
             g[[3, 17]] = [np.nan, np.inf]
             with pytest.raises(numadam.NonFiniteGradientError):
@@ -101,4 +110,4 @@ def test_nonfinite_gradient_entries_are_skipped_in_both_passes(method, rng):
         else:
             g[[3, 17]] = 0.0  # what the skipped entries would have done is not compared
             opt.step(g)
-    np.testing.assert_array_equal(opt.param[keep], reference.x)
+    np.testing.assert_array_equal(opt.param, reference.x)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from numadam.rules import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
@@ -84,6 +85,7 @@ VARIANTS = (
     Variant("prodigy", "Prodigy", prodigy.RULE),
     Variant("dadapt_adam", "DAdaptAdam", dadapt_adam.RULE),
     Variant("dog", "DoG", dog.RULE),
+    Variant("adafactor", "Adafactor", adafactor.RULE),
 )
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
