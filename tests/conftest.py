@@ -34,9 +34,7 @@ def run_twice(tmp_path):
 #: are handed to the xdist workers first, so that the cheap files fill in at the end instead of
 #: one worker waiting for the other's long file.
 LONGEST_FIRST = ("test_minimize.py", "test_batch.py", "test_kernels.py", "test_distributed.py",
-                 "test_optimizers.py", "test_gallery.py", "test_groups.py", "test_cuda.py",
-                 "test_docs.py", "test_scipy_contract.py", "test_functions.py",
-                 "test_cuda_ptx.py")
+                 "test_gallery.py", "test_groups.py", "test_cuda.py", "test_cuda_ptx.py")
 
 
 def pytest_collection_modifyitems(items):
