@@ -47,6 +47,20 @@ def good_range(gaps, start_gap, factor=100.0):
     return int(np.sum(gaps <= start_gap / factor))
 
 
+def plot_gaps(ax, xs, gaps, start_gap, color, label):
+    """One optimizer's final gaps against ``xs`` (a diverged run is left out of the line)."""
+    shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
+    ax.loglog(xs, shown, "o-", color=color, ms=3, label=label)
+
+
+def finish_axes(ax, title, xlabel, maxiter, start_gap):
+    """The 100-fold line (a run below it works), titles, grid and legend."""
+    ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
+    ax.set(title=title, xlabel=xlabel, ylabel=f"f - f* after {maxiter} iterations")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def main():
     args = parse_args(__doc__.splitlines()[0])
     lrs = np.logspace(-4, 0, 9 if args.quick else 17)
@@ -67,28 +81,18 @@ def main():
         for label, method, _ in OPTIMIZERS:
             gaps = np.array([final_gap(method, lr) for lr in lrs])
             results[(title, label)] = good_range(gaps, start_gap), gaps
-            shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
-            ax.loglog(lrs, shown, "o-", color=COLORS[label], ms=3,
-                      label=f"{label} (works at {good_range(gaps, start_gap)} of "
-                            f"{lrs.size} rates)")
-        ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
-        ax.set(title=title, xlabel="learning rate", ylabel=f"f - f* after {maxiter} iterations")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            plot_gaps(ax, lrs, gaps, start_gap, COLORS[label], f"{label} (works at "
+                      f"{good_range(gaps, start_gap)} of {lrs.size} rates)")
+        finish_axes(ax, title, "learning rate", maxiter, start_gap)
 
         ax = all_axes[1, column]
         for label, method, options in PARAMETER_FREE:
             gaps = np.array([final_gap(method, 1.0, **options(d0)) for d0 in d0s])
             results[(title, label)] = good_range(gaps, start_gap), gaps
-            shown = np.where(np.isfinite(gaps), np.maximum(gaps, 1e-16), np.nan)
-            ax.loglog(d0s, shown, "o-", color=PARAMETER_FREE_COLORS[label], ms=3,
-                      label=f"{label} (works at {good_range(gaps, start_gap)} of "
-                            f"{d0s.size} values of d0)")
-        ax.axhline(start_gap / 100, color="k", lw=0.8, ls=":")
-        ax.set(title=f"{title}: parameter-free, lr = 1",
-               xlabel="initial step estimate d0", ylabel=f"f - f* after {maxiter} iterations")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            plot_gaps(ax, d0s, gaps, start_gap, PARAMETER_FREE_COLORS[label], f"{label} (works "
+                      f"at {good_range(gaps, start_gap)} of {d0s.size} values of d0)")
+        finish_axes(ax, f"{title}: parameter-free, lr = 1", "initial step estimate d0", maxiter,
+                    start_gap)
     fig.tight_layout()
     save(fig, args.out, "lr_sensitivity.png")
     for (title, label), (good, gaps) in results.items():
