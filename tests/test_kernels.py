@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import numadam
 from numadam import kernels
 from tests.rule_table import (
+    BY_METHOD,
     ROWS,
     ReferenceRun,
     all_cases,
@@ -180,6 +181,43 @@ def test_large_vectors_use_the_parallel_kernel():
     assert small._kernel is loops.serial_checked
     assert large._kernel is loops.parallel_checked
     assert numadam.Adam(np.zeros(3), check_finite=False)._kernel is loops.serial
+
+
+#: non-finite gradient entries where the checked loops' blocks make a difference: the first and
+#: last entry, a run across a block boundary, a whole block, and a lone entry
+_B = kernels.CHECK_BLOCK
+_BAD = [0, _B - 2, _B - 1, _B, _B + 1, *range(2 * _B, 3 * _B), 3 * _B + 17, 4 * _B + 36]
+
+
+@pytest.mark.parametrize("method", ["adam", "sgd", "rprop", "prodigy"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_checked_loops_skip_entries_across_blocks(method, parallel, rng):
+    """The checked loops test the gradient a block at a time and update each run of finite
+    entries as a plain loop: every skipped entry keeps its parameter and state, the count is
+    exact, and (elementwise rules) every other entry is what a run on it alone gives."""
+    row = BY_METHOD[method]
+    n = 4 * _B + 37
+    bad = np.zeros(n, bool)
+    bad[_BAD] = True
+    x0 = rng.standard_normal(n)
+    opt = _force_kernel(row.cls(x0.copy()), parallel)
+    first, second = rng.standard_normal(n), rng.standard_normal(n)
+    opt.step(first)
+    second[bad] = np.where(np.arange(bad.sum()) % 2, np.nan, -np.inf)
+    param_before = opt.param.copy()
+    state_before = {name: vector.copy() for name, vector in opt.state.items()}
+    with pytest.raises(numadam.NonFiniteGradientError, match=f"{bad.sum()} non-finite"):
+        opt.step(second)
+    np.testing.assert_array_equal(opt.param[bad], param_before[bad])
+    for name, vector in opt.state.items():
+        if vector.size:
+            np.testing.assert_array_equal(vector[bad], state_before[name][bad], err_msg=name)
+    assert np.isfinite(opt.param).all()
+    if row.cls.variant.rule.reduction is None:
+        alone = row.cls(x0[~bad].copy())
+        alone.step(first[~bad])
+        alone.step(second[~bad])
+        np.testing.assert_array_equal(opt.param[~bad], alone.param)
 
 
 @pytest.mark.parametrize("count", [kernels.count_nonfinite, kernels.count_nonfinite_parallel])
