@@ -33,10 +33,11 @@ value and setting it raises. See :mod:`numadam._groups` for the rules of the lay
 Non-finite gradients
 --------------------
 With ``check_finite=True`` (the default) the finiteness test is fused into the update pass (a
-block of the gradient is tested while in cache, then updated), at a small cost: every gradient entry that is NaN or infinite is skipped (its parameter and state
-entries keep their values, so no NaN ever enters them), every finite entry is updated, the step
-counts, and :class:`~numadam.backends.NonFiniteGradientError` (a ``ValueError``) is raised after
-the pass, saying how many entries were skipped. ``check_finite="before"`` checks the whole
+block of the gradient is tested while in cache, then updated), at a small cost: every gradient
+entry that is NaN or infinite is skipped (its parameter and state entries keep their values,
+so no NaN ever enters them), every finite entry is updated, the step counts, and
+:class:`~numadam.backends.NonFiniteGradientError` (a ``ValueError``) is raised after the pass,
+saying how many entries were skipped. ``check_finite="before"`` checks the whole
 gradient in a separate read-only pass first and, on a bad gradient, raises with nothing changed
 (one more read of the gradient). ``check_finite=False`` does no check: NaN propagates, as in
 PyTorch.
