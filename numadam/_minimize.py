@@ -288,6 +288,11 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
             objective, optimizer, step, x, lower, upper, bounded, sign,
             maxiter, maxfev, *tolerances, return_best, last)
     elif loop == "python":
+        if settings.device == "cpu":
+            # the objective runs between the steps, maybe on BLAS threads of its own: the step
+            # on one thread, as in the other loops, so that two pools never spin against each
+            # other (Optimizer.threaded)
+            optimizer.threaded = False
         if settings.average is not None:
             averager = Averager(settings.average, settings.average_decay,
                                 settings.average_start)

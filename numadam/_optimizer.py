@@ -252,6 +252,7 @@ class Optimizer:
             (4 if rule.reduction is not None else 3) - len(vectors)))
         # where the GPU's counts of skipped entries wait for the host (None on the CPU)
         self._reports = backend.nonfinite_reports()
+        self._threaded = True
         if layout is not None:
             self._set_up_groups(layout, groups)
         self.check_finite = check_finite
@@ -298,17 +299,44 @@ class Optimizer:
     @check_finite.setter
     def check_finite(self, value: bool | Literal["before"]) -> None:
         self._check_finite = _check_finite_mode(value)
-        checked = self._check_finite is True
-        if self._reduction is not None:  # the CPU's loops of a rule with a reduction stage
-            from numadam import kernels
+        self._choose_loops()
 
+    @property
+    def threaded(self) -> bool:
+        """Whether a step may run on all of Numba's threads (on the CPU, from
+        ``numadam.kernels.PARALLEL_THRESHOLD`` elements on); ``True`` by default, settable.
+
+        Set it to ``False`` where the code between two steps runs threads of its own, as
+        NumPy's BLAS does in an objective: each thread pool's threads spin for a while after
+        their work, and on a machine with few cores the two pools starve each other
+        (``benchmarks/bench_blas_contention.py``). ``minimize`` does so for its Python loop.
+        Results are the same bit for bit either way. The GPU ignores it.
+        """
+        return self._threaded
+
+    @threaded.setter
+    def threaded(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"threaded must be True or False, got {value!r}")
+        self._threaded = bool(value)
+        self._choose_loops()
+
+    def _choose_loops(self):
+        """Pick the compiled loops for ``check_finite`` and ``threaded``."""
+        from numadam import kernels
+
+        checked = self._check_finite is True
+        n = self._param.shape[0]
+        self._threads = self._threaded and n >= kernels.PARALLEL_THRESHOLD
+        if self._reduction is not None:  # the CPU's loops of a rule with a reduction stage
             self._kernel = None
             self._reduce, self._update = kernels.for_reduction(
                 self._reduction.element, self._rule.element, checked).choose(
-                    self._param.shape[0])
+                    n if self._threaded else 0)
             return
-        self._kernel = self._backend.update(self._rule, self._param.shape[0], checked=checked,
-                                            reports=self._reports if checked else None)
+        self._kernel = self._backend.update(self._rule, n, checked=checked,
+                                            reports=self._reports if checked else None,
+                                            threads=self._threaded)
         if self._layout is not None:
             self._grouped_loop = self._grouped_driver(checked, self._threads)
 
@@ -443,7 +471,6 @@ class Optimizer:
                       for v in inputs),
                 tuple(0.0 for _ in carry))
         self._like = like
-        self._threads = self._param.shape[0] >= kernels.PARALLEL_THRESHOLD
         self._grouped_driver = functools.partial(kernels.grouped_for_rule, rule.element,
                                                  jitted_step_scalars(rule), like)
         self._groups = groups
@@ -531,7 +558,7 @@ class Optimizer:
                 grad = self._backend.check_grad(grad, param)
             self._check_train_mode()
             if self._check_finite == "before":
-                bad = self._backend.count_nonfinite(grad)
+                bad = self._backend.count_nonfinite(grad, self._threaded)
                 if bad:
                     raise NonFiniteGradientError.unchanged(bad)
         step = self.step_count + 1
@@ -611,7 +638,7 @@ class Optimizer:
                 f"evaluation point now: call train() first (and eval() before evaluating)"
             )
         if self._check_finite == "before":
-            bad = self._backend.count_nonfinite(grad)
+            bad = self._backend.count_nonfinite(grad, self._threaded)
             if bad:
                 raise NonFiniteGradientError.unchanged(bad)
         # the step is counted once it ran: one that raises leaves the count (and the bias

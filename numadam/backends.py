@@ -99,12 +99,13 @@ class CPUBackend:
         np.copyto(vector, host_values)
 
     @staticmethod
-    def update(rule, n, checked, reports=None):
+    def update(rule, n, checked, reports=None, threads=True):
         """The compiled update of ``rule`` for ``n`` elements, called as
         ``f(param, grad, state0, state1, state2, c, s)``; it returns the number of non-finite
         gradient entries it skipped when ``checked``. (A backend whose counts reach the host
-        later, the GPU's, returns 0 and hands them to ``reports``.)"""
-        return kernels.for_rule(rule.element).choose(n, checked)
+        later, the GPU's, returns 0 and hands them to ``reports``.) ``threads=False``: on one
+        thread whatever ``n``."""
+        return kernels.for_rule(rule.element).choose(n if threads else 0, checked)
 
     @staticmethod
     def nonfinite_reports():
@@ -112,8 +113,8 @@ class CPUBackend:
         return None
 
     @staticmethod
-    def count_nonfinite(grad):
-        if grad.shape[0] >= kernels.PARALLEL_THRESHOLD:
+    def count_nonfinite(grad, threads=True):
+        if threads and grad.shape[0] >= kernels.PARALLEL_THRESHOLD:
             return kernels.count_nonfinite_parallel(grad)
         return kernels.count_nonfinite(grad)
 

@@ -731,7 +731,7 @@ class CUDABackend:
         require().synchronize()
 
     @staticmethod
-    def update(rule, n, checked, reports=None):
+    def update(rule, n, checked, reports=None, threads=True):
         return _Update(rule.element, checked, reports)
 
     @staticmethod
@@ -744,7 +744,7 @@ class CUDABackend:
         return reports.ready(wait=True)
 
     @staticmethod
-    def count_nonfinite(grad):
+    def count_nonfinite(grad, threads=True):
         return count_nonfinite(grad)
 
 

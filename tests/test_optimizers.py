@@ -709,3 +709,62 @@ def test_any_state_dict_entry_loads_or_gets_an_error_naming_it(vector, entry, st
     else:
         opt.step(np.ones(3))
         assert np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda x: numadam.Adam(x),
+    lambda x: numadam.Adam(x, groups=[{"range": (0, 1000), "lr": 1e-2}]),
+    lambda x: numadam.Prodigy(x),
+], ids=["adam", "adam-groups", "prodigy"])
+def test_threaded_false_steps_on_one_thread_bitwise_as_on_all(make, rng):
+    """``threaded = False``: the serial loops whatever the size, the same results bit for bit."""
+    n = kernels.PARALLEL_THRESHOLD + 5
+    x0 = rng.standard_normal(n)
+    on_all, on_one = make(x0.copy()), make(x0.copy())
+    on_one.threaded = False
+    assert on_all.threaded and not on_one.threaded
+    rule = on_one.variant.rule
+    if rule.reduction is not None:  # white box: the loops each one picked
+        loops = kernels.for_reduction(rule.reduction.element, rule.element, True)
+        assert on_all._reduce is loops.reduce_parallel and on_one._reduce is loops.reduce_serial
+    else:
+        assert on_all._threads and not on_one._threads
+        if on_one._layout is None:
+            loops = kernels.for_rule(rule.element)
+            assert on_all._kernel is loops.parallel_checked
+            assert on_one._kernel is loops.serial_checked
+    for _ in range(3):
+        g = rng.standard_normal(n)
+        on_all.step(g)
+        on_one.step(g)
+    np.testing.assert_array_equal(on_one.param, on_all.param)
+    on_one.threaded = True
+    assert on_one._threads or rule.reduction is not None
+
+
+def test_threaded_takes_only_a_bool(rng):
+    opt = numadam.Adam(rng.standard_normal(10))
+    with pytest.raises(TypeError, match="threaded must be True or False, got 1"):
+        opt.threaded = 1
+    assert opt.threaded is True
+
+
+def test_minimizes_python_loop_steps_on_one_thread(monkeypatch):
+    """Its objective runs between the steps, maybe on BLAS threads: numadam's step must not
+    spin up a second pool of threads beside them (benchmarks/bench_blas_contention.py)."""
+    from numadam.backends import CPU
+
+    asked = []
+    update = CPU.update
+
+    def spy(rule, n, checked, reports=None, threads=True):
+        asked.append(threads)
+        return update(rule, n, checked, reports, threads)
+
+    monkeypatch.setattr(CPU, "update", spy)
+    n = kernels.PARALLEL_THRESHOLD + 5
+    result = numadam.minimize(lambda x: float(x @ x), np.ones(n), jac=lambda x: 2 * x,
+                              callback=lambda intermediate_result: None,
+                              options={"maxiter": 3})
+    assert result.nit == 3
+    assert asked[0] is True and asked[-1] is False  # created as usual, then set for the loop
