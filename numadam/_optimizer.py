@@ -331,8 +331,7 @@ class Optimizer:
         if self._reduction is not None:  # the CPU's loops of a rule with a reduction stage
             self._kernel = None
             self._reduce, self._update = kernels.for_reduction(
-                self._reduction.element, self._rule.element, checked).choose(
-                    n if self._threaded else 0)
+                self._reduction.element, self._rule.element, checked).choose(n, self._threaded)
             return
         self._kernel = self._backend.update(self._rule, n, checked=checked,
                                             reports=self._reports if checked else None,

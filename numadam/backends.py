@@ -105,7 +105,7 @@ class CPUBackend:
         gradient entries it skipped when ``checked``. (A backend whose counts reach the host
         later, the GPU's, returns 0 and hands them to ``reports``.) ``threads=False``: on one
         thread whatever ``n``."""
-        return kernels.for_rule(rule.element).choose(n if threads else 0, checked)
+        return kernels.for_rule(rule.element).choose(n, checked, threads)
 
     @staticmethod
     def nonfinite_reports():

@@ -103,9 +103,10 @@ class Loops(NamedTuple):
     serial_checked: object
     parallel_checked: object
 
-    def choose(self, n, checked):
-        """The loop for a vector of ``n`` elements, fused with the finiteness check or not."""
-        if n >= PARALLEL_THRESHOLD:
+    def choose(self, n, checked, threads=True):
+        """The loop for a vector of ``n`` elements, fused with the finiteness check or not; a
+        threaded one from :data:`PARALLEL_THRESHOLD` elements on, unless ``threads`` is False."""
+        if threads and n >= PARALLEL_THRESHOLD:
             return self.parallel_checked if checked else self.parallel
         return self.serial_checked if checked else self.serial
 
@@ -398,9 +399,10 @@ class ReductionLoops(NamedTuple):
     update_serial: object
     update_parallel: object
 
-    def choose(self, n):
-        """``(reduce, update)`` for a vector of ``n`` elements."""
-        if n >= PARALLEL_THRESHOLD:
+    def choose(self, n, threads=True):
+        """``(reduce, update)`` for a vector of ``n`` elements (threaded as
+        :meth:`Loops.choose`)."""
+        if threads and n >= PARALLEL_THRESHOLD:
             return self.reduce_parallel, self.update_parallel
         return self.reduce_serial, self.update_serial
 
