@@ -155,10 +155,7 @@ def for_rule(element) -> Loops:
         for k in prange((n + CHECK_BLOCK - 1) // CHECK_BLOCK):
             start, stop = k * CHECK_BLOCK, min(n, (k + 1) * CHECK_BLOCK)
             bad = count_nonfinite(grad[start:stop])
-            # the block's runs of finite entries (the whole block, usually), each updated as
-            # arrays of its own: indices from 0 let LLVM drop Numba's negative-index
-            # wraparound, which would keep the loop from vectorizing. (One copy of the element:
-            # two would trip Numba's inliner on the elements that rebind a variable.)
+            # the block's runs of finite entries, as in serial_checked
             low = start if bad == 0 else _finite_from(grad, start, stop)
             while low < stop:
                 high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
