@@ -21,8 +21,9 @@ and validate nothing: that is the front ends' job. The arrays of one call must n
 ``fastmath`` stays off so that LLVM can neither reassociate nor contract into FMAs: results are
 bitwise those of ``numadam._reference``.
 
-The loops are made by a factory, yet cached on disk: the only thing they close over is the rule's
-element, a plain module-level function, which Numba's cache key pickles by reference.
+Each rule's loops are the module-level templates below, each a copy with globals of its own that
+name the rule's element (:func:`numadam.rules.inlined_on_cpu`), and a name of its own under
+which Numba's disk cache files it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources
-from numadam.rules import REDUCTION_BLOCK
+from numadam.rules import REDUCTION_BLOCK, inlined_on_cpu
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
@@ -111,70 +112,89 @@ class Loops(NamedTuple):
         return self.serial_checked if checked else self.serial
 
 
+#: The rule's element function as each loop below calls it, set per rule in the loop's own
+#: globals (see :func:`for_rule`).
+_ELEMENT = None
+
+
+def _serial(param, grad, state0, state1, state2, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    for i in range(param.shape[0]):
+        _ELEMENT(i, grad[i], param, state0, state1, state2, c, s)
+
+
+def _parallel(param, grad, state0, state1, state2, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    for i in prange(param.shape[0]):
+        _ELEMENT(i, grad[i], param, state0, state1, state2, c, s)
+
+
+def _serial_checked(param, grad, state0, state1, state2, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    n = param.shape[0]
+    skipped = 0
+    for k in range((n + CHECK_BLOCK - 1) // CHECK_BLOCK):
+        start, stop = k * CHECK_BLOCK, min(n, (k + 1) * CHECK_BLOCK)
+        bad = count_nonfinite(grad[start:stop])
+        # the block's runs of finite entries (the whole block, usually), each updated as arrays
+        # of its own: indices from 0 let LLVM drop Numba's negative-index wraparound, which
+        # would keep the loop from vectorizing. (One copy of the element: two would trip
+        # Numba's inliner on the elements that rebind a variable.)
+        low = start if bad == 0 else _finite_from(grad, start, stop)
+        while low < stop:
+            high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
+            p, g = param[low:high], grad[low:high]
+            p0, p1 = _part(state0, low, high), _part(state1, low, high)
+            p2 = _part(state2, low, high)
+            for i in range(p.shape[0]):
+                _ELEMENT(i, g[i], p, p0, p1, p2, c, s)
+            low = stop if bad == 0 else _finite_from(grad, high, stop)
+        skipped += bad
+    return skipped
+
+
+def _parallel_checked(param, grad, state0, state1, state2, c, s):
+    c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
+    n = param.shape[0]
+    skipped = 0
+    for k in prange((n + CHECK_BLOCK - 1) // CHECK_BLOCK):
+        start, stop = k * CHECK_BLOCK, min(n, (k + 1) * CHECK_BLOCK)
+        bad = count_nonfinite(grad[start:stop])
+        # the block's runs of finite entries, as in _serial_checked
+        low = start if bad == 0 else _finite_from(grad, start, stop)
+        while low < stop:
+            high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
+            p, g = param[low:high], grad[low:high]
+            p0, p1 = _part(state0, low, high), _part(state1, low, high)
+            p2 = _part(state2, low, high)
+            for i in range(p.shape[0]):
+                _ELEMENT(i, g[i], p, p0, p1, p2, c, s)
+            low = stop if bad == 0 else _finite_from(grad, high, stop)
+        skipped += bad
+    return skipped
+
+
+def _bound(template, parallel, name, **names):
+    """``template`` compiled with globals of its own in which ``names`` are set, and named
+    ``<template>_<name>`` (plus a digest of the code it inlines) for Numba's disk cache, which
+    files a function under its name and keys it by its code, not its globals."""
+    function = FunctionType(template.__code__, dict(globals(), **names), template.__name__)
+    function.__qualname__ = f"{template.__name__}_{name}"
+    return njit(**_JIT_OPTIONS, parallel=parallel)(keyed_by_sources(function))
+
+
+def _rule_name(element):
+    return f"{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
+
+
 @functools.cache
 def for_rule(element) -> Loops:
     """The CPU loops of the rule whose element function is ``element`` (compiled lazily)."""
-
-    def serial(param, grad, state0, state1, state2, c, s):
-        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
-        for i in range(param.shape[0]):
-            element(i, grad[i], param, state0, state1, state2, c, s)
-
-    def parallel(param, grad, state0, state1, state2, c, s):
-        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
-        for i in prange(param.shape[0]):
-            element(i, grad[i], param, state0, state1, state2, c, s)
-
-    def serial_checked(param, grad, state0, state1, state2, c, s):
-        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
-        n = param.shape[0]
-        skipped = 0
-        for k in range((n + CHECK_BLOCK - 1) // CHECK_BLOCK):
-            start, stop = k * CHECK_BLOCK, min(n, (k + 1) * CHECK_BLOCK)
-            bad = count_nonfinite(grad[start:stop])
-            # the block's runs of finite entries (the whole block, usually), each updated as
-            # arrays of its own: indices from 0 let LLVM drop Numba's negative-index
-            # wraparound, which would keep the loop from vectorizing. (One copy of the element:
-            # two would trip Numba's inliner on the elements that rebind a variable.)
-            low = start if bad == 0 else _finite_from(grad, start, stop)
-            while low < stop:
-                high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
-                p, g = param[low:high], grad[low:high]
-                p0, p1 = _part(state0, low, high), _part(state1, low, high)
-                p2 = _part(state2, low, high)
-                for i in range(p.shape[0]):
-                    element(i, g[i], p, p0, p1, p2, c, s)
-                low = stop if bad == 0 else _finite_from(grad, high, stop)
-            skipped += bad
-        return skipped
-
-    def parallel_checked(param, grad, state0, state1, state2, c, s):
-        c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
-        n = param.shape[0]
-        skipped = 0
-        for k in prange((n + CHECK_BLOCK - 1) // CHECK_BLOCK):
-            start, stop = k * CHECK_BLOCK, min(n, (k + 1) * CHECK_BLOCK)
-            bad = count_nonfinite(grad[start:stop])
-            # the block's runs of finite entries, as in serial_checked
-            low = start if bad == 0 else _finite_from(grad, start, stop)
-            while low < stop:
-                high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
-                p, g = param[low:high], grad[low:high]
-                p0, p1 = _part(state0, low, high), _part(state1, low, high)
-                p2 = _part(state2, low, high)
-                for i in range(p.shape[0]):
-                    element(i, g[i], p, p0, p1, p2, c, s)
-                low = stop if bad == 0 else _finite_from(grad, high, stop)
-            skipped += bad
-        return skipped
-
-    serial, parallel, serial_checked, parallel_checked = (
-        keyed_by_sources(loop) for loop in (serial, parallel, serial_checked, parallel_checked))
-    return Loops(
-        njit(**_JIT_OPTIONS)(serial), njit(**_JIT_OPTIONS, parallel=True)(parallel),
-        njit(**_JIT_OPTIONS)(serial_checked),
-        njit(**_JIT_OPTIONS, parallel=True)(parallel_checked),
-    )
+    inlined = inlined_on_cpu(element)
+    return Loops(*(_bound(template, parallel, _rule_name(element), _ELEMENT=inlined)
+                   for template, parallel in ((_serial, False), (_parallel, True),
+                                              (_serial_checked, False),
+                                              (_parallel_checked, True))))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -517,15 +537,12 @@ def for_reduction(reduce_element, update_element, checked) -> ReductionLoops:
     Each loop is its module-level function with globals of its own, as
     :func:`grouped_for_rule`'s driver, named after the rule and the flag for the disk cache.
     """
-    namespace = dict(globals(), _CHECKED=bool(checked), _UPDATE_ELEMENT=update_element)
+    reduce_element, update = inlined_on_cpu(reduce_element), inlined_on_cpu(update_element)
+    namespace = dict(globals(), _CHECKED=bool(checked), _UPDATE_ELEMENT=update)
     block = njit(inline="always")(FunctionType(_update_block.__code__, namespace, "_update_block"))
-    loops = []
-    for loop, parallel in ((_reduce_serial, False), (_reduce_parallel, True),
-                           (_update_serial, False), (_update_parallel, True)):
-        namespace = dict(globals(), _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
-                         _UPDATE_ELEMENT=update_element, _UPDATE_BLOCK=block)
-        function = FunctionType(loop.__code__, namespace, loop.__name__)
-        function.__qualname__ = (f"{loop.__name__}_{update_element.__module__.rsplit('.', 1)[-1]}"
-                                 f"_{'checked' if checked else 'unchecked'}")
-        loops.append(njit(**_JIT_OPTIONS, parallel=parallel)(keyed_by_sources(function)))
+    name = f"{_rule_name(update_element)}_{'checked' if checked else 'unchecked'}"
+    loops = [_bound(loop, parallel, name, _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
+                    _UPDATE_ELEMENT=update, _UPDATE_BLOCK=block)
+             for loop, parallel in ((_reduce_serial, False), (_reduce_parallel, True),
+                                    (_update_serial, False), (_update_parallel, True))]
     return ReductionLoops(*loops)

@@ -35,7 +35,14 @@ from numadam.rules import (
     schedulefree_adamw,
     sgd,
 )
-from numadam.rules._rule import REDUCTION_BLOCK, Hyperparameter, Reduction, Rule, refuse
+from numadam.rules._rule import (
+    REDUCTION_BLOCK,
+    Hyperparameter,
+    Reduction,
+    Rule,
+    inlined_on_cpu,
+    refuse,
+)
 
 
 @dataclass(frozen=True)
@@ -91,4 +98,4 @@ VARIANTS = (
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
 
 __all__ = ["REDUCTION_BLOCK", "Hyperparameter", "Reduction", "Rule", "Variant", "VARIANTS",
-           "RULES", "refuse"]
+           "RULES", "inlined_on_cpu", "refuse"]

@@ -40,11 +40,14 @@ two registrations, and ``import numadam`` never imports ``numba.cuda``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any
 
-from numba import types
+import numpy as np
+from numba import njit, types
 from numba.extending import overload, register_jitable
 
 from numadam import _validation as check
@@ -68,6 +71,32 @@ def element(function):
     if _cuda_extending is not None:  # a rule defined after numadam.cuda was imported
         _cuda_extending[0](inline="always")(function)
     return register_jitable(inline="always")(function)
+
+
+@functools.cache
+def inlined_on_cpu(function):
+    """``function`` (an :func:`element`) as the CPU loops call it: a Numba function that Numba
+    inlines on its untyped IR, before it types the loop, with the elements it calls inlined so
+    too.
+
+    What :func:`element` registers is inlined only after Numba has typed and compiled it on its
+    own, for every signature it meets, and compiled its helpers so as well: that makes a kernel
+    take about twice as long to compile, for the same code. The CUDA compilers cannot call a
+    CPU Numba function, so the rule modules keep the registered functions, and the CPU loops
+    take this copy: the same code, with globals in which each element it names is this copy of
+    that element in turn. (A loop must name it among its globals, not close over it: Numba's
+    disk cache keys a closure by the pickle of what it closes over, and a Numba function's
+    pickle changes from process to process.)
+    """
+    registered = {id(helper) for helper in _ELEMENTS}
+    namespace = dict(function.__globals__)
+    for name in function.__code__.co_names:
+        if id(namespace.get(name)) in registered:
+            namespace[name] = inlined_on_cpu(namespace[name])
+    copy = FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
+                        function.__closure__)
+    copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
+    return njit(inline="always")(copy)
 
 
 def _element_overload(function):
@@ -144,7 +173,9 @@ def load(vector, i):
     Numba types both branches of ``if vector is not None`` before it removes the dead one, so the
     guarded code must type with ``None`` too: these two helpers make it so, and LLVM then drops
     the branch. Without them a runtime flag would guard the loads and stores, and LLVM would not
-    vectorize the loop.
+    vectorize the loop. The zero is a float32: where a loop inlines the element before typing
+    it (:func:`inlined_on_cpu`), Numba cannot remove the dead branch first, and its values meet
+    the live ones; the narrowest float leaves the live ones' dtype as it is.
     """
     return vector[i]
 
@@ -158,7 +189,7 @@ def store(vector, i, value):
 def _load(none_type):
     def typer(vector, i):
         if isinstance(vector, none_type):
-            return lambda vector, i: 0.0
+            return lambda vector, i: np.float32(0.0)
         return lambda vector, i: vector[i]
 
     return typer
