@@ -26,7 +26,12 @@ from scipy.optimize import OptimizeResult
 
 from numadam import _compiled_loop, kernels
 from numadam._cache import keyed_by_sources
-from numadam._compiled_loop import row_of
+from numadam._compiled_loop import (
+    climbed_from_best,
+    converged_after_step,
+    gradient_converged,
+    row_of,
+)
 from numadam._objective import evaluate_row
 from numadam._policy import (
     CALLBACK_STOP,
@@ -36,9 +41,7 @@ from numadam._policy import (
     accept,
     answers_stand,
     best_is_lower,
-    climbed_from_best,
-    converged_after_step,
-    gradient_converged,
+    copy_into,
     project,
 )
 from numadam._step_tables import beyond_table, jitable_step_scalars, store_tuple, tuple_like
@@ -156,11 +159,11 @@ def make_run(loop):
                 xtol, return_best, row_of(buffers, b))
             status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
             store_tuple(carries[b], result[5])  # the scalar state a resumed run starts from
-            last[b] = result[7]  # the last iterate (X[b] unless return_best replaced it)
+            copy_into(last[b], result[7])  # the last iterate (X[b] unless return_best replaced it)
             F_start[b] = result[6]
             g = result[3]
             if g.shape[0] == G.shape[1]:
-                G[b] = g
+                copy_into(G[b], g)
 
     return run
 
@@ -277,17 +280,17 @@ def accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol
         nit[b] += 1
         if climbed_from_best(return_best, sign, F_new[j], F[b], best_key[b]):
             best_key[b], best_F[b] = sign * F[b], F[b]
-            best_X[b] = previous[b]
-            best_G[b] = G[b]
+            copy_into(best_X[b], previous[b])
+            copy_into(best_G[b], G[b])
         nonfinite, step_norm = accept(x, F_new[j], G_new[j], previous[b])
         if nonfinite:
-            x[:] = previous[b]
+            copy_into(x, previous[b])
             nit[b] -= 1
             status[b] = NONFINITE
             continue
         f_previous = F[b]
         F[b] = F_new[j]
-        G[b] = G_new[j]
+        copy_into(G[b], G_new[j])
         if converged_after_step(F[b], f_previous, step_norm, ftol, xtol):
             status[b] = SUCCESS
 

@@ -67,7 +67,7 @@ try:  # Numba's fingerprint of a value's type, in C: what its dispatchers key th
 except ImportError:  # another version of Numba's internals: typeof, slower
     compute_fingerprint = None
 
-from numadam import _step_tables
+from numadam import _policy, _step_tables
 from numadam._cache import keyed_by_sources, sources_digest
 from numadam._objective import evaluate
 from numadam._policy import (
@@ -75,11 +75,8 @@ from numadam._policy import (
     NONFINITE,
     SUCCESS,
     accept,
-    best_is_lower,
     budget_left,
-    climbed_from_best,
-    converged_after_step,
-    gradient_converged,
+    copy_into,
     project,
 )
 from numadam._step_tables import (
@@ -90,6 +87,15 @@ from numadam._step_tables import (
     table_row,
 )
 from numadam.kernels import count_nonfinite
+from numadam.rules import inlined_on_cpu
+
+# The policy's scalar tests as the loops below call them: Numba copies that Numba inlines before
+# it types a loop (the registered functions are typed and compiled on their own first, for
+# every signature: seconds of every loop's compile). Python callers keep the plain functions.
+gradient_converged, climbed_from_best, converged_after_step, best_is_lower = (
+    njit(inline="always")(test) for test in (
+        _policy.gradient_converged, _policy.climbed_from_best, _policy.converged_after_step,
+        _policy.best_is_lower))
 
 
 def row_of(matrix, b):
@@ -153,84 +159,119 @@ def is_jitted_pair(fun, jac):
 # ------------------------------------------------------------------------------------------------
 
 
+#: The rule's element and its step scalars as :func:`_loop` and :func:`_take_step` call them,
+#: set per rule in each copy's own globals (see :func:`make_loop`).
+_ELEMENT = _STEP_SCALARS = None
+
+
+def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
+         bounded, sign, maxiter, gtol, ftol, xtol, return_best, buffers):
+    """The iteration of :mod:`numadam._policy`, with ``fun`` and ``jac`` evaluated here.
+    The update is the rule's serial kernel, written out.
+
+    Returns ``(status, nit, f, g, nfev, carry, f_start, last)`` with ``x`` updated in
+    place and ``last`` the last iterate (``x`` unless the best point replaced it); status
+    ``-1`` reports a gradient of the wrong shape (the caller raises).
+    """
+    # fun and jac each see their own copy of x (buffers refilled every call, no
+    # allocation), so that user code cannot change the iterate
+    x_fun, x_jac = x.copy(), x.copy()
+    # with jac_out, the gradients go to two buffers in turn (``None`` otherwise): one holds
+    # the current gradient, the other receives the next
+    f, g = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, 0))
+    slot = 1
+    nfev = 1
+    if g.shape != x.shape:
+        return -1, 0, f, g, nfev, carry, f, x
+    if (f - f) != 0 or count_nonfinite(g):
+        return NONFINITE, 0, f, g, nfev, carry, f, x
+    # A jac may hand back one array on every call (a buffer of args, its own x), which
+    # would change the gradient this loop holds: the first gradient is copied, and once
+    # an array comes back again, every later one (owned_gradient)
+    returned, copying = data_address(g), False
+    g = g.copy()
+    previous = x.copy()
+    f_start = f
+    # best_g is a copy, not a second reference to the gradient array: holding one made
+    # every `g = g_new` pay reference counting, ~5 ns of a 150 ns iteration of a small fit
+    best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
+    status, nit = MAXITER, 0
+    while nit < maxiter:
+        if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
+            status = SUCCESS
+            break
+        if in_table(inputs, first_step + nit):
+            scalars, carry_next = table_row(inputs, first_step + nit, carry)
+        else:
+            scalars, carry_next = _STEP_SCALARS(inputs, carry, first_step + nit)
+        for i in range(x.shape[0]):  # the rule's serial kernel, inlined
+            _ELEMENT(i, g[i], x, state[0], state[1], state[2], constants, scalars)
+        if bounded:
+            project(x, lower, upper)
+        nit += 1
+        f_previous = f
+        f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, slot))
+        nfev += 1
+        if g_new.shape != x.shape:
+            return -1, nit, f, g_new, nfev, carry_next, f_start, x
+        g_new, returned, copying = owned_gradient(g_new, returned, copying, buffers)
+        if climbed_from_best(return_best, sign, f, f_previous, best_key):
+            best_key, best_f = sign * f_previous, f_previous
+            copy_into(best_g, g)
+            copy_into(best_x, previous)
+        nonfinite, step_norm = accept(x, f, g_new, previous)
+        if nonfinite:
+            copy_into(x, previous)
+            f, nit, status = f_previous, nit - 1, NONFINITE
+            break
+        carry = carry_next
+        g = g_new
+        slot = 1 - slot
+        if converged_after_step(f, f_previous, step_norm, ftol, xtol):
+            status = SUCCESS
+            break
+    # previous is the last iterate here (accept copied it; a rejected point restored it)
+    if best_is_lower(best_key, sign, f):
+        copy_into(x, best_x)
+        f, g = best_f, best_g
+    return status, nit, f, g, nfev, carry, f_start, previous
+
+
 def make_loop(element, step_scalars):
-    """The compiled loop of one rule: its element function and its per-step scalar function
-    (plain module-level functions, which Numba's cache key pickles by reference) are closed
-    over and inlined, so that one update costs what the optimizer's serial kernel costs."""
+    """The compiled loop of one rule: a copy of :func:`_loop` whose globals hold the rule's
+    element (inlined, so that one update costs what the optimizer's serial kernel costs) and its
+    per-step scalar function. (Globals, not a closure: Numba's disk cache keys a closure by the
+    pickle of what it closes over, and a Numba function's pickle changes from process to
+    process; the copy's name tells the rules' loops apart.)"""
+    name = f"_loop_{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
+    namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
+    copy = pytypes.FunctionType(_loop.__code__, namespace, name)
+    copy.__qualname__ = name
+    return copy
 
-    def loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
-             bounded, sign, maxiter, gtol, ftol, xtol, return_best, buffers):
-        """The iteration of :mod:`numadam._policy`, with ``fun`` and ``jac`` evaluated here.
-        The update is the rule's serial kernel, written out.
 
-        Returns ``(status, nit, f, g, nfev, carry, f_start, last)`` with ``x`` updated in
-        place and ``last`` the last iterate (``x`` unless the best point replaced it); status
-        ``-1`` reports a gradient of the wrong shape (the caller raises).
-        """
-        # fun and jac each see their own copy of x (buffers refilled every call, no
-        # allocation), so that user code cannot change the iterate
-        x_fun, x_jac = x.copy(), x.copy()
-        # with jac_out, the gradients go to two buffers in turn (``None`` otherwise): one holds
-        # the current gradient, the other receives the next
-        f, g = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, 0))
-        slot = 1
-        nfev = 1
-        if g.shape != x.shape:
-            return -1, 0, f, g, nfev, carry, f, x
-        if (f - f) != 0 or count_nonfinite(g):
-            return NONFINITE, 0, f, g, nfev, carry, f, x
-        # A jac may hand back one array on every call (a buffer of args, its own x), which
-        # would change the gradient this loop holds: the first gradient is copied, and once
-        # an array comes back again, every later one (owned_gradient)
-        returned, copying = data_address(g), False
-        g = g.copy()
-        previous = x.copy()
-        f_start = f
-        # best_g is a copy, not a second reference to the gradient array: holding one made
-        # every `g = g_new` pay reference counting, ~5 ns of a 150 ns iteration of a small fit
-        best_x, best_f, best_g, best_key = x.copy(), f, g.copy(), np.inf
-        status, nit = MAXITER, 0
-        while nit < maxiter:
-            if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
-                status = SUCCESS
-                break
-            if in_table(inputs, first_step + nit):
-                scalars, carry_next = table_row(inputs, first_step + nit, carry)
-            else:
-                scalars, carry_next = step_scalars(inputs, carry, first_step + nit)
-            for i in range(x.shape[0]):  # the rule's serial kernel, inlined
-                element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
-            if bounded:
-                project(x, lower, upper)
-            nit += 1
-            f_previous = f
-            f, g_new = evaluate(fun, jac, x, x_fun, x_jac, args, row_of(buffers, slot))
-            nfev += 1
-            if g_new.shape != x.shape:
-                return -1, nit, f, g_new, nfev, carry_next, f_start, x
-            g_new, returned, copying = owned_gradient(g_new, returned, copying, buffers)
-            if climbed_from_best(return_best, sign, f, f_previous, best_key):
-                best_key, best_f = sign * f_previous, f_previous
-                best_g[:] = g
-                best_x[:] = previous
-            nonfinite, step_norm = accept(x, f, g_new, previous)
-            if nonfinite:
-                x[:] = previous
-                f, nit, status = f_previous, nit - 1, NONFINITE
-                break
-            carry = carry_next
-            g = g_new
-            slot = 1 - slot
-            if converged_after_step(f, f_previous, step_norm, ftol, xtol):
-                status = SUCCESS
-                break
-        # previous is the last iterate here (accept copied it; a rejected point restored it)
-        if best_is_lower(best_key, sign, f):
-            x[:] = best_x
-            f, g = best_f, best_g
-        return status, nit, f, g, nfev, carry, f_start, previous
+def _take_step(x, g, state, constants, inputs, carry, step):
+    """Step number ``step`` from ``x`` along ``g``; returns the rule's scalar state after it.
+    (A function of its own: inlined into the generator, the rule's branches on unused state
+    vectors miscompile in Numba 0.68.)"""
+    scalars, carry = _STEP_SCALARS(inputs, carry, step)
+    for i in range(x.shape[0]):  # the rule's serial kernel, inlined
+        _ELEMENT(i, g[i], x, state[0], state[1], state[2], constants, scalars)
+    return carry
 
-    return loop
+
+def _published_take_step(element, step_scalars):
+    """A copy of :func:`_take_step` for one rule, published under a name of this module.
+
+    Numba keys the driver's disk cache by the pickle of what it closes over, this function
+    included; published, it pickles by reference, the same in every process, whatever Numba
+    functions its globals hold (a Numba function's pickle changes from process to process)."""
+    name = f"_take_step_{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
+    namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
+    copy = pytypes.FunctionType(_take_step.__code__, namespace, name)
+    copy.__module__, copy.__qualname__ = __name__, name
+    globals()[name] = copy
+    return register_jitable(copy)
 
 
 def make_driver(element, step_scalars):
@@ -244,17 +285,7 @@ def make_driver(element, step_scalars):
     is left per iteration is the user's code.
     """
 
-    @register_jitable
-    def take_step(x, g, state, constants, inputs, carry, step):
-        """Step number ``step`` from ``x`` along ``g``; returns the rule's scalar state after
-        it. (A function of its own: inlined into the generator, the rule's branches on unused
-        state vectors miscompile in Numba 0.68. It calls no Numba dispatcher: Numba keys the
-        driver's disk cache by the pickle of what it closes over, this function included, and
-        a dispatcher's pickle changes from process to process.)"""
-        scalars, carry = step_scalars(inputs, carry, step)
-        for i in range(x.shape[0]):  # the rule's serial kernel, inlined
-            element(i, g[i], x, state[0], state[1], state[2], constants, scalars)
-        return carry
+    take_step = _published_take_step(element, step_scalars)
 
     def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
                bounded, sign, maxiter, maxfev, gtol, ftol, xtol, return_best, outcome, last):
@@ -288,24 +319,24 @@ def make_driver(element, step_scalars):
             f = value[0]
             if climbed_from_best(return_best, sign, f, f_previous, best_key):
                 best_key, best_f = sign * f_previous, f_previous
-                best_g[:] = g
-                best_x[:] = previous
+                copy_into(best_g, g)
+                copy_into(best_x, previous)
             nonfinite, step_norm = accept(x, f, gradient, previous)
             carry = carry_next  # the step's scalar state is kept even if its point is not
             if nonfinite:
-                x[:] = previous
+                copy_into(x, previous)
                 f, nit, status = f_previous, nit - 1, NONFINITE
                 break
-            g[:] = gradient
+            copy_into(g, gradient)
             if converged_after_step(f, f_previous, step_norm, ftol, xtol):
                 status = SUCCESS
                 break
-        last[:] = x
+        copy_into(last, x)
         if best_is_lower(best_key, sign, f):
-            x[:] = best_x
+            copy_into(x, best_x)
             f = best_f
-            g[:] = best_g
-        gradient[:] = g
+            copy_into(g, best_g)
+        copy_into(gradient, g)
         outcome[0], outcome[1], outcome[2], outcome[3] = status, nit, f, f_start
         store_tuple(outcome[4:], carry)
 
@@ -543,7 +574,7 @@ def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upp
 @functools.cache
 def _inlined_loop(rule):
     """The rule's loop, inlined where it is called (into :func:`_bound_loop`'s copies)."""
-    return register_jitable(inline="always")(
+    return njit(inline="always")(
         make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
 
 

@@ -67,7 +67,7 @@ from numba.extending import register_jitable
 
 __all__ = [
     "CALLBACK_STOP", "MAXFEV", "MAXITER", "NONFINITE", "STATUS_MESSAGES", "SUCCESS", "WORSE",
-    "accept", "answer_stands", "answers_stand", "best_is_lower",
+    "accept", "answer_stands", "copy_into", "answers_stand", "best_is_lower",
     "budget_left", "budget_warning", "climbed_from_best", "converged_after_step",
     "descent_sign", "final_status", "final_statuses", "gradient_converged", "max_abs",
     "max_abs_projected", "message", "project", "small_change",
@@ -175,6 +175,15 @@ def project(x, lower, upper):
     ``np.clip``."""
     for i in range(x.shape[0]):
         x[i] = min(max(x[i], lower[i]), upper[i])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def copy_into(destination, source):
+    """``destination[:] = source`` for two vectors of one length, as a loop: Numba compiles a
+    slice assignment with its broadcasting error message, string formatting that takes seconds
+    to compile in every process that compiles a loop."""
+    for i in range(destination.shape[0]):
+        destination[i] = source[i]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
