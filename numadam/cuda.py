@@ -493,6 +493,14 @@ def _present(vector):
     return vector
 
 
+#: An element as the compiled kernels call it: a device function that numba-cuda inlines on its
+#: untyped IR, as the CPU loops do theirs (:func:`numadam.rules.inlined_on_cpu`); what
+#: numadam.rules registers is typed and compiled on its own first, for every signature, which
+#: doubled the kernels' compile time. (The simulator runs the registered functions as Python.)
+_inlined_on_gpu = _rule.inlined_by(
+    lambda function: cuda.jit(device=True, inline="always")(function))
+
+
 @functools.cache
 def _kernel_for(element, present):
     """The kernel of the rule whose element function is ``element``, for the state slots
@@ -505,6 +513,9 @@ def _kernel_for(element, present):
     pattern of state vectors, none of which takes a ``none`` argument.
     """
     slot0, slot1, slot2 = (_present if used else _absent for used in present)
+    if not _simulated():  # compiled: the copies numba-cuda inlines before it types the kernel
+        element, slot0, slot1, slot2 = (_inlined_on_gpu(function)
+                                        for function in (element, slot0, slot1, slot2))
 
     @_kernel
     def update(param, grad, state0, state1, state2, c, s, skipped, checked):

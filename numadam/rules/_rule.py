@@ -73,30 +73,39 @@ def element(function):
     return register_jitable(inline="always")(function)
 
 
-@functools.cache
-def inlined_on_cpu(function):
-    """``function`` (an :func:`element`) as the CPU loops call it: a Numba function that Numba
-    inlines on its untyped IR, before it types the loop, with the elements it calls inlined so
-    too.
+def inlined_by(jit_inline):
+    """A function that makes the copy of an :func:`element` that ``jit_inline`` (a compiler's
+    decorator that inlines on Numba's untyped IR) compiles, with every element it names copied
+    so in turn (see :func:`inlined_on_cpu`)."""
 
-    What :func:`element` registers is inlined only after Numba has typed and compiled it on its
-    own, for every signature it meets, and compiled its helpers so as well: that makes a kernel
-    take about twice as long to compile, for the same code. The CUDA compilers cannot call a
-    CPU Numba function, so the rule modules keep the registered functions, and the CPU loops
-    take this copy: the same code, with globals in which each element it names is this copy of
-    that element in turn. (A loop must name it among its globals, not close over it: Numba's
-    disk cache keys a closure by the pickle of what it closes over, and a Numba function's
-    pickle changes from process to process.)
-    """
-    registered = {id(helper) for helper in _ELEMENTS}
-    namespace = dict(function.__globals__)
-    for name in function.__code__.co_names:
-        if id(namespace.get(name)) in registered:
-            namespace[name] = inlined_on_cpu(namespace[name])
-    copy = FunctionType(function.__code__, namespace, function.__name__, function.__defaults__,
-                        function.__closure__)
-    copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
-    return njit(inline="always")(copy)
+    @functools.cache
+    def inlined(function):
+        registered = {id(helper) for helper in _ELEMENTS}
+        namespace = dict(function.__globals__)
+        for name in function.__code__.co_names:
+            if id(namespace.get(name)) in registered:
+                namespace[name] = inlined(namespace[name])
+        copy = FunctionType(function.__code__, namespace, function.__name__,
+                            function.__defaults__, function.__closure__)
+        copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
+        return jit_inline(copy)
+
+    return inlined
+
+
+#: ``inlined_on_cpu(function)``: ``function`` (an :func:`element`) as the CPU loops call it: a
+#: Numba function that Numba inlines on its untyped IR, before it types the loop, with the
+#: elements it calls inlined so too.
+#:
+#: What :func:`element` registers is inlined only after Numba has typed and compiled it on its
+#: own, for every signature it meets, and compiled its helpers so as well: that makes a kernel
+#: take about twice as long to compile, for the same code. The GPU compilers cannot call a CPU
+#: Numba function, so the rule modules keep the registered functions and the CPU loops take this
+#: copy: the same code, with globals in which each element it names is this copy of that
+#: element in turn (:mod:`numadam.cuda` makes its own with :func:`inlined_by`). A loop must
+#: name it among its globals, not close over it: Numba's disk cache keys a closure by the
+#: pickle of what it closes over, and a Numba function's pickle changes from process to process.
+inlined_on_cpu = inlined_by(njit(inline="always"))
 
 
 def _element_overload(function):
