@@ -109,17 +109,17 @@ def test_jitted_batch_from_the_disk_cache_equals_the_specialized_one(method, opt
         np.testing.assert_array_equal(runs[0][name], runs[1][name])
 
 
-@njit("float64(float64[::1], float64[::1], float64[::1])")
-def declared_decay_loss(x, t, y):
-    return decay_loss(x, t, y)
-
-
-@njit("float64[::1](float64[::1], float64[::1], float64[::1])")
-def declared_decay_grad(x, t, y):
-    return decay_grad(x, t, y)
-
-
 def test_jitted_functions_with_declared_signatures_run_compiled(rng):
+    # declared here, not at the top: a signature compiles when the module is imported, in
+    # every pytest worker that collects this file
+    @njit("float64(float64[::1], float64[::1], float64[::1])")
+    def declared_decay_loss(x, t, y):
+        return decay_loss(x, t, y)
+
+    @njit("float64[::1](float64[::1], float64[::1], float64[::1])")
+    def declared_decay_grad(x, t, y):
+        return decay_grad(x, t, y)
+
     T, Y, _ = decay_data(rng)
     X0 = 1 + 0.1 * rng.standard_normal((B, 2))
     runs = [numadam.minimize_batch(fun, X0, jac=jac, options=dict(lr=0.02, maxiter=50),

@@ -450,17 +450,18 @@ def test_counts_beyond_int64_are_taken_as_no_limit(jitted):
     assert result.success and result.compiled == jitted
 
 
-@njit("float64(float64[::1])")
-def declared_rosen(x):
-    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
-
-
-@njit("float64[::1](float64[::1])")
-def declared_rosen_der(x):
-    return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2), 200 * (x[1] - x[0] ** 2)])
-
-
 def test_jitted_functions_with_declared_signatures_run_compiled():
+    # declared here, not at the top: a signature compiles when the module is imported, in
+    # every pytest worker that collects this file
+    @njit("float64(float64[::1])")
+    def declared_rosen(x):
+        return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+    @njit("float64[::1](float64[::1])")
+    def declared_rosen_der(x):
+        return np.array([-2 * (1 - x[0]) - 400 * x[0] * (x[1] - x[0] ** 2),
+                         200 * (x[1] - x[0] ** 2)])
+
     declared = minimize(declared_rosen, [-1.2, 1.0], jac=declared_rosen_der,
                         options={"maxiter": 50})
     lazy = minimize(rosen_jit, [-1.2, 1.0], jac=rosen_jit_der, options={"maxiter": 50})
