@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from types import FunctionType
 
 import numpy as np
 from numba import get_num_threads, njit, prange, typeof, types
-from numba.extending import overload, register_jitable
+from numba.extending import overload
 from scipy.optimize import OptimizeResult
 
 from numadam import _compiled_loop, kernels
@@ -44,7 +45,7 @@ from numadam._policy import (
     copy_into,
     project,
 )
-from numadam._step_tables import beyond_table, jitable_step_scalars, store_tuple, tuple_like
+from numadam._step_tables import store_tuple, tuple_like
 
 __all__ = ["cached_run", "explain_typing_error", "float_rows", "initial_state",
            "per_problem_steps", "specialized_run", "spread", "table_steps", "to_evaluation_point",
@@ -139,33 +140,34 @@ def table_steps(maxiter, settings, B):
     return int(min(maxiter, TABLE_ROWS_PER_PROBLEM * B // settings, TABLE_ROWS_MAX))
 
 
-def make_run(loop):
-    """Every problem's compiled minimize ``loop``: problems ``start`` to ``stop`` (:func:`spread`
+#: The rule's minimize loop that :func:`_run` calls for each problem, set in each copy's own
+#: globals (see :func:`run_source`).
+_LOOP = None
+
+
+def _run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs, inputs_like,
+         tables, filled, scalars_like, carries, carry_like, setting, X, lower, upper, bounded,
+         sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev, F_start,
+         first_steps, last, buffers, start, stop):
+    """Every problem's compiled minimize loop: problems ``start`` to ``stop`` (:func:`spread`
     runs blocks of the batch on threads of their own, the GIL released)."""
-
-    def run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs,
-            inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower,
-            upper, bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev,
-            F_start, first_steps, last, buffers, start, stop):
-        for b in range(start, stop):
-            k = setting[b]
-            result = loop(
-                fun, jac, rows_of(batch_args, b) + args,
-                (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
-                tuple_like(constants[k], constants_like),
-                (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
-                tuple_like(carries[b], carry_like),
-                first_steps[b], X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol,
-                xtol, return_best, row_of(buffers, b))
-            status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
-            store_tuple(carries[b], result[5])  # the scalar state a resumed run starts from
-            copy_into(last[b], result[7])  # the last iterate (X[b] unless return_best replaced it)
-            F_start[b] = result[6]
-            g = result[3]
-            if g.shape[0] == G.shape[1]:
-                copy_into(G[b], g)
-
-    return run
+    for b in range(start, stop):
+        k = setting[b]
+        result = _LOOP(
+            fun, jac, rows_of(batch_args, b) + args,
+            (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
+            tuple_like(constants[k], constants_like),
+            (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
+            tuple_like(carries[b], carry_like),
+            first_steps[b], X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol,
+            xtol, return_best, row_of(buffers, b))
+        status[b], nit[b], F[b], nfev[b] = result[0], result[1], result[2], result[4]
+        store_tuple(carries[b], result[5])  # the scalar state a resumed run starts from
+        copy_into(last[b], result[7])  # the last iterate (X[b] unless return_best replaced it)
+        F_start[b] = result[6]
+        g = result[3]
+        if g.shape[0] == G.shape[1]:
+            copy_into(G[b], g)
 
 
 def spread(run, arguments):
@@ -190,25 +192,25 @@ def spread(run, arguments):
 
 
 @functools.cache
-def run_source(rule):
-    """The rule's batch run (:func:`_make_run`) as a Python function: the compiled minimize
-    loop with its step scalars read from a table (:mod:`numadam._step_tables`)."""
-    loop = _compiled_loop.make_loop(rule.element, beyond_table(jitable_step_scalars(rule)))
-    # Numba's disk cache keys a closure by the pickle of what it closes over. A local function
-    # pickles by value, with the Numba functions it calls, whose pickles change from process to
-    # process (a new uuid each): the key would never match again. Published under a name of
-    # this module, the loop pickles by reference, the same in every process.
-    loop.__module__, loop.__name__ = __name__, f"_batch_loop_{rule.name}"
-    loop.__qualname__ = loop.__name__
-    globals()[loop.__name__] = register_jitable(loop)
-    return keyed_by_sources(make_run(loop))
+def run_source(rule, specialize):
+    """The rule's batch run (:func:`_run`) as a Python function whose loop is minimize's own
+    compiled loop: the disk-cached one (:func:`numadam._compiled_loop.cached_loop_for`), which
+    minimize and minimize_batch share, or for ``specialize`` the one compiled for the very
+    functions it meets (not cacheable). A copy of :func:`_run` with the loop in its own globals:
+    Numba's disk cache keys a closure by the pickle of what it closes over, and a Numba
+    function's pickle changes from process to process; the copy's name tells the rules apart."""
+    loop = (_compiled_loop.loop_for if specialize else _compiled_loop.cached_loop_for)(rule)
+    name = f"_run_{rule.name}_{'specialized' if specialize else 'cached'}"
+    copy = FunctionType(_run.__code__, dict(globals(), _LOOP=loop), name)
+    copy.__qualname__ = name
+    return keyed_by_sources(copy)
 
 
 @functools.cache
 def specialized_run(rule):
     """``compiled="specialize"``: the run compiled for the very ``fun`` and ``jac`` it meets
     (seconds of compile per objective and process, not cached on disk)."""
-    return njit(nogil=True, error_model="numpy")(run_source(rule))
+    return njit(nogil=True, error_model="numpy")(run_source(rule, True))
 
 
 #: (rule, argument types) -> the batch run compiled for them, in this process.
@@ -238,7 +240,7 @@ def cached_run(rule, arguments, x_row):
     run = _RUNS.get((rule, signature))
     if run is None:
         run = _RUNS[rule, signature] = njit(signature, nogil=True, cache=True,
-                                            error_model="numpy")(run_source(rule))
+                                            error_model="numpy")(run_source(rule, False))
     return run
 
 

@@ -557,6 +557,15 @@ def loop_for(rule):
     return njit(error_model="numpy")(_loop_source(rule))
 
 
+@functools.cache
+def cached_loop_for(rule):
+    """The rule's loop, compiled lazily for the types it meets and cached on disk, for callers
+    that pass ``fun`` and ``jac`` typed by their signatures (minimize_batch's run calls it for
+    each problem). It is the same function as :func:`_cached_loop`'s: Numba files both under one
+    name, so each finds on disk what the other compiled for the same types."""
+    return njit(cache=True, error_model="numpy")(_loop_source(rule))
+
+
 # ------------------------------------------------------------------------------------------------
 # compiled="specialize" for njit(cache=True) functions: the loop for these very functions, cached
 # ------------------------------------------------------------------------------------------------

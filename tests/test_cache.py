@@ -29,7 +29,7 @@ def loops(rule):
             rule.element, _step_tables.beyond_table(scalars)),
         "_compiled_loop.py (driver)": _compiled_loop.make_driver(rule.element, scalars),
         "_step_tables.py": _step_tables._make_step_table(scalars),
-        "_batch_loops.py": _batch_loops.run_source(rule),
+        "_batch_loops.py": _batch_loops.run_source(rule, False),
     }
 
 
@@ -47,7 +47,7 @@ def test_a_loop_depends_on_its_module_and_its_rule_not_on_the_rest(rule):
         assert not found & set(UNRELATED), module
         assert not {name for name in found if name.startswith("rules/")} - {
             f"rules/{rule_file}", "rules/_rule.py", "rules/adam.py"}, module
-    everything = names(_cache.dependencies(_batch_loops.run_source(rule)))
+    everything = names(_cache.dependencies(_batch_loops.run_source(rule, False)))
     assert {"_batch_loops.py", "_compiled_loop.py", "_policy.py", "_step_tables.py",
             "kernels.py"} <= everything
 
