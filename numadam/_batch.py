@@ -373,7 +373,7 @@ def choose_form(settings, fun, jac, callback):
 
 
 class RunArguments(NamedTuple):
-    """The arguments of the jitted form's compiled run (:func:`numadam._batch_loops.make_run`),
+    """The arguments of the jitted form's compiled run (:func:`numadam._batch_loops.run_source`),
     by name."""
 
     fun: Any
