@@ -36,6 +36,17 @@ RANK, SIZE = COMM.rank, COMM.size
 RULES = [name for name, cls in numadam.optimizers.CLASSES.items()
          if cls.variant.rule.reduction is None]
 REDUCING = [name for name in numadam.optimizers.CLASSES if name not in RULES]
+#: The rules check_sharded also runs in float32 (every rule runs in float64): one of each way a
+#: rule's state can be laid out (no state vector by default, two, a carried scalar, state that
+#: starts from the parameters or from the learning rate, schedule-free's two points). What a
+#: shard does is the same for every rule; each rule's kernels, both dtypes, are checked against
+#: the reference by tests/test_kernels.py.
+FLOAT32_RULES = ["SGD", "Adam", "NAdam", "ASGD", "Rprop", "ScheduleFreeAdamW"]
+
+
+def dtypes_of(name):
+    """The dtypes check_sharded runs the rule ``name`` in."""
+    return (np.float32, np.float64) if name in FLOAT32_RULES else (np.float64,)
 
 
 def same_on_every_rank(array):
@@ -97,9 +108,11 @@ def check_one_process():
 
 
 def check_sharded():
-    """Sharded state gives the unsharded run's parameters bitwise, for every rule, both dtypes,
-    with a size that does not split evenly, through shared memory and through collectives,
-    unweighted and weighted steps; each rank holds about 1/K of the state."""
+    """Sharded state gives the unsharded run's parameters bitwise, for every rule in float64
+    and those of FLOAT32_RULES in float32 too, with a size that does not split evenly,
+    through shared memory and through collectives, unweighted and weighted steps; each rank
+    holds about 1/K of the state."""
+    assert set(FLOAT32_RULES) <= set(RULES), set(FLOAT32_RULES) - set(RULES)
     for name in REDUCING:
         x = np.ones(11)
         try:
@@ -111,7 +124,7 @@ def check_sharded():
     for shared in (True, False):
         for name in RULES:
             cls = getattr(numadam, name)
-            for dtype in (np.float32, np.float64):
+            for dtype in dtypes_of(name):
                 n = 1001
                 rng = np.random.default_rng(3)
                 x0 = rng.standard_normal(n).astype(dtype)
@@ -930,9 +943,9 @@ def warm_up(directory):
     compile: the launch's ranks then load it instead of each compiling the same code at the
     same time (they halve the cores each has). Its outcome does not matter: whatever it missed,
     the ranks compile as before; the checks themselves run only in the launch."""
-    for name in RULES:  # check_sharded's steps: every rule's kernels, both dtypes
+    for name in RULES:  # check_sharded's steps: every rule's kernels
         cls = getattr(numadam, name)
-        for dtype in (np.float32, np.float64):
+        for dtype in dtypes_of(name):
             x = np.ones(1001, dtype)
             optimizer = cls(x, lr=1e-2)
             optimizer.step(x - 2)
