@@ -177,11 +177,13 @@ def project(x, lower, upper):
         x[i] = min(max(x[i], lower[i]), upper[i])
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def copy_into(destination, source):
     """``destination[:] = source`` for two vectors of one length, as a loop: Numba compiles a
     slice assignment with its broadcasting error message, string formatting that takes seconds
-    to compile in every process that compiles a loop."""
+    to compile in every process that compiles a loop. Called, not inlined: inlined into the
+    compiled minimize loop (where it runs only at the best point and at the end), it cost that
+    loop's every iteration a few percent."""
     for i in range(destination.shape[0]):
         destination[i] = source[i]
 
