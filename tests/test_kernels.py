@@ -228,3 +228,22 @@ def test_count_nonfinite(count, dtype):
     grad[[3, 50, 99]] = [np.nan, np.inf, -np.inf]
     assert count(grad) == 3
     assert count(np.finfo(dtype).max * np.ones(5, dtype)) == 0  # huge but finite
+
+
+def test_the_cpu_loops_inline_copies_of_the_registered_elements():
+    """The loops take copies that Numba inlines before typing (numadam.rules.inlined_on_cpu),
+    with the elements they call copied so too; the registered functions, which numba-cuda and
+    the simulator use, stay as they are."""
+    from numadam.rules import adam, inlined_on_cpu
+
+    copy = inlined_on_cpu(adam.update)
+    assert copy is inlined_on_cpu(adam.update)  # one copy per element
+    assert copy.targetoptions["inline"] == "always"
+    assert copy.py_func.__code__ is adam.update.__code__
+    helper = copy.py_func.__globals__["moments"]
+    assert helper is inlined_on_cpu(adam.moments)
+    assert helper.targetoptions["inline"] == "always"
+    assert adam.update.__globals__["moments"] is adam.moments  # not a Numba function
+    loops = kernels.for_rule(adam.update)
+    assert loops.serial.py_func.__globals__["_ELEMENT"] is copy
+    assert "_ELEMENT" not in (loops.serial.py_func.__code__.co_freevars)  # a global: cacheable
