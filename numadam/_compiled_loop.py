@@ -87,7 +87,7 @@ from numadam._step_tables import (
     table_row,
 )
 from numadam.kernels import count_nonfinite
-from numadam.rules import inlined_on_cpu
+from numadam.rules import element_name, inlined_on_cpu
 
 # The policy's scalar tests as the loops below call them: Numba copies that Numba inlines before
 # it types a loop (the registered functions are typed and compiled on their own first, for
@@ -243,7 +243,7 @@ def make_loop(element, step_scalars):
     per-step scalar function. (Globals, not a closure: Numba's disk cache keys a closure by the
     pickle of what it closes over, and a Numba function's pickle changes from process to
     process; the copy's name tells the rules' loops apart.)"""
-    name = f"_loop_{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
+    name = f"_loop_{element_name(element)}"
     namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
     copy = pytypes.FunctionType(_loop.__code__, namespace, name)
     copy.__qualname__ = name
@@ -266,7 +266,7 @@ def _published_take_step(element, step_scalars):
     Numba keys the driver's disk cache by the pickle of what it closes over, this function
     included; published, it pickles by reference, the same in every process, whatever Numba
     functions its globals hold (a Numba function's pickle changes from process to process)."""
-    name = f"_take_step_{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
+    name = f"_take_step_{element_name(element)}"
     namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
     copy = pytypes.FunctionType(_take_step.__code__, namespace, name)
     copy.__module__, copy.__qualname__ = __name__, name

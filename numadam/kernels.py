@@ -37,7 +37,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources
-from numadam.rules import REDUCTION_BLOCK, inlined_on_cpu
+from numadam.rules import REDUCTION_BLOCK, element_name, inlined_on_cpu
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
@@ -183,15 +183,11 @@ def _bound(template, parallel, name, **names):
     return njit(**_JIT_OPTIONS, parallel=parallel)(keyed_by_sources(function))
 
 
-def _rule_name(element):
-    return f"{element.__module__.rsplit('.', 1)[-1]}_{element.__name__}"
-
-
 @functools.cache
 def for_rule(element) -> Loops:
     """The CPU loops of the rule whose element function is ``element`` (compiled lazily)."""
     inlined = inlined_on_cpu(element)
-    return Loops(*(_bound(template, parallel, _rule_name(element), _ELEMENT=inlined)
+    return Loops(*(_bound(template, parallel, element_name(element), _ELEMENT=inlined)
                    for template, parallel in ((_serial, False), (_parallel, True),
                                               (_serial_checked, False),
                                               (_parallel_checked, True))))
@@ -366,8 +362,8 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
                      _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))
     driver = FunctionType(_grouped.__code__, namespace, "_grouped")
     kinds = "".join("b" if isinstance(value, bool) else "f" for part in like for value in part)
-    driver.__qualname__ = (f"_grouped_{element.__module__.rsplit('.', 1)[-1]}_"
-                           f"{element.__name__}_{'checked' if checked else 'unchecked'}_"
+    driver.__qualname__ = (f"_grouped_{element_name(element)}_"
+                           f"{'checked' if checked else 'unchecked'}_"
                            f"{'threads' if threads else 'serial'}_{kinds}"
                            f"_{'_'.join(str(len(part)) for part in like)}")
     return njit(**_JIT_OPTIONS, parallel=bool(threads))(keyed_by_sources(driver))
@@ -540,7 +536,7 @@ def for_reduction(reduce_element, update_element, checked) -> ReductionLoops:
     reduce_element, update = inlined_on_cpu(reduce_element), inlined_on_cpu(update_element)
     namespace = dict(globals(), _CHECKED=bool(checked), _UPDATE_ELEMENT=update)
     block = njit(inline="always")(FunctionType(_update_block.__code__, namespace, "_update_block"))
-    name = f"{_rule_name(update_element)}_{'checked' if checked else 'unchecked'}"
+    name = f"{element_name(update_element)}_{'checked' if checked else 'unchecked'}"
     loops = [_bound(loop, parallel, name, _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
                     _UPDATE_ELEMENT=update, _UPDATE_BLOCK=block)
              for loop, parallel in ((_reduce_serial, False), (_reduce_parallel, True),

@@ -40,6 +40,7 @@ from numadam.rules._rule import (
     Hyperparameter,
     Reduction,
     Rule,
+    element_name,
     inlined_on_cpu,
     refuse,
 )
@@ -98,4 +99,4 @@ VARIANTS = (
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
 
 __all__ = ["REDUCTION_BLOCK", "Hyperparameter", "Reduction", "Rule", "Variant", "VARIANTS",
-           "RULES", "inlined_on_cpu", "refuse"]
+           "RULES", "element_name", "inlined_on_cpu", "refuse"]

@@ -73,6 +73,13 @@ def element(function):
     return register_jitable(inline="always")(function)
 
 
+def element_name(function) -> str:
+    """``<rule module>_<function>`` (``adam_update``): the part of the names of the loops built
+    around an element that tells them apart in Numba's disk cache, which files a function under
+    its name."""
+    return f"{function.__module__.rsplit('.', 1)[-1]}_{function.__name__}"
+
+
 def inlined_by(jit_inline):
     """A function that makes the copy of an :func:`element` that ``jit_inline`` (a compiler's
     decorator that inlines on Numba's untyped IR) compiles, with every element it names copied
