@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from types import FunctionType
 
 import numpy as np
 from numba import get_num_threads, njit, prange, typeof, types
@@ -26,7 +25,7 @@ from numba.extending import overload
 from scipy.optimize import OptimizeResult
 
 from numadam import _compiled_loop, kernels
-from numadam._cache import keyed_by_sources
+from numadam._cache import keyed_by_sources, template_copy
 from numadam._compiled_loop import (
     climbed_from_best,
     converged_after_step,
@@ -196,14 +195,11 @@ def run_source(rule, specialize):
     """The rule's batch run (:func:`_run`) as a Python function whose loop is minimize's own
     compiled loop: the disk-cached one (:func:`numadam._compiled_loop.cached_loop_for`), which
     minimize and minimize_batch share, or for ``specialize`` the one compiled for the very
-    functions it meets (not cacheable). A copy of :func:`_run` with the loop in its own globals:
-    Numba's disk cache keys a closure by the pickle of what it closes over, and a Numba
-    function's pickle changes from process to process; the copy's name tells the rules apart."""
+    functions it meets (not cacheable): a :func:`~numadam._cache.template_copy` of :func:`_run`
+    with the loop in its globals."""
     loop = (_compiled_loop.loop_for if specialize else _compiled_loop.cached_loop_for)(rule)
-    name = f"_run_{rule.name}_{'specialized' if specialize else 'cached'}"
-    copy = FunctionType(_run.__code__, dict(globals(), _LOOP=loop), name)
-    copy.__qualname__ = name
-    return keyed_by_sources(copy)
+    return keyed_by_sources(template_copy(
+        _run, f"_run_{rule.name}_{'specialized' if specialize else 'cached'}", _LOOP=loop))
 
 
 @functools.cache

@@ -47,6 +47,18 @@ def keyed_by_sources(function, *modules):
     return function
 
 
+def template_copy(template, name, **names):
+    """A copy of the module-level function ``template`` named ``name``, whose globals are its
+    module's with ``names`` set: how numadam makes a function per rule that Numba can cache on
+    disk. The rule's functions go in the globals, not in a closure: Numba keys a closure by the
+    pickle of what it closes over, and a Numba function's pickle holds an identifier that is
+    new in every process (the key would never match again); globals are not in the key, and the
+    name, under which Numba files the function, tells the copies apart."""
+    copy = types.FunctionType(template.__code__, {**template.__globals__, **names}, name)
+    copy.__qualname__ = name
+    return copy
+
+
 def sources_digest(function, *modules) -> str:
     """A short digest of the code of ``function``'s :func:`dependencies`, of ``modules``
     (module objects, or paths relative to the package) and of :data:`ALWAYS`."""

@@ -68,7 +68,7 @@ except ImportError:  # another version of Numba's internals: typeof, slower
     compute_fingerprint = None
 
 from numadam import _policy, _step_tables
-from numadam._cache import keyed_by_sources, sources_digest
+from numadam._cache import keyed_by_sources, sources_digest, template_copy
 from numadam._objective import evaluate
 from numadam._policy import (
     MAXITER,
@@ -238,16 +238,11 @@ def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower,
 
 
 def make_loop(element, step_scalars):
-    """The compiled loop of one rule: a copy of :func:`_loop` whose globals hold the rule's
-    element (inlined, so that one update costs what the optimizer's serial kernel costs) and its
-    per-step scalar function. (Globals, not a closure: Numba's disk cache keys a closure by the
-    pickle of what it closes over, and a Numba function's pickle changes from process to
-    process; the copy's name tells the rules' loops apart.)"""
-    name = f"_loop_{element_name(element)}"
-    namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
-    copy = pytypes.FunctionType(_loop.__code__, namespace, name)
-    copy.__qualname__ = name
-    return copy
+    """The compiled loop of one rule: a :func:`~numadam._cache.template_copy` of :func:`_loop`
+    whose globals hold the rule's element (inlined, so that one update costs what the
+    optimizer's serial kernel costs) and its per-step scalar function."""
+    return template_copy(_loop, f"_loop_{element_name(element)}",
+                         _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
 
 
 def _take_step(x, g, state, constants, inputs, carry, step):
@@ -267,10 +262,8 @@ def _published_take_step(element, step_scalars):
     included; published, it pickles by reference, the same in every process, whatever Numba
     functions its globals hold (a Numba function's pickle changes from process to process)."""
     name = f"_take_step_{element_name(element)}"
-    namespace = dict(globals(), _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
-    copy = pytypes.FunctionType(_take_step.__code__, namespace, name)
-    copy.__module__, copy.__qualname__ = __name__, name
-    globals()[name] = copy
+    copy = globals()[name] = template_copy(_take_step, name, _ELEMENT=inlined_on_cpu(element),
+                                           _STEP_SCALARS=step_scalars)
     return register_jitable(copy)
 
 

@@ -29,14 +29,13 @@ which Numba's disk cache files it.
 from __future__ import annotations
 
 import functools
-from types import FunctionType
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from numadam._cache import keyed_by_sources
+from numadam._cache import keyed_by_sources, template_copy
 from numadam.rules import REDUCTION_BLOCK, element_name, inlined_on_cpu
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
@@ -175,11 +174,9 @@ def _parallel_checked(param, grad, state0, state1, state2, c, s):
 
 
 def _bound(template, parallel, name, **names):
-    """``template`` compiled with globals of its own in which ``names`` are set, and named
-    ``<template>_<name>`` (plus a digest of the code it inlines) for Numba's disk cache, which
-    files a function under its name and keys it by its code, not its globals."""
-    function = FunctionType(template.__code__, dict(globals(), **names), template.__name__)
-    function.__qualname__ = f"{template.__name__}_{name}"
+    """``template`` compiled as its :func:`~numadam._cache.template_copy` named
+    ``<template>_<name>`` (plus a digest of the code it inlines), ``names`` in its globals."""
+    function = template_copy(template, f"{template.__name__}_{name}", **names)
     return njit(**_JIT_OPTIONS, parallel=parallel)(keyed_by_sources(function))
 
 
@@ -358,14 +355,13 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
     name carries the rule, the flags and the ``like`` types instead.
     """
     loops = for_rule(element)
-    namespace = dict(globals(), _SHORT=loops.serial_checked if checked else loops.serial,
-                     _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))
-    driver = FunctionType(_grouped.__code__, namespace, "_grouped")
     kinds = "".join("b" if isinstance(value, bool) else "f" for part in like for value in part)
-    driver.__qualname__ = (f"_grouped_{element_name(element)}_"
-                           f"{'checked' if checked else 'unchecked'}_"
-                           f"{'threads' if threads else 'serial'}_{kinds}"
-                           f"_{'_'.join(str(len(part)) for part in like)}")
+    name = (f"_grouped_{element_name(element)}_{'checked' if checked else 'unchecked'}_"
+            f"{'threads' if threads else 'serial'}_{kinds}"
+            f"_{'_'.join(str(len(part)) for part in like)}")
+    driver = template_copy(_grouped, name,
+                           _SHORT=loops.serial_checked if checked else loops.serial,
+                           _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))
     return njit(**_JIT_OPTIONS, parallel=bool(threads))(keyed_by_sources(driver))
 
 
@@ -534,8 +530,8 @@ def for_reduction(reduce_element, update_element, checked) -> ReductionLoops:
     :func:`grouped_for_rule`'s driver, named after the rule and the flag for the disk cache.
     """
     reduce_element, update = inlined_on_cpu(reduce_element), inlined_on_cpu(update_element)
-    namespace = dict(globals(), _CHECKED=bool(checked), _UPDATE_ELEMENT=update)
-    block = njit(inline="always")(FunctionType(_update_block.__code__, namespace, "_update_block"))
+    block = njit(inline="always")(template_copy(_update_block, "_update_block",
+                                                _CHECKED=bool(checked), _UPDATE_ELEMENT=update))
     name = f"{element_name(update_element)}_{'checked' if checked else 'unchecked'}"
     loops = [_bound(loop, parallel, name, _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
                     _UPDATE_ELEMENT=update, _UPDATE_BLOCK=block)
