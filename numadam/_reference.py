@@ -424,19 +424,27 @@ def asgd(param, grad, state, *, lr, lambd, alpha, t0, weight_decay, maximize):
     state["mu"] = np.float32(1 / max(1, step - t0))
 
 
-REDUCTION_BLOCK = 4096  # numadam.rules._rule's, restated: the blocked order of the global sums
+REDUCTION_BLOCK = 4096  # numadam.rules._rule's, restated: the order of the global sums
+REDUCTION_LANES = 256
 
 
 def _blocked_sum(terms):
-    """The sum of ``terms`` in float64 as the kernels add them: each block of
-    ``REDUCTION_BLOCK`` consecutive terms from left to right from 0.0 (``np.cumsum`` adds in
-    order; zeros pad the last block), then the blocks' sums in order."""
+    """The sum of ``terms`` in float64 in the kernels' order: each block of
+    ``REDUCTION_BLOCK`` consecutive terms read as rows of ``REDUCTION_LANES``; each lane (column)
+    added down the rows from 0.0, the block's lanes added in order from 0.0, the blocks' sums in
+    order from 0.0. ``np.cumsum`` adds in order; a leading row of zeros makes each sum start at
+    0.0 as the kernels' accumulators do (which matters for the sign of a zero), and zeros pad
+    the last block (adding 0.0 to a sum that started at 0.0 changes nothing)."""
     terms = np.asarray(terms, dtype=np.float64)
     blocks = -(-terms.size // REDUCTION_BLOCK)
+    rows = REDUCTION_BLOCK // REDUCTION_LANES
     padded = np.zeros(blocks * REDUCTION_BLOCK)
     padded[:terms.size] = terms
-    sums = np.cumsum(padded.reshape(blocks, REDUCTION_BLOCK), axis=1)[:, -1]
-    return float(np.cumsum(sums)[-1]) if blocks else 0.0
+    padded = padded.reshape(blocks, rows, REDUCTION_LANES)
+    lanes = np.cumsum(np.concatenate([np.zeros((blocks, 1, REDUCTION_LANES)), padded], axis=1),
+                      axis=1)[:, -1, :]
+    sums = np.cumsum(np.hstack([np.zeros((blocks, 1)), lanes]), axis=1)[:, -1]
+    return float(np.cumsum(np.hstack([0.0, sums]))[-1])
 
 
 def prodigy(param, grad, state, *, lr, betas, beta3, eps, weight_decay, decouple,

@@ -36,7 +36,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources, template_copy
-from numadam.rules import REDUCTION_BLOCK, element_name, inlined_on_cpu
+from numadam.rules import REDUCTION_BLOCK, REDUCTION_LANES, element_name, inlined_on_cpu
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD
@@ -417,30 +417,61 @@ class ReductionLoops(NamedTuple):
 
 
 #: What the loops below call, set per rule in each loop's own globals (see
-#: :func:`for_reduction`): the reduction's element, the rule's element, and whether the loops
-#: skip non-finite gradient entries.
-_REDUCE_ELEMENT = _UPDATE_ELEMENT = _UPDATE_BLOCK = None
+#: :func:`for_reduction`): the reduction's element, the rule's element, the blocks of the two
+#: passes, and whether the loops skip non-finite gradient entries.
+_REDUCE_ELEMENT = _UPDATE_ELEMENT = _REDUCE_BLOCK = _UPDATE_BLOCK = None
 _CHECKED = False
+
+
+def _reduce_block(param, grad, state0, state1, state2, state3, c, s, start, stop, lanes_a,
+                  lanes_b):
+    """``(skipped, sum_a, sum_b)`` of the block ``start:stop`` in the lane order of
+    :data:`~numadam.rules.REDUCTION_LANES` (``lanes_a``/``lanes_b``: scratch of that length).
+
+    Each lane adds its column of the block's rows from 0.0 (independent chains, which LLVM
+    vectorizes; one chain would be a float64 add's latency per element), then the lanes are
+    added in order. The indices are unsigned, so that Numba leaves out the negative-index
+    wraparound that would keep the loop from vectorizing (slices from 0 would do it too, but
+    an element may read the vector's length)."""
+    for j in range(REDUCTION_LANES):
+        lanes_a[j] = 0.0
+        lanes_b[j] = 0.0
+    skipped = 0
+    for low in range(start, stop, REDUCTION_LANES):
+        high = min(stop, low + REDUCTION_LANES)
+        bad = count_nonfinite(grad[low:high]) if _CHECKED else 0
+        # the row's runs of finite entries (the whole row, usually), as in _serial_checked
+        first = low if bad == 0 else _finite_from(grad, low, high)
+        while first < high:
+            last = high if bad == 0 else _nonfinite_from(grad, first, high)
+            base, lane = np.uint64(first), np.uint64(first - low)
+            for j in range(np.uint64(0), np.uint64(last - first)):
+                i = base + j
+                a, b = _REDUCE_ELEMENT(i, grad[i], param, state0, state1, state2, state3, c, s)
+                lanes_a[lane + j] += np.float64(a)
+                lanes_b[lane + j] += np.float64(b)
+            first = high if bad == 0 else _finite_from(grad, last, high)
+        skipped += bad
+    sum_a = 0.0
+    sum_b = 0.0
+    for j in range(REDUCTION_LANES):
+        sum_a += lanes_a[j]
+        sum_b += lanes_b[j]
+    return skipped, sum_a, sum_b
 
 
 def _reduce_serial(param, grad, state0, state1, state2, state3, c, s):
     c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
     n = param.shape[0]
-    blocks = (n + REDUCTION_BLOCK - 1) // REDUCTION_BLOCK
+    lanes_a, lanes_b = np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES)
     skipped = 0
     total_a = 0.0
     total_b = 0.0
-    for k in range(blocks):
-        sum_a = 0.0
-        sum_b = 0.0
-        for i in range(k * REDUCTION_BLOCK, min(n, (k + 1) * REDUCTION_BLOCK)):
-            g = grad[i]
-            if _CHECKED and not g - g == 0:
-                skipped += 1
-                continue
-            a, b = _REDUCE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
-            sum_a += np.float64(a)
-            sum_b += np.float64(b)
+    for k in range((n + REDUCTION_BLOCK - 1) // REDUCTION_BLOCK):
+        bad, sum_a, sum_b = _REDUCE_BLOCK(param, grad, state0, state1, state2, state3, c, s,
+                                          k * REDUCTION_BLOCK,
+                                          min(n, (k + 1) * REDUCTION_BLOCK), lanes_a, lanes_b)
+        skipped += bad
         total_a += sum_a
         total_b += sum_b
     return skipped, total_a, total_b
@@ -453,20 +484,13 @@ def _reduce_parallel(param, grad, state0, state1, state2, state3, c, s):
     partial = np.empty((blocks, 2))
     skips = np.zeros(blocks, np.int64)
     for k in prange(blocks):
-        sum_a = 0.0
-        sum_b = 0.0
-        skipped = 0
-        for i in range(k * REDUCTION_BLOCK, min(n, (k + 1) * REDUCTION_BLOCK)):
-            g = grad[i]
-            if _CHECKED and not g - g == 0:
-                skipped += 1
-                continue
-            a, b = _REDUCE_ELEMENT(i, g, param, state0, state1, state2, state3, c, s)
-            sum_a += np.float64(a)
-            sum_b += np.float64(b)
+        lanes_a, lanes_b = np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES)
+        bad, sum_a, sum_b = _REDUCE_BLOCK(param, grad, state0, state1, state2, state3, c, s,
+                                          k * REDUCTION_BLOCK,
+                                          min(n, (k + 1) * REDUCTION_BLOCK), lanes_a, lanes_b)
         partial[k, 0] = sum_a
         partial[k, 1] = sum_b
-        skips[k] = skipped
+        skips[k] = bad
     total_a = 0.0
     total_b = 0.0
     skipped = 0
@@ -519,22 +543,29 @@ def for_reduction(reduce_element, update_element, checked) -> ReductionLoops:
     own element ``update_element`` (four state slots each; compiled lazily); ``checked`` ones
     skip the elements whose gradient is not finite, in both passes.
 
-    The sums are deterministic: the terms of each block of :data:`REDUCTION_BLOCK` consecutive
-    elements are added from left to right into a float64 accumulator that starts at 0.0, and
-    the blocks' sums then from the first block to the last. The parallel loop hands whole blocks
-    to the threads and adds their sums in the same order afterwards, so serial and parallel
-    agree bitwise whatever the number of threads. (The in-block sum is a dependency chain that
-    LLVM does not vectorize without reassociation, which ``fastmath`` off forbids.)
+    The sums are deterministic. Each block of :data:`REDUCTION_BLOCK` consecutive elements is
+    read as rows of :data:`REDUCTION_LANES` elements; lane ``j`` adds the ``j``-th term of
+    every row, from the first row to the last, into a float64 accumulator that starts at 0.0;
+    the block's sum adds the lanes from the first to the last, from 0.0; and the total adds
+    the blocks' sums from the first block to the last, from 0.0. The lanes are independent
+    chains, so the loop vectorizes without the reassociation that ``fastmath`` would allow (one
+    chain per block ran at a float64 add's latency per element: D-Adaptation's step was about
+    four times Adam's). The parallel loop hands whole blocks to the threads and adds their
+    sums in the same order afterwards, so serial and parallel agree bitwise whatever the
+    number of threads; ``numadam._reference`` sums in the same order.
 
     Each loop is its module-level function with globals of its own, as
     :func:`grouped_for_rule`'s driver, named after the rule and the flag for the disk cache.
     """
     reduce_element, update = inlined_on_cpu(reduce_element), inlined_on_cpu(update_element)
-    block = njit(inline="always")(template_copy(_update_block, "_update_block",
-                                                _CHECKED=bool(checked), _UPDATE_ELEMENT=update))
+    checked = bool(checked)
+    reduce_block = njit(inline="always")(template_copy(
+        _reduce_block, "_reduce_block", _CHECKED=checked, _REDUCE_ELEMENT=reduce_element))
+    update_block = njit(inline="always")(template_copy(
+        _update_block, "_update_block", _CHECKED=checked, _UPDATE_ELEMENT=update))
     name = f"{element_name(update_element)}_{'checked' if checked else 'unchecked'}"
-    loops = [_bound(loop, parallel, name, _CHECKED=bool(checked), _REDUCE_ELEMENT=reduce_element,
-                    _UPDATE_ELEMENT=update, _UPDATE_BLOCK=block)
+    loops = [_bound(loop, parallel, name, _CHECKED=checked, _REDUCE_BLOCK=reduce_block,
+                    _UPDATE_BLOCK=update_block)
              for loop, parallel in ((_reduce_serial, False), (_reduce_parallel, True),
                                     (_update_serial, False), (_update_parallel, True))]
     return ReductionLoops(*loops)

@@ -2,12 +2,15 @@
 front end: what runs them, what falls back to a loop that can, and what refuses them by
 name."""
 
+import math
+
 import numba
 import numpy as np
 import pytest
 
 import numadam
-from numadam import _minimize
+from numadam import _minimize, _reference, kernels
+from numadam.rules import REDUCTION_BLOCK, REDUCTION_LANES
 from tests.rule_table import BY_METHOD, ReferenceRun
 
 REDUCING = [row.method for row in BY_METHOD.values() if row.cls.variant.rule.reduction]
@@ -86,28 +89,63 @@ def test_state_dict_resumes_bitwise(method, rng):
     assert second.state_dict().get("carry") == whole.state_dict().get("carry")
 
 
+#: vector lengths and the entries skipped in them: within one row of lanes; over three blocks
+#: (a partial last row and block, skipped entries at the rows' and blocks' edges and a whole row);
+#: the same where the threaded loops run
+_ROW, _BLOCK = REDUCTION_LANES, REDUCTION_BLOCK
+_EDGES = [0, 3, _ROW - 1, _ROW, *range(2 * _ROW, 3 * _ROW), _BLOCK - 1, _BLOCK, 2 * _BLOCK + 1]
+SKIPPED = {"one row": (40, [3, 17]),
+           "three blocks": (2 * _BLOCK + 300, [*_EDGES, 2 * _BLOCK + 299]),
+           "threaded": (kernels.PARALLEL_THRESHOLD + 300, [*_EDGES, 8 * _BLOCK - 1, 8 * _BLOCK + 299])}
+
+
+@pytest.mark.parametrize("n, skipped", SKIPPED.values(), ids=SKIPPED.keys())
 @pytest.mark.parametrize("method", REDUCING)
-def test_nonfinite_gradient_entries_are_skipped_in_both_passes(method, rng):
+def test_nonfinite_gradient_entries_are_skipped_in_both_passes(method, n, skipped, rng):
     """With check_finite=True the entries are left as they were and add nothing to the sums:
-    as the reference stepping the whole vector with zero gradients there (the two entries start
+    as the reference stepping the whole vector with zero gradients there (the entries start
     at 0, without weight decay, so that a zero gradient leaves them, and their state, at 0 and
     adds 0 to the sums). The whole vector, not the finite entries alone: Adafactor's sums are
-    means over all ``n`` elements."""
+    means over all ``n`` elements. Over several blocks, the sums are the reference's bitwise:
+    the lanes' order (numadam.rules.REDUCTION_LANES) in the serial and the threaded loops."""
     row = BY_METHOD[method]
     options = {k: v for k, v in row.sample.items() if k != "weight_decay"}
-    keep = np.ones(40, bool)
-    keep[[3, 17]] = False
-    x0 = np.where(keep, rng.standard_normal(40), 0.0)
+    keep = np.ones(n, bool)
+    keep[skipped] = False
+    x0 = np.where(keep, rng.standard_normal(n), 0.0)
     opt = row.cls(x0.copy(), **options)
     reference = ReferenceRun(row, x0.copy(), options)
     for step in range(5):
-        g = rng.standard_normal(40)
+        g = rng.standard_normal(n)
         reference.step(np.where(keep, g, 0.0))
         if step == 2:
-            g[[3, 17]] = [np.nan, np.inf]
-            with pytest.raises(numadam.NonFiniteGradientError):
+            g[~keep] = np.where(np.arange(len(skipped)) % 2, np.nan, -np.inf)
+            with pytest.raises(numadam.NonFiniteGradientError, match=f"{len(skipped)} non-f"):
                 opt.step(g)
         else:
-            g[[3, 17]] = 0.0  # what the skipped entries would have done is not compared
+            g[~keep] = 0.0  # what the skipped entries would have done is not compared
             opt.step(g)
     np.testing.assert_array_equal(opt.param, reference.x)
+
+
+def test_the_reference_sums_in_the_kernels_order(rng):
+    """``_reference``'s NumPy form of the sums is the order the kernels document, written out as
+    a loop: lanes down each block's rows, then the lanes, then the blocks, each from 0.0."""
+
+    def written_out(terms):
+        total = 0.0
+        for start in range(0, len(terms), _BLOCK):
+            lanes = [0.0] * _ROW
+            for offset, term in enumerate(terms[start:start + _BLOCK]):
+                lanes[offset % _ROW] += term
+            block = 0.0
+            for lane in lanes:
+                block += lane
+            total += block
+        return total
+
+    assert (_reference.REDUCTION_BLOCK, _reference.REDUCTION_LANES) == (_BLOCK, _ROW)
+    for n in (0, 1, _ROW - 1, _ROW + 1, _BLOCK, 2 * _BLOCK + 300):
+        terms = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 9, n)
+        assert _reference._blocked_sum(terms) == written_out(terms.tolist())
+    assert math.copysign(1, _reference._blocked_sum(np.full(3, -0.0))) == 1  # 0.0 + -0.0

@@ -37,6 +37,7 @@ from numadam.rules import (
 )
 from numadam.rules._rule import (
     REDUCTION_BLOCK,
+    REDUCTION_LANES,
     Hyperparameter,
     Reduction,
     Rule,
@@ -98,5 +99,5 @@ VARIANTS = (
 
 RULES = tuple(dict.fromkeys(variant.rule for variant in VARIANTS))
 
-__all__ = ["REDUCTION_BLOCK", "Hyperparameter", "Reduction", "Rule", "Variant", "VARIANTS",
-           "RULES", "element_name", "inlined_on_cpu", "refuse"]
+__all__ = ["REDUCTION_BLOCK", "REDUCTION_LANES", "Hyperparameter", "Reduction", "Rule", "Variant",
+           "VARIANTS", "RULES", "element_name", "inlined_on_cpu", "refuse"]

@@ -321,11 +321,14 @@ class Rule:
     reduction: Reduction | None = None
 
 
-#: The block length of a reduction's sums: every loop sums the terms of each block of this many
-#: consecutive elements from left to right, from 0.0 in float64, and then the blocks' sums in
-#: block order (see :func:`numadam.kernels.for_reduction`). The serial and the parallel loops
-#: share the blocking, so they agree bitwise, and so does ``numadam._reference``'s NumPy form.
+#: The order of a reduction's sums: every loop reads the vector in blocks of
+#: ``REDUCTION_BLOCK`` consecutive elements, each block as rows of ``REDUCTION_LANES``; lane
+#: ``j`` adds the ``j``-th term of the block's rows from 0.0 in float64, the block's sum adds
+#: its lanes in order, and the total the blocks' sums in block order (see
+#: :func:`numadam.kernels.for_reduction`). The serial and the parallel loops share the order,
+#: so they agree bitwise, and so does ``numadam._reference``'s NumPy form.
 REDUCTION_BLOCK = 4096
+REDUCTION_LANES = 256
 
 
 @dataclass(frozen=True)
@@ -343,8 +346,11 @@ class Reduction:
       element: it updates state vectors, and ``param`` too where the update does not need the
       sums (the pass is then fused: D-Adaptation's Adam); it returns two terms ``(a, b)`` in
       the parameters' dtype, each converted to float64 and summed over the vector in the
-      blocked order of :data:`REDUCTION_BLOCK`. Elements whose gradient is not finite are
-      skipped by the checked loops (they add nothing, and change nothing).
+      order of :data:`REDUCTION_BLOCK` and :data:`REDUCTION_LANES`. Elements whose gradient is
+      not finite are skipped by the checked loops (they add nothing, and change nothing). It
+      is called with an unsigned index; a store it makes under a condition is written as an
+      unconditional store of a chosen value (a conditional store keeps LLVM from vectorizing
+      the pass).
     * ``finish(inputs, carry, step, sums)``: plain Python on the host: from the two float64
       sums, the scalars of the update pass and the new carry. It returns ``(None, carry)``
       where no update pass is due: the first pass updated ``param`` itself (fused), or the

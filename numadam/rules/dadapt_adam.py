@@ -88,8 +88,8 @@ def reduce(i, g, param, exp_avg, exp_avg_sq, s_vector, unused, c, s):
     exp_avg[i] = m
     exp_avg_sq[i] = v
     s_vector[i] = s_new
-    if fused:
-        param[i] = p - m / (math.sqrt(v) + eps)
+    # stored either way (the old value when the second pass updates): see Reduction
+    param[i] = p - m / (math.sqrt(v) + eps) if fused else p
     return dot, abs(s_new)
 
 

@@ -99,8 +99,8 @@ def reduce(i, g, param, exp_avg, exp_avg_sq, s_vector, p0, c, s):
     m_coef, v_coef, s_coef = s
     g = _gradient(i, g, param, c)
     dot = g * (p0[i] - param[i])
-    if c[6]:  # beta1 > 0
-        exp_avg[i] = exp_avg[i] * beta1 + m_coef * g
+    m = exp_avg[i]
+    exp_avg[i] = m * beta1 + m_coef * g if c[6] else m  # beta1 > 0; stored either way (Reduction)
     exp_avg_sq[i] = exp_avg_sq[i] * beta2 + v_coef * g * g
     s_new = s_vector[i] * beta3 + s_coef * g
     s_vector[i] = s_new
