@@ -332,6 +332,10 @@ class Optimizer:
             self._kernel = None
             self._reduce, self._update = kernels.for_reduction(
                 self._reduction.element, self._rule.element, checked).choose(n, self._threaded)
+            # where the first pass skipped nothing, the update pass has nothing to skip: the
+            # unchecked loop, which does not read the gradient a second time only to test it
+            self._update_all_finite = kernels.for_reduction(
+                self._reduction.element, self._rule.element, False).choose(n, self._threaded)[1]
             return
         self._kernel = self._backend.update(self._rule, n, checked=checked,
                                             reports=self._reports if checked else None,
@@ -708,7 +712,8 @@ class Optimizer:
         skipped, sum_a, sum_b = self._reduce(param, grad, *states, constants, scalars)
         update_scalars, carry = self._reduction.finish(self._inputs, carry, step, (sum_a, sum_b))
         if update_scalars is not None:
-            self._update(param, grad, *states, constants, update_scalars)
+            update = self._update if skipped else self._update_all_finite
+            update(param, grad, *states, constants, update_scalars)
         return skipped, carry
 
     def synchronize(self) -> None:

@@ -44,6 +44,9 @@ def _force_kernel(optimizer, parallel):
         optimizer._reduce, optimizer._update = (
             (loops.reduce_parallel, loops.update_parallel) if parallel
             else (loops.reduce_serial, loops.update_serial))
+        unchecked = kernels.for_reduction(rule.reduction.element, rule.element, False)
+        optimizer._update_all_finite = (unchecked.update_parallel if parallel
+                                        else unchecked.update_serial)
         return optimizer
     loops = kernels.for_rule(rule.element)
     if parallel:

@@ -96,7 +96,8 @@ _ROW, _BLOCK = REDUCTION_LANES, REDUCTION_BLOCK
 _EDGES = [0, 3, _ROW - 1, _ROW, *range(2 * _ROW, 3 * _ROW), _BLOCK - 1, _BLOCK, 2 * _BLOCK + 1]
 SKIPPED = {"one row": (40, [3, 17]),
            "three blocks": (2 * _BLOCK + 300, [*_EDGES, 2 * _BLOCK + 299]),
-           "threaded": (kernels.PARALLEL_THRESHOLD + 300, [*_EDGES, 8 * _BLOCK - 1, 8 * _BLOCK + 299])}
+           "threaded": (kernels.PARALLEL_THRESHOLD + 300,
+                        [*_EDGES, 8 * _BLOCK - 1, 8 * _BLOCK + 299])}
 
 
 @pytest.mark.parametrize("n, skipped", SKIPPED.values(), ids=SKIPPED.keys())
