@@ -40,8 +40,8 @@ def final_gap(make, seed, method, lr, maxiter):
 
 def main():
     args = parse_args(__doc__.splitlines()[0])
-    seeds = range(5 if args.quick else 20)
-    maxiter = 1000 if args.quick else 3000
+    seeds = range(3 if args.quick else 20)
+    maxiter = 500 if args.quick else 3000
     results = {}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, (title, make) in zip(axes, PROBLEMS.items()):

@@ -19,7 +19,7 @@ LR_GRID = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
 
 def main():
     args = parse_args(__doc__.splitlines()[0])
-    maxiter = 1500 if args.quick else 5000
+    maxiter = 600 if args.quick else 5000
     problem = make_sparse_logistic(n_samples=5000, n_features=50, min_frequency=1e-3, rng=0)
     fmin = problem.fun(problem.optimum)
     x0 = np.zeros(problem.A.shape[1])
