@@ -23,6 +23,8 @@ calls (:mod:`numadam._policy`). The optimizer hands
 it (:meth:`numadam.Optimizer.compiled_step`) its rule's compiled serial kernel and the rule's
 per-step scalar function, compiled by Numba from the same plain-Python source the optimizer
 runs, with the same constants: one loop serves every rule, and a new rule needs nothing here.
+A rule with a reduction stage takes its step as the optimizer does (:func:`_reduced_step`: the
+serial first pass and its sums, the rule's ``finish`` compiled by Numba, the update pass).
 The tolerance tests (``max|g| <= gtol``, the relative change of ``f``, ``max|x_k - x_(k-1)|``)
 and the bound projection (``min(max(x, lo), hi)``, which is ``np.clip``) are exact operations. So
 the results are bitwise equal (the tests check it with ``np.array_equal``), provided the jitted
@@ -86,7 +88,7 @@ from numadam._step_tables import (
     store_tuple,
     table_row,
 )
-from numadam.kernels import count_nonfinite
+from numadam.kernels import count_nonfinite, for_reduction
 from numadam.rules import element_name, inlined_on_cpu
 
 # The policy's scalar tests as the loops below call them: Numba copies that Numba inlines before
@@ -159,9 +161,12 @@ def is_jitted_pair(fun, jac):
 # ------------------------------------------------------------------------------------------------
 
 
-#: The rule's element and its step scalars as :func:`_loop` and :func:`_take_step` call them,
-#: set per rule in each copy's own globals (see :func:`make_loop`).
-_ELEMENT = _STEP_SCALARS = None
+#: What :func:`_loop` and the step templates below call, set per rule in each copy's own
+#: globals (see :func:`make_loop` and :func:`step_for`): the rule's element and its step
+#: scalars; for a rule with a reduction stage (``_REDUCED``) its step, which calls the two
+#: serial loops and ``finish``.
+_ELEMENT = _STEP_SCALARS = _STEP = _REDUCE = _FINISH = _UPDATE = None
+_REDUCED = False
 
 
 def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
@@ -200,12 +205,15 @@ def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower,
         if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
             status = SUCCESS
             break
-        if in_table(inputs, first_step + nit):
-            scalars, carry_next = table_row(inputs, first_step + nit, carry)
+        if _REDUCED:  # a rule with a reduction stage (a constant: Numba types one branch)
+            carry_next = _STEP(x, g, state, constants, inputs, carry, first_step + nit)
         else:
-            scalars, carry_next = _STEP_SCALARS(inputs, carry, first_step + nit)
-        for i in range(x.shape[0]):  # the rule's serial kernel, inlined
-            _ELEMENT(i, g[i], x, state[0], state[1], state[2], constants, scalars)
+            if in_table(inputs, first_step + nit):
+                scalars, carry_next = table_row(inputs, first_step + nit, carry)
+            else:
+                scalars, carry_next = _STEP_SCALARS(inputs, carry, first_step + nit)
+            for i in range(x.shape[0]):  # the rule's serial kernel, inlined
+                _ELEMENT(i, g[i], x, state[0], state[1], state[2], constants, scalars)
         if bounded:
             project(x, lower, upper)
         nit += 1
@@ -237,37 +245,72 @@ def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower,
     return status, nit, f, g, nfev, carry, f_start, previous
 
 
-def make_loop(element, step_scalars):
+def make_loop(rule):
     """The compiled loop of one rule: a :func:`~numadam._cache.template_copy` of :func:`_loop`
     whose globals hold the rule's element (inlined, so that one update costs what the
-    optimizer's serial kernel costs) and its per-step scalar function."""
-    return template_copy(_loop, f"_loop_{element_name(element)}",
-                         _ELEMENT=inlined_on_cpu(element), _STEP_SCALARS=step_scalars)
+    optimizer's serial kernel costs) and its per-step scalar function reading the table; for a
+    rule with a reduction stage, its step (:func:`step_for`) inlined."""
+    name = f"_loop_{element_name(rule.element)}"
+    if rule.reduction is not None:
+        return template_copy(_loop, name, _REDUCED=True,
+                             _STEP=njit(inline="always")(step_for(rule)))
+    return template_copy(_loop, name, _REDUCED=False, _ELEMENT=inlined_on_cpu(rule.element),
+                         _STEP_SCALARS=beyond_table(jitable_step_scalars(rule)))
 
 
 def _take_step(x, g, state, constants, inputs, carry, step):
-    """Step number ``step`` from ``x`` along ``g``; returns the rule's scalar state after it.
-    (A function of its own: inlined into the generator, the rule's branches on unused state
-    vectors miscompile in Numba 0.68.)"""
+    """Step number ``step`` of an elementwise rule from ``x`` along ``g``; returns the rule's
+    scalar state after it. (A function of its own: inlined into the generator, the rule's
+    branches on unused state vectors miscompile in Numba 0.68.)"""
     scalars, carry = _STEP_SCALARS(inputs, carry, step)
     for i in range(x.shape[0]):  # the rule's serial kernel, inlined
         _ELEMENT(i, g[i], x, state[0], state[1], state[2], constants, scalars)
     return carry
 
 
-def _published_take_step(element, step_scalars):
-    """A copy of :func:`_take_step` for one rule, published under a name of this module.
+def _reduced_step(x, g, state, constants, inputs, carry, step):
+    """Step number ``step`` of a rule with a reduction stage, as the optimizer takes it
+    (:class:`~numadam.rules.Reduction`): the first pass and its sums, ``finish``, then the
+    update pass if one is due; returns the rule's scalar state after it. The loops are the
+    unchecked serial ones: the policy tested the gradient before. (Its scalars follow from the
+    sums, so there is no table.)"""
+    scalars, carry = _STEP_SCALARS(inputs, carry, step)
+    _, sum_a, sum_b = _REDUCE(x, g, state[0], state[1], state[2], state[3], constants, scalars)
+    update, scalars, carry = _FINISH(inputs, carry, step, (sum_a, sum_b))
+    if update:
+        _UPDATE(x, g, state[0], state[1], state[2], state[3], constants, scalars)
+    return carry
+
+
+def step_for(rule):
+    """A :func:`~numadam._cache.template_copy` of the step template of ``rule``, its functions in
+    its globals: an elementwise rule's :func:`_take_step`, a rule with a reduction stage's
+    :func:`_reduced_step`."""
+    name = element_name(rule.element)
+    if rule.reduction is None:
+        return template_copy(_take_step, f"_take_step_{name}",
+                             _ELEMENT=inlined_on_cpu(rule.element),
+                             _STEP_SCALARS=jitable_step_scalars(rule))
+    loops = for_reduction(rule.reduction.element, rule.element, False)
+    return template_copy(_reduced_step, f"_reduced_step_{name}",
+                         _STEP_SCALARS=jitable_step_scalars(rule),
+                         _FINISH=register_jitable(rule.reduction.finish),
+                         _REDUCE=loops.reduce_serial, _UPDATE=loops.update_serial)
+
+
+def _published_take_step(rule):
+    """The rule's step for the generator (:func:`step_for`), published under a name of this
+    module.
 
     Numba keys the driver's disk cache by the pickle of what it closes over, this function
     included; published, it pickles by reference, the same in every process, whatever Numba
     functions its globals hold (a Numba function's pickle changes from process to process)."""
-    name = f"_take_step_{element_name(element)}"
-    copy = globals()[name] = template_copy(_take_step, name, _ELEMENT=inlined_on_cpu(element),
-                                           _STEP_SCALARS=step_scalars)
+    copy = step_for(rule)
+    globals()[copy.__name__] = copy
     return register_jitable(copy)
 
 
-def make_driver(element, step_scalars):
+def make_driver(rule):
     """The lean loop's engine for one rule (:func:`numadam._loops.lean_loop`): the iteration of
     :mod:`numadam._policy` as a Numba generator that leaves each evaluation to its Python
     caller.
@@ -278,7 +321,7 @@ def make_driver(element, step_scalars):
     is left per iteration is the user's code.
     """
 
-    take_step = _published_take_step(element, step_scalars)
+    take_step = _published_take_step(rule)
 
     def driver(x, value, gradient, state, constants, inputs, carry, first_step, lower, upper,
                bounded, sign, maxiter, maxfev, gtol, ftol, xtol, return_best, outcome, last):
@@ -340,7 +383,7 @@ def make_driver(element, step_scalars):
 def driver_for(rule):
     """The rule's :func:`make_driver` generator, compiled (cached on disk)."""
     return njit(cache=True, error_model="numpy")(
-        keyed_by_sources(make_driver(rule.element, jitable_step_scalars(rule))))
+        keyed_by_sources(make_driver(rule)))
 
 
 class LoopArguments(NamedTuple):
@@ -388,14 +431,16 @@ def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol
         return None
     jac = None if jac is True else jac  # the loop's spelling of "fun returns (f, g)"
     rule = optimizer.variant.rule
-    # the table of this setting's step scalars, which the loop reads and extends (a run from
-    # a later step than 1 computes them all: the table counts from step 1)
-    table, filled = (_step_tables.table_for if optimizer.step_count == 0
-                     else _step_tables.no_table)(rule, step.inputs, step.carry)
-    scalars_like = (0.0,) * (table.shape[1] - len(step.carry))
+    inputs = step.inputs  # a rule with a reduction: its scalars follow from the sums
+    if rule.reduction is None:
+        # the table of this setting's step scalars, which the loop reads and extends (a run
+        # from a later step than 1 computes them all: the table counts from step 1)
+        table, filled = (_step_tables.table_for if optimizer.step_count == 0
+                         else _step_tables.no_table)(rule, step.inputs, step.carry)
+        inputs = (table, filled, step.inputs, (0.0,) * (table.shape[1] - len(step.carry)))
     arguments = LoopArguments(
         fun, jac, tuple(args), step.state, step.constants,
-        (table, filled, step.inputs, scalars_like), step.carry, optimizer.step_count + 1, x,
+        inputs, step.carry, optimizer.step_count + 1, x,
         lower, upper, bounded, sign, int(maxiter), gtol, ftol, xtol, bool(return_best),
         np.empty((2, x.shape[0])) if jac_out else None)
     try:
@@ -540,7 +585,7 @@ def function_type(dispatcher, argument_types):
 def _loop_source(rule):
     """The rule's loop as a Python function (its disk cache keyed by the code it inlines), its
     step scalars read from a table (:mod:`numadam._step_tables`)."""
-    return keyed_by_sources(make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
+    return keyed_by_sources(make_loop(rule))
 
 
 @functools.cache
@@ -577,7 +622,7 @@ def _bound_loop(args, state, constants, inputs, carry, first_step, x, lower, upp
 def _inlined_loop(rule):
     """The rule's loop, inlined where it is called (into :func:`_bound_loop`'s copies)."""
     return njit(inline="always")(
-        make_loop(rule.element, beyond_table(jitable_step_scalars(rule))))
+        make_loop(rule))
 
 
 def _value_key(value):

@@ -710,10 +710,11 @@ class Optimizer:
         ``(skipped, carry)``."""
         states, constants = self._state_vectors, self._constants
         skipped, sum_a, sum_b = self._reduce(param, grad, *states, constants, scalars)
-        update_scalars, carry = self._reduction.finish(self._inputs, carry, step, (sum_a, sum_b))
-        if update_scalars is not None:
-            update = self._update if skipped else self._update_all_finite
-            update(param, grad, *states, constants, update_scalars)
+        update, update_scalars, carry = self._reduction.finish(self._inputs, carry, step,
+                                                               (sum_a, sum_b))
+        if update:
+            loop = self._update if skipped else self._update_all_finite
+            loop(param, grad, *states, constants, update_scalars)
         return skipped, carry
 
     def synchronize(self) -> None:
@@ -742,15 +743,16 @@ class Optimizer:
     def compiled_step(self) -> CompiledStep | None:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
         its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
-        steps. ``None`` unless the parameters are float64 NumPy arrays, without groups."""
-        if (self.device != "cpu" or self.dtype != np.float64 or self._layout is not None
-                or self._reduction is not None):  # a reduction: the Python loop steps it
+        steps. ``None`` unless the parameters are float64 NumPy arrays, without groups. (A rule
+        with a reduction stage has no single kernel: ``kernel`` is ``None``, and the compiled
+        loops take its passes from :func:`numadam.kernels.for_reduction`.)"""
+        if self.device != "cpu" or self.dtype != np.float64 or self._layout is not None:
             return None
         from numadam import kernels
         from numadam.rules._jit import jitted_step_scalars
 
-        return CompiledStep(kernels.for_rule(self._rule.element).serial,
-                            jitted_step_scalars(self._rule), self._state_vectors,
+        kernel = None if self._reduction else kernels.for_rule(self._rule.element).serial
+        return CompiledStep(kernel, jitted_step_scalars(self._rule), self._state_vectors,
                             self._constants, self._inputs, self._carry)
 
     def advance(self, steps: int, carry: tuple) -> None:

@@ -36,7 +36,11 @@ from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
 from numadam._cache import keyed_by_sources, template_copy
-from numadam.rules import REDUCTION_BLOCK, REDUCTION_LANES, element_name, inlined_on_cpu
+from numadam.rules import element_name, inlined_on_cpu
+
+# from the module that defines them: a constant's module is in the key of the loops that
+# freeze it (numadam._cache), and the package's __init__ is in no loop's key
+from numadam.rules._rule import REDUCTION_BLOCK, REDUCTION_LANES
 
 # error_model="numpy": a division by zero yields inf/nan as in NumPy instead of raising
 # ZeroDivisionError. With Python's error model, the per-element zero test blocks SIMD

@@ -25,9 +25,8 @@ def loops(rule):
     scalars = _step_tables.jitable_step_scalars(rule)
     return {
         "kernels.py": kernels.for_rule(rule.element).serial.py_func,
-        "_compiled_loop.py": _compiled_loop.make_loop(
-            rule.element, _step_tables.beyond_table(scalars)),
-        "_compiled_loop.py (driver)": _compiled_loop.make_driver(rule.element, scalars),
+        "_compiled_loop.py": _compiled_loop.make_loop(rule),
+        "_compiled_loop.py (driver)": _compiled_loop.make_driver(rule),
         "_step_tables.py": _step_tables._make_step_table(scalars),
         "_batch_loops.py": _batch_loops.run_source(rule, False),
     }

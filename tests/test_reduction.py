@@ -38,25 +38,66 @@ def _g_jit(x):
     return 2.0 * np.arange(1.0, x.size + 1) * (x - 1.0)
 
 
-@pytest.mark.parametrize("method", REDUCING)
-def test_minimize_runs_it_in_the_python_loop_whatever_the_objective(method, monkeypatch):
-    """The lean and compiled loops cannot step it: the chooser falls back to the Python loop
-    (bitwise the optimizer class's own steps), with a plain or a jitted objective."""
+#: the capabilities of the reduction stage the loops carry: two passes (Prodigy); one fused pass,
+#: and with decoupled decay a second one (D-Adapt Adam); a first-step flag among the step
+#: scalars (DoG); sums that are means over the vector (Adafactor). Each compiles two loops of
+#: its own (lean and compiled): DoG's and Adafactor's run with -m slow (their finish and step
+#: scalars compile in the fast suite, below).
+LOOP_CASES = [pytest.param("prodigy", {}, id="prodigy"),
+              pytest.param("dadapt_adam", {}, id="dadapt_adam"),
+              pytest.param("dadapt_adam", {"weight_decay": 0.1, "decouple": True},
+                           id="dadapt_adam-decoupled"),
+              pytest.param("dog", {}, id="dog", marks=pytest.mark.slow),
+              pytest.param("adafactor", {"lr": 0.1}, id="adafactor", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("method, hyperparameters", LOOP_CASES)
+def test_every_minimize_loop_steps_it_as_the_optimizer_class(method, hyperparameters,
+                                                             monkeypatch):
+    """The compiled loop (jitted objective), the lean loop (a Python objective) and the Python
+    loop (a callback) each take the optimizer class's own steps, bitwise; a run resumed from
+    its state (``result.state``) continues it bitwise in the compiled loop too."""
     chosen = []
     choose = _minimize.choose_loop
     monkeypatch.setattr(_minimize, "choose_loop",
                         lambda *a, **k: chosen.append(choose(*a, **k)) or chosen[-1])
-    hyperparameters = START_FROM_ZERO.get(method, {})
     x0, options = np.zeros(6), dict(maxiter=300, return_best=False, **hyperparameters)
-    plain = numadam.minimize(_f, x0, method=method, jac=_g, options=options)
     jitted = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit, options=options)
-    assert chosen[0] == "python" and chosen[-1] == "python"
+    plain = numadam.minimize(_f, x0, method=method, jac=_g, options=options)
+    python = numadam.minimize(_f, x0, method=method, jac=_g, callback=lambda r: None,
+                              options=options)
+    assert chosen == ["compiled", "lean", "python"]
     opt = BY_METHOD[method].cls(x0.copy(), **hyperparameters)
     for _ in range(300):
         opt.step(_g(opt.param))
-    np.testing.assert_array_equal(plain.x, opt.param)
-    np.testing.assert_array_equal(jitted.x, opt.param)
-    assert plain.fun < 1e-3 * _f(x0)
+    for result in (jitted, plain, python):
+        np.testing.assert_array_equal(result.x, opt.param)
+        assert result.nit == 300
+        assert result.state.get("carry") == opt.state_dict().get("carry")
+    assert jitted.fun < 1e-3 * _f(x0) or hyperparameters.get("weight_decay")
+    half = numadam.minimize(_f_jit, x0, method=method, jac=_g_jit,
+                            options=dict(options, maxiter=150))
+    rest = numadam.minimize(_f_jit, half.x, method=method, jac=_g_jit,
+                            options=dict(options, maxiter=150, state=half.state))
+    np.testing.assert_array_equal(rest.x, opt.param)
+
+
+@pytest.mark.parametrize("method", REDUCING)
+def test_finish_and_step_scalars_compile_as_they_run_in_python(method):
+    """What the compiled loops call on the host's behalf: the rule's ``step_scalars`` and
+    ``finish``, compiled by Numba, give the Python functions' values, for a first step and a
+    later one, with sums that end a step early (zeros) and sums that do not."""
+    rule = BY_METHOD[method].cls.variant.rule
+    opt = BY_METHOD[method].cls(np.zeros(3))
+    inputs = opt.compiled_step().inputs
+    step_scalars = numba.njit(rule.step_scalars)
+    finish = numba.njit(rule.reduction.finish)
+    for step, carry in ((1, rule.carry), (7, tuple(0.5 + i for i in range(len(rule.carry))))):
+        scalars, carry = rule.step_scalars(inputs, carry, step)
+        assert step_scalars(inputs, carry, step) == rule.step_scalars(inputs, carry, step)
+        for sums in ((0.0, 0.0), (0.25, 3.0)):
+            assert finish(inputs, carry, step, sums) == rule.reduction.finish(inputs, carry,
+                                                                               step, sums)
 
 
 @pytest.mark.parametrize("method", REDUCING)
@@ -67,7 +108,6 @@ def test_minimize_batch_and_groups_refuse_it_by_name(method):
     x = np.zeros(6)
     with pytest.raises(NotImplementedError, match=f"{method}.*parameter groups"):
         cls([{"params": x[:2]}, {"params": x[2:], "lr": 0.5}])
-    assert cls(np.zeros(3)).compiled_step() is None
 
 
 @pytest.mark.parametrize("method", REDUCING)

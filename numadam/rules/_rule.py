@@ -339,8 +339,8 @@ class Reduction:
 
         s, carry = rule.step_scalars(inputs, carry, step)       # the first pass's scalars
         sums = reduce pass: element(i, g, param, *state, c, s) -> (a_i, b_i), summed
-        s2, carry = finish(inputs, carry, step, sums)           # None: no update pass
-        update pass: rule.element(i, g, param, *state, c, s2)   # unless s2 is None
+        update, s2, carry = finish(inputs, carry, step, sums)
+        update pass: rule.element(i, g, param, *state, c, s2)   # if update
 
     * ``element(i, g, param, state0, state1, state2, state3, c, s)``: the first pass for one
       element: it updates state vectors, and ``param`` too where the update does not need the
@@ -351,15 +351,16 @@ class Reduction:
       is called with an unsigned index; a store it makes under a condition is written as an
       unconditional store of a chosen value (a conditional store keeps LLVM from vectorizing
       the pass).
-    * ``finish(inputs, carry, step, sums)``: plain Python on the host: from the two float64
-      sums, the scalars of the update pass and the new carry. It returns ``(None, carry)``
-      where no update pass is due: the first pass updated ``param`` itself (fused), or the
-      step ends early (Prodigy's zero denominator).
+    * ``finish(inputs, carry, step, sums)``: from the two float64 sums, ``(update, scalars,
+      carry)``: whether an update pass is due, its scalars and the new carry. No update pass
+      where the first pass updated ``param`` itself (fused), or where the step ends early
+      (Prodigy's zero denominator); ``scalars`` is then a tuple of the same types, unused.
+      Plain Python that Numba compiles too (as ``step_scalars``), so one type per value.
 
     Rules with a reduction have up to four state vectors; their loops are
-    :func:`numadam.kernels.for_reduction`'s. The compiled ``minimize`` loops (lean and
-    compiled) do not run them (``minimize`` falls back to its Python loop), and
-    ``minimize_batch``, parameter groups and the GPU refuse them (see :func:`refuse`).
+    :func:`numadam.kernels.for_reduction`'s. The optimizer classes and ``minimize``'s loops
+    (Python, lean and compiled) run them; ``minimize_batch``, parameter groups and the GPU
+    refuse them (see :func:`refuse`).
     """
 
     element: Callable

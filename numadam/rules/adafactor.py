@@ -48,9 +48,9 @@ parameters, where PyTorch takes its norms in float32), in blocks of a fixed leng
 order (serial and parallel loops agree bitwise), each term divided by :math:`n` (the sums are
 the mean squares).
 
-State vector: ``variance`` (:math:`v`). The optimizer class and ``minimize``'s Python loop run
-it, on the CPU; ``minimize``'s compiled loops fall back to the Python loop, and
-``minimize_batch``, parameter groups and the GPU refuse it.
+State vector: ``variance`` (:math:`v`). The optimizer class and
+every ``minimize`` loop run it, on the CPU; ``minimize_batch``, parameter groups and the GPU
+refuse it.
 """
 
 
@@ -156,7 +156,7 @@ def finish(inputs, carry, step, sums):
     rho = min(lr, 1 / (float(step) ** 0.5))
     alpha = max(eps2, math.sqrt(sums[0])) * rho
     denom = max(1.0, math.sqrt(sums[1]) / d)
-    return (1 - lr * weight_decay, -alpha / denom), carry
+    return True, (1 - lr * weight_decay, -alpha / denom), carry
 
 
 RULE = Rule(

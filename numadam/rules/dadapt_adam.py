@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from numba.extending import register_jitable
+
 from numadam import _validation as check
 from numadam.rules._rule import (
     MAXIMIZE,
@@ -47,8 +49,8 @@ parallel loops agree bitwise; PyTorch sums in the parameters' dtype, in its own 
 State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
 ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
 ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
-``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
-Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+every ``minimize`` loop run it, on the CPU; ``minimize_batch``, parameter groups and the GPU
+refuse it.
 """
 
 HYPERPARAMETERS = {
@@ -122,6 +124,7 @@ def step_inputs(h):
             h["d0"], h["growth_rate"])
 
 
+@register_jitable
 def _step_size(inputs, d, k):
     lr, beta1, beta2 = inputs[0], inputs[1], inputs[2]
     bias_correction = 1.0
@@ -152,10 +155,10 @@ def finish(inputs, carry, step, sums):
     numerator = sqrt_beta2 * numerator + (1 - sqrt_beta2) * numerator_acum
     sk_l1 = 0.0 + 1.0 * s_norm
     if sk_l1 == 0:  # dadaptation returns before the parameters' update
-        return None, carry
+        return False, (0.0,), carry
     d_hat = numerator / ((1 - sqrt_beta2) * sk_l1)
     d = max(d, min(d_hat, d * growth_rate))
-    return ((-decay * dlr,) if decoupled else None), (d, numerator, k + 1)
+    return decoupled, (-decay * dlr,), (d, numerator, k + 1)
 
 
 RULE = Rule(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from numba.extending import register_jitable
+
 from numadam import _validation as check
 from numadam.rules._rule import MAXIMIZE, Hyperparameter, Reduction, Rule, element
 
@@ -36,8 +38,8 @@ bitwise). :math:`\lVert x_0 \rVert` is summed at the first step, from the starti
 
 State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
 ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
-``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
-Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+every ``minimize`` loop run it, on the CPU; ``minimize_batch``, parameter groups and the GPU
+refuse it.
 """
 
 #: init_step's kinds, as the codes the per-step scalars read
@@ -125,6 +127,7 @@ def step_scalars(inputs, carry, step):
     return (step == 1,), carry
 
 
+@register_jitable
 def _maximum(a, b):
     """``jnp.maximum``: the larger, NaN if either is."""
     return a if a > b or a != a else b
@@ -147,7 +150,7 @@ def finish(inputs, carry, step, sums):
     eta = max_dist / math.sqrt(sum_sq + eps)
     if step == 1 and kind == 1.0:
         eta = amount
-    return (-lr, eta), (max_dist, sum_sq)
+    return True, (-lr, eta), (max_dist, sum_sq)
 
 
 RULE = Rule(

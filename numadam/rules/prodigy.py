@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from numba.extending import register_jitable
+
 from numadam import _validation as check
 from numadam.rules._rule import (
     MAXIMIZE,
@@ -50,8 +52,8 @@ State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`), ``s`` and ``
 (:math:`\theta_0`, the starting point); carried scalars ``d``, ``d_max``, ``d_numerator``
 (:math:`r`) and ``k`` (the steps taken). ``prodigyopt``'s ``slice_p`` and ``fsdp_in_use``
 (memory and distribution options of PyTorch models) are not offered. The optimizer class and
-``minimize``'s Python loop run it, on the CPU; ``minimize``'s compiled loops fall back to the
-Python loop, and ``minimize_batch``, parameter groups and the GPU refuse it.
+every ``minimize`` loop run it, on the CPU; ``minimize_batch``, parameter groups and the GPU
+refuse it.
 """
 
 
@@ -140,6 +142,7 @@ def step_inputs(h):
             h["growth_rate"], h["use_bias_correction"], h["safeguard_warmup"])
 
 
+@register_jitable
 def _step_size(inputs, d, k):
     """``dlr``: ``d lr`` times the bias correction of step ``k + 1``."""
     lr, beta1, beta2 = inputs[0], inputs[1], inputs[2]
@@ -170,14 +173,14 @@ def finish(inputs, carry, step, sums):
     delta = 0.0 + (d / d0) * dlr * dot
     denominator = 0.0 + s_norm
     if denominator == 0:  # prodigyopt returns before the parameters' pass
-        return None, carry
+        return False, (0.0, 0.0, 0.0, 0.0), carry
     numerator = numerator * beta3 + delta
     d_hat = d_coef * numerator / denominator
     if d == d0:
         d = max(d, d_hat)
     d_max = max(d_max, d_hat)
     d = min(d_max, d * growth_rate)
-    return (d * eps, -decay * dlr, -dlr, -dlr * d), (d, d_max, numerator, k + 1)
+    return True, (d * eps, -decay * dlr, -dlr, -dlr * d), (d, d_max, numerator, k + 1)
 
 
 RULE = Rule(
