@@ -85,19 +85,20 @@ STATE = ("p0",)
 
 
 @element
-def _gradient(i, g, param, c):
+def _gradient(g, p, c):
+    """The gradient the rule steps along, from the parameter's value ``p`` (as Prodigy's)."""
     sign, weight_decay, decayed = c
     g = g * sign
     if decayed:
-        g = g + weight_decay * param[i]
+        g = g + weight_decay * p
     return g
 
 
 @element
 def reduce(i, g, param, p0, unused1, unused2, unused3, c, s):
     """``((x0 - x)^2, g^2)``, or ``(x^2, g^2)`` at the first step (for the heuristic)."""
-    g = _gradient(i, g, param, c)
     p = param[i]
+    g = _gradient(g, p, c)
     if s[0]:  # the first step
         return p * p, g * g
     difference = p0[i] - p
@@ -107,8 +108,8 @@ def reduce(i, g, param, p0, unused1, unused2, unused3, c, s):
 @element
 def update(i, g, param, p0, unused1, unused2, unused3, c, s):
     neg_lr, eta = s
-    g = _gradient(i, g, param, c)
-    param[i] = param[i] + neg_lr * (eta * g)
+    p = param[i]
+    param[i] = p + neg_lr * (eta * _gradient(g, p, c))
 
 
 def constants(h, to_dtype):

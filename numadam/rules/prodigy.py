@@ -86,11 +86,14 @@ STATE_INVARIANTS = (nonnegative("exp_avg_sq"),)
 
 
 @element
-def _gradient(i, g, param, c):
+def _gradient(g, p, c):
+    """The gradient the rule steps along, from the parameter's value ``p`` (a value, not the
+    vector and an index: an array passed to a nested element kept its reference counting in
+    the serial loops, an atomic operation per element)."""
     sign, l2 = c[0], c[1]
     g = g * sign
     if l2 != 0:
-        g = g + l2 * param[i]
+        g = g + l2 * p
     return g
 
 
@@ -99,8 +102,9 @@ def reduce(i, g, param, exp_avg, exp_avg_sq, s_vector, p0, c, s):
     """The first pass: the moments and ``s`` updated; returns ``(g (p0 - p), |s|)``."""
     beta1, beta2, beta3 = c[2], c[3], c[4]
     m_coef, v_coef, s_coef = s
-    g = _gradient(i, g, param, c)
-    dot = g * (p0[i] - param[i])
+    p = param[i]
+    g = _gradient(g, p, c)
+    dot = g * (p0[i] - p)
     m = exp_avg[i]
     exp_avg[i] = m * beta1 + m_coef * g if c[6] else m  # beta1 > 0; stored either way (Reduction)
     exp_avg_sq[i] = exp_avg_sq[i] * beta2 + v_coef * g * g
@@ -120,7 +124,7 @@ def update(i, g, param, exp_avg, exp_avg_sq, s_vector, p0, c, s):
     if c[6]:
         p = p + neg_dlr * (exp_avg[i] / denom)
     else:
-        g = _gradient(i, g, param, c)  # param unchanged: the L2 and the decay exclude each other
+        g = _gradient(g, param[i], c)  # param unchanged: the L2 and the decay exclude each other
         p = p + neg_dlr_d * (g / denom)
     param[i] = p
 
