@@ -467,11 +467,11 @@ def _reduce_block(param, grad, state0, state1, state2, state3, c, s, start, stop
 def _reduce_serial(param, grad, state0, state1, state2, state3, c, s):
     c, s = _in_dtype_of(c, param), _in_dtype_of(s, param)
     n = param.shape[0]
+    lanes_a, lanes_b = np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES)
     skipped = 0
     total_a = 0.0
     total_b = 0.0
     for k in range((n + REDUCTION_BLOCK - 1) // REDUCTION_BLOCK):
-        lanes_a, lanes_b = np.empty(REDUCTION_LANES), np.empty(REDUCTION_LANES)
         bad, sum_a, sum_b = _REDUCE_BLOCK(param, grad, state0, state1, state2, state3, c, s,
                                           k * REDUCTION_BLOCK,
                                           min(n, (k + 1) * REDUCTION_BLOCK), lanes_a, lanes_b)
