@@ -570,7 +570,7 @@ def dog(param, grad, state, *, lr, init_step, eps, weight_decay, maximize):
 def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maximize):
     """One Adafactor step in place, as ``torch.optim.Adafactor`` on a 1-D parameter (the
     unfactored second moment), its root mean squares from float64 sums in the blocked order of
-    the terms divided by ``n`` (as the kernels take them)."""
+    the terms scaled by ``1 / n`` (as the kernels take them)."""
     dtype = param.dtype.type
     n = param.size
     grad = -grad if maximize else grad
@@ -581,12 +581,13 @@ def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maxi
         eps1 = float(np.finfo(param.dtype).eps)
     one_minus_beta2_t = float(step) ** beta2_decay
     rho_t = min(lr, 1 / (float(step) ** 0.5))
-    rms = math.sqrt(_blocked_sum((param * param).astype(np.float64) / n))
+    rms = math.sqrt(_blocked_sum((param * param).astype(np.float64) * (1.0 / n)))
     alpha = max(eps2, rms) * rho_t
     if weight_decay != 0:
         param *= dtype(1 - lr * weight_decay)
     variance = state["variance"]
     variance[:] = _lerp(variance, grad * grad, one_minus_beta2_t)
     update = (dtype(1) / np.sqrt(np.maximum(variance, dtype(eps1 * eps1)))) * grad
-    denom = max(1.0, math.sqrt(_blocked_sum((update * update).astype(np.float64) / n)) / d)
+    denom = max(1.0, math.sqrt(_blocked_sum((update * update).astype(np.float64) * (1.0 / n)))
+                / d)
     param += dtype(-alpha / denom) * update
