@@ -207,7 +207,6 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if tol is not None:
         options.setdefault("gtol", tol)
     cls, scalars, per_problem, settings = batch_settings(method, options, B)
-    refuse(cls.variant.rule, "minimize_batch")  # a reduction's sums are per problem: not yet
     gtol, ftol, xtol = (tolerance(k, settings[k]) for k in ("gtol", "ftol", "xtol"))
     any_tolerance = gtol is not None or ftol is not None or xtol is not None
     maxiter = count("maxiter", settings["maxiter"], BATCH_OPTIONS["maxiter"])  # as minimize
@@ -267,6 +266,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
     callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
     form = choose_form(settings, fun, jac, callback)
+    if form != "jitted":  # the vectorized forms step rows of the matrix: no per-row sums yet
+        refuse(rule, "minimize_batch's vectorized form (a fun and jac not both jitted, finite "
+                     "differences or a callback; a jitted pair runs it)")
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
     if form == "jitted":
@@ -279,13 +281,15 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         setting_carries = float_rows([step.carry for step in compiled])
         # a resumed run computes every step's scalars: the table counts from step 1 and the
         # rule's initial carry
-        tables = np.empty((len(compiled), 0 if resumed else table_steps(cap, len(compiled), B),
-                           len(scalars_like) + setting_carries.shape[1]))
-        step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
-                         tables)
+        # (a rule with a reduction has none: its steps' scalars follow from the sums)
+        rows = 0 if resumed or rule.reduction else table_steps(cap, len(compiled), B)
+        tables = np.empty((len(compiled), rows, len(scalars_like) + setting_carries.shape[1]))
+        if rows:
+            step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
+                             tables)
         filled = np.array([tables.shape[1]])  # every row, read only (the problems run at once)
         arguments = RunArguments(
-            fun, None if jac is True else jac, args, batch_args, *state, constants,
+            fun, None if jac is True else jac, args, batch_args, *(*state, None)[:4], constants,
             compiled[0].constants, inputs, compiled[0].inputs, tables, filled, scalars_like,
             carries, compiled[0].carry, setting, X, lower, upper, bounded, sign, int(cap),
             *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1, last,
@@ -383,6 +387,7 @@ class RunArguments(NamedTuple):
     S0: Any
     S1: Any
     S2: Any
+    S3: Any
     constants: np.ndarray
     constants_like: tuple
     inputs: np.ndarray

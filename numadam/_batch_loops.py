@@ -139,24 +139,31 @@ def table_steps(maxiter, settings, B):
     return int(min(maxiter, TABLE_ROWS_PER_PROBLEM * B // settings, TABLE_ROWS_MAX))
 
 
-#: The rule's minimize loop that :func:`_run` calls for each problem, set in each copy's own
-#: globals (see :func:`run_source`).
+#: The rule's minimize loop that :func:`_run` calls for each problem, and whether the rule has
+#: a reduction stage (its steps' scalars follow from sums: no table; four state slots), set in
+#: each copy's own globals (see :func:`run_source`).
 _LOOP = None
+_REDUCED = False
 
 
-def _run(fun, jac, args, batch_args, S0, S1, S2, constants, constants_like, inputs, inputs_like,
-         tables, filled, scalars_like, carries, carry_like, setting, X, lower, upper, bounded,
-         sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev, F_start,
+def _run(fun, jac, args, batch_args, S0, S1, S2, S3, constants, constants_like, inputs,
+         inputs_like, tables, filled, scalars_like, carries, carry_like, setting, X, lower, upper,
+         bounded, sign, maxiter, gtol, ftol, xtol, return_best, status, nit, F, G, nfev, F_start,
          first_steps, last, buffers, start, stop):
     """Every problem's compiled minimize loop: problems ``start`` to ``stop`` (:func:`spread`
-    runs blocks of the batch on threads of their own, the GIL released)."""
+    runs blocks of the batch on threads of their own, the GIL released). Its state and inputs
+    as minimize's loop takes them for the rule (a constant branch: Numba types one)."""
     for b in range(start, stop):
         k = setting[b]
+        if _REDUCED:
+            state = (row_of(S0, b), row_of(S1, b), row_of(S2, b), row_of(S3, b))
+            rule_inputs = tuple_like(inputs[k], inputs_like)
+        else:
+            state = (row_of(S0, b), row_of(S1, b), row_of(S2, b))
+            rule_inputs = (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like)
         result = _LOOP(
-            fun, jac, rows_of(batch_args, b) + args,
-            (row_of(S0, b), row_of(S1, b), row_of(S2, b)),
-            tuple_like(constants[k], constants_like),
-            (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like),
+            fun, jac, rows_of(batch_args, b) + args, state,
+            tuple_like(constants[k], constants_like), rule_inputs,
             tuple_like(carries[b], carry_like),
             first_steps[b], X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol,
             xtol, return_best, row_of(buffers, b))
@@ -199,7 +206,8 @@ def run_source(rule, specialize):
     with the loop in its globals."""
     loop = (_compiled_loop.loop_for if specialize else _compiled_loop.cached_loop_for)(rule)
     return keyed_by_sources(template_copy(
-        _run, f"_run_{rule.name}_{'specialized' if specialize else 'cached'}", _LOOP=loop))
+        _run, f"_run_{rule.name}_{'specialized' if specialize else 'cached'}", _LOOP=loop,
+        _REDUCED=rule.reduction is not None))
 
 
 @functools.cache

@@ -100,10 +100,35 @@ def test_finish_and_step_scalars_compile_as_they_run_in_python(method):
                                                                                step, sums)
 
 
+@pytest.mark.parametrize("method, hyperparameters", LOOP_CASES)
+def test_the_jitted_batch_equals_separate_minimize_runs_bitwise(method, hyperparameters, rng):
+    """minimize_batch's jitted form runs each problem's compiled loop with its own state and
+    carry: every row is minimize's answer for it, with a per-problem hyperparameter (lr, or
+    Prodigy's and D-Adapt Adam's d0), and a batch resumed from its state continues bitwise."""
+    X0 = rng.standard_normal((4, 6))
+    name = "d0" if method in ("prodigy", "dadapt_adam") else "lr"
+    values = np.array([1e-6, 1e-3, 1e-2, 1e-1] if name == "d0" else [0.05, 0.1, 0.2, 0.4])
+    options = dict(maxiter=120, return_best=False, **hyperparameters)
+    batch = numadam.minimize_batch(_f_jit, X0, method=method, jac=_g_jit,
+                                   options=dict(options, **{name: values}))
+    assert batch.compiled
+    for b in range(4):
+        alone = numadam.minimize(_f_jit, X0[b], method=method, jac=_g_jit,
+                                 options=dict(options, **{name: values[b]}))
+        np.testing.assert_array_equal(batch.x[b], alone.x)
+        assert batch.nit[b] == alone.nit and batch.fun[b] == alone.fun
+    half = numadam.minimize_batch(_f_jit, X0, method=method, jac=_g_jit,
+                                  options=dict(options, maxiter=60, **{name: values}))
+    rest = numadam.minimize_batch(_f_jit, half.x, method=method, jac=_g_jit,
+                                  options=dict(options, maxiter=60, state=half.state,
+                                               **{name: values}))
+    np.testing.assert_array_equal(rest.x, batch.x)
+
+
 @pytest.mark.parametrize("method", REDUCING)
-def test_minimize_batch_and_groups_refuse_it_by_name(method):
+def test_the_vectorized_batch_and_groups_refuse_it_by_name(method):
     cls = BY_METHOD[method].cls
-    with pytest.raises(NotImplementedError, match=f"{method}.*minimize_batch"):
+    with pytest.raises(NotImplementedError, match=f"{method}.*minimize_batch's vectorized form"):
         numadam.minimize_batch(_f, np.zeros((3, 4)), method=method, jac=_g)
     x = np.zeros(6)
     with pytest.raises(NotImplementedError, match=f"{method}.*parameter groups"):

@@ -358,9 +358,10 @@ class Reduction:
       Plain Python that Numba compiles too (as ``step_scalars``), so one type per value.
 
     Rules with a reduction have up to four state vectors; their loops are
-    :func:`numadam.kernels.for_reduction`'s. The optimizer classes and ``minimize``'s loops
-    (Python, lean and compiled) run them; ``minimize_batch``, parameter groups and the GPU
-    refuse them (see :func:`refuse`).
+    :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops
+    (Python, lean and compiled) and ``minimize_batch``'s jitted form (each problem's compiled
+    loop) run them; the batch's vectorized form, parameter groups and the GPU refuse them (see
+    :func:`refuse`).
     """
 
     element: Callable
