@@ -84,6 +84,7 @@ from numadam._policy import (
 from numadam._step_tables import (
     beyond_table,
     in_table,
+    jitable_finish,
     jitable_step_scalars,
     store_tuple,
     table_row,
@@ -294,7 +295,7 @@ def step_for(rule):
     loops = for_reduction(rule.reduction.element, rule.element, False)
     return template_copy(_reduced_step, f"_reduced_step_{name}",
                          _STEP_SCALARS=jitable_step_scalars(rule),
-                         _FINISH=register_jitable(rule.reduction.finish),
+                         _FINISH=jitable_finish(rule),
                          _REDUCE=loops.reduce_serial, _UPDATE=loops.update_serial)
 
 

@@ -41,6 +41,12 @@ def jitable_step_scalars(rule):
     return register_jitable(rule.step_scalars)
 
 
+@functools.cache
+def jitable_finish(rule):
+    """The ``finish`` of a rule with a reduction stage, registered with Numba once."""
+    return register_jitable(rule.reduction.finish)
+
+
 def tuple_like(row, like):
     """The values of the 1-D float array ``row`` as a tuple like ``like``: as long, each value
     in the type of ``like``'s (a flag such as SGD's ``nesterov`` back to a bool)."""
