@@ -68,6 +68,7 @@ from numadam._batch_loops import (
     float_rows,
     initial_state,
     per_problem_steps,
+    reduced_step,
     specialized_run,
     spread,
     table_steps,
@@ -97,7 +98,6 @@ from numadam._resume import batch_state, continue_best_rows, load_batch_state
 from numadam._step_tables import step_table
 from numadam._validation import flag
 from numadam.callbacks import ProgressBar, chain
-from numadam.rules import refuse
 
 __all__ = ["choose_form", "minimize_batch", "summary"]
 
@@ -266,9 +266,6 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
     callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
     form = choose_form(settings, fun, jac, callback)
-    if form != "jitted":  # the vectorized forms step rows of the matrix: no per-row sums yet
-        refuse(rule, "minimize_batch's vectorized form (a fun and jac not both jitted, finite "
-                     "differences or a callback; a jitted pair runs it)")
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
     if form == "jitted":
@@ -317,7 +314,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                 for step in steps:
                     step.lr = schedule(k)
                 return float_rows([step.compiled_step().constants for step in steps])
-        vectorized_loop(objective, compiled[0].kernel, compiled[0].step_scalars, state,
+        # a rule with a reduction stage: its whole step per row, its sums over the row
+        kernel, step_scalars = ((compiled[0].kernel, compiled[0].step_scalars)
+                                if rule.reduction is None else (reduced_step(rule), None))
+        vectorized_loop(objective, kernel, step_scalars, state,
                         constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
                         compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
                         sign, maxiter, maxfev, *tolerances, callback, every, return_best,

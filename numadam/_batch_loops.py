@@ -276,6 +276,33 @@ def update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_l
             project(x, lower[b], upper[b])
 
 
+@njit(parallel=True, error_model="numpy")
+def reduced_update_rows(active, take_step, S0, S1, S2, S3, constants, constants_like, inputs,
+                        inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded,
+                        nit, step_counts):
+    """:func:`update_rows` for a rule with a reduction stage: each active problem's whole step,
+    its sums over its own row (``take_step``: the rule's :func:`reduced_step`)."""
+    for j in prange(active.shape[0]):
+        b = active[j]
+        k = setting[b]
+        x = X[b]
+        carry = take_step(x, G[b], (row_of(S0, b), row_of(S1, b), row_of(S2, b), row_of(S3, b)),
+                          tuple_like(constants[k], constants_like),
+                          tuple_like(inputs[k], inputs_like), tuple_like(carries[b], carry_like),
+                          step_counts[b] + nit[b] + 1)
+        store_tuple(carries[b], carry)
+        if bounded:
+            project(x, lower[b], upper[b])
+
+
+@functools.cache
+def reduced_step(rule):
+    """The step of a rule with a reduction stage as minimize's loops take it
+    (:func:`numadam._compiled_loop.step_for`), compiled on its own: what
+    :func:`reduced_update_rows` calls for each row."""
+    return njit(error_model="numpy")(_compiled_loop.step_for(rule))
+
+
 def accept_rows(active, X, F_new, G_new, previous, F, G, nit, status, ftol, xtol, sign,
                 return_best, best_key, best_F, best_X, best_G):
     """After evaluating the active problems at their new points: the policy's tests, row by
@@ -342,9 +369,14 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
             break
         if constants_at is not None:  # the active problems have all taken as many steps
             constants = constants_at(int(nit[active[0]]))
-        update_rows(active, kernel, step_scalars, *state, constants, constants_like, inputs,
-                    inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
-                    step_counts)
+        if step_scalars is None:  # a rule with a reduction stage: ``kernel`` is its whole step
+            reduced_update_rows(active, kernel, *(*state, None)[:4], constants, constants_like,
+                                inputs, inputs_like, carries, carry_like, setting, X, G, lower,
+                                upper, bounded, nit, step_counts)
+        else:
+            update_rows(active, kernel, step_scalars, *state, constants, constants_like,
+                        inputs, inputs_like, carries, carry_like, setting, X, G, lower, upper,
+                        bounded, nit, step_counts)
         F_new, G_new = objective(X[active], active)
         stepped = active
         compiled_pass(accept_rows)(active, X, F_new, G_new, previous, F, G, nit, status, ftol,

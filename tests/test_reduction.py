@@ -125,11 +125,32 @@ def test_the_jitted_batch_equals_separate_minimize_runs_bitwise(method, hyperpar
     np.testing.assert_array_equal(rest.x, batch.x)
 
 
+def _rows_f(X):
+    return np.sum(np.arange(1.0, X.shape[1] + 1) * (X - 1.0) ** 2, axis=1)
+
+
+def _rows_g(X):
+    return 2.0 * np.arange(1.0, X.shape[1] + 1) * (X - 1.0)
+
+
+@pytest.mark.parametrize("method, hyperparameters", LOOP_CASES)
+def test_the_vectorized_batch_equals_separate_minimize_runs_bitwise(method, hyperparameters,
+                                                                    rng):
+    """minimize_batch's vectorized form (a Python ``fun`` of the rows) takes each problem's
+    whole step on its row, its sums over the row: every row is minimize's answer for it."""
+    X0 = rng.standard_normal((4, 6))
+    options = dict(maxiter=120, return_best=False, **hyperparameters)
+    batch = numadam.minimize_batch(_rows_f, X0, method=method, jac=_rows_g, options=options)
+    assert not batch.compiled
+    for b in range(4):
+        alone = numadam.minimize(_f, X0[b], method=method, jac=_g, options=options)
+        np.testing.assert_array_equal(batch.x[b], alone.x)
+        assert batch.nit[b] == alone.nit and batch.fun[b] == alone.fun
+
+
 @pytest.mark.parametrize("method", REDUCING)
-def test_the_vectorized_batch_and_groups_refuse_it_by_name(method):
+def test_parameter_groups_refuse_it_by_name(method):
     cls = BY_METHOD[method].cls
-    with pytest.raises(NotImplementedError, match=f"{method}.*minimize_batch's vectorized form"):
-        numadam.minimize_batch(_f, np.zeros((3, 4)), method=method, jac=_g)
     x = np.zeros(6)
     with pytest.raises(NotImplementedError, match=f"{method}.*parameter groups"):
         cls([{"params": x[:2]}, {"params": x[2:], "lr": 0.5}])

@@ -359,9 +359,8 @@ class Reduction:
 
     Rules with a reduction have up to four state vectors; their loops are
     :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops
-    (Python, lean and compiled) and ``minimize_batch``'s jitted form (each problem's compiled
-    loop) run them; the batch's vectorized form, parameter groups and the GPU refuse them (see
-    :func:`refuse`).
+    (Python, lean and compiled) and ``minimize_batch`` (each problem's step on its own row, in
+    both forms) run them; parameter groups and the GPU refuse them (see :func:`refuse`).
     """
 
     element: Callable

@@ -49,8 +49,8 @@ order (serial and parallel loops agree bitwise), each term divided by :math:`n` 
 the mean squares).
 
 State vector: ``variance`` (:math:`v`). The optimizer class and
-every ``minimize`` loop run it, on the CPU, and ``minimize_batch`` with a jitted ``fun`` and
-``jac``; the batch's vectorized form, parameter groups and the GPU refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
+groups and the GPU refuse it.
 """
 
 

@@ -38,8 +38,8 @@ bitwise). :math:`\lVert x_0 \rVert` is summed at the first step, from the starti
 
 State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
 ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
-every ``minimize`` loop run it, on the CPU, and ``minimize_batch`` with a jitted ``fun`` and
-``jac``; the batch's vectorized form, parameter groups and the GPU refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
+groups and the GPU refuse it.
 """
 
 #: init_step's kinds, as the codes the per-step scalars read
