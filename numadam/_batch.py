@@ -68,7 +68,7 @@ from numadam._batch_loops import (
     float_rows,
     initial_state,
     per_problem_steps,
-    reduced_step,
+    row_step,
     specialized_run,
     spread,
     table_steps,
@@ -286,7 +286,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                              tables)
         filled = np.array([tables.shape[1]])  # every row, read only (the problems run at once)
         arguments = RunArguments(
-            fun, None if jac is True else jac, args, batch_args, *(*state, None)[:4], constants,
+            fun, None if jac is True else jac, args, batch_args, *state, constants,
             compiled[0].constants, inputs, compiled[0].inputs, tables, filled, scalars_like,
             carries, compiled[0].carry, setting, X, lower, upper, bounded, sign, int(cap),
             *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1, last,
@@ -314,14 +314,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                 for step in steps:
                     step.lr = schedule(k)
                 return float_rows([step.compiled_step().constants for step in steps])
-        # a rule with a reduction stage: its whole step per row, its sums over the row
-        kernel, step_scalars = ((compiled[0].kernel, compiled[0].step_scalars)
-                                if rule.reduction is None else (reduced_step(rule), None))
-        vectorized_loop(objective, kernel, step_scalars, state,
-                        constants, compiled[0].constants, inputs, compiled[0].inputs, carries,
-                        compiled[0].carry, setting, X, F, G, nit, status, lower, upper, bounded,
-                        sign, maxiter, maxfev, *tolerances, callback, every, return_best,
-                        F_start, step_counts, last, constants_at)
+        vectorized_loop(objective, row_step(rule), state, constants, compiled[0].constants,
+                        inputs, compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G,
+                        nit, status, lower, upper, bounded, sign, maxiter, maxfev, *tolerances,
+                        callback, every, return_best, F_start, step_counts, last, constants_at)
         nfev, njev = objective.nfev, objective.njev
     if bar is not None:
         bar.close()

@@ -85,7 +85,8 @@ def float_rows(tuples):
 
 def initial_state(steps, index, X):
     """Each state vector of the rule for every problem, shape (B, n), initialised as each
-    problem's optimizer initialises it (None when the rule does not use it)."""
+    problem's optimizer initialises it (None when the rule does not use it): four slots, as
+    many as a rule has at most (an elementwise rule's step reads the first three)."""
     first = steps[0]
     rule = first.variant.rule
     every = {**first.hyperparameters, **first.variant.fixed}
@@ -98,7 +99,7 @@ def initial_state(steps, index, X):
         else:
             initial = np.array([step.state[name][0] for step in steps])[index]
             vectors.append(np.array(np.broadcast_to(initial[:, None], X.shape)))  # writeable
-    return tuple(vectors + [None] * (3 - len(vectors)))
+    return tuple(vectors + [None] * (4 - len(vectors)))
 
 
 def rows_of(arrays, b):
@@ -257,31 +258,12 @@ def gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
 
 
 @njit(parallel=True, error_model="numpy")
-def update_rows(active, kernel, step_scalars, S0, S1, S2, constants, constants_like, inputs,
-                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
-                 step_counts):
+def update_rows(active, take_step, S0, S1, S2, S3, constants, constants_like, inputs,
+                inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
+                step_counts):
     """One step of every active problem (its own step count, scalars and carry), then the
-    projection on its box: the optimizer's update and ``np.clip``, row by row."""
-    for j in prange(active.shape[0]):
-        b = active[j]
-        k = setting[b]
-        scalars, carry = step_scalars(tuple_like(inputs[k], inputs_like),
-                                      tuple_like(carries[b], carry_like),
-                                      step_counts[b] + nit[b] + 1)
-        x = X[b]
-        kernel(x, G[b], row_of(S0, b), row_of(S1, b), row_of(S2, b),
-               tuple_like(constants[k], constants_like), scalars)
-        store_tuple(carries[b], carry)
-        if bounded:
-            project(x, lower[b], upper[b])
-
-
-@njit(parallel=True, error_model="numpy")
-def reduced_update_rows(active, take_step, S0, S1, S2, S3, constants, constants_like, inputs,
-                        inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded,
-                        nit, step_counts):
-    """:func:`update_rows` for a rule with a reduction stage: each active problem's whole step,
-    its sums over its own row (``take_step``: the rule's :func:`reduced_step`)."""
+    projection on its box: the optimizer's update and ``np.clip``, row by row. ``take_step``:
+    the rule's step (:func:`row_step`; a rule with a reduction stage sums over its row)."""
     for j in prange(active.shape[0]):
         b = active[j]
         k = setting[b]
@@ -296,10 +278,9 @@ def reduced_update_rows(active, take_step, S0, S1, S2, S3, constants, constants_
 
 
 @functools.cache
-def reduced_step(rule):
-    """The step of a rule with a reduction stage as minimize's loops take it
-    (:func:`numadam._compiled_loop.step_for`), compiled on its own: what
-    :func:`reduced_update_rows` calls for each row."""
+def row_step(rule):
+    """The rule's step as minimize's loops take it (:func:`numadam._compiled_loop.step_for`),
+    compiled on its own: what :func:`update_rows` calls for each row."""
     return njit(error_model="numpy")(_compiled_loop.step_for(rule))
 
 
@@ -333,16 +314,17 @@ def compiled_pass(function):
     """``function`` (:func:`gtol_stops` or :func:`accept_rows`) compiled in parallel and cached
     on disk, keyed by the code it inlines (the policy's primitives); compiled when first used,
     so that ``import numadam`` pays nothing for it. (:func:`update_rows` takes the rule's
-    kernel as an argument: a function taking a dispatcher cannot be cached on disk.)"""
+    step as an argument: a function taking a dispatcher cannot be cached on disk.)"""
     return njit(cache=True, parallel=True, error_model="numpy")(keyed_by_sources(function))
 
 
-def vectorized_loop(objective, kernel, step_scalars, state, constants, constants_like, inputs,
-                    inputs_like, carries, carry_like, setting, X, F, G, nit, status, lower,
-                    upper, bounded, sign, maxiter, maxfev, gtol, ftol, xtol, callback, every,
-                    return_best, F_start, step_counts, last, constants_at=None):
+def vectorized_loop(objective, take_step, state, constants, constants_like, inputs, inputs_like,
+                    carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
+                    sign, maxiter, maxfev, gtol, ftol, xtol, callback, every, return_best,
+                    F_start, step_counts, last, constants_at=None):
     """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
-    (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call.
+    (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call, the rule
+    stepping each row with ``take_step`` (:func:`row_step`).
     Tolerances and ``maxfev`` as the policy takes them (negative: not requested).
     ``constants_at(k)``: the settings' constants for step ``k`` (a learning-rate schedule:
     ``method="spsa"``'s gain), where they change from step to step."""
@@ -369,14 +351,8 @@ def vectorized_loop(objective, kernel, step_scalars, state, constants, constants
             break
         if constants_at is not None:  # the active problems have all taken as many steps
             constants = constants_at(int(nit[active[0]]))
-        if step_scalars is None:  # a rule with a reduction stage: ``kernel`` is its whole step
-            reduced_update_rows(active, kernel, *(*state, None)[:4], constants, constants_like,
-                                inputs, inputs_like, carries, carry_like, setting, X, G, lower,
-                                upper, bounded, nit, step_counts)
-        else:
-            update_rows(active, kernel, step_scalars, *state, constants, constants_like,
-                        inputs, inputs_like, carries, carry_like, setting, X, G, lower, upper,
-                        bounded, nit, step_counts)
+        update_rows(active, take_step, *state, constants, constants_like, inputs, inputs_like,
+                    carries, carry_like, setting, X, G, lower, upper, bounded, nit, step_counts)
         F_new, G_new = objective(X[active], active)
         stepped = active
         compiled_pass(accept_rows)(active, X, F_new, G_new, previous, F, G, nit, status, ftol,
@@ -414,7 +390,7 @@ def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_ou
         step = steps[setting[b]]
         every = {**step.hyperparameters, **step.variant.fixed}
         constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
-        loops.serial(X[b], X[b], *(row_of(S, b) for S in state), constants, ())
+        loops.serial(X[b], X[b], *(row_of(S, b) for S in state[:3]), constants, ())
         if bounded:  # the evaluation point extrapolates past the iterates, out of the box
             project(X[b], lower[b], upper[b])
     if jitted:

@@ -318,7 +318,7 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
         X[:] = iterate
     elif rule.modes and mode != next(iter(rule.modes)):  # evaluation points: to train mode
         train = kernels.for_rule(rule.modes[next(iter(rule.modes))]).serial
-        rows = [None if matrix is None else matrix for matrix in vectors]
+        rows = vectors[:3]  # a rule with modes is elementwise: three state slots
         for b in range(B):
             step = steps[setting[b]]
             every = {**step.hyperparameters, **step.variant.fixed}
