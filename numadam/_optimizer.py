@@ -213,11 +213,8 @@ class Optimizer:
         self._backend = backend = backend_for(params)
         self.device = backend.device
         self._reduction = rule.reduction
-        if rule.reduction is not None:
-            if backend.device != "cpu":
-                refuse(rule, "the GPU (numadam.cuda)")
-            if layout is not None:
-                refuse(rule, "an optimizer with parameter groups")
+        if rule.reduction is not None and layout is not None:
+            refuse(rule, "an optimizer with parameter groups")
         self._param = backend.parameter_vector("params", params)
         self._param_owns_memory = isinstance(self._param, np.ndarray) and self._param.base is None
         self.dtype = self._param.dtype
@@ -328,14 +325,10 @@ class Optimizer:
         checked = self._check_finite is True
         n = self._param.shape[0]
         self._threads = self._threaded and n >= kernels.PARALLEL_THRESHOLD
-        if self._reduction is not None:  # the CPU's loops of a rule with a reduction stage
+        if self._reduction is not None:  # the two passes of a rule with a reduction stage
             self._kernel = None
-            self._reduce, self._update = kernels.for_reduction(
-                self._reduction.element, self._rule.element, checked).choose(n, self._threaded)
-            # where the first pass skipped nothing, the update pass has nothing to skip: the
-            # unchecked loop, which does not read the gradient a second time only to test it
-            self._update_all_finite = kernels.for_reduction(
-                self._reduction.element, self._rule.element, False).choose(n, self._threaded)[1]
+            self._reduce, self._update, self._update_all_finite = self._backend.reduction(
+                self._rule, n, checked, self._threaded)
             return
         self._kernel = self._backend.update(self._rule, n, checked=checked,
                                             reports=self._reports if checked else None,

@@ -1314,8 +1314,8 @@ class Prodigy(Optimizer, variant="Prodigy"):
     (:math:`\theta_0`, the starting point); carried scalars ``d``, ``d_max``, ``d_numerator``
     (:math:`r`) and ``k`` (the steps taken). ``prodigyopt``'s ``slice_p`` and ``fsdp_in_use``
     (memory and distribution options of PyTorch models) are not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-    groups and the GPU refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+    class and ``minimize``) on the GPU; parameter groups refuse it.
 
     Parameters
     ----------
@@ -1436,8 +1436,8 @@ class DAdaptAdam(Optimizer, variant="DAdaptAdam"):
     State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
     ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
     ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-    groups and the GPU refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+    class and ``minimize``) on the GPU; parameter groups refuse it.
 
     Parameters
     ----------
@@ -1542,8 +1542,8 @@ class DoG(Optimizer, variant="DoG"):
 
     State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
     ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-    groups and the GPU refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+    class and ``minimize``) on the GPU; parameter groups refuse it.
 
     Parameters
     ----------
@@ -1632,8 +1632,8 @@ class Adafactor(Optimizer, variant="Adafactor"):
     the mean squares).
 
     State vector: ``variance`` (:math:`v`). The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-    groups and the GPU refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+    class and ``minimize``) on the GPU; parameter groups refuse it.
 
     Parameters
     ----------

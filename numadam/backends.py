@@ -108,6 +108,18 @@ class CPUBackend:
         return kernels.for_rule(rule.element).choose(n, checked, threads)
 
     @staticmethod
+    def reduction(rule, n, checked, threads=True):
+        """The two passes of ``rule``, which has a reduction stage, for ``n`` elements:
+        ``(reduce, update, update_unchecked)``, called with the loops' arguments and four
+        state slots (see :class:`numadam.kernels.ReductionLoops`). ``update_unchecked`` is for
+        a step whose first pass skipped nothing: it does not read the gradient a second time
+        only to test it."""
+        loops = kernels.for_reduction(rule.reduction.element, rule.element, checked)
+        reduce, update = loops.choose(n, threads)
+        unchecked = kernels.for_reduction(rule.reduction.element, rule.element, False)
+        return reduce, update, unchecked.choose(n, threads)[1]
+
+    @staticmethod
     def nonfinite_reports():
         """Where counts of skipped entries wait for the host: none here (known at once)."""
         return None

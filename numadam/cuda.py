@@ -36,7 +36,9 @@ tensor's device for a torch tensor (whose interface names none), a Numba device 
 ``array.bind(stream)``). So a step is ordered after the work that produced its gradient without
 the host waiting for it: foreign arrays are wrapped with ``as_cuda_array(sync=False)``.
 
-No step waits for the GPU, the default ``check_finite=True`` included: the kernel adds the count
+No step waits for the GPU (but those of the rules with a reduction stage, whose step size
+follows from sums over the vector: see :class:`_Reduction`), the default
+``check_finite=True`` included: the kernel adds the count
 of the non-finite entries it skipped to a counter on the device, an asynchronous copy on the same
 stream brings it to pinned host memory and an event marks its arrival; a later step (or
 ``Optimizer.synchronize()``) reads it once the event has passed, without waiting
@@ -501,10 +503,21 @@ _inlined_on_gpu = _rule.inlined_by(
     lambda function: cuda.jit(device=True, inline="always")(function))
 
 
+def _slots(element, present):
+    """``element`` and the slot functions of ``present`` (see :func:`_kernel_for`), as the
+    kernels call them: under the simulator the Python functions, compiled the copies
+    numba-cuda inlines before it types the kernel."""
+    slots = tuple(_present if used else _absent for used in present)
+    if _simulated():
+        return element, slots
+    return _inlined_on_gpu(element), tuple(_inlined_on_gpu(slot) for slot in slots)
+
+
 @functools.cache
 def _kernel_for(element, present):
     """The kernel of the rule whose element function is ``element``, for the state slots
-    flagged in ``present`` (three bools).
+    flagged in ``present`` (three bools; four for a rule with a reduction stage, whose
+    elements take four state vectors).
 
     A kernel argument cannot be ``None`` (numba-cuda's launch refuses to pack it), yet the
     element compiles away the code of an absent state vector only when it receives ``None``.
@@ -512,10 +525,10 @@ def _kernel_for(element, present):
     which slots hold a vector, turns it back into ``None`` at compile time: one kernel per
     pattern of state vectors, none of which takes a ``none`` argument.
     """
-    slot0, slot1, slot2 = (_present if used else _absent for used in present)
-    if not _simulated():  # compiled: the copies numba-cuda inlines before it types the kernel
-        element, slot0, slot1, slot2 = (_inlined_on_gpu(function)
-                                        for function in (element, slot0, slot1, slot2))
+    element, slots = _slots(element, present)
+    if len(present) == 4:
+        return _four_slot_kernel(element, *slots)
+    slot0, slot1, slot2 = slots
 
     @_kernel
     def update(param, grad, state0, state1, state2, c, s, skipped, checked):
@@ -534,9 +547,91 @@ def _kernel_for(element, present):
     return update
 
 
-def _launch_arguments(element, param, grad, states, c, s, skipped, checked):
+def _four_slot_kernel(element, slot0, slot1, slot2, slot3):
+    """:func:`_kernel_for`'s update kernel for an element of four state vectors (the update
+    pass of a rule with a reduction stage)."""
+
+    @_kernel
+    def update(param, grad, state0, state1, state2, state3, c, s, skipped, checked):
+        vector0, vector1 = slot0(state0), slot1(state1)
+        vector2, vector3 = slot2(state2), slot3(state3)
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        bad = 0
+        for i in range(start, param.shape[0], stride):
+            g = grad[i]
+            if not checked or g - g == 0:
+                element(i, g, param, vector0, vector1, vector2, vector3, c, s)
+            else:
+                bad += 1
+        if bad:
+            cuda.atomic.add(skipped, 0, bad)
+
+    return update
+
+
+@functools.cache
+def _reduce_kernel_for(element, present):
+    """The first pass of a rule with a reduction stage: its reduction's ``element`` run on
+    every entry (four state slots flagged in ``present``, as :func:`_kernel_for`), its two
+    terms summed per block of :data:`~numadam.rules.REDUCTION_BLOCK` entries into
+    ``partial[k]``, in the order of the CPU loops (:func:`numadam.kernels.for_reduction`).
+
+    A GPU block takes a CPU block at a time (grid-stride over the blocks): lane ``j`` of
+    :data:`~numadam.rules.REDUCTION_LANES` adds the block's entries ``j, j + lanes, ...`` from
+    0.0 in float64 (a thread per lane with 256 threads, the launch's shape; a thread takes
+    several lanes in smaller blocks), then thread 0 adds the lanes in order. The host adds the
+    blocks' sums in block order (:class:`_Reduction`), so the sums are the CPU's bit for bit,
+    and the float64 additions are exact roundings on any device: a real GPU differs from the
+    CPU only by the elements' contracted multiply-adds (see the module docstring).
+    """
+    element, (slot0, slot1, slot2, slot3) = _slots(element, present)
+    lanes, block = _rule.REDUCTION_LANES, _rule.REDUCTION_BLOCK
+
+    @_kernel
+    def reduce(param, grad, state0, state1, state2, state3, c, s, skipped, checked, partial):
+        vector0, vector1 = slot0(state0), slot1(state1)
+        vector2, vector3 = slot2(state2), slot3(state3)
+        sums = cuda.shared.array((2, lanes), np.float64)
+        thread, threads = cuda.threadIdx.x, cuda.blockDim.x
+        n = param.shape[0]
+        bad = 0
+        for k in range(cuda.blockIdx.x, (n + block - 1) // block, cuda.gridDim.x):
+            start = k * block
+            stop = min(n, start + block)
+            for lane in range(thread, lanes, threads):
+                sum_a = np.float64(0.0)
+                sum_b = np.float64(0.0)
+                for i in range(start + lane, stop, lanes):
+                    g = grad[i]
+                    if not checked or g - g == 0:  # skip NaN and inf when checked
+                        a, b = element(i, g, param, vector0, vector1, vector2, vector3, c, s)
+                        sum_a += np.float64(a)
+                        sum_b += np.float64(b)
+                    else:
+                        bad += 1
+                sums[0, lane] = sum_a
+                sums[1, lane] = sum_b
+            cuda.syncthreads()
+            if thread == 0:
+                total_a = np.float64(0.0)
+                total_b = np.float64(0.0)
+                for lane in range(lanes):
+                    total_a += sums[0, lane]
+                    total_b += sums[1, lane]
+                partial[k, 0] = total_a
+                partial[k, 1] = total_b
+            cuda.syncthreads()  # the lanes are read before the next block writes them
+        if bad:
+            cuda.atomic.add(skipped, 0, bad)
+
+    return reduce
+
+
+def _launch_arguments(element, param, grad, states, c, s, skipped, checked,
+                      kernel_for=None):
     """``(kernel, arguments)`` of one update: the CPU loops' arguments as the kernel of
-    :func:`_kernel_for` takes them.
+    :func:`_kernel_for` takes them (or of ``kernel_for``, called alike: a reduction's first
+    pass, :func:`_reduce_kernel_for`, which takes the blocks' sums after these).
 
     An absent state vector (``None``) is replaced by the parameter vector, an array of the right
     dtype and layout that the kernel never touches (it sees ``None`` there). Scalars are handed
@@ -548,7 +643,8 @@ def _launch_arguments(element, param, grad, states, c, s, skipped, checked):
     to_dtype = param.dtype.type
     c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
     s = tuple(to_dtype(v) for v in s)
-    return _kernel_for(element, present), (param, grad, *states, c, s, skipped, checked)
+    kernel = (_kernel_for if kernel_for is None else kernel_for)(element, present)
+    return kernel, (param, grad, *states, c, s, skipped, checked)
 
 
 def _event():
@@ -667,6 +763,65 @@ class _Update:
         return 0
 
 
+class _Reduction:
+    """The host launchers of the two passes of a rule with a reduction stage, with the CPU
+    loops' arguments and results (see :class:`numadam.kernels.ReductionLoops`): ``reduce``
+    returns ``(skipped, sum_a, sum_b)``, ``update`` returns 0.
+
+    The step's update scalars follow from the sums on the host (the rule's ``finish``), so the
+    first pass waits for the GPU: the blocks' sums (16 bytes per 4,096 entries) and the count
+    of skipped entries come to pinned host memory, where the blocks' sums are added in block
+    order, as the CPU loops add them. That one wait per step is what a rule with a global
+    quantity costs (prodigyopt and dadaptation read theirs with ``.item()``). The buffers are
+    made once per optimizer: a step allocates nothing on the device.
+    """
+
+    def __init__(self, rule, n, checked):
+        cuda = require()
+        self.reduce_element, self.update_element = rule.reduction.element, rule.element
+        self.checked = checked
+        blocks = max(1, -(-n // _rule.REDUCTION_BLOCK))
+        self._partial = cuda.device_array((blocks, 2), np.float64)
+        self._arrived = cuda.pinned_array((blocks + 1, 2), np.float64)
+        self._arrived[0] = 0.0  # a row of zeros first: each total starts at 0.0, as the CPU's
+        self._counter = cuda.to_device(np.zeros(1, np.int64))  # never reset: read its increase
+        self._count = cuda.pinned_array(1, np.int64)
+        self._count[0] = self._read = 0
+        self._unused = cuda.device_array(1, np.int64)  # the update pass's count (known already)
+
+    def reduce(self, param, grad, state0, state1, state2, state3, c, s):
+        n = param.shape[0]
+        if not n:
+            return 0, 0.0, 0.0
+        stream = launch_stream(grad)
+        kernel, arguments = _launch_arguments(
+            self.reduce_element, param, grad, (state0, state1, state2, state3), c, s,
+            self._counter, self.checked, kernel_for=_reduce_kernel_for)
+        blocks = -(-n // _rule.REDUCTION_BLOCK)
+        threads = min(THREADS_PER_BLOCK, _rule.REDUCTION_LANES)
+        kernel[(min(blocks, _max_blocks()), threads, stream)](*arguments, self._partial)
+        self._partial[:blocks].copy_to_host(self._arrived[1:blocks + 1], stream=stream)
+        if self.checked:
+            self._counter.copy_to_host(self._count, stream=stream)
+        stream.synchronize()
+        # np.add.accumulate adds in order down the axis (no pairwise summation)
+        sum_a, sum_b = np.add.accumulate(self._arrived[:blocks + 1], axis=0)[-1]
+        skipped, self._read = int(self._count[0]) - self._read, int(self._count[0])
+        return skipped, float(sum_a), float(sum_b)
+
+    def update(self, param, grad, state0, state1, state2, state3, c, s, checked=None):
+        n = param.shape[0]
+        if n:
+            kernel, arguments = _launch_arguments(
+                self.update_element, param, grad, (state0, state1, state2, state3), c, s,
+                self._unused, self.checked if checked is None else checked)
+            kernel[(*_grid(n), launch_stream(grad))](*arguments)
+        return 0
+
+    def update_unchecked(self, param, grad, state0, state1, state2, state3, c, s):
+        return self.update(param, grad, state0, state1, state2, state3, c, s, checked=False)
+
+
 _scratch = {}  # device -> (counter, its pinned host copy, [its value when last read])
 _scratch_lock = threading.Lock()
 
@@ -746,6 +901,11 @@ class CUDABackend:
         return _Update(rule.element, checked, reports)
 
     @staticmethod
+    def reduction(rule, n, checked, threads=True):
+        loops = _Reduction(rule, n, checked)
+        return loops.reduce, loops.update, loops.update_unchecked
+
+    @staticmethod
     def nonfinite_reports():
         return NonFiniteReports()
 
@@ -809,8 +969,6 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
     for dtype in map(np.dtype, dtypes):
         for variant in VARIANTS:
             rule = variant.rule
-            if rule.reduction is not None:  # refused on the GPU (numadam.rules.refuse)
-                continue
             name = variant.class_name or rule.class_name
             cls = getattr(numadam, name)
             for options, changed in _settings(variant):
@@ -822,8 +980,13 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                 param, states = optimizer._param, optimizer._state_vectors
                 present = tuple(vector is not None for vector in states)
                 settings = ", ".join(f"{key}={value!r}" for key, value in changed.items())
-                updates = [(f"{name}({settings})", rule.element, optimizer._constants,
-                            optimizer._step_scalars(optimizer._inputs, optimizer._carry, 1)[0])]
+                scalars = optimizer._step_scalars(optimizer._inputs, optimizer._carry, 1)[0]
+                updates = [(f"{name}({settings})", rule.element, optimizer._constants, scalars)]
+                if rule.reduction is not None:  # the first pass, then the update's scalars
+                    updates.insert(0, (f"{name}({settings}).reduce", rule.reduction.element,
+                                       optimizer._constants, scalars))
+                    updates[1] = (*updates[1][:3], rule.reduction.finish(
+                        optimizer._inputs, optimizer._carry, 1, (1.0, 1.0))[1])
                 every = optimizer._all_hyperparameters()
                 updates += [(f"{name}({settings}).{mode}()", element,
                              rule.mode_constants(mode, every, optimizer._to_dtype), ())
@@ -832,8 +995,12 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                     if (element, present, dtype) in seen:
                         continue
                     seen.add((element, present, dtype))
-                    kernel, arguments = _launch_arguments(element, param, param, states, c, s,
-                                                          skipped, True)
+                    first_pass = rule.reduction is not None and element is rule.reduction.element
+                    kernel, arguments = _launch_arguments(
+                        element, param, param, states, c, s, skipped, True,
+                        kernel_for=_reduce_kernel_for if first_pass else None)
+                    if first_pass:  # the blocks' sums
+                        arguments += (np.zeros((1, 2)),)
                     launches.append((f"{label} {dtype}", kernel, arguments))
         vector = np.zeros(1, dtype)
         launches += [(f"fill {dtype}", _fill, (vector, dtype.type(0))),
@@ -927,7 +1094,8 @@ def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
 
     Each rule's update once per pattern of state vectors its settings allow (Adam with and
     without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
-    not, ...), each mode switch, and the helper kernels (``fill``, ``copy``,
+    not, ...), each mode switch, the first pass of each rule with a reduction stage
+    (``"Prodigy().reduce float32"``), and the helper kernels (``fill``, ``copy``,
     ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
     launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
     'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs

@@ -124,8 +124,9 @@ ROWS = [
 
 BY_METHOD = {row.method: row for row in ROWS}
 
-#: the rows without a reduction stage: what every target runs (the GPU, minimize's compiled
-#: loops, minimize_batch and ZeRO-1 refuse a rule whose step needs sums over the whole vector)
+#: the rows without a reduction stage: what every target runs (ZeRO-1 and parameter groups
+#: refuse a rule whose step needs sums over the whole vector; the tests of the other targets
+#: check the reduction rules on their own, where they need longer vectors or other steps)
 ELEMENTWISE_ROWS = [row for row in ROWS if row.cls.variant.rule.reduction is None]
 ELEMENTWISE = tuple(row.method for row in ELEMENTWISE_ROWS)
 

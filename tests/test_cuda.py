@@ -29,7 +29,8 @@ import pytest
 import numadam
 import numadam.cuda as nc
 from numadam import kernels
-from tests.rule_table import ELEMENTWISE_ROWS, ReferenceRun, all_cases, covering_cases
+from numadam.rules import _rule
+from tests.rule_table import ROWS, ReferenceRun, all_cases, covering_cases
 
 SIMULATED = nc._simulated()
 N = 103  # odd, not a multiple of the block size
@@ -82,8 +83,7 @@ DTYPES = [np.float32, np.float64]
 
 @needs_cuda
 @pytest.mark.parametrize("row, options, dtype",
-                         covering_cases({"dtype": DTYPES}, shift=3, strength=1,
-                                        rows=ELEMENTWISE_ROWS))
+                         covering_cases({"dtype": DTYPES}, shift=3, strength=1))
 def test_cuda_kernel_matches_reference(row, options, dtype, rng):
     """Option combinations of each rule that hold every option value and both dtypes
     (tests/rule_table.py's covering_cases): STEPS steps of random gradients through an optimizer
@@ -96,7 +96,7 @@ def test_cuda_kernel_matches_reference(row, options, dtype, rng):
 @needs_cuda
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("row, options", all_cases(ELEMENTWISE_ROWS))
+@pytest.mark.parametrize("row, options", all_cases())
 def test_cuda_kernel_matches_reference_whole_grid(row, options, dtype, rng):
     """The long version of test_cuda_kernel_matches_reference: every option combination."""
     _check_against_reference_and_cpu(row, options, dtype, rng)
@@ -129,6 +129,62 @@ def _check_against_reference_and_cpu(row, options, dtype, rng):
         np.testing.assert_array_equal(x_gpu, x_cpu)
         for name, vector in saved.items():
             np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+
+
+REDUCTION_ROWS = [row for row in ROWS if row.cls.variant.rule.reduction is not None]
+
+
+@needs_cuda
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the simulator's g - g
+@pytest.mark.parametrize("row", REDUCTION_ROWS, ids=lambda row: row.method)
+def test_reduction_sums_over_blocks_in_the_cpu_order(row, rng, monkeypatch):
+    """A rule with a reduction stage over two blocks of ``REDUCTION_BLOCK`` entries (the
+    second partial) that one GPU block strides over, with non-finite gradient entries at a
+    block's and a lane row's edges: the first pass's sums are the CPU loops' (bitwise, so the
+    steps are, under the simulator), the same entries are skipped and counted, and the carry
+    agrees. ``test_reduction_sums_with_a_thread_per_lane`` runs the launch's real shape."""
+    monkeypatch.setattr(nc, "BLOCKS_PER_MULTIPROCESSOR", 1)
+    dtype = np.float32 if REDUCTION_ROWS.index(row) % 2 else np.float64
+    _check_reduction_against_cpu(row, dtype, _rule.REDUCTION_BLOCK + 103, rng)
+
+
+@needs_cuda
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_reduction_sums_with_a_thread_per_lane(rng, monkeypatch):
+    """The launch's shape on a GPU, a thread per lane (the test above runs several lanes per
+    thread, to keep the simulator fast)."""
+    monkeypatch.setattr(nc, "THREADS_PER_BLOCK", 256)
+    _check_reduction_against_cpu(REDUCTION_ROWS[0], np.float32, 300, rng, steps=1)
+
+
+def _check_reduction_against_cpu(row, dtype, n, rng, steps=2):
+    x0 = rng.standard_normal(n).astype(dtype)
+    x_cpu = x0.copy()
+    gpu, cpu = row.cls(_on_device(x0), **row.sample), row.cls(x_cpu, **row.sample)
+    bad = [0, _rule.REDUCTION_LANES - 1, n - 1] if n < _rule.REDUCTION_BLOCK else [
+        _rule.REDUCTION_BLOCK - 1, _rule.REDUCTION_BLOCK, n - 1]
+    for step in range(steps):
+        grad = rng.standard_normal(n).astype(dtype)
+        if step == steps - 1:
+            grad[bad] = [np.nan, np.inf, -np.inf]
+        errors = []
+        for optimizer, g in ((gpu, _on_device(grad)), (cpu, grad)):
+            try:
+                optimizer.step(g)
+            except numadam.NonFiniteGradientError as error:
+                errors.append(str(error))
+        assert len(errors) == (2 if step == steps - 1 else 0)
+        assert len(set(errors)) <= 1  # the same count, for the same step
+    x_gpu = nc.to_host(gpu.param)
+    np.testing.assert_array_equal(x_gpu[bad], x_cpu[bad])
+    assert gpu.step_count == cpu.step_count == steps
+    if SIMULATED:
+        np.testing.assert_array_equal(x_gpu, x_cpu)
+        assert gpu._carry == cpu._carry
+        for name, vector in gpu.state_dict()["state"].items():
+            np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+    else:
+        np.testing.assert_allclose(x_gpu, x_cpu, rtol=TOLERANCE[dtype], atol=0)
 
 
 @needs_cuda
@@ -179,11 +235,13 @@ MAKERS = [
     lambda x: numadam.AdamW(x, lr=1e-2),
     lambda x: numadam.RMSProp(x, centered=True, momentum=0.5),
     lambda x: numadam.SGD(x, lr=1e-2, momentum=0.9, nesterov=True),
+    lambda x: numadam.Prodigy(x, d0=1e-3, weight_decay=0.1),  # a reduction: carry and p0
 ]
+MAKER_IDS = ["adam", "adamw", "rmsprop", "sgd", "prodigy"]
 
 
 @needs_cuda
-@pytest.mark.parametrize("make", MAKERS, ids=["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_state_lives_on_the_device(make, dtype):
     opt = make(_on_device(np.zeros(N, dtype)))
@@ -193,7 +251,7 @@ def test_state_lives_on_the_device(make, dtype):
 
 
 @needs_cuda
-@pytest.mark.parametrize("make", MAKERS, ids=["adam", "adamw", "rmsprop", "sgd"])
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
 def test_save_and_restore_round_trip(make, rng):
     """state_dict() brings the state to the host; load_state_dict() puts it back on the device,
     and the run goes on as if never interrupted. The saved state is interchangeable with a CPU
@@ -555,7 +613,7 @@ def test_benchmark_without_a_gpu_says_so_and_exits_0():
 
 
 @needs_cuda
-@pytest.mark.parametrize("method", ["adam", "rmsprop", "nesterov"])
+@pytest.mark.parametrize("method", ["adam", "rmsprop", "nesterov", "prodigy"])
 def test_minimize_runs_the_update_on_the_gpu(method):
     from scipy.optimize import rosen, rosen_der
 

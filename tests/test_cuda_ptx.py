@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from numadam.rules import VARIANTS
-from tests.rule_table import ELEMENTWISE_ROWS
+from tests.rule_table import ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPUTE_CAPABILITIES = [(8, 0), (9, 0)]
@@ -103,17 +103,17 @@ def _ptx(compiled, dtype, cc):
 
 def _expected_kernels():
     """How many distinct kernels one dtype needs, from the tests' own option grids: per rule,
-    one update kernel for each pattern of state vectors its options reach, plus its mode
-    switches; plus the helpers."""
+    one update kernel for each pattern of state vectors its options reach (and one first pass
+    for a rule with a reduction stage), plus its mode switches; plus the helpers."""
     patterns = {}
-    for row in ELEMENTWISE_ROWS:
+    for row in ROWS:
         rule = row.cls.variant.rule
         for options in row.cases():
             optimizer = row.cls(np.zeros(1), **options)
             present = tuple(vector is not None for vector in optimizer._state_vectors)
             patterns.setdefault(rule, set()).add(present)
-    return (sum(len(found) + len(rule.modes) for rule, found in patterns.items())
-            + len(HELPERS))
+    return (sum(len(found) * (1 if rule.reduction is None else 2) + len(rule.modes)
+                for rule, found in patterns.items()) + len(HELPERS))
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -124,11 +124,11 @@ def test_every_kernel_compiles(compiled, dtype, cc):
     ptx = _ptx(compiled, dtype, cc)
     assert len(ptx) == _expected_kernels()
     assert set(ptx) == set(compiled[dtype]["signatures"])
-    for variant in VARIANTS:  # each rule by the name of its class (none with a reduction)
-        if variant.rule.reduction is not None:
-            assert not any(label.startswith(variant.rule.class_name + "(") for label in ptx)
-            continue
+    for variant in VARIANTS:  # each rule by the name of its class
         assert any(label.startswith(variant.rule.class_name + "(") for label in ptx)
+        if variant.rule.reduction is not None:
+            assert any(label.startswith(variant.rule.class_name + "(")
+                       and label.endswith(f").reduce {dtype}") for label in ptx)
     target = f".target sm_{cc[0]}{cc[1]}"
     for label, code in ptx.items():
         assert label.endswith(" " + dtype)
@@ -138,10 +138,16 @@ def test_every_kernel_compiles(compiled, dtype, cc):
 @pytest.mark.parametrize("cc", COMPUTE_CAPABILITIES, ids=lambda cc: f"cc{cc[0]}{cc[1]}")
 def test_float32_kernels_use_no_float64(compiled, cc):
     """No ``.f64`` instruction (arithmetic, conversion, load) in a float32 kernel: arithmetic in
-    an element stays in the dtype of its inputs (see numadam.rules._rule)."""
-    promoted = [label for label, code in _ptx(compiled, "float32", cc).items()
-                if re.search(r"\.f64\b", code)]
+    an element stays in the dtype of its inputs (see numadam.rules._rule). The first passes of
+    the rules with a reduction stage are the exception by design: they add their terms in
+    float64, as the CPU loops do (``add.f64``, which this checks they hold)."""
+    ptx = _ptx(compiled, "float32", cc)
+    promoted = [label for label, code in ptx.items()
+                if re.search(r"\.f64\b", code) and not label.endswith(").reduce float32")]
     assert promoted == []
+    first_passes = [code for label, code in ptx.items() if label.endswith(").reduce float32")]
+    assert first_passes and all("add.f64" in code or "add.rn.f64" in code
+                                for code in first_passes)
 
 
 @pytest.mark.slow

@@ -360,7 +360,8 @@ class Reduction:
     Rules with a reduction have up to four state vectors; their loops are
     :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops
     (Python, lean and compiled) and ``minimize_batch`` (each problem's step on its own row, in
-    both forms) run them; parameter groups and the GPU refuse them (see :func:`refuse`).
+    both forms) run them, and so does the GPU (:mod:`numadam.cuda`, the same order of sums);
+    parameter groups and ZeRO-1 refuse them (see :func:`refuse`).
     """
 
     element: Callable

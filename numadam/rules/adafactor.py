@@ -49,8 +49,8 @@ order (serial and parallel loops agree bitwise), each term divided by :math:`n` 
 the mean squares).
 
 State vector: ``variance`` (:math:`v`). The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-groups and the GPU refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+class and ``minimize``) on the GPU; parameter groups refuse it.
 """
 
 
@@ -119,7 +119,7 @@ def reduce(i, g, param, variance, unused1, unused2, unused3, c, s):
     variance[i] = v
     u = _direction(g, v, c)
     p = param[i]
-    scale = 1.0 / param.shape[0]
+    scale = np.float64(1.0) / param.shape[0]  # float64 under the CUDA simulator too
     return (p * p) * scale, (u * u) * scale
 
 

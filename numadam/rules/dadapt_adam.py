@@ -49,8 +49,8 @@ parallel loops agree bitwise; PyTorch sums in the parameters' dtype, in its own 
 State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
 ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
 ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU; parameter
-groups and the GPU refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
+class and ``minimize``) on the GPU; parameter groups refuse it.
 """
 
 HYPERPARAMETERS = {
