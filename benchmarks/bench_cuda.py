@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_cuda.py                          # n = 1e6, 1e7, 1e8; both dtypes
     python benchmarks/bench_cuda.py --sizes 10000000         # other sizes
     python benchmarks/bench_cuda.py --threads-per-block 512 --blocks-per-sm 16   # grid tuning
+    python benchmarks/bench_cuda.py --rules Prodigy,DAdaptAdam,DoG,Adafactor   # + those rules
 
 Without a GPU (or under ``NUMBA_ENABLE_CUDASIM=1``) it says so and exits with status 0
 (``--allow-simulator`` runs it on the simulator anyway, to check the script: its times mean
@@ -22,8 +23,11 @@ Host syncs per step are counted over the timed steps: for numadam, every call th
 host wait for the GPU (a copy to or from the host without a stream, a ``synchronize`` of a
 stream, an event or the device), found by wrapping those calls; for torch, the synchronizing
 operations ``torch.cuda.set_sync_debug_mode("warn")`` reports. The timing's own event
-synchronization is not counted. Targets (issue 26): no host sync per step; numadam's Adam at least
-85% of the copy's bandwidth, and at least PyTorch's fused Adam at n = 1e8.
+synchronization is not counted. ``--rules`` adds the default step of other optimizer classes
+(the rules with a reduction stage wait once a step for their sums: 1 host sync), with their time
+over Adam's default step in the "x torch" column's place (below 1: slower than Adam; their GB/s
+is Adam's bytes over their time). Targets (issue 26): no host sync per step; numadam's Adam at
+least 85% of the copy's bandwidth, and at least PyTorch's fused Adam at n = 1e8.
 """
 
 from __future__ import annotations
@@ -153,9 +157,10 @@ def size_label(n):
     return f"10^{power}" if 10**power == n else f"{n:,}"
 
 
-def bench_size(n, dtype, steps, repeats, cuda, syncs, simulated):
+def bench_size(n, dtype, steps, repeats, cuda, syncs, simulated, rules=()):
     """``(copy row, [numadam rows], torch row)``; a row is ``(label, s/step, bytes/s, syncs per
-    step)``."""
+    step)``; the numadam rows are Adam's three modes, then the default step of each class named
+    in ``rules``."""
     record, synchronize = numba_events(cuda, syncs)
     itemsize = np.dtype(dtype).itemsize
 
@@ -169,8 +174,10 @@ def bench_size(n, dtype, steps, repeats, cuda, syncs, simulated):
     g = nc.to_device((rng.standard_normal(n) * 1e-2).astype(dtype))
     adam_bytes = ADAM_VECTORS * n * itemsize
     ours = []
-    for check_finite in (True, False, "before"):
-        opt = numadam.Adam(x, lr=1e-6, check_finite=check_finite)
+    runs = [("Adam", {"lr": 1e-6, "check_finite": check}) for check in (True, False, "before")]
+    runs += [(name, {}) for name in rules]
+    for name, options in runs:
+        opt = getattr(numadam, name)(x, **options)
         blocking, timed = [], []
 
         def run(opt=opt):
@@ -184,8 +191,9 @@ def bench_size(n, dtype, steps, repeats, cuda, syncs, simulated):
 
         t = event_time(run, steps, repeats, counted_record, synchronize)
         opt.synchronize()
-        ours.append((f"numadam Adam, check_finite={check_finite!r}", t, adam_bytes / t,
-                     sum(blocking) / sum(timed)))
+        label = (f"numadam {name}, check_finite={options['check_finite']!r}" if options
+                 else f"numadam {name}")
+        ours.append((label, t, adam_bytes / t, sum(blocking) / sum(timed)))
         del opt
     synchronize()
     x = g = None
@@ -214,9 +222,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--threads-per-block", type=int, default=nc.THREADS_PER_BLOCK)
     parser.add_argument("--blocks-per-sm", type=int, default=nc.BLOCKS_PER_MULTIPROCESSOR)
+    parser.add_argument("--rules", default="",
+                        help="comma-separated optimizer classes to time beside Adam")
     parser.add_argument("--allow-simulator", action="store_true",
                         help="run on the CUDA simulator (checks the script; times mean nothing)")
     args = parser.parse_args(argv)
+    rules = [name.strip() for name in args.rules.split(",") if name.strip()]
+    unknown = [name for name in rules if not isinstance(getattr(numadam, name, None), type)]
+    if unknown:
+        parser.error(f"--rules: not optimizer classes of numadam: {', '.join(unknown)}")
 
     simulated = nc._simulated()
     if simulated and not args.allow_simulator:
@@ -250,10 +264,12 @@ def main(argv=None):
             print("|---:|---|---:|---:|---:|---:|---:|")
             for n in (int(float(size)) for size in args.sizes.split(",")):
                 copy, ours, theirs = bench_size(n, dtype, args.steps, args.repeats, cuda, syncs,
-                                                simulated)
+                                                simulated, rules)
                 copy_rate = copy[2]
-                rows = [(copy, "")] + [(row, f"{theirs[1] / row[1]:.2f}" if theirs else "")
-                                       for row in ours] + ([(theirs, "")] if theirs else [])
+                adam, others = ours[:3], ours[3:]
+                rows = ([(copy, "")] + [(row, f"{theirs[1] / row[1]:.2f}" if theirs else "")
+                                        for row in adam] + ([(theirs, "")] if theirs else [])
+                        + [(row, f"{adam[0][1] / row[1]:.2f} Adam") for row in others])
                 for (label, t, rate, per_step), ratio in rows:
                     per_step = "" if per_step is None else f"{per_step:g}"
                     print(f"| {size_label(n)} | {label} | {t * 1e3:.3f} | {rate / 1e9:.0f} | "

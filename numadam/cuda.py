@@ -782,8 +782,9 @@ class _Reduction:
         self.checked = checked
         blocks = max(1, -(-n // _rule.REDUCTION_BLOCK))
         self._partial = cuda.device_array((blocks, 2), np.float64)
-        self._arrived = cuda.pinned_array((blocks + 1, 2), np.float64)
-        self._arrived[0] = 0.0  # a row of zeros first: each total starts at 0.0, as the CPU's
+        self._arrived = cuda.pinned_array((blocks, 2), np.float64)
+        # the blocks' sums after a row of zeros: each total starts at 0.0, as the CPU's does
+        self._terms, self._totals = np.zeros((blocks + 1, 2)), np.empty((blocks + 1, 2))
         self._counter = cuda.to_device(np.zeros(1, np.int64))  # never reset: read its increase
         self._count = cuda.pinned_array(1, np.int64)
         self._count[0] = self._read = 0
@@ -800,12 +801,13 @@ class _Reduction:
         blocks = -(-n // _rule.REDUCTION_BLOCK)
         threads = min(THREADS_PER_BLOCK, _rule.REDUCTION_LANES)
         kernel[(min(blocks, _max_blocks()), threads, stream)](*arguments, self._partial)
-        self._partial[:blocks].copy_to_host(self._arrived[1:blocks + 1], stream=stream)
+        self._partial.copy_to_host(self._arrived, stream=stream)
         if self.checked:
             self._counter.copy_to_host(self._count, stream=stream)
         stream.synchronize()
+        self._terms[1:] = self._arrived
         # np.add.accumulate adds in order down the axis (no pairwise summation)
-        sum_a, sum_b = np.add.accumulate(self._arrived[:blocks + 1], axis=0)[-1]
+        sum_a, sum_b = np.add.accumulate(self._terms, axis=0, out=self._totals)[-1]
         skipped, self._read = int(self._count[0]) - self._read, int(self._count[0])
         return skipped, float(sum_a), float(sum_b)
 

@@ -164,6 +164,27 @@ def test_other_modes_allocate_nothing_per_step(check_finite, host_calls, rng):
     assert len(host_calls["copy_to_host"]) == waits
 
 
+@pytest.mark.parametrize("check_finite", [True, False])
+def test_a_reduction_step_waits_once_for_its_sums(check_finite, host_calls, rng):
+    """A rule with a reduction stage (Prodigy): its step size follows from sums over the
+    vector, so the step waits once, on the gradient's stream, for the blocks' sums (and the
+    count of skipped entries, when checked) copied on that stream; both passes go to it; no
+    allocation, no copy to the device."""
+    x0 = rng.standard_normal(N)
+    opt = numadam.Prodigy(nc.to_device(x0), check_finite=check_finite)
+    grads = [ForeignGpuArray(rng.standard_normal(N), stream=7) for _ in range(3)]
+    opt.step(grads[0])
+    host_calls["clear"]()
+    for g in grads[1:]:
+        opt.step(g)
+    assert host_calls["allocate"] == [] and host_calls["copy_to_device"] == []
+    stream = nc._external_stream(7)
+    assert [name for name, _ in host_calls["launch"]] == ["reduce", "update"] * 2
+    assert all(configuration[2] is stream for _, configuration in host_calls["launch"])
+    assert host_calls["copy_to_host"] == [stream] * (2 + 2 * check_finite)
+    assert len(host_calls["synchronize"]) == 2
+
+
 def _launch_streams(host_calls):
     return [configuration[2] if len(configuration) > 2 else None
             for name, configuration in host_calls["launch"] if name == "update"]
@@ -311,7 +332,8 @@ def test_rprop_state_starts_at_lr_on_the_device(rng):
 def test_benchmark_counts_host_syncs_on_the_simulator(capsys):
     """benchmarks/bench_cuda.py end to end on the simulator (``--allow-simulator``; its times
     mean nothing): its count of host syncs per step is 0 for the default step and without the
-    check, 1 for ``check_finite="before"`` (which must wait for its count)."""
+    check, 1 for ``check_finite="before"`` (which must wait for its count) and for a rule with a
+    reduction stage (which waits for its sums)."""
     import importlib.util
     from pathlib import Path
 
@@ -321,12 +343,13 @@ def test_benchmark_counts_host_syncs_on_the_simulator(capsys):
     spec.loader.exec_module(bench)
     assert bench.main(["--allow-simulator", "--sizes", "24", "--dtypes", "float32",
                        "--steps", "2", "--repeats", "1", "--threads-per-block", "8",
-                       "--blocks-per-sm", "1"]) == 0
+                       "--blocks-per-sm", "1", "--rules", "Prodigy"]) == 0
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines()
-            if "numadam Adam" in line and line.startswith("|")]
+            if "numadam " in line and line.startswith("|")]
     syncs = {row[2].strip(): row[6].strip() for row in rows}
     assert syncs == {"numadam Adam, check_finite=True": "0",
                      "numadam Adam, check_finite=False": "0",
-                     "numadam Adam, check_finite='before'": "1"}
+                     "numadam Adam, check_finite='before'": "1",
+                     "numadam Prodigy": "1"}  # its sums
     # the counting wrappers are gone
     assert "wrapper" not in getattr(type(nc.zeros(1, np.float32)).copy_to_host, "__qualname__")
