@@ -21,7 +21,7 @@ from numba.core.errors import TypingError
 from numadam import _validation as check
 from numadam._groups import GroupLayout, ParamGroup, layout_from_ranges, layout_from_views
 from numadam.backends import NonFiniteGradientError, backend_for
-from numadam.rules import VARIANTS, Variant, refuse
+from numadam.rules import VARIANTS, Variant
 
 __all__ = ["Optimizer", "NonFiniteGradientError", "CompiledStep", "GPUArray", "Vector"]
 
@@ -213,8 +213,6 @@ class Optimizer:
         self._backend = backend = backend_for(params)
         self.device = backend.device
         self._reduction = rule.reduction
-        if rule.reduction is not None and layout is not None:
-            refuse(rule, "an optimizer with parameter groups")
         self._param = backend.parameter_vector("params", params)
         self._param_owns_memory = isinstance(self._param, np.ndarray) and self._param.base is None
         self.dtype = self._param.dtype
@@ -329,6 +327,11 @@ class Optimizer:
             self._kernel = None
             self._reduce, self._update, self._update_all_finite = self._backend.reduction(
                 self._rule, n, checked, self._threaded)
+            if self._layout is not None:  # each group's, for its length
+                self._group_passes = [
+                    self._backend.reduction(self._rule, sum(b - a for a, b in runs), checked,
+                                            self._threaded)
+                    for runs in self._layout.segments]
             return
         self._kernel = self._backend.update(self._rule, n, checked=checked,
                                             reports=self._reports if checked else None,
@@ -451,6 +454,7 @@ class Optimizer:
                     for start, stop in runs:
                         vector[start:stop] = initial
         rows = [self._group_row(values) for values in groups]
+        self._group_rows = rows  # as Python values, for a rule with a reduction stage
         constants, inputs = rows[0]
         carry = tuple(rule.carry)
         self._widths = (len(constants), len(inputs), len(carry))
@@ -534,7 +538,7 @@ class Optimizer:
             nc, ni, _ = self._widths
             for index, values in enumerate(updated):
                 if values != self._groups[index]:
-                    constants, inputs = self._group_row(values)
+                    constants, inputs = self._group_rows[index] = self._group_row(values)
                     self._table[index, :nc] = constants
                     self._table[index, nc:nc + ni] = inputs
             self._groups = updated
@@ -558,6 +562,10 @@ class Optimizer:
                 if bad:
                     raise NonFiniteGradientError.unchanged(bad)
         step = self.step_count + 1
+        if self._reduction is not None:
+            skipped = self._grouped_reduced_step(param, grad, step)
+            self.step_count = step
+            return skipped
         skipped = self._grouped_loop(param, grad, *self._state_vectors, self._segments,
                                      self._table, self._scratch, step,
                                      get_num_threads() if self._threads else 1)
@@ -696,19 +704,68 @@ class Optimizer:
             skipped += sum(count for _, count in late)
         return skipped
 
-    def _reduced_step(self, param, grad, scalars, carry, step):
+    def _reduced_step(self, param, grad, scalars, carry, step, group=None):
         """The step of a rule with a reduction stage (:class:`~numadam.rules._rule.Reduction`):
         the reduction pass, its sums turned into the update's scalars and the new carry on the
         host, then the update pass (none where ``finish`` says so). Returns
-        ``(skipped, carry)``."""
-        states, constants = self._state_vectors, self._constants
-        skipped, sum_a, sum_b = self._reduce(param, grad, *states, constants, scalars)
-        update, update_scalars, carry = self._reduction.finish(self._inputs, carry, step,
-                                                               (sum_a, sum_b))
-        if update:
-            loop = self._update if skipped else self._update_all_finite
+        ``(skipped, carry)``. ``group``: ``(states, constants, inputs, passes)`` of one
+        parameter group, ``param`` and ``grad`` being its elements."""
+        if group is None:
+            states, constants, inputs = self._state_vectors, self._constants, self._inputs
+            reduce, update, update_all_finite = (self._reduce, self._update,
+                                                 self._update_all_finite)
+        else:
+            states, constants, inputs, (reduce, update, update_all_finite) = group
+        skipped, sum_a, sum_b = reduce(param, grad, *states, constants, scalars)
+        update_due, update_scalars, carry = self._reduction.finish(inputs, carry, step,
+                                                                   (sum_a, sum_b))
+        if update_due:
+            loop = update if skipped else update_all_finite
             loop(param, grad, *states, constants, update_scalars)
         return skipped, carry
+
+    def _grouped_reduced_step(self, param, grad, step):
+        """:meth:`_grouped_step` for a rule with a reduction stage: each group stepped as a
+        separate optimizer on its elements would step them (its own sums, step size and
+        carry), one group after the other. A group of one run steps views of the vectors; one
+        of several runs steps copies of its elements, concatenated in the order of its runs,
+        which are copied back: its sums are then those of the concatenation, bit for bit.
+        Every group's step scalars are computed before anything changes."""
+        nc, ni, nk = self._widths
+        plans = []
+        for index, values in enumerate(self._groups):
+            constants, inputs = self._group_rows[index]
+            try:
+                scalars, carry = self._step_scalars(inputs, self._group_carry(index), step)
+            except (OverflowError, ZeroDivisionError) as error:
+                raise ValueError(
+                    f"{type(self).__name__}: the per-step scalars of step {step} cannot be "
+                    f"computed with the hyperparameters of param_groups[{index}] ({error}); "
+                    f"nothing was changed") from None
+            plans.append((constants, inputs, scalars, carry))
+        skipped = 0
+        for index, (runs, (constants, inputs, scalars, carry)) in enumerate(
+                zip(self._layout.segments, plans)):
+            if not runs:
+                continue
+            if len(runs) == 1:
+                (start, stop), = runs
+                part = slice(start, stop)
+            else:
+                part = np.concatenate([np.arange(start, stop) for start, stop in runs])
+            states = tuple(None if vector is None else vector[part]
+                           for vector in self._state_vectors)
+            values = param[part]
+            group = (states, constants, inputs, self._group_passes[index])
+            bad, carry = self._reduced_step(values, grad[part], scalars, carry, step, group)
+            if len(runs) > 1:  # the copies back
+                param[part] = values
+                for vector, copy in zip(self._state_vectors, states):
+                    if vector is not None:
+                        vector[part] = copy
+            self._table[index, nc + ni:nc + ni + nk] = carry
+            skipped += bad
+        return skipped
 
     def synchronize(self) -> None:
         """Wait until the steps launched so far have run, and report what they skipped.
@@ -892,7 +949,7 @@ class Optimizer:
         if grouped:
             nc, ni, nk = self._widths
             for index, values in enumerate(groups):
-                constants, inputs = self._group_row(values)
+                constants, inputs = self._group_rows[index] = self._group_row(values)
                 self._table[index, :nc] = constants
                 self._table[index, nc:nc + ni] = inputs
                 if nk:

@@ -1314,8 +1314,9 @@ class Prodigy(Optimizer, variant="Prodigy"):
     (:math:`\theta_0`, the starting point); carried scalars ``d``, ``d_max``, ``d_numerator``
     (:math:`r`) and ``k`` (the steps taken). ``prodigyopt``'s ``slice_p`` and ``fsdp_in_use``
     (memory and distribution options of PyTorch models) are not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-    class and ``minimize``) on the GPU; parameter groups refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+    and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+    elements (its own ``d``, from its own sums; ``prodigyopt`` shares one ``d`` across its groups).
 
     Parameters
     ----------
@@ -1436,8 +1437,10 @@ class DAdaptAdam(Optimizer, variant="DAdaptAdam"):
     State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
     ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
     ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-    class and ``minimize``) on the GPU; parameter groups refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+    and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+    elements (its own ``d``, from its own sums; ``dadaptation`` shares one ``d`` across its
+    groups).
 
     Parameters
     ----------
@@ -1542,8 +1545,9 @@ class DoG(Optimizer, variant="DoG"):
 
     State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
     ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-    class and ``minimize``) on the GPU; parameter groups refuse it.
+    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+    and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+    elements (its own distance and gradient sums).
 
     Parameters
     ----------
@@ -1631,9 +1635,10 @@ class Adafactor(Optimizer, variant="Adafactor"):
     order (serial and parallel loops agree bitwise), each term divided by :math:`n` (the sums are
     the mean squares).
 
-    State vector: ``variance`` (:math:`v`). The optimizer class and
-    every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-    class and ``minimize``) on the GPU; parameter groups refuse it.
+    State vector: ``variance`` (:math:`v`). The optimizer class and every ``minimize`` loop and
+    ``minimize_batch`` (both forms) run it, on the CPU and (the class and ``minimize``) on the GPU;
+    parameter groups step each group as a separate optimizer on its elements (its own root mean
+    squares: PyTorch takes them per tensor, so a group per tensor matches it).
 
     Parameters
     ----------

@@ -64,8 +64,6 @@ THREADED = {"adam", "sgd", "nadam", "schedulefree_adamw"}
 def _cases():
     cases = []
     for row in ROWS:
-        if row.cls.variant.rule.reduction is not None:  # refused with groups (test below)
-            continue
         cases.append(pytest.param(row, SERIAL, id=f"{row.method}-serial"))
         cases.append(pytest.param(row, PARALLEL, id=f"{row.method}-parallel",
                                   marks=() if row.method in THREADED else pytest.mark.slow))
@@ -124,9 +122,10 @@ def test_float32_ranges_with_a_default_group(rng):
         assert part.param.dtype == np.float32
 
 
-def test_non_finite_gradient_entries_are_skipped_and_counted(rng):
+@pytest.mark.parametrize("cls", [numadam.Adam, numadam.Prodigy])
+def test_non_finite_gradient_entries_are_skipped_and_counted(cls, rng):
     x = rng.standard_normal(200)
-    opt = numadam.Adam(x, groups=[{"range": (0, 50), "lr": 1e-2}])
+    opt = cls(x, groups=[{"range": (0, 50), "lr": 1e-2}])
     grad = rng.standard_normal(200)
     grad[[3, 60, 61]] = [np.nan, np.inf, -np.inf]
     before = x.copy()
@@ -144,12 +143,12 @@ def test_non_finite_gradient_entries_are_skipped_and_counted(rng):
 # -- param_groups as a PyTorch scheduler uses it --------------------------------------------------
 
 
-def test_a_scheduler_loop_ports_unchanged(rng):
+@pytest.mark.parametrize("cls", [numadam.Adam, numadam.Prodigy])
+def test_a_scheduler_loop_ports_unchanged(cls, rng):
     flat, views = _tree(SERIAL, rng)
-    opt = numadam.Adam([{"params": views["a"]}, {"params": views["b"], "lr": 1e-2}], lr=1e-3)
+    opt = cls([{"params": views["a"]}, {"params": views["b"], "lr": 1e-2}], lr=1e-3)
     runs = [[_runs(views["a"], flat)], [_runs(views["b"], flat)]]
-    separate = [numadam.Adam(_pieces(flat, runs[0]), lr=1e-3),
-                numadam.Adam(_pieces(flat, runs[1]), lr=1e-2)]
+    separate = [cls(_pieces(flat, runs[0]), lr=1e-3), cls(_pieces(flat, runs[1]), lr=1e-2)]
     for epoch in range(5):
         grad = rng.standard_normal(flat.size)
         opt.step(grad)
@@ -210,7 +209,7 @@ def test_hyperparameter_attributes_of_a_grouped_optimizer(rng):
 # -- state dicts --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["nadam", "asgd"])  # rules that carry scalars, per group
+@pytest.mark.parametrize("method", ["nadam", "asgd", "dog"])  # rules carrying scalars
 def test_state_dict_round_trip_with_groups(method, rng):
     row = next(row for row in ROWS if row.method == method)
     x0 = rng.standard_normal(300)
@@ -345,20 +344,6 @@ def test_both_forms_at_once_and_groups_on_the_gpu_are_refused():
         numadam.Adam([{"params": FakeGPUArray()}])
 
 
-@pytest.mark.parametrize("cls", [numadam.Prodigy, numadam.DAdaptAdam, numadam.DoG,
-                                 numadam.Adafactor])
-def test_rules_with_a_reduction_refuse_groups_by_name(cls):
-    # their step size is one estimate over the whole vector: per-group sums are not built yet
-    x = np.arange(10.0)
-    with pytest.raises(NotImplementedError, match="parameter groups"):
-        cls(x, groups=[{"range": (0, 5)}])
-    np.testing.assert_array_equal(x, np.arange(10.0))
-    with pytest.raises(NotImplementedError, match="parameter groups"):
-        numadam.minimize(separable, np.ones(5), jac=separable_grad, method=cls.variant.rule.name,
-                         options={"groups": [{"range": (0, 2)}]})
-
-
-
 # -- through minimize ---------------------------------------------------------------------------
 
 SCALES = np.array([1.0, 4.0, 0.01, 0.02, 0.05])  # the last three: quantities in other units
@@ -372,18 +357,21 @@ def separable_grad(x):
     return SCALES * x
 
 
-def test_minimize_with_groups_equals_a_run_per_group():
+@pytest.mark.parametrize("method", ["adam", "prodigy"])
+def test_minimize_with_groups_equals_a_run_per_group(method):
     """A separable objective: each group's part of the answer is the run of that part alone,
-    at the group's lr (the rest at the options' lr), bitwise."""
+    at the group's lr (the rest at the options' lr), bitwise. Prodigy: each group estimates
+    its own step size, from its own sums."""
     x0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5])
     settings = {"lr": 1e-2, "maxiter": 50, "return_best": False}
-    grouped = numadam.minimize(separable, x0, jac=separable_grad, options=dict(
+    grouped = numadam.minimize(separable, x0, jac=separable_grad, method=method, options=dict(
         settings, groups=[{"range": (2, 5), "lr": 0.5}]))
     assert grouped.nit == 50 and not grouped.compiled
     for part, lr in ((slice(0, 2), 1e-2), (slice(2, 5), 0.5)):
         scales = SCALES[part]
         alone = numadam.minimize(lambda x: 0.5 * float(np.sum(scales * x**2)), x0[part],
-                                 jac=lambda x: scales * x, options=dict(settings, lr=lr))
+                                 jac=lambda x: scales * x, method=method,
+                                 options=dict(settings, lr=lr))
         np.testing.assert_array_equal(grouped.x[part], alone.x)
     assert grouped.state["param_groups"][0]["lr"] == 0.5
 

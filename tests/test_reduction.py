@@ -149,14 +149,6 @@ def test_the_vectorized_batch_equals_separate_minimize_runs_bitwise(method, hype
 
 
 @pytest.mark.parametrize("method", REDUCING)
-def test_parameter_groups_refuse_it_by_name(method):
-    cls = BY_METHOD[method].cls
-    x = np.zeros(6)
-    with pytest.raises(NotImplementedError, match=f"{method}.*parameter groups"):
-        cls([{"params": x[:2]}, {"params": x[2:], "lr": 0.5}])
-
-
-@pytest.mark.parametrize("method", REDUCING)
 def test_state_dict_resumes_bitwise(method, rng):
     row = BY_METHOD[method]
     x0 = rng.standard_normal(50)

@@ -361,7 +361,8 @@ class Reduction:
     :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops
     (Python, lean and compiled) and ``minimize_batch`` (each problem's step on its own row, in
     both forms) run them, and so does the GPU (:mod:`numadam.cuda`, the same order of sums);
-    parameter groups and ZeRO-1 refuse them (see :func:`refuse`).
+    parameter groups step each group as a separate optimizer on its elements would (its own
+    sums and carry); ZeRO-1 refuses them (see :func:`refuse`).
     """
 
     element: Callable

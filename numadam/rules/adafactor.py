@@ -48,9 +48,10 @@ parameters, where PyTorch takes its norms in float32), in blocks of a fixed leng
 order (serial and parallel loops agree bitwise), each term divided by :math:`n` (the sums are
 the mean squares).
 
-State vector: ``variance`` (:math:`v`). The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-class and ``minimize``) on the GPU; parameter groups refuse it.
+State vector: ``variance`` (:math:`v`). The optimizer class and every ``minimize`` loop and
+``minimize_batch`` (both forms) run it, on the CPU and (the class and ``minimize``) on the GPU;
+parameter groups step each group as a separate optimizer on its elements (its own root mean
+squares: PyTorch takes them per tensor, so a group per tensor matches it).
 """
 
 

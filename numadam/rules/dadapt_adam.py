@@ -49,8 +49,10 @@ parallel loops agree bitwise; PyTorch sums in the parameters' dtype, in its own 
 State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and ``s``; carried scalars
 ``d``, ``numerator_weighted`` (:math:`r`) and ``k`` (the steps taken). ``dadaptation``'s
 ``log_every``, ``layer_scale`` and ``fsdp_in_use`` are not offered. The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-class and ``minimize``) on the GPU; parameter groups refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+elements (its own ``d``, from its own sums; ``dadaptation`` shares one ``d`` across its
+groups).
 """
 
 HYPERPARAMETERS = {

@@ -38,8 +38,9 @@ bitwise). :math:`\lVert x_0 \rVert` is summed at the first step, from the starti
 
 State vector: ``p0`` (:math:`x_0`); carried scalars ``max_dist`` (:math:`\bar r`) and
 ``sum_sq_norm_grads`` (:math:`G`). optax's ``mask`` is not offered. The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-class and ``minimize``) on the GPU; parameter groups refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+elements (its own distance and gradient sums).
 """
 
 #: init_step's kinds, as the codes the per-step scalars read

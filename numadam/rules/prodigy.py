@@ -52,8 +52,9 @@ State vectors: ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`), ``s`` and ``
 (:math:`\theta_0`, the starting point); carried scalars ``d``, ``d_max``, ``d_numerator``
 (:math:`r`) and ``k`` (the steps taken). ``prodigyopt``'s ``slice_p`` and ``fsdp_in_use``
 (memory and distribution options of PyTorch models) are not offered. The optimizer class and
-every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the
-class and ``minimize``) on the GPU; parameter groups refuse it.
+every ``minimize`` loop and ``minimize_batch`` (both forms) run it, on the CPU and (the class
+and ``minimize``) on the GPU; parameter groups step each group as a separate optimizer on its
+elements (its own ``d``, from its own sums; ``prodigyopt`` shares one ``d`` across its groups).
 """
 
 
