@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_kernels.py --threshold   # serial vs parallel kernel, to set the cutoff
     python benchmarks/bench_kernels.py --quick       # n = 1e3 and 1e5 only
     python benchmarks/bench_kernels.py --groups      # Adam with 3 parameter groups vs 1
+    python benchmarks/bench_kernels.py --groups --rules Prodigy DoG   # other rules' groups
     python benchmarks/bench_kernels.py --rules Adam Prodigy DAdaptAdam DoG --sizes 1e7
 
 Every class of the rule registry gets its rows; PyTorch's row uses its fused CPU kernel where it
@@ -211,34 +212,41 @@ def threshold():
     print(f"current PARALLEL_THRESHOLD = {kernels.PARALLEL_THRESHOLD}")
 
 
-def groups(sizes):
-    """Adam, float32: a step of three parameter groups (one pass over a segment table) against
-    the step of the same vector without groups, in one process, rounds interleaved."""
-    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}; Adam float32, "
+def groups(sizes, rules=("Adam",)):
+    """Float32: a step of three parameter groups against the step of the same vector without
+    groups, in one process, rounds interleaved. Adam's groups are one pass over a segment
+    table; a rule with a reduction stage steps one group after the other (its own sums)."""
+    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}; float32, "
           f"check_finite=True (the default)")
-    print(f"{'n':>9} {'no groups':>11} {'1 group':>11} {'3 groups':>11} {'3 / none':>9} "
-          f"{'3 - none':>10}")
+    print(f"{'rule':>10} {'n':>9} {'no groups':>11} {'1 group':>11} {'3 groups':>11} "
+          f"{'3 / none':>9} {'3 - none':>10}")
     rng = np.random.default_rng(0)
-    for n in sizes:
-        g = rng.standard_normal(n).astype(np.float32)
-        plain = numadam.Adam(np.ones(n, np.float32), lr=1e-3)
-        one = numadam.Adam(np.ones(n, np.float32), lr=1e-3, groups=[{"range": (0, n)}])
-        flat, views = numadam.ravel({"a": np.ones(n // 2, np.float32),
-                                     "b": np.ones(n // 4, np.float32),
-                                     "c": np.ones(n - n // 2 - n // 4, np.float32)})
-        three = numadam.Adam([{"params": views["a"]},
-                              {"params": views["b"], "lr": 1e-2, "weight_decay": 0.0},
-                              {"params": views["c"], "lr": 3e-3, "betas": (0.8, 0.99)}],
-                             lr=1e-3)
-        rows = {"none": plain, "one": one, "three": three}
-        times = {}
-        for _ in range(GROUP_ROUNDS):  # more than the table's: three launches meet more noise
-            for label, optimizer in rows.items():
-                seconds = median_time(lambda o=optimizer: o.step(g), n)
-                times[label] = min(times.get(label, seconds), seconds)
-        print(f"{n:>9.0e} {_format_time(times['none']):>11} {_format_time(times['one']):>11} "
-              f"{_format_time(times['three']):>11} {times['three'] / times['none']:8.3f}x "
-              f"{(times['three'] - times['none']) * 1e6:+8.2f} us")
+    for name in rules:
+        cls = getattr(numadam, name)
+        lr = cls.__signature__.parameters["lr"].default
+        for n in sizes:
+            g = rng.standard_normal(n).astype(np.float32)
+            plain = cls(np.ones(n, np.float32))
+            one = cls(np.ones(n, np.float32), groups=[{"range": (0, n)}])
+            flat, views = numadam.ravel({"a": np.ones(n // 2, np.float32),
+                                         "b": np.ones(n // 4, np.float32),
+                                         "c": np.ones(n - n // 2 - n // 4, np.float32)})
+            if name == "Adam":
+                other = [{"lr": 1e-2, "weight_decay": 0.0}, {"lr": 3e-3, "betas": (0.8, 0.99)}]
+            else:
+                other = [{"lr": lr * 0.5}, {"lr": lr * 0.25}]
+            three = cls([{"params": views["a"]}, {"params": views["b"], **other[0]},
+                         {"params": views["c"], **other[1]}])
+            rows = {"none": plain, "one": one, "three": three}
+            times = {}
+            for _ in range(GROUP_ROUNDS):  # more than the table's: three launches meet more noise
+                for label, optimizer in rows.items():
+                    seconds = median_time(lambda o=optimizer: o.step(g), n)
+                    times[label] = min(times.get(label, seconds), seconds)
+            print(f"{name:>10} {n:>9.0e} {_format_time(times['none']):>11} "
+                  f"{_format_time(times['one']):>11} {_format_time(times['three']):>11} "
+                  f"{times['three'] / times['none']:8.3f}x "
+                  f"{(times['three'] - times['none']) * 1e6:+8.2f} us")
 
 
 def _format_time(seconds):
@@ -260,7 +268,8 @@ def main():
     if args.threshold:
         threshold()
     elif args.groups:
-        groups([int(n) for n in args.sizes] if args.sizes else [10**3, 10**7])
+        groups([int(n) for n in args.sizes] if args.sizes else [10**3, 10**7],
+               args.rules or ("Adam",))
     else:
         sizes = [int(n) for n in args.sizes] if args.sizes else (
             [10**3, 10**5] if args.quick else [10**3, 10**5, 10**7])

@@ -475,9 +475,24 @@ class Optimizer:
                                                  jitted_step_scalars(rule), like)
         self._groups = groups
         self._layout = layout
+        if rule.reduction is not None:
+            self._group_parts = [self._group_part(runs) for runs in layout.segments]
         self._param_groups = [ParamGroup(self, {**entry, **values})
                               for entry, values in zip(layout.entries, groups)]
         self._slow = True
+
+    def _group_part(self, runs):
+        """``(part, views)`` of a group given by its runs, for a rule with a reduction stage:
+        a group of one run (or none) is the slice ``part`` and ``views`` are the parameters'
+        and the state vectors' views of it (made once: the vectors are never replaced); a
+        group of several runs is the index array ``part`` of its elements in run order, and
+        ``views`` is ``None`` (each step copies them)."""
+        if len(runs) > 1:
+            return np.concatenate([np.arange(start, stop) for start, stop in runs]), None
+        start, stop = runs[0] if runs else (0, 0)
+        part = slice(start, stop)
+        return part, (self._param[part], tuple(None if vector is None else vector[part]
+                                               for vector in self._state_vectors))
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -733,8 +748,7 @@ class Optimizer:
         Every group's step scalars are computed before anything changes."""
         nc, ni, nk = self._widths
         plans = []
-        for index, values in enumerate(self._groups):
-            constants, inputs = self._group_rows[index]
+        for index, (constants, inputs) in enumerate(self._group_rows):
             try:
                 scalars, carry = self._step_scalars(inputs, self._group_carry(index), step)
             except (OverflowError, ZeroDivisionError) as error:
@@ -744,22 +758,18 @@ class Optimizer:
                     f"nothing was changed") from None
             plans.append((constants, inputs, scalars, carry))
         skipped = 0
-        for index, (runs, (constants, inputs, scalars, carry)) in enumerate(
-                zip(self._layout.segments, plans)):
-            if not runs:
-                continue
-            if len(runs) == 1:
-                (start, stop), = runs
-                part = slice(start, stop)
+        for index, (constants, inputs, scalars, carry) in enumerate(plans):
+            part, views = self._group_parts[index]
+            if views is None:  # several runs: copies of its elements
+                param_part = param[part]
+                states = tuple(None if vector is None else vector[part]
+                               for vector in self._state_vectors)
             else:
-                part = np.concatenate([np.arange(start, stop) for start, stop in runs])
-            states = tuple(None if vector is None else vector[part]
-                           for vector in self._state_vectors)
-            values = param[part]
+                param_part, states = views
             group = (states, constants, inputs, self._group_passes[index])
-            bad, carry = self._reduced_step(values, grad[part], scalars, carry, step, group)
-            if len(runs) > 1:  # the copies back
-                param[part] = values
+            bad, carry = self._reduced_step(param_part, grad[part], scalars, carry, step, group)
+            if views is None:  # the copies back
+                param[part] = param_part
                 for vector, copy in zip(self._state_vectors, states):
                     if vector is not None:
                         vector[part] = copy
@@ -850,7 +860,7 @@ class Optimizer:
 
     def _group_carry(self, index):
         nc, ni, nk = self._widths
-        return tuple(float(value) for value in self._table[index, nc + ni:nc + ni + nk])
+        return tuple(self._table[index, nc + ni:nc + ni + nk].tolist())
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.
