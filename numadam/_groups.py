@@ -194,9 +194,10 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
                 f"[{position}]" if isinstance(group["params"], (list, tuple)) else "")
             if not isinstance(view, np.ndarray):
                 if hasattr(view, "__cuda_array_interface__"):
-                    raise TypeError(f"{label} is a GPU array: parameter groups are not "
-                                    f"supported on the GPU (numadam.cuda) yet; use one "
-                                    f"optimizer per group there")
+                    raise TypeError(f"{label} is a GPU array: on the GPU give the groups as "
+                                    f"ranges of the flat vector, groups=[{{'range': (start, "
+                                    f"stop), ...}}] (a view of a device array does not lead "
+                                    f"back to its vector)")
                 raise TypeError(f"{label} must be a NumPy array (a view of the flat parameter "
                                 f"vector, as numadam.ravel makes), got "
                                 f"{check.describe_array(view)}")

@@ -236,10 +236,10 @@ def solve(fun, x0, args, method, jac, bounds, callback, options, stacklevel=4):
     if bounded:
         np.clip(x, *limits, out=x)
     lower, upper = limits if bounded else (x[:0], x[:0])
+    groups = {} if settings.groups is None else {"groups": settings.groups}
     if settings.device == "cuda":
-        optimizer = OnGPU(cls, x, settings.hyperparameters)
+        optimizer = OnGPU(cls, x, {**settings.hyperparameters, **groups})
     else:
-        groups = {} if settings.groups is None else {"groups": settings.groups}
         optimizer = cls(x, **settings.hyperparameters, **groups)  # validates them all
     saved_best = None  # the lowest point of the runs a state continues
     if settings.state is not None:

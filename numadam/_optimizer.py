@@ -167,11 +167,12 @@ class Optimizer:
         its state lives there, gradients must be GPU arrays too, and ``self.device`` is
         ``"cuda"`` (see :mod:`numadam.cuda`). Or PyTorch's parameter groups: a list of
         dicts, each with ``"params"`` (views of one such vector, the vector then updated) and
-        any hyperparameters of its own (see :mod:`numadam._groups`; CPU only).
+        any hyperparameters of its own (see :mod:`numadam._groups`; on the CPU: on the GPU,
+        give them as ``groups``).
     groups : list of dict, optional
         Parameter groups of the vector ``params`` as ranges, ``[{"range": (start, stop),
         **hyperparameters}, ...]``; the elements no range covers form a last group with the
-        constructor's hyperparameters.
+        constructor's hyperparameters. On the CPU and the GPU.
     check_finite : True, False or "before"
         What a non-finite gradient does; see the module docstring.
     """
@@ -264,10 +265,7 @@ class Optimizer:
             return layout_from_views(params, self.hyperparameter_names())
         if groups is None:
             return None
-        if not isinstance(params, np.ndarray) and hasattr(params, "__cuda_array_interface__"):
-            raise TypeError("parameter groups are not supported on the GPU (numadam.cuda) yet; "
-                            "use one optimizer per group there")
-        vector = check.parameter_vector("params", params)
+        vector = backend_for(params).parameter_vector("params", params)
         return layout_from_ranges(vector, groups, self.hyperparameter_names())
 
     @property
@@ -336,7 +334,7 @@ class Optimizer:
         self._kernel = self._backend.update(self._rule, n, checked=checked,
                                             reports=self._reports if checked else None,
                                             threads=self._threaded)
-        if self._layout is not None:
+        if self._layout is not None and self.device == "cpu":  # the GPU launches per run
             self._grouped_loop = self._grouped_driver(checked, self._threads)
 
     # -- hyperparameters --------------------------------------------------------------------
@@ -452,7 +450,7 @@ class Optimizer:
                 initial = rule.initial_state(name, {**values, **self._fixed})
                 if vector.shape[0] and not isinstance(initial, str):
                     for start, stop in runs:
-                        vector[start:stop] = initial
+                        self._backend.fill(vector[start:stop], initial)
         rows = [self._group_row(values) for values in groups]
         self._group_rows = rows  # as Python values, for a rule with a reduction stage
         constants, inputs = rows[0]
@@ -482,17 +480,21 @@ class Optimizer:
         self._slow = True
 
     def _group_part(self, runs):
-        """``(part, views)`` of a group given by its runs, for a rule with a reduction stage:
-        a group of one run (or none) is the slice ``part`` and ``views`` are the parameters'
-        and the state vectors' views of it (made once: the vectors are never replaced); a
-        group of several runs is the index array ``part`` of its elements in run order, and
-        ``views`` is ``None`` (each step copies them)."""
+        """``(views, copies)`` of a group given by its runs, for a rule with a reduction stage:
+        for a group of one run (or none), ``views`` are the parameters', the gradient's (to be
+        replaced: the gradient changes) and the state vectors' views of it, made once (the
+        vectors are never replaced), and ``copies`` is ``None``; for a group of several runs,
+        ``copies`` are contiguous vectors as long as the group, in that order, which each step
+        fills with the group's elements in run order (and copies back)."""
+        vectors = (self._param, self._param, *self._state_vectors)
         if len(runs) > 1:
-            return np.concatenate([np.arange(start, stop) for start, stop in runs]), None
+            size = sum(stop - start for start, stop in runs)
+            return None, tuple(None if vector is None else self._backend.full(size, 0.0,
+                                                                              self.dtype)
+                               for vector in vectors)
         start, stop = runs[0] if runs else (0, 0)
-        part = slice(start, stop)
-        return part, (self._param[part], tuple(None if vector is None else vector[part]
-                                               for vector in self._state_vectors))
+        return tuple(None if vector is None else vector[start:stop]
+                     for vector in vectors), None
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -581,6 +583,12 @@ class Optimizer:
             skipped = self._grouped_reduced_step(param, grad, step)
             self.step_count = step
             return skipped
+        if self.device != "cpu":
+            late = self._grouped_launches(param, grad, step)
+            self.step_count = step
+            if late and not prechecked:
+                raise NonFiniteGradientError.late(late, step)
+            return sum(count for _, count in late)
         skipped = self._grouped_loop(param, grad, *self._state_vectors, self._segments,
                                      self._table, self._scratch, step,
                                      get_num_threads() if self._threads else 1)
@@ -747,6 +755,32 @@ class Optimizer:
         which are copied back: its sums are then those of the concatenation, bit for bit.
         Every group's step scalars are computed before anything changes."""
         nc, ni, nk = self._widths
+        skipped = 0
+        for index, (constants, inputs, scalars, carry) in enumerate(self._group_plans(step)):
+            runs = self._layout.segments[index]
+            views, copies = self._group_parts[index]
+            if copies is None:  # one run (or none): views of the vectors
+                param_part, _, *states = views
+                start, stop = runs[0] if runs else (0, 0)
+                grad_part = grad[start:stop]
+            else:  # several runs: their elements copied, in run order
+                param_part, grad_part, *states = copies
+                for vector, copy in zip((param, grad, *self._state_vectors), copies):
+                    if vector is not None:
+                        self._backend.gather(vector, runs, copy)
+            group = (tuple(states), constants, inputs, self._group_passes[index])
+            bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step, group)
+            if copies is not None:  # and back
+                for vector, copy in zip((param, *self._state_vectors), (param_part, *states)):
+                    if vector is not None:
+                        self._backend.scatter(copy, runs, vector)
+            self._table[index, nc + ni:nc + ni + nk] = carry
+            skipped += bad
+        return skipped
+
+    def _group_plans(self, step):
+        """``[(constants, inputs, scalars, carry)]`` of every group at step ``step``: its step
+        scalars and the carry after them, all computed before anything changes."""
         plans = []
         for index, (constants, inputs) in enumerate(self._group_rows):
             try:
@@ -757,25 +791,25 @@ class Optimizer:
                     f"computed with the hyperparameters of param_groups[{index}] ({error}); "
                     f"nothing was changed") from None
             plans.append((constants, inputs, scalars, carry))
-        skipped = 0
-        for index, (constants, inputs, scalars, carry) in enumerate(plans):
-            part, views = self._group_parts[index]
-            if views is None:  # several runs: copies of its elements
-                param_part = param[part]
-                states = tuple(None if vector is None else vector[part]
-                               for vector in self._state_vectors)
-            else:
-                param_part, states = views
-            group = (states, constants, inputs, self._group_passes[index])
-            bad, carry = self._reduced_step(param_part, grad[part], scalars, carry, step, group)
-            if views is None:  # the copies back
-                param[part] = param_part
-                for vector, copy in zip(self._state_vectors, states):
-                    if vector is not None:
-                        vector[part] = copy
+        return plans
+
+    def _grouped_launches(self, param, grad, step):
+        """:meth:`_grouped_step` on the GPU, for an elementwise rule: every group's step
+        scalars on the host, then the rule's kernel launched on each run of each group with
+        its group's constants and scalars (a launch per run, where the CPU walks its segment
+        table in one pass). Returns the counts of skipped entries of earlier steps that have
+        arrived (see :meth:`synchronize`)."""
+        nc, ni, nk = self._widths
+        plans = self._group_plans(step)
+        late = self._reports.ready()
+        for index, (constants, _, scalars, carry) in enumerate(plans):
+            for start, stop in self._layout.segments[index]:
+                self._kernel(param[start:stop], grad[start:stop],
+                             *(None if vector is None else vector[start:stop]
+                               for vector in self._state_vectors), constants, scalars)
             self._table[index, nc + ni:nc + ni + nk] = carry
-            skipped += bad
-        return skipped
+        self._reports.launched(step)
+        return late
 
     def synchronize(self) -> None:
         """Wait until the steps launched so far have run, and report what they skipped.

@@ -232,7 +232,7 @@ COMMON_OPTIONS = {
               "hyperparameters of its own: [{'range': (0, 10), 'lr': 1e-2}, ...]; the other "
               "options give the rest, and the elements no range covers form one more group "
               "(as the optimizers' groups=, numadam._groups). Runs the Python loop; no "
-              "schedule (set each group's lr instead) and no device='cuda'.",
+              "schedule (set each group's lr instead).",
 }
 
 
@@ -605,8 +605,6 @@ def minimize_settings(method, options, jac, stacklevel):
         if schedule is not None:
             raise ValueError("groups cannot be combined with a schedule: give each group its "
                              "own lr")
-        if device != "cpu":
-            raise ValueError("groups run on the CPU only (device='cpu')")
     if method == SPSA:
         if schedule is not None:
             raise ValueError("method='spsa' steps by its own gain sequence (a, A, alpha): the "

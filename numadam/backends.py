@@ -17,8 +17,9 @@ from numadam import kernels
 class NonFiniteGradientError(ValueError):
     """A gradient held NaN or infinite entries; the message says what was changed.
 
-    Raised on the GPU for earlier steps (see ``Optimizer.synchronize``), it has a ``counts``
-    attribute: ``{step: number of entries skipped}``.
+    Raised for entries that were skipped (``check_finite=True``; on the GPU for earlier steps,
+    see ``Optimizer.synchronize``), it has a ``counts`` attribute: ``{step: number of entries
+    skipped}``.
     """
 
     @classmethod
@@ -30,10 +31,12 @@ class NonFiniteGradientError(ValueError):
     @classmethod
     def skipped(cls, count, step):
         """The error of ``check_finite=True``: the bad entries were skipped, the rest stepped."""
-        return cls(f"grad contains {count} non-finite value(s) (NaN or inf): those entries of "
-                   f"the parameters and of the optimizer state were left unchanged, all other "
-                   f"entries took step {step}; use check_finite='before' to have a bad gradient "
-                   f"change nothing")
+        error = cls(f"grad contains {count} non-finite value(s) (NaN or inf): those entries "
+                    f"of the parameters and of the optimizer state were left unchanged, all "
+                    f"other entries took step {step}; use check_finite='before' to have a bad "
+                    f"gradient change nothing")
+        error.counts = {step: count}
+        return error
 
     @classmethod
     def late(cls, counts, step=None):
@@ -97,6 +100,28 @@ class CPUBackend:
     @staticmethod
     def copy_in(vector, host_values):
         np.copyto(vector, host_values)
+
+    @staticmethod
+    def fill(vector, value):
+        """Set every element of ``vector`` (a view, maybe) to ``value``."""
+        vector[...] = value
+
+    @staticmethod
+    def gather(vector, runs, out):
+        """Copy the elements of ``vector``'s ``runs`` (``(start, stop)`` pairs), in order, into
+        the contiguous ``out``."""
+        position = 0
+        for start, stop in runs:
+            out[position:position + stop - start] = vector[start:stop]
+            position += stop - start
+
+    @staticmethod
+    def scatter(values, runs, vector):
+        """The inverse of :meth:`gather`: ``values`` back into ``vector``'s ``runs``."""
+        position = 0
+        for start, stop in runs:
+            vector[start:stop] = values[position:position + stop - start]
+            position += stop - start
 
     @staticmethod
     def update(rule, n, checked, reports=None, threads=True):

@@ -718,7 +718,9 @@ class NonFiniteReports:
         total = int(self._arrived[slot])
         count, self._read[slot] = total - int(self._read[slot]), total
         self._free.append(slot)
-        if count:
+        if count and self._known and self._known[-1][0] == step:  # a step of several launches
+            self._known[-1] = (step, self._known[-1][1] + count)
+        elif count:
             self._known.append((step, count))
 
     def ready(self, wait=False):
@@ -896,6 +898,32 @@ class CUDABackend:
     def copy_in(vector, host_values):
         require().synchronize()
         copy_to_device(vector, host_values)
+        require().synchronize()
+
+    @staticmethod
+    def fill(vector, value):
+        if vector.shape[0]:
+            stream = launch_stream(vector)
+            _fill[(*_grid(vector.shape[0]), stream)](vector, vector.dtype.type(value))
+            stream.synchronize()
+
+    @staticmethod
+    def gather(vector, runs, out):
+        # device-to-device copies on the default stream, after everything queued (the steps
+        # of a group of several runs wait for their sums anyway)
+        require().synchronize()
+        position = 0
+        for start, stop in runs:
+            out[position:position + stop - start].copy_to_device(vector[start:stop])
+            position += stop - start
+
+    @staticmethod
+    def scatter(values, runs, vector):
+        require().synchronize()
+        position = 0
+        for start, stop in runs:
+            vector[start:stop].copy_to_device(values[position:position + stop - start])
+            position += stop - start
         require().synchronize()
 
     @staticmethod

@@ -30,7 +30,7 @@ import numadam
 import numadam.cuda as nc
 from numadam import kernels
 from numadam.rules import _rule
-from tests.rule_table import ROWS, ReferenceRun, all_cases, covering_cases
+from tests.rule_table import BY_METHOD, ROWS, ReferenceRun, all_cases, covering_cases
 
 SIMULATED = nc._simulated()
 N = 103  # odd, not a multiple of the block size
@@ -185,6 +185,85 @@ def _check_reduction_against_cpu(row, dtype, n, rng, steps=2):
             np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
     else:
         np.testing.assert_allclose(x_gpu, x_cpu, rtol=TOLERANCE[dtype], atol=0)
+
+
+#: groups as ranges of a flat GPU vector: the elements 100-150 and 200-300 form the third group
+#: (two runs), with the constructor's hyperparameters
+GROUPS = [{"range": (0, 100), "lr": 1e-2}, {"range": (150, 200), "weight_decay": 0.1}]
+GROUPED = ["adam", "nadam", "adagrad", "schedulefree_adamw", "prodigy", "adafactor"]
+
+
+@needs_cuda
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the simulator's g - g
+@pytest.mark.parametrize("method", GROUPED)
+def test_parameter_groups_on_the_gpu_step_as_on_the_cpu(method, rng):
+    """Parameter groups of a GPU vector, given as ranges: each group's own hyperparameters, a
+    carried scalar (NAdam), a per-group initial state (Adagrad), modes (schedule-free), a
+    reduction stage over a group of one run and over one of two runs (Prodigy, Adafactor),
+    non-finite entries in three groups: the CPU's steps (bitwise under the simulator), the
+    same counts reported (by a later step for an elementwise rule), the same carry."""
+    row = BY_METHOD[method]
+    names = row.cls.hyperparameter_names()
+    groups = [{key: value for key, value in group.items() if key == "range" or key in names}
+              for group in GROUPS]
+    n = 300
+    x0 = rng.standard_normal(n)
+    x_cpu = x0.copy()
+    gpu = row.cls(_on_device(x0), **row.sample, groups=groups)
+    cpu = row.cls(x_cpu, **row.sample, groups=groups)
+    reported = {"cpu": 0, "gpu": 0}
+    for step in range(5):
+        grad = rng.standard_normal(n)
+        if step == 2:
+            grad[[3, 160, 250]] = np.nan
+        for label, optimizer, g in (("gpu", gpu, _on_device(grad)), ("cpu", cpu, grad)):
+            try:
+                optimizer.step(g)
+            except numadam.NonFiniteGradientError as error:
+                reported[label] += sum(error.counts.values())
+    try:
+        gpu.synchronize()
+    except numadam.NonFiniteGradientError as error:
+        reported["gpu"] += sum(error.counts.values())
+    assert reported == {"cpu": 3, "gpu": 3}
+    if row.cls.variant.rule.modes:
+        gpu.eval()
+        cpu.eval()
+    saved, expected = gpu.state_dict(), cpu.state_dict()
+    assert saved.get("carry") == expected.get("carry")
+    assert [group["segments"] for group in saved["param_groups"]] == [
+        group["segments"] for group in expected["param_groups"]]
+    x_gpu = nc.to_host(gpu.param)
+    if SIMULATED:
+        np.testing.assert_array_equal(x_gpu, x_cpu)
+        for name, vector in saved["state"].items():
+            np.testing.assert_array_equal(vector, cpu.state[name], err_msg=name)
+    else:
+        np.testing.assert_allclose(x_gpu, x_cpu, rtol=1e-12)
+
+
+@needs_cuda
+def test_param_groups_edits_and_minimize_with_groups_on_the_gpu():
+    """A scheduler's edit of ``param_groups`` applies at the next GPU step, and ``minimize``
+    takes groups with ``device="cuda"``: the CPU's answers."""
+    x0 = np.linspace(-1.0, 1.0, 40)
+    runs = []
+    for x in (_on_device(x0.copy()), x0.copy()):
+        opt = numadam.Adam(x, lr=1e-2, groups=[{"range": (0, 10), "lr": 0.1}])
+        for _ in range(3):
+            opt.step(_on_device(x0) if opt.device == "cuda" else x0)
+            opt.param_groups[0]["lr"] *= 0.5
+        runs.append(nc.to_host(x) if opt.device == "cuda" else x)
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-12)
+    options = {"lr": 1e-2, "maxiter": 20, "groups": [{"range": (0, 2), "lr": 0.1}]}
+    results = [numadam.minimize(lambda x: float(x @ x), x0[:5], jac=lambda x: 2 * x,
+                                options={**options, "device": device})
+               for device in ("cuda", "cpu")]
+    assert results[0].nit == results[1].nit == 20
+    np.testing.assert_allclose(results[0].x, results[1].x, rtol=1e-12)
+    if SIMULATED:
+        np.testing.assert_array_equal(runs[0], runs[1])
+        np.testing.assert_array_equal(results[0].x, results[1].x)
 
 
 @needs_cuda
