@@ -185,6 +185,23 @@ def test_a_reduction_step_waits_once_for_its_sums(check_finite, host_calls, rng)
     assert len(host_calls["synchronize"]) == 2
 
 
+def test_a_grouped_step_neither_waits_nor_allocates(host_calls, rng):
+    """Parameter groups on the GPU (three groups, four runs): a launch per run, each on the
+    gradient's stream with its count copied asynchronously; no wait, no allocation."""
+    opt = numadam.Adam(nc.to_device(rng.standard_normal(N)),
+                       groups=[{"range": (0, 10), "lr": 0.1}, {"range": (20, 30)}])
+    grads = [ForeignGpuArray(rng.standard_normal(N), stream=7) for _ in range(3)]
+    opt.step(grads[0])
+    host_calls["clear"]()
+    for g in grads[1:]:
+        opt.step(g)
+    assert host_calls["allocate"] == [] and host_calls["copy_to_device"] == []
+    assert host_calls["synchronize"] == []
+    stream = nc._external_stream(7)
+    assert _launch_streams(host_calls) == [stream] * 8
+    assert host_calls["copy_to_host"] == [stream] * 8
+
+
 def _launch_streams(host_calls):
     return [configuration[2] if len(configuration) > 2 else None
             for name, configuration in host_calls["launch"] if name == "update"]
