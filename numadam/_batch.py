@@ -75,6 +75,7 @@ from numadam._batch_loops import (
     to_evaluation_point,
     vectorized_loop,
 )
+from numadam._groups import layout_from_ranges
 from numadam._inputs import batch_bounds, batch_points, batch_rows
 from numadam._objective import RowsObjective, check_row_arity
 from numadam._options import (
@@ -168,8 +169,18 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         ``progress``: bool, default False; draw a progress bar on stderr (a callback: the
         vectorized form).
 
+        ``groups``: parameter groups by index ranges of a row, as ``minimize``'s
+        (``[{"range": (0, 10), "lr": 1e-2}, ...]``, the elements no range covers one more
+        group), the same for every problem: a group's hyperparameters override the options'
+        (per-problem arrays included) for its elements, and every problem equals its own
+        ``minimize`` run with these groups, bitwise. The vectorized form runs them (a jitted
+        ``fun`` row by row); a rule with a reduction stage takes groups of one run each (cover
+        the row with ranges); no ``maximize`` per group, no ``method="spsa"``. The state
+        carries each problem's scalars per group ((B, groups) arrays) and the groups, which a
+        resumed run must give again.
+
         ``minimize``'s other options, ``schedule``, ``schedule_options``, ``clip_norm``,
-        ``clip_value``, ``average``, ``average_decay``, ``average_start``, ``groups``,
+        ``clip_value``, ``average``, ``average_decay``, ``average_start``,
         ``finite_diff_rel_step`` and ``device``, raise ``ValueError``: the batch does not
         support them (run such problems with ``minimize``). Other unknown names warn
         (``OptimizeWarning``), as in SciPy.
@@ -231,9 +242,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     limits = batch_bounds(bounds, B, n)
     if limits is not None:
         np.clip(X, *limits, out=X)
-    steps, setting = per_problem_steps(cls, scalars, per_problem, B)
+    segments, overrides = batch_groups(settings["groups"], cls, n, method)
+    groups = len(overrides)  # steps[k * groups + g]: setting k's optimizer for group g
+    steps, setting = per_problem_steps(cls, scalars, per_problem, B, overrides)
     compiled = [step.compiled_step() for step in steps]
-    state = initial_state(steps, setting, X)
+    state = initial_state(steps, setting, X, segments, groups)
     rule = steps[0].variant.rule
     sign = descent_sign(steps[0].hyperparameters.get("maximize", False))
     bounded = limits is not None
@@ -247,12 +260,15 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     nit = np.zeros(B, np.int64)
     F = np.full(B, np.nan)
     G = np.zeros((B, n))
-    carries = np.ascontiguousarray(float_rows([step.carry for step in compiled])[setting])
+    # row b * groups + g: problem b's carry in group g
+    carries = np.ascontiguousarray(float_rows([step.carry for step in compiled])[
+        (setting[:, None] * groups + np.arange(groups)).ravel()])
     resumed = settings["state"] is not None
     saved_best = None  # the lowest points of the runs a state continues
     if resumed:  # every problem's saved state, checked whole before anything runs
         step_counts, saved_best = load_batch_state(settings["state"], steps, setting, state,
-                                                   carries, X, method)
+                                                   carries, X, method, settings["groups"],
+                                                   segments)
         if limits is not None:
             np.clip(X, *limits, out=X)
     else:
@@ -265,7 +281,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if flag("progress", settings["progress"]):  # closed below, once the loop ran
         bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
     callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
-    form = choose_form(settings, fun, jac, callback)
+    form = choose_form(settings, fun, jac, callback, grouped=segments is not None)
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
     if form == "jitted":
@@ -317,7 +333,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         vectorized_loop(objective, row_step(rule), state, constants, compiled[0].constants,
                         inputs, compiled[0].inputs, carries, compiled[0].carry, setting, X, F, G,
                         nit, status, lower, upper, bounded, sign, maxiter, maxfev, *tolerances,
-                        callback, every, return_best, F_start, step_counts, last, constants_at)
+                        callback, every, return_best, F_start, step_counts, last, constants_at,
+                        segments, groups)
         nfev, njev = objective.nfev, objective.njev
     if bar is not None:
         bar.close()
@@ -334,7 +351,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if rule.modes:
         to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                             batch_args, objective, nfev, njev, form == "jitted", lower, upper,
-                            bounded, sign, tolerances[0])
+                            bounded, sign, tolerances[0], segments, groups)
     # the policy's final status, for all problems at once (a Python loop over the problems
     # took 10 ms of the 0.35 s of B = 20,000 small fits)
     final_statuses(status, nfev_of_loop, maxfev, any_tolerance, sign, F, F_start)
@@ -346,18 +363,38 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                             message=[messages[code] for code in status.tolist()],
                             method=method, compiled=form == "jitted",
                             state=batch_state(steps, setting, state, carries, step_counts + nit,
-                                              per_problem, iterates, best))
+                                              per_problem, iterates, best, settings["groups"]))
     if disp:
         print(summary(result))
     return result
 
 
-def choose_form(settings, fun, jac, callback):
+def batch_groups(groups, cls, n, method):
+    """``(segments, overrides)`` of the ``groups`` option: the runs as int64 rows ``(start,
+    stop, group)`` and each group's hyperparameters (:func:`numadam._groups.layout_from_ranges`,
+    the elements no range covers a last group); ``(None, ({},))`` without groups."""
+    if groups is None:
+        return None, ({},)
+    if method == SPSA:
+        raise ValueError("groups cannot be combined with method='spsa', whose gain is one "
+                         "sequence for the batch")
+    layout = layout_from_ranges(np.zeros(n), groups, cls.hyperparameter_names())
+    if any("maximize" in override for override in layout.overrides):
+        raise ValueError("maximize must be one value for the whole batch, not a group's")
+    rule = cls.variant.rule
+    if rule.reduction is not None and any(len(runs) > 1 for runs in layout.segments):
+        raise ValueError(f"method {rule.name!r} sums over each group's elements: in "
+                         f"minimize_batch each group must be one run of x (the elements no "
+                         f"range covers form a group too: cover x with ranges)")
+    return layout.table(), layout.overrides
+
+
+def choose_form(settings, fun, jac, callback, grouped=False):
     """Which form runs a batch, decided by ``fun``: a jitted ``fun`` takes one problem's row
     (the jitted form's protocol), any other the active rows at once.
 
     - ``"jitted"`` (every problem's compiled loop, in parallel): jitted ``fun`` and ``jac``
-      (or ``jac=True``), no callback, ``compiled`` not off;
+      (or ``jac=True``), no callback, ``compiled`` not off, no parameter groups;
     - ``"rows"``: a jitted ``fun`` that form cannot run (finite differences, a callback,
       ``compiled=False``, a Python ``jac``): the vectorized form's loop, calling ``fun`` and
       ``jac`` row by row from Python (:class:`numadam._objective.RowByRow`), never with the
@@ -366,7 +403,7 @@ def choose_form(settings, fun, jac, callback):
     """
     if not is_jitted(fun):
         return "vectorized"
-    if (settings["compiled"] is not False and callback is None
+    if (settings["compiled"] is not False and callback is None and not grouped
             and _compiled_loop.is_jitted_pair(fun, jac)):
         return "jitted"
     return "rows"

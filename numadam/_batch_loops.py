@@ -45,24 +45,39 @@ from numadam._policy import (
     project,
 )
 from numadam._step_tables import store_tuple, tuple_like
+from numadam.kernels import part
 
 __all__ = ["cached_run", "explain_typing_error", "float_rows", "initial_state",
            "per_problem_steps", "specialized_run", "spread", "table_steps", "to_evaluation_point",
            "vectorized_loop"]
 
 
-def per_problem_steps(cls, scalars, per_problem, B):
+def per_problem_steps(cls, scalars, per_problem, B, overrides=({},)):
     """One optimizer per distinct hyperparameter setting (validating them), and which setting
-    each problem uses: ``(steps, index)``."""
+    each problem uses: ``(steps, index)``. With parameter groups, ``overrides`` holds each
+    group's hyperparameters: then ``steps[k * G + g]`` is setting ``k``'s optimizer for group
+    ``g`` (``G = len(overrides)``), the group's values over the setting's."""
+
+    def made(values):
+        made = []
+        for group, override in enumerate(overrides):
+            try:
+                made.append(cls(np.zeros(1), **{**scalars, **values, **override}))
+            except (TypeError, ValueError) as error:
+                if len(overrides) == 1:
+                    raise
+                raise type(error)(f"groups[{group}]: {error}") from None
+        return made
+
     index = np.zeros(B, np.int64)
     if not per_problem:
-        return [cls(np.zeros(1), **scalars)], index
+        return made({}), index
     steps, seen = [], {}
     for b in range(B):
         values = tuple((name, value_of(array[b])) for name, array in per_problem.items())
         if values not in seen:
-            seen[values] = len(steps)
-            steps.append(cls(np.zeros(1), **scalars, **dict(values)))
+            seen[values] = len(seen)
+            steps.extend(made(dict(values)))
         index[b] = seen[values]
     in_use = {tuple(step.state[name].size != 0 for name in step.state_names) for step in steps}
     if len(in_use) > 1:  # e.g. momentum 0 for some problems and not for others
@@ -83,13 +98,17 @@ def float_rows(tuples):
     return np.array([list(values) for values in tuples], float).reshape(len(tuples), -1)
 
 
-def initial_state(steps, index, X):
+def initial_state(steps, index, X, segments=None, groups=1):
     """Each state vector of the rule for every problem, shape (B, n), initialised as each
     problem's optimizer initialises it (None when the rule does not use it): four slots, as
-    many as a rule has at most (an elementwise rule's step reads the first three)."""
+    many as a rule has at most (an elementwise rule's step reads the first three). With
+    parameter groups (``segments`` rows ``(start, stop, group)``, ``groups`` of them), each
+    group's elements as its optimizer (``steps[k * groups + g]``) initialises them."""
     first = steps[0]
     rule = first.variant.rule
     every = {**first.hyperparameters, **first.variant.fixed}
+    if segments is None:
+        segments = np.array([[0, X.shape[1], 0]])
     vectors = []
     for name in first.state_names:
         if first.state[name].size == 0:
@@ -97,8 +116,11 @@ def initial_state(steps, index, X):
         elif rule.initial_state(name, every) == "params":
             vectors.append(X.copy())
         else:
-            initial = np.array([step.state[name][0] for step in steps])[index]
-            vectors.append(np.array(np.broadcast_to(initial[:, None], X.shape)))  # writeable
+            initial = np.array([step.state[name][0] for step in steps])
+            matrix = np.empty_like(X)
+            for start, stop, group in segments.tolist():
+                matrix[:, start:stop] = initial[index * groups + group][:, None]
+            vectors.append(matrix)
     return tuple(vectors + [None] * (4 - len(vectors)))
 
 
@@ -260,19 +282,45 @@ def gtol_stops(active, G, X, lower, upper, bounded, sign, gtol, status):
 @njit(parallel=True, error_model="numpy")
 def update_rows(active, take_step, S0, S1, S2, S3, constants, constants_like, inputs,
                 inputs_like, carries, carry_like, setting, X, G, lower, upper, bounded, nit,
-                step_counts):
+                step_counts, segments, groups, next_carries):
     """One step of every active problem (its own step count, scalars and carry), then the
     projection on its box: the optimizer's update and ``np.clip``, row by row. ``take_step``:
-    the rule's step (:func:`row_step`; a rule with a reduction stage sums over its row)."""
+    the rule's step (:func:`row_step`; a rule with a reduction stage sums over its row).
+
+    With parameter groups (``segments``: int64 rows ``(start, stop, group)``; ``None``
+    without), each run of a row is stepped with its group's settings (row ``setting[b] *
+    groups + group`` of ``constants`` and ``inputs``) and carry (row ``b * groups + group`` of
+    ``carries``): as a separate optimizer on the group's elements, since an elementwise step
+    of a part is that part of the step (a rule with a reduction stage: groups of one run).
+    The carries after the step go to ``next_carries`` first, so that every run of a group
+    starts from the same carry."""
     for j in prange(active.shape[0]):
         b = active[j]
-        k = setting[b]
         x = X[b]
-        carry = take_step(x, G[b], (row_of(S0, b), row_of(S1, b), row_of(S2, b), row_of(S3, b)),
-                          tuple_like(constants[k], constants_like),
-                          tuple_like(inputs[k], inputs_like), tuple_like(carries[b], carry_like),
-                          step_counts[b] + nit[b] + 1)
-        store_tuple(carries[b], carry)
+        step = step_counts[b] + nit[b] + 1
+        if segments is None:
+            k = setting[b]
+            carry = take_step(x, G[b], (row_of(S0, b), row_of(S1, b), row_of(S2, b),
+                                        row_of(S3, b)),
+                              tuple_like(constants[k], constants_like),
+                              tuple_like(inputs[k], inputs_like),
+                              tuple_like(carries[b], carry_like), step)
+            store_tuple(carries[b], carry)
+        else:
+            for r in range(segments.shape[0]):
+                low, high, group = segments[r, 0], segments[r, 1], segments[r, 2]
+                k = setting[b] * groups + group
+                row = b * groups + group
+                carry = take_step(x[low:high], G[b, low:high],
+                                  (part(row_of(S0, b), low, high), part(row_of(S1, b), low, high),
+                                   part(row_of(S2, b), low, high),
+                                   part(row_of(S3, b), low, high)),
+                                  tuple_like(constants[k], constants_like),
+                                  tuple_like(inputs[k], inputs_like),
+                                  tuple_like(carries[row], carry_like), step)
+                store_tuple(next_carries[row], carry)
+            for group in range(groups):
+                copy_into(carries[b * groups + group], next_carries[b * groups + group])
         if bounded:
             project(x, lower[b], upper[b])
 
@@ -321,13 +369,14 @@ def compiled_pass(function):
 def vectorized_loop(objective, take_step, state, constants, constants_like, inputs, inputs_like,
                     carries, carry_like, setting, X, F, G, nit, status, lower, upper, bounded,
                     sign, maxiter, maxfev, gtol, ftol, xtol, callback, every, return_best,
-                    F_start, step_counts, last, constants_at=None):
+                    F_start, step_counts, last, constants_at=None, segments=None, groups=1):
     """The iteration of :mod:`numadam._policy` for all active problems at once, ``objective``
     (a :class:`~numadam._objective.RowsObjective`) evaluating their rows in one call, the rule
     stepping each row with ``take_step`` (:func:`row_step`).
     Tolerances and ``maxfev`` as the policy takes them (negative: not requested).
     ``constants_at(k)``: the settings' constants for step ``k`` (a learning-rate schedule:
-    ``method="spsa"``'s gain), where they change from step to step."""
+    ``method="spsa"``'s gain), where they change from step to step. ``segments`` and
+    ``groups``: the parameter groups (see :func:`update_rows`)."""
     active = np.arange(X.shape[0])
     F0, G0 = objective(X, active)
     F[:], G[:], F_start[:] = F0, G0, F0
@@ -337,6 +386,7 @@ def vectorized_loop(objective, take_step, state, constants, constants_like, inpu
     status[bad] = NONFINITE
     active = active[~bad]
     previous = X.copy()
+    next_carries = carries.copy()  # where a grouped step writes its carries first
     iteration = 0
     while active.size:
         # the policy's budget_left, as masks: each problem with its own count (finite
@@ -352,7 +402,8 @@ def vectorized_loop(objective, take_step, state, constants, constants_like, inpu
         if constants_at is not None:  # the active problems have all taken as many steps
             constants = constants_at(int(nit[active[0]]))
         update_rows(active, take_step, *state, constants, constants_like, inputs, inputs_like,
-                    carries, carry_like, setting, X, G, lower, upper, bounded, nit, step_counts)
+                    carries, carry_like, setting, X, G, lower, upper, bounded, nit, step_counts,
+                    segments, groups, next_carries)
         F_new, G_new = objective(X[active], active)
         stepped = active
         compiled_pass(accept_rows)(active, X, F_new, G_new, previous, F, G, nit, status, ftol,
@@ -376,21 +427,26 @@ def vectorized_loop(objective, take_step, state, constants, constants_like, inpu
 
 def to_evaluation_point(steps, setting, state, X, F, G, status, fun, jac, jac_out, args,
                          batch_args, objective, nfev, njev, jitted, lower, upper, bounded, sign,
-                         gtol):
+                         gtol, segments=None, groups=1):
     """Schedule-free rules: as ``minimize`` does, move every finished problem from its gradient
     point to its evaluation point, project it onto its bounds and evaluate there; a problem
     whose value or gradient is not finite there keeps its last iterate, with status 3, and
     one that stopped at ``gtol`` keeps it where the gradient there does not meet ``gtol``
-    (the policy's :func:`~numadam._policy.answer_stands`)."""
+    (the policy's :func:`~numadam._policy.answer_stands`). With parameter groups, each run
+    with its group's constants (``segments``, ``groups``: see :func:`update_rows`)."""
     rule = steps[0].variant.rule
     loops = kernels.for_rule(rule.modes["eval"])
     rows = np.flatnonzero(status != NONFINITE)
     iterates = X[rows], F[rows], G[rows]  # copies (fancy indexing)
+    runs = [(0, X.shape[1], 0)] if segments is None else segments.tolist()
     for b in rows:
-        step = steps[setting[b]]
-        every = {**step.hyperparameters, **step.variant.fixed}
-        constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
-        loops.serial(X[b], X[b], *(row_of(S, b) for S in state[:3]), constants, ())
+        for low, high, group in runs:
+            step = steps[setting[b] * groups + group]
+            every = {**step.hyperparameters, **step.variant.fixed}
+            constants = tuple(float(v) for v in rule.mode_constants("eval", every, float))
+            loops.serial(X[b, low:high], X[b, low:high],
+                         *(None if S is None else S[b, low:high] for S in state[:3]),
+                         constants, ())
         if bounded:  # the evaluation point extrapolates past the iterates, out of the box
             project(X[b], lower[b], upper[b])
     if jitted:

@@ -231,8 +231,9 @@ COMMON_OPTIONS = {
     "groups": "list of dicts, optional. Parameter groups by index ranges of x, each with "
               "hyperparameters of its own: [{'range': (0, 10), 'lr': 1e-2}, ...]; the other "
               "options give the rest, and the elements no range covers form one more group "
-              "(as the optimizers' groups=, numadam._groups). Runs the Python loop; no "
-              "schedule (set each group's lr instead).",
+              "(as the optimizers' groups=, numadam._groups). Runs the Python loop (in "
+              "minimize_batch the vectorized form); no schedule (set each group's lr "
+              "instead).",
 }
 
 
@@ -450,6 +451,7 @@ BATCH_OPTIONS = {
     "disp": False,
     # accepted and ignored, as by minimize: every problem stops at its first NaN/inf
     "check_finite": None,
+    "groups": None,
     "seed": None,
     "spsa_samples": OPTION_DEFAULTS["spsa_samples"],
     "spsa_c": OPTION_DEFAULTS["spsa_c"],

@@ -158,15 +158,22 @@ def result_state(optimizer, iterate=None, best=None):
 # ------------------------------------------------------------------------------------------------
 
 
+def _groups_key(groups):
+    """The ``groups`` option as a batch state stores it (and compares it when loaded)."""
+    return [{**group, "range": tuple(int(v) for v in group["range"])} for group in groups]
+
+
 def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates,
-                best=None):
+                best=None, groups=None):
     """``result.state`` of a ``minimize_batch`` run: every problem's state stacked.
 
     ``steps``: an optimizer per hyperparameter setting, ``setting`` the one of each problem;
     ``vectors``: the rule's state matrices (``None`` where unused); ``carries``: (B, k) scalar
     state; ``step_counts``: (B,); ``per_problem``: the per-problem hyperparameter arrays;
     ``iterates``: the last iterates (B, n) where an answer is another point, else ``None``;
-    ``best``: the lowest points (``fun`` NaN for a problem whose answer is its last iterate)."""
+    ``best``: the lowest points (``fun`` NaN for a problem whose answer is its last iterate);
+    ``groups``: the parameter groups option, saved with the state (each problem's carried
+    scalars are then (B, groups) arrays, ``carries`` having a row per problem and group)."""
     first = steps[0]
     B = len(setting)
     hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
@@ -178,8 +185,12 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
                              "hyperparameters": hyperparameters, "state": state}
     saved_first = first.state_dict()
     if "carry" in saved_first:
-        saved["carry"] = {name: carries[:, i].copy()
+        per_group = carries.shape[0] // B
+        saved["carry"] = {name: carries[:, i].reshape(B, per_group).copy() if groups
+                          else carries[:, i].copy()
                           for i, name in enumerate(saved_first["carry"])}
+    if groups is not None:
+        saved["groups"] = _groups_key(groups)
     if "mode" in saved_first:
         saved["mode"] = "eval"
     if iterates is not None:
@@ -250,10 +261,14 @@ def concatenate_states(states):
     return joined
 
 
-def load_batch_state(state, steps, setting, vectors, carries, X, method):
+def load_batch_state(state, steps, setting, vectors, carries, X, method, groups=None,
+                     segments=None):
     """Load the stacked ``state`` (``minimize_batch``'s option) into the batch's state
     matrices ``vectors``, ``carries`` (B, k) and points ``X`` (B, n), in place; returns the
-    step count of each problem (B,) int64.
+    step count of each problem (B,) int64. With parameter groups (the option ``groups``,
+    which must be the one the state was saved with, and their runs ``segments``), ``carries``
+    has a row per problem and group and ``steps[k * G + g]`` is setting ``k``'s optimizer for
+    group ``g``.
 
     Checked whole before anything changes, with the checks of
     :meth:`~numadam.Optimizer.load_state_dict` (keys, sizes, dtype, finite values, the
@@ -268,10 +283,17 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
     def fail(text):
         return _not_fitting(method, f"with x0 of shape {X.shape}", text)
 
+    per_group = carries.shape[0] // B  # the groups' count (1 without groups)
     state = _checked_dict(state)
-    if set(state) - {ITERATE, BEST} != set(template):
-        raise fail(f"it must hold the keys {sorted(template)}, as the `state` of a "
+    keys = set(template) | ({"groups"} if groups is not None else set())
+    if set(state) - {ITERATE, BEST} != keys:
+        if "groups" in state and groups is None:
+            raise fail("it was saved with parameter groups: pass the same groups option")
+        raise fail(f"it must hold the keys {sorted(keys)}, as the `state` of a "
                    f"minimize_batch result, got {sorted(state)}")
+    if groups is not None and state["groups"] != _groups_key(groups):
+        raise fail(f"it was saved with the groups {state['groups']!r}, not these: pass the "
+                   f"same groups option")
     counts = state["step"]
     if (not isinstance(counts, np.ndarray) or counts.shape != (B,)
             or counts.dtype.kind not in "iu"):
@@ -291,7 +313,8 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
             raise fail(f"state[{key!r}] must hold exactly {list(names)}, got "
                        f"{sorted(saved) if isinstance(saved, dict) else _described(saved)}")
         for name in names:
-            shape = (B,) if key == "carry" else (B, n if template[key][name].size else 0)
+            shape = (((B, per_group) if groups is not None else (B,)) if key == "carry"
+                     else (B, n if template[key][name].size else 0))
             loaded[name] = _checked_rows(saved[name], shape, f"state[{key!r}][{name!r}]", fail)
     iterate = state.get(ITERATE)
     if iterate is not None:
@@ -308,23 +331,26 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method):
     mode = state.get("mode")
     if rule.modes and mode not in rule.modes:
         raise fail(f"state['mode'] must be one of {list(rule.modes)}, got {mode!r}")
-    _check_invariants(rule, steps, setting, counts, loaded, fail)
+    _check_invariants(rule, steps[::per_group], setting, counts, loaded, fail)
     for matrix, name in zip(vectors, template["state"]):
         if matrix is not None:
             matrix[:] = loaded[name]
     for i, name in enumerate(template.get("carry", ())):
-        carries[:, i] = loaded[name]
+        carries[:, i] = loaded[name].ravel()  # row b * groups + g, as (B, groups) is laid out
     if iterate is not None:
         X[:] = iterate
     elif rule.modes and mode != next(iter(rule.modes)):  # evaluation points: to train mode
         train = kernels.for_rule(rule.modes[next(iter(rule.modes))]).serial
         rows = vectors[:3]  # a rule with modes is elementwise: three state slots
+        runs = [(0, n, 0)] if segments is None else segments.tolist()
         for b in range(B):
-            step = steps[setting[b]]
-            every = {**step.hyperparameters, **step.variant.fixed}
-            constants = tuple(float(v) for v in rule.mode_constants(
-                next(iter(rule.modes)), every, float))
-            train(X[b], X[b], *(None if m is None else m[b] for m in rows), constants, ())
+            for low, high, group in runs:
+                step = steps[setting[b] * per_group + group]
+                every = {**step.hyperparameters, **step.variant.fixed}
+                constants = tuple(float(v) for v in rule.mode_constants(
+                    next(iter(rule.modes)), every, float))
+                train(X[b, low:high], X[b, low:high],
+                      *(None if m is None else m[b, low:high] for m in rows), constants, ())
     return counts.astype(np.int64), best
 
 

@@ -147,8 +147,8 @@ def _serial_checked(param, grad, state0, state1, state2, c, s):
         while low < stop:
             high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
             p, g = param[low:high], grad[low:high]
-            p0, p1 = _part(state0, low, high), _part(state1, low, high)
-            p2 = _part(state2, low, high)
+            p0, p1 = part(state0, low, high), part(state1, low, high)
+            p2 = part(state2, low, high)
             for i in range(p.shape[0]):
                 _ELEMENT(i, g[i], p, p0, p1, p2, c, s)
             low = stop if bad == 0 else _finite_from(grad, high, stop)
@@ -168,8 +168,8 @@ def _parallel_checked(param, grad, state0, state1, state2, c, s):
         while low < stop:
             high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
             p, g = param[low:high], grad[low:high]
-            p0, p1 = _part(state0, low, high), _part(state1, low, high)
-            p2 = _part(state2, low, high)
+            p0, p1 = part(state0, low, high), part(state1, low, high)
+            p2 = part(state2, low, high)
             for i in range(p.shape[0]):
                 _ELEMENT(i, g[i], p, p0, p1, p2, c, s)
             low = stop if bad == 0 else _finite_from(grad, high, stop)
@@ -298,8 +298,8 @@ def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step
             table[k, nc + ni + j] = scratch[k, ns + j]
     if _THREADS:  # one launch: thread t updates the t-th part of every segment
         total = 0
-        for part in prange(parts):
-            share = np.int64(part)
+        for thread in prange(parts):
+            share = np.int64(thread)
             for row in range(segments.shape[0]):
                 first, last, member = segments[row, 0], segments[row, 1], segments[row, 2]
                 low = first + (last - first) * share // parts
@@ -308,8 +308,8 @@ def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step
                     c_part = _row_like(table[member], 0, c_like, table)
                     s_part = _row_like(scratch[member], 0, s_like, table)
                     total += _count(_SHORT(param[low:high], grad[low:high],
-                                           _part(state0, low, high), _part(state1, low, high),
-                                           _part(state2, low, high), c_part, s_part))
+                                           part(state0, low, high), part(state1, low, high),
+                                           part(state2, low, high), c_part, s_part))
         return total
     skipped = 0
     for k in range(segments.shape[0]):
@@ -318,8 +318,8 @@ def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step
         # loop compiled for the optimizers without groups, for the same argument types
         c = _row_like(table[group], 0, c_like, table)
         s = _row_like(scratch[group], 0, s_like, table)
-        skipped += _count(_SHORT(param[start:stop], grad[start:stop], _part(state0, start, stop),
-                                 _part(state1, start, stop), _part(state2, start, stop), c, s))
+        skipped += _count(_SHORT(param[start:stop], grad[start:stop], part(state0, start, stop),
+                                 part(state1, start, stop), part(state2, start, stop), c, s))
     return skipped
 
 
@@ -369,7 +369,7 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
     return njit(**_JIT_OPTIONS, parallel=bool(threads))(keyed_by_sources(driver))
 
 
-def _part(vector, start, stop):
+def part(vector, start, stop):
     """``vector[start:stop]``; ``None`` for an absent state vector."""
     return vector[start:stop]
 
@@ -379,7 +379,7 @@ def _count(skipped):
     return skipped
 
 
-@overload(_part, inline="always")
+@overload(part, inline="always")
 def _part_overload(vector, start, stop):
     if isinstance(vector, types.NoneType):
         return lambda vector, start, stop: None
@@ -533,8 +533,8 @@ def _update_block(param, grad, state0, state1, state2, state3, c, s, start, stop
     while low < stop:
         high = stop if bad == 0 else _nonfinite_from(grad, low, stop)
         p, g = param[low:high], grad[low:high]
-        p0, p1 = _part(state0, low, high), _part(state1, low, high)
-        p2, p3 = _part(state2, low, high), _part(state3, low, high)
+        p0, p1 = part(state0, low, high), part(state1, low, high)
+        p2, p3 = part(state2, low, high), part(state3, low, high)
         for i in range(p.shape[0]):
             _UPDATE_ELEMENT(i, g[i], p, p0, p1, p2, p3, c, s)
         low = stop if bad == 0 else _finite_from(grad, high, stop)

@@ -769,7 +769,7 @@ def test_disp_across_ranks_prints_the_whole_batch_once(capsys):
 #: minimize's options that minimize_batch refuses, with a value minimize takes
 REFUSED = {"schedule": "cosine", "schedule_options": {"T_max": 5}, "clip_norm": 1.0,
            "clip_value": 1.0, "average": "polyak", "average_decay": 0.9, "average_start": 3,
-           "finite_diff_rel_step": 1e-6, "device": "cuda", "groups": [{"range": (0, 1)}]}
+           "finite_diff_rel_step": 1e-6, "device": "cuda"}
 
 
 def test_the_refused_options_are_those_of_minimize_the_batch_lacks():
@@ -796,7 +796,7 @@ def test_refused_options_at_minimizes_defaults_are_accepted():
     """A dict of options shared with minimize may spell out its defaults ("off")."""
     defaults = dict(schedule=None, schedule_options=None, clip_norm=None, clip_value=None,
                     average=None, average_decay=0.99, average_start=0.0,
-                    finite_diff_rel_step=None, device="cpu", groups=None)
+                    finite_diff_rel_step=None, device="cpu")
     assert sorted(defaults) == sorted(REFUSED)
     fun, jac = lambda X: np.sum((X - 1) ** 2, axis=1), lambda X: 2 * (X - 1)
     plain = numadam.minimize_batch(fun, X2, jac=jac, options=dict(maxiter=5))

@@ -386,3 +386,107 @@ def test_minimize_refuses_bad_groups(options, exception, match):
     with pytest.raises(exception, match=match):
         numadam.minimize(separable, x0, jac=separable_grad, options=options)
     assert (x0 == 1).all()
+
+
+# -- through minimize_batch ---------------------------------------------------------------------
+
+
+def separable_rows(X):
+    return 0.5 * np.sum(SCALES * X**2, axis=1)
+
+
+def separable_rows_grad(X):
+    return SCALES * X
+
+
+#: the groups of the batch tests: two ranges with their own lr, the rest (two runs: elements 0
+#: and 2) with the options'
+BATCH_GROUPS = [{"range": (1, 2), "lr": 0.5}, {"range": (3, 5), "lr": 0.05}]
+#: ranges covering x (a rule with a reduction stage takes groups of one run in a batch)
+COVERING = [{"range": (0, 2)}, *BATCH_GROUPS[1:], {"range": (2, 3), "lr": 0.5}]
+
+
+@pytest.mark.parametrize("method, groups", [
+    ("adam", BATCH_GROUPS), ("nadam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS),
+    ("prodigy", COVERING)], ids=["adam", "nadam", "schedulefree_adamw", "prodigy"])
+def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, rng):
+    """Every problem's answer is ``minimize``'s with the same groups, bitwise (a carried scalar
+    per group, NAdam; per-group constants at the switch to the evaluation point,
+    schedule-free; per-group sums, Prodigy); with per-problem learning rates that the groups'
+    own override (Adam); and a batch resumed from its state after 15 of 30 iterations ends
+    where the whole run does."""
+    X0 = rng.standard_normal((4, 5))
+    options = {"maxiter": 30, "return_best": False, "groups": groups}
+    per_problem = {"lr": np.array([1e-2, 2e-2, 3e-2, 4e-2])} if method == "adam" else {}
+    batch = numadam.minimize_batch(separable_rows, X0, method=method, jac=separable_rows_grad,
+                                   options={**options, **per_problem})
+    for b in range(4):
+        alone = numadam.minimize(separable, X0[b], method=method, jac=separable_grad,
+                                 options={**options, **{k: v[b] for k, v in per_problem.items()}})
+        np.testing.assert_array_equal(batch.x[b], alone.x)
+        assert (batch.nit[b], batch.fun[b]) == (alone.nit, alone.fun)
+    half = numadam.minimize_batch(separable_rows, X0, method=method, jac=separable_rows_grad,
+                                  options={**options, **per_problem, "maxiter": 15})
+    rest = numadam.minimize_batch(separable_rows, half.x, method=method,
+                                  jac=separable_rows_grad,
+                                  options={**options, **per_problem, "maxiter": 15,
+                                           "state": half.state})
+    np.testing.assert_array_equal(rest.x, batch.x)
+    for name, values in batch.state.get("carry", {}).items():
+        rest = 1 if groups is BATCH_GROUPS else 0  # BATCH_GROUPS leaves a group of the rest
+        assert values.shape == (4, len(groups) + rest), name
+
+
+def test_a_jitted_objective_with_groups_runs_row_by_row():
+    """The jitted form runs no groups: a jitted ``fun`` with groups is called row by row (the
+    answers are minimize's)."""
+    numba = pytest.importorskip("numba")
+    scales = SCALES
+
+    @numba.njit
+    def fun(x):
+        return 0.5 * np.sum(scales * x**2)
+
+    @numba.njit
+    def jac(x):
+        return scales * x
+
+    X0 = np.tile(np.array([1.0, -2.0, 3.0, -1.0, 0.5]), (2, 1))
+    options = {"maxiter": 20, "return_best": False, "groups": BATCH_GROUPS}
+    batch = numadam.minimize_batch(fun, X0, jac=jac, options=options)
+    assert not batch.compiled
+    alone = numadam.minimize(separable, X0[0], jac=separable_grad, options=options)
+    np.testing.assert_array_equal(batch.x, [alone.x, alone.x])
+
+
+@pytest.mark.parametrize("method, options, exception, match", [
+    ("adam", {"groups": {"range": (0, 2)}}, TypeError, "groups must be a list of dicts"),
+    ("adam", {"groups": [{"range": (0, 9)}]}, ValueError, r"groups\[0\]\['range'\]"),
+    ("adam", {"groups": [{"range": (0, 2), "lrr": 1.0}]}, TypeError, "lrr"),
+    ("adam", {"groups": [{"range": (0, 2), "lr": -1.0}]}, ValueError, r"groups\[0\]: .*-1"),
+    ("adam", {"groups": [{"range": (0, 2), "maximize": True}]}, ValueError, "maximize"),
+    ("prodigy", {"groups": [{"range": (1, 2)}]}, ValueError, "one run of x"),
+    ("spsa", {"groups": [{"range": (0, 2)}]}, ValueError, "spsa"),
+])
+def test_minimize_batch_refuses_bad_groups(method, options, exception, match):
+    X0 = np.ones((2, 5))
+    with pytest.raises(exception, match=match):
+        numadam.minimize_batch(separable_rows, X0, method=method, jac=separable_rows_grad,
+                               options=options)
+    assert (X0 == 1).all()
+
+
+def test_a_batch_state_resumes_only_with_its_groups():
+    X0 = np.ones((2, 5))
+    saved = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                                   options={"maxiter": 3, "groups": BATCH_GROUPS}).state
+    for options, match in (({}, "saved with parameter groups"),
+                           ({"groups": BATCH_GROUPS[:1]}, "saved with the groups")):
+        with pytest.raises(ValueError, match=match):
+            numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                                   options={"maxiter": 3, "state": saved, **options})
+    plain = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                                   options={"maxiter": 3}).state
+    with pytest.raises(ValueError, match="keys"):
+        numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                               options={"maxiter": 3, "state": plain, "groups": BATCH_GROUPS})
