@@ -464,6 +464,7 @@ class Optimizer:
             scalars = 16
         self._scratch = np.zeros((len(rows), scalars + len(carry)))
         self._segments = layout.table()
+        self._device_segments = None  # the GPU's copy, made at the first step
         like = (tuple(False if isinstance(v, bool) else 0.0 for v in constants),
                 tuple(0 if isinstance(v, int) and not isinstance(v, bool) else 0.0
                       for v in inputs),
@@ -795,18 +796,18 @@ class Optimizer:
 
     def _grouped_launches(self, param, grad, step):
         """:meth:`_grouped_step` on the GPU, for an elementwise rule: every group's step
-        scalars on the host, then the rule's kernel launched on each run of each group with
-        its group's constants and scalars (a launch per run, where the CPU walks its segment
-        table in one pass). Returns the counts of skipped entries of earlier steps that have
-        arrived (see :meth:`synchronize`)."""
+        scalars on the host, then one launch of the rule's grouped kernel over the segment
+        table (kept on the device), each run with its group's constants and scalars. Returns
+        the counts of skipped entries of earlier steps that have arrived (see
+        :meth:`synchronize`)."""
         nc, ni, nk = self._widths
         plans = self._group_plans(step)
         late = self._reports.ready()
-        for index, (constants, _, scalars, carry) in enumerate(plans):
-            for start, stop in self._layout.segments[index]:
-                self._kernel(param[start:stop], grad[start:stop],
-                             *(None if vector is None else vector[start:stop]
-                               for vector in self._state_vectors), constants, scalars)
+        if self._device_segments is None:
+            self._device_segments = self._backend.segments(self._segments)
+        self._kernel.grouped(param, grad, *self._state_vectors, self._device_segments,
+                             [(constants, scalars) for constants, _, scalars, _ in plans])
+        for index, (_, _, _, carry) in enumerate(plans):
             self._table[index, nc + ni:nc + ni + nk] = carry
         self._reports.launched(step)
         return late

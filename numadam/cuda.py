@@ -547,6 +547,37 @@ def _kernel_for(element, present):
     return update
 
 
+@functools.cache
+def _grouped_kernel_for(element, present):
+    """The parameter groups' kernel of the rule whose element function is ``element`` (three
+    state slots flagged in ``present``, as :func:`_kernel_for`): one launch for every group.
+
+    ``segments`` (a device array of int64 rows ``(start, stop, group)``) lists the runs; every
+    thread walks them in order, taking its grid-stride share of each with the group's
+    ``per_group[group]`` = ``(constants, scalars)`` (a tuple of such pairs, passed by value:
+    the same types for every group, so a run-time index picks one)."""
+    element, (slot0, slot1, slot2) = _slots(element, present)
+
+    @_kernel
+    def update(param, grad, state0, state1, state2, segments, per_group, skipped, checked):
+        vector0, vector1, vector2 = slot0(state0), slot1(state1), slot2(state2)
+        start, stride = cuda.grid(1), cuda.gridsize(1)
+        bad = 0
+        for r in range(segments.shape[0]):
+            low, high, group = segments[r, 0], segments[r, 1], segments[r, 2]
+            c, s = per_group[group]
+            for i in range(low + start, high, stride):
+                g = grad[i]
+                if not checked or g - g == 0:
+                    element(i, g, param, vector0, vector1, vector2, c, s)
+                else:
+                    bad += 1
+        if bad:
+            cuda.atomic.add(skipped, 0, bad)
+
+    return update
+
+
 def _four_slot_kernel(element, slot0, slot1, slot2, slot3):
     """:func:`_kernel_for`'s update kernel for an element of four state vectors (the update
     pass of a rule with a reduction stage)."""
@@ -764,6 +795,28 @@ class _Update:
             self.reports.record(stream)
         return 0
 
+    def grouped(self, param, grad, state0, state1, state2, segments, per_group):
+        """The step of parameter groups in one launch (:func:`_grouped_kernel_for`):
+        ``segments`` a device array of rows ``(start, stop, group)``, ``per_group`` each
+        group's ``(constants, scalars)`` as the CPU loops take them."""
+        n = param.shape[0]
+        if not n:
+            return 0
+        stream = launch_stream(grad)
+        counter = self.reports.counter() if self.checked else self._unused
+        states = (state0, state1, state2)
+        present = tuple(vector is not None for vector in states)
+        states = tuple(param if vector is None else vector for vector in states)
+        to_dtype = param.dtype.type
+        per_group = tuple((tuple(v if isinstance(v, bool) else to_dtype(v) for v in c),
+                           tuple(to_dtype(v) for v in s)) for c, s in per_group)
+        kernel = _grouped_kernel_for(self.element, present)
+        kernel[(*_grid(n), stream)](param, grad, *states, segments, per_group, counter,
+                                    self.checked)
+        if self.checked:
+            self.reports.record(stream)
+        return 0
+
 
 class _Reduction:
     """The host launchers of the two passes of a rule with a reduction stage, with the CPU
@@ -908,6 +961,11 @@ class CUDABackend:
             stream.synchronize()
 
     @staticmethod
+    def segments(table):
+        """The segment table of parameter groups, on the device (a wait, once)."""
+        return to_device(np.ascontiguousarray(table, dtype=np.int64))
+
+    @staticmethod
     def gather(vector, runs, out):
         # device-to-device copies on the default stream, after everything queued (the steps
         # of a group of several runs wait for their sums anyway)
@@ -982,6 +1040,12 @@ def _settings(variant):
         yield {name: value for name, value, _ in settings} | fixed, changed | fixed
 
 
+#: The rules whose parameter groups' kernel (:func:`_grouped_kernel_for`) :func:`kernel_ptx`
+#: compiles: the same template around each rule's element, whose own kernel is compiled
+#: anyway; a flag among the constants (SGD) and state vectors (Adam).
+_GROUPED_SAMPLE = ("Adam", "SGD")
+
+
 def _kernel_launches(dtypes=(np.float32, np.float64)):
     """``[(label, kernel, arguments)]``: one launch of every distinct kernel, with the arguments
     a launch passes (host arrays of the right dtype stand in for device vectors; they type
@@ -1021,6 +1085,15 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                 updates += [(f"{name}({settings}).{mode}()", element,
                              rule.mode_constants(mode, every, optimizer._to_dtype), ())
                             for mode, element in rule.modes.items()]
+                if name in _GROUPED_SAMPLE and not changed:  # the groups' one launch
+                    grouped = (f"{name}() groups {dtype}", _grouped_kernel_for(
+                        rule.element, present), (param, param, *(
+                            param if vector is None else vector for vector in states),
+                        np.zeros((1, 3), np.int64), ((tuple(
+                            v if isinstance(v, bool) else dtype.type(v)
+                            for v in optimizer._constants),
+                            tuple(dtype.type(v) for v in scalars)),) * 2, skipped, True))
+                    launches.append(grouped)
                 for label, element, c, s in updates:
                     if (element, present, dtype) in seen:
                         continue
@@ -1125,7 +1198,8 @@ def kernel_ptx(cc=(9, 0), dtypes=(np.float32, np.float64)):
     Each rule's update once per pattern of state vectors its settings allow (Adam with and
     without ``amsgrad``, RMSProp centered or not, with momentum or not, SGD with momentum or
     not, ...), each mode switch, the first pass of each rule with a reduction stage
-    (``"Prodigy().reduce float32"``), and the helper kernels (``fill``, ``copy``,
+    (``"Prodigy().reduce float32"``), the parameter groups' kernel of a sample of rules
+    (``"Adam() groups float32"``), and the helper kernels (``fill``, ``copy``,
     ``count_nonfinite``), for each dtype: compiled from the arguments a launch passes, as a
     launch compiles them. No GPU is needed, only numba-cuda and its NVVM (``pip install
     'numadam[cuda]'``). The typed kernels are kept, so that a call for another ``cc`` only runs

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPUTE_CAPABILITIES = [(8, 0), (9, 0)]
 DTYPES = ["float32", "float64"]
 HELPERS = ["fill", "copy", "count_nonfinite"]
+#: the rules whose parameter groups' kernel is compiled (numadam.cuda._GROUPED_SAMPLE)
+GROUPED_SAMPLE = ["Adam", "SGD"]
 
 # Run in a fresh interpreter for one dtype: prints one JSON object, {"skip": reason} when NVVM is
 # missing, else the kernels' argument types and, per compute capability, their PTX or the error.
@@ -113,7 +115,7 @@ def _expected_kernels():
             present = tuple(vector is not None for vector in optimizer._state_vectors)
             patterns.setdefault(rule, set()).add(present)
     return (sum(len(found) * (1 if rule.reduction is None else 2) + len(rule.modes)
-                for rule, found in patterns.items()) + len(HELPERS))
+                for rule, found in patterns.items()) + len(HELPERS) + len(GROUPED_SAMPLE))
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -129,6 +131,8 @@ def test_every_kernel_compiles(compiled, dtype, cc):
         if variant.rule.reduction is not None:
             assert any(label.startswith(variant.rule.class_name + "(")
                        and label.endswith(f").reduce {dtype}") for label in ptx)
+    assert {label for label in ptx if label.endswith(f" groups {dtype}")} == {
+        f"{name}() groups {dtype}" for name in GROUPED_SAMPLE}
     target = f".target sm_{cc[0]}{cc[1]}"
     for label, code in ptx.items():
         assert label.endswith(" " + dtype)
