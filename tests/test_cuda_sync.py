@@ -164,21 +164,26 @@ def test_other_modes_allocate_nothing_per_step(check_finite, host_calls, rng):
     assert len(host_calls["copy_to_host"]) == waits
 
 
-@pytest.mark.parametrize("check_finite", [True, False])
-def test_a_reduction_step_waits_once_for_its_sums(check_finite, host_calls, rng):
-    """A rule with a reduction stage (Prodigy): its step size follows from sums over the
-    vector, so the step waits once, on the gradient's stream, for the blocks' sums (and the
-    count of skipped entries, when checked) copied on that stream; both passes go to it; no
-    allocation, no copy to the device."""
-    x0 = rng.standard_normal(N)
-    opt = numadam.Prodigy(nc.to_device(x0), check_finite=check_finite)
+def _two_steps_on_stream_7(opt, host_calls, rng):
+    """A first step, then two more recorded (gradients on stream 7, whose stream object is
+    returned); checks that the two allocate nothing and copy nothing to the device."""
     grads = [ForeignGpuArray(rng.standard_normal(N), stream=7) for _ in range(3)]
     opt.step(grads[0])
     host_calls["clear"]()
     for g in grads[1:]:
         opt.step(g)
     assert host_calls["allocate"] == [] and host_calls["copy_to_device"] == []
-    stream = nc._external_stream(7)
+    return nc._external_stream(7)
+
+
+@pytest.mark.parametrize("check_finite", [True, False])
+def test_a_reduction_step_waits_once_for_its_sums(check_finite, host_calls, rng):
+    """A rule with a reduction stage (Prodigy): its step size follows from sums over the
+    vector, so the step waits once, on the gradient's stream, for the blocks' sums (and the
+    count of skipped entries, when checked) copied on that stream; both passes go to it; no
+    allocation, no copy to the device."""
+    opt = numadam.Prodigy(nc.to_device(rng.standard_normal(N)), check_finite=check_finite)
+    stream = _two_steps_on_stream_7(opt, host_calls, rng)
     assert [name for name, _ in host_calls["launch"]] == ["reduce", "update"] * 2
     assert all(configuration[2] is stream for _, configuration in host_calls["launch"])
     assert host_calls["copy_to_host"] == [stream] * (2 + 2 * check_finite)
@@ -190,14 +195,8 @@ def test_a_grouped_step_neither_waits_nor_allocates(host_calls, rng):
     gradient's stream, its count copied asynchronously; no wait, no allocation."""
     opt = numadam.Adam(nc.to_device(rng.standard_normal(N)),
                        groups=[{"range": (0, 10), "lr": 0.1}, {"range": (20, 30)}])
-    grads = [ForeignGpuArray(rng.standard_normal(N), stream=7) for _ in range(3)]
-    opt.step(grads[0])
-    host_calls["clear"]()
-    for g in grads[1:]:
-        opt.step(g)
-    assert host_calls["allocate"] == [] and host_calls["copy_to_device"] == []
+    stream = _two_steps_on_stream_7(opt, host_calls, rng)
     assert host_calls["synchronize"] == []
-    stream = nc._external_stream(7)
     assert _launch_streams(host_calls) == [stream] * 2
     assert host_calls["copy_to_host"] == [stream] * 2
 
