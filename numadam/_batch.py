@@ -242,7 +242,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     limits = batch_bounds(bounds, B, n)
     if limits is not None:
         np.clip(X, *limits, out=X)
-    segments, overrides = batch_groups(settings["groups"], cls, n, method)
+    segments, overrides, param_groups = batch_groups(settings["groups"], cls, n, method)
     groups = len(overrides)  # steps[k * groups + g]: setting k's optimizer for group g
     steps, setting = per_problem_steps(cls, scalars, per_problem, B, overrides)
     compiled = [step.compiled_step() for step in steps]
@@ -267,7 +267,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     saved_best = None  # the lowest points of the runs a state continues
     if resumed:  # every problem's saved state, checked whole before anything runs
         step_counts, saved_best = load_batch_state(settings["state"], steps, setting, state,
-                                                   carries, X, method, settings["groups"],
+                                                   carries, X, method, param_groups,
                                                    segments)
         if limits is not None:
             np.clip(X, *limits, out=X)
@@ -363,18 +363,20 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                             message=[messages[code] for code in status.tolist()],
                             method=method, compiled=form == "jitted",
                             state=batch_state(steps, setting, state, carries, step_counts + nit,
-                                              per_problem, iterates, best, settings["groups"]))
+                                              per_problem, iterates, best, param_groups))
     if disp:
         print(summary(result))
     return result
 
 
 def batch_groups(groups, cls, n, method):
-    """``(segments, overrides)`` of the ``groups`` option: the runs as int64 rows ``(start,
-    stop, group)`` and each group's hyperparameters (:func:`numadam._groups.layout_from_ranges`,
-    the elements no range covers a last group); ``(None, ({},))`` without groups."""
+    """``(segments, overrides, param_groups)`` of the ``groups`` option: the runs as int64
+    rows ``(start, stop, group)``, each group's hyperparameters
+    (:func:`numadam._groups.layout_from_ranges`, the elements no range covers a last group)
+    and both as the state records them, ``[{"segments": [[start, stop], ...],
+    **hyperparameters}]``; ``(None, ({},), None)`` without groups."""
     if groups is None:
-        return None, ({},)
+        return None, ({},), None
     if method == SPSA:
         raise ValueError("groups cannot be combined with method='spsa', whose gain is one "
                          "sequence for the batch")
@@ -386,7 +388,9 @@ def batch_groups(groups, cls, n, method):
         raise ValueError(f"method {rule.name!r} sums over each group's elements: in "
                          f"minimize_batch each group must be one run of x (the elements no "
                          f"range covers form a group too: cover x with ranges)")
-    return layout.table(), layout.overrides
+    param_groups = [{"segments": [list(run) for run in runs], **override}
+                    for runs, override in zip(layout.segments, layout.overrides)]
+    return layout.table(), layout.overrides, param_groups
 
 
 def choose_form(settings, fun, jac, callback, grouped=False):

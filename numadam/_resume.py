@@ -158,13 +158,8 @@ def result_state(optimizer, iterate=None, best=None):
 # ------------------------------------------------------------------------------------------------
 
 
-def _groups_key(groups):
-    """The ``groups`` option as a batch state stores it (and compares it when loaded)."""
-    return [{**group, "range": tuple(int(v) for v in group["range"])} for group in groups]
-
-
 def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates,
-                best=None, groups=None):
+                best=None, param_groups=None):
     """``result.state`` of a ``minimize_batch`` run: every problem's state stacked.
 
     ``steps``: an optimizer per hyperparameter setting, ``setting`` the one of each problem;
@@ -172,8 +167,9 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
     state; ``step_counts``: (B,); ``per_problem``: the per-problem hyperparameter arrays;
     ``iterates``: the last iterates (B, n) where an answer is another point, else ``None``;
     ``best``: the lowest points (``fun`` NaN for a problem whose answer is its last iterate);
-    ``groups``: the parameter groups option, saved with the state (each problem's carried
-    scalars are then (B, groups) arrays, ``carries`` having a row per problem and group)."""
+    ``param_groups``: with parameter groups, each group's ``{"segments": [[start, stop],
+    ...], **its own hyperparameters}``, saved with the state (each problem's carried scalars
+    are then (B, groups) arrays, ``carries`` having a row per problem and group)."""
     first = steps[0]
     B = len(setting)
     hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
@@ -186,11 +182,11 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
     saved_first = first.state_dict()
     if "carry" in saved_first:
         per_group = carries.shape[0] // B
-        saved["carry"] = {name: carries[:, i].reshape(B, per_group).copy() if groups
+        saved["carry"] = {name: carries[:, i].reshape(B, per_group).copy() if param_groups
                           else carries[:, i].copy()
                           for i, name in enumerate(saved_first["carry"])}
-    if groups is not None:
-        saved["groups"] = _groups_key(groups)
+    if param_groups is not None:
+        saved["param_groups"] = param_groups
     if "mode" in saved_first:
         saved["mode"] = "eval"
     if iterates is not None:
@@ -212,8 +208,14 @@ def problem_state(state, b):
             one[key] = {name: _problem_value(v, b) for name, v in value.items()}
         elif key == "state":
             one[key] = {name: np.array(matrix[b]) for name, matrix in value.items()}
+        elif key == "carry" and "param_groups" in state:  # a dict per group, as minimize's
+            one[key] = [{name: float(v[b, g]) for name, v in value.items()}
+                        for g in range(len(state["param_groups"]))]
         elif key == "carry":
             one[key] = {name: float(v[b]) for name, v in value.items()}
+        elif key == "param_groups":  # each group's hyperparameters over the problem's
+            base = {name: _problem_value(v, b) for name, v in state["hyperparameters"].items()}
+            one[key] = [{**base, **group} for group in value]
         elif key == ITERATE:
             one[key] = np.array(value[b])
         elif key == BEST:
@@ -261,14 +263,14 @@ def concatenate_states(states):
     return joined
 
 
-def load_batch_state(state, steps, setting, vectors, carries, X, method, groups=None,
+def load_batch_state(state, steps, setting, vectors, carries, X, method, param_groups=None,
                      segments=None):
     """Load the stacked ``state`` (``minimize_batch``'s option) into the batch's state
     matrices ``vectors``, ``carries`` (B, k) and points ``X`` (B, n), in place; returns the
-    step count of each problem (B,) int64. With parameter groups (the option ``groups``,
-    which must be the one the state was saved with, and their runs ``segments``), ``carries``
-    has a row per problem and group and ``steps[k * G + g]`` is setting ``k``'s optimizer for
-    group ``g``.
+    step count of each problem (B,) int64. With parameter groups (``param_groups`` as
+    :func:`batch_state` takes them, which must be those the state was saved with, and their
+    runs ``segments``), ``carries`` has a row per problem and group and ``steps[k * G + g]``
+    is setting ``k``'s optimizer for group ``g``.
 
     Checked whole before anything changes, with the checks of
     :meth:`~numadam.Optimizer.load_state_dict` (keys, sizes, dtype, finite values, the
@@ -285,15 +287,15 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method, groups=
 
     per_group = carries.shape[0] // B  # the groups' count (1 without groups)
     state = _checked_dict(state)
-    keys = set(template) | ({"groups"} if groups is not None else set())
+    keys = set(template) | ({"param_groups"} if param_groups is not None else set())
     if set(state) - {ITERATE, BEST} != keys:
-        if "groups" in state and groups is None:
+        if "param_groups" in state and param_groups is None:
             raise fail("it was saved with parameter groups: pass the same groups option")
         raise fail(f"it must hold the keys {sorted(keys)}, as the `state` of a "
                    f"minimize_batch result, got {sorted(state)}")
-    if groups is not None and state["groups"] != _groups_key(groups):
-        raise fail(f"it was saved with the groups {state['groups']!r}, not these: pass the "
-                   f"same groups option")
+    if param_groups is not None and state["param_groups"] != param_groups:
+        raise fail(f"it was saved with the parameter groups {state['param_groups']!r}, not "
+                   f"these ({param_groups!r}): pass the same groups option")
     counts = state["step"]
     if (not isinstance(counts, np.ndarray) or counts.shape != (B,)
             or counts.dtype.kind not in "iu"):
@@ -313,7 +315,7 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method, groups=
             raise fail(f"state[{key!r}] must hold exactly {list(names)}, got "
                        f"{sorted(saved) if isinstance(saved, dict) else _described(saved)}")
         for name in names:
-            shape = (((B, per_group) if groups is not None else (B,)) if key == "carry"
+            shape = (((B, per_group) if param_groups is not None else (B,)) if key == "carry"
                      else (B, n if template[key][name].size else 0))
             loaded[name] = _checked_rows(saved[name], shape, f"state[{key!r}][{name!r}]", fail)
     iterate = state.get(ITERATE)

@@ -150,11 +150,12 @@ def test_reduction_sums_over_blocks_in_the_cpu_order(row, rng, monkeypatch):
 
 @needs_cuda
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
-def test_reduction_sums_with_a_thread_per_lane(rng, monkeypatch):
+@pytest.mark.parametrize("n", [pytest.param(300, marks=[pytest.mark.slow] if SIMULATED else [])])
+def test_reduction_sums_with_a_thread_per_lane(n, rng, monkeypatch):
     """The launch's shape on a GPU, a thread per lane (the test above runs several lanes per
-    thread, to keep the simulator fast)."""
+    thread, to keep the simulator fast: 256 simulated threads take seconds, ``-m slow``)."""
     monkeypatch.setattr(nc, "THREADS_PER_BLOCK", 256)
-    _check_reduction_against_cpu(REDUCTION_ROWS[0], np.float32, 300, rng, steps=1)
+    _check_reduction_against_cpu(REDUCTION_ROWS[0], np.float32, n, rng, steps=1)
 
 
 def _check_reduction_against_cpu(row, dtype, n, rng, steps=2):

@@ -356,11 +356,11 @@ def separable_grad(x):
     return SCALES * x
 
 
-@pytest.mark.parametrize("method", ["adam", "prodigy"])
+@pytest.mark.parametrize("method", ["adam"])
 def test_minimize_with_groups_equals_a_run_per_group(method):
     """A separable objective: each group's part of the answer is the run of that part alone,
-    at the group's lr (the rest at the options' lr), bitwise. Prodigy: each group estimates
-    its own step size, from its own sums."""
+    at the group's lr (the rest at the options' lr), bitwise. (A rule with a reduction stage:
+    the optimizer's groups above, and minimize_batch's against minimize below.)"""
     x0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5])
     settings = {"lr": 1e-2, "maxiter": 50, "return_best": False}
     grouped = numadam.minimize(separable, x0, jac=separable_grad, method=method, options=dict(
@@ -407,14 +407,14 @@ COVERING = [{"range": (0, 2)}, *BATCH_GROUPS[1:], {"range": (2, 3), "lr": 0.5}]
 
 
 @pytest.mark.parametrize("method, groups", [
-    ("adam", BATCH_GROUPS), ("nadam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS),
-    ("prodigy", COVERING)], ids=["adam", "nadam", "schedulefree_adamw", "prodigy"])
+    ("adam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS), ("prodigy", COVERING)],
+    ids=["adam", "schedulefree_adamw", "prodigy"])
 def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, rng):
-    """Every problem's answer is ``minimize``'s with the same groups, bitwise (a carried scalar
-    per group, NAdam; per-group constants at the switch to the evaluation point,
-    schedule-free; per-group sums, Prodigy); with per-problem learning rates that the groups'
-    own override (Adam); and a batch resumed from its state after 15 of 30 iterations ends
-    where the whole run does."""
+    """Every problem's answer is ``minimize``'s with the same groups, bitwise (carried scalars
+    and per-group constants at the switch to the evaluation point, schedule-free; per-group
+    sums, Prodigy); with per-problem learning rates that the groups' own override (Adam); and
+    a batch resumed from its state after 15 of 30 iterations ends where the whole run does.
+    (NAdam's carry per group: the resume tests below.)"""
     X0 = rng.standard_normal((4, 5))
     options = {"maxiter": 30, "return_best": False, "groups": groups}
     per_problem = {"lr": np.array([1e-2, 2e-2, 3e-2, 4e-2])} if method == "adam" else {}
@@ -481,7 +481,7 @@ def test_a_batch_state_resumes_only_with_its_groups():
     saved = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
                                    options={"maxiter": 3, "groups": BATCH_GROUPS}).state
     for options, match in (({}, "saved with parameter groups"),
-                           ({"groups": BATCH_GROUPS[:1]}, "saved with the groups")):
+                           ({"groups": BATCH_GROUPS[:1]}, "saved with the parameter groups")):
         with pytest.raises(ValueError, match=match):
             numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
                                    options={"maxiter": 3, "state": saved, **options})
@@ -490,3 +490,25 @@ def test_a_batch_state_resumes_only_with_its_groups():
     with pytest.raises(ValueError, match="keys"):
         numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
                                options={"maxiter": 3, "state": plain, "groups": BATCH_GROUPS})
+
+
+def test_one_problem_of_a_grouped_batch_resumes_in_minimize():
+    """``numadam._resume.problem_state`` of a grouped batch's state is that problem's
+    ``minimize`` state (each group's hyperparameters and carry): ``minimize`` resumed from it
+    ends where the whole batch does."""
+    from numadam._resume import problem_state
+
+    X0 = np.tile(np.array([1.0, -2.0, 3.0, -1.0, 0.5]), (2, 1)) * [[1.0], [0.5]]
+    options = {"maxiter": 10, "return_best": False, "groups": BATCH_GROUPS,
+               "lr": np.array([1e-2, 2e-2])}
+    half = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                                  options=options)
+    whole = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
+                                   options={**options, "maxiter": 20})
+    for b in range(2):
+        one = problem_state(half.state, b)
+        assert [group["lr"] for group in one["param_groups"]] == [0.5, 0.05, options["lr"][b]]
+        assert len(one["carry"]) == 3
+        rest = numadam.minimize(separable, half.x[b], method="nadam", jac=separable_grad,
+                                options={**options, "lr": options["lr"][b], "state": one})
+        np.testing.assert_array_equal(rest.x, whole.x[b])
