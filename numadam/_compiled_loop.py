@@ -89,8 +89,9 @@ from numadam._step_tables import (
     store_tuple,
     table_row,
 )
-from numadam.kernels import count_nonfinite, for_reduction
+from numadam.kernels import count_nonfinite, for_reduction, grouped_for_rule
 from numadam.rules import element_name, inlined_on_cpu
+from numadam.rules._jit import jitted_step_scalars
 
 # The policy's scalar tests as the loops below call them: Numba copies that Numba inlines before
 # it types a loop (the registered functions are typed and compiled on their own first, for
@@ -164,10 +165,35 @@ def is_jitted_pair(fun, jac):
 
 #: What :func:`_loop` and the step templates below call, set per rule in each copy's own
 #: globals (see :func:`make_loop` and :func:`step_for`): the rule's element and its step
-#: scalars; for a rule with a reduction stage (``_REDUCED``) its step, which calls the two
-#: serial loops and ``finish``.
-_ELEMENT = _STEP_SCALARS = _STEP = _REDUCE = _FINISH = _UPDATE = None
-_REDUCED = False
+#: scalars; for a rule with a reduction stage or parameter groups (``_WHOLE_STEP``) its step,
+#: which calls the two serial loops and ``finish``, or the groups' driver.
+_ELEMENT = _STEP_SCALARS = _STEP = _REDUCE = _FINISH = _UPDATE = _GROUPED = None
+_WHOLE_STEP = False
+
+
+class GroupedRule(NamedTuple):
+    """What the loops below step by for an optimizer with parameter groups, in place of its
+    rule: the rule and ``like``, the types of one group's ``(constants, step inputs, carry)``
+    (see :func:`numadam.kernels.grouped_for_rule`). Its step runs the groups' serial driver
+    over the segment table; the loops take the segments as ``constants``, ``(table,
+    scratch)`` as ``inputs`` and an empty ``carry`` (each group's is in the table)."""
+
+    rule: Any
+    like: tuple
+
+    @property
+    def element(self):
+        return self.rule.element
+
+    @property
+    def reduction(self):
+        return None
+
+    @property
+    def name(self):
+        kinds = "".join("b" if isinstance(value, bool) else "f"
+                        for part in self.like for value in part)
+        return f"{self.rule.name}_groups_{kinds}_{'_'.join(str(len(p)) for p in self.like)}"
 
 
 def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
@@ -206,7 +232,7 @@ def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower,
         if gradient_converged(g, x, lower, upper, bounded, sign, gtol):
             status = SUCCESS
             break
-        if _REDUCED:  # a rule with a reduction stage (a constant: Numba types one branch)
+        if _WHOLE_STEP:  # a reduction stage or groups (a constant: Numba types one branch)
             carry_next = _STEP(x, g, state, constants, inputs, carry, first_step + nit)
         else:
             if in_table(inputs, first_step + nit):
@@ -251,11 +277,14 @@ def make_loop(rule):
     whose globals hold the rule's element (inlined, so that one update costs what the
     optimizer's serial kernel costs) and its per-step scalar function reading the table; for a
     rule with a reduction stage, its step (:func:`step_for`) inlined."""
+    if isinstance(rule, GroupedRule):
+        return template_copy(_loop, f"_loop_{rule.name}", _WHOLE_STEP=True,
+                             _STEP=njit(inline="always")(step_for(rule)))
     name = f"_loop_{element_name(rule.element)}"
     if rule.reduction is not None:
-        return template_copy(_loop, name, _REDUCED=True,
+        return template_copy(_loop, name, _WHOLE_STEP=True,
                              _STEP=njit(inline="always")(step_for(rule)))
-    return template_copy(_loop, name, _REDUCED=False, _ELEMENT=inlined_on_cpu(rule.element),
+    return template_copy(_loop, name, _WHOLE_STEP=False, _ELEMENT=inlined_on_cpu(rule.element),
                          _STEP_SCALARS=beyond_table(jitable_step_scalars(rule)))
 
 
@@ -283,10 +312,28 @@ def _reduced_step(x, g, state, constants, inputs, carry, step):
     return carry
 
 
+def _grouped_step(x, g, state, constants, inputs, carry, step):
+    """Step number ``step`` of an optimizer with parameter groups (a :class:`GroupedRule`):
+    the groups' serial driver over the segment table ``constants``, each group's scalars
+    from its row of the table (``inputs = (table, scratch)``), its carry updated there;
+    returns ``carry`` (empty). Scalars that are not finite for some group change nothing and
+    raise, as the optimizer's step does."""
+    table, scratch = inputs
+    if _GROUPED(x, g, state[0], state[1], state[2], constants, table, scratch, step, 1) < 0:
+        raise ValueError("the per-step scalars of a parameter group are not finite with its "
+                         "hyperparameters; nothing was changed by that step")
+    return carry
+
+
 def step_for(rule):
     """A :func:`~numadam._cache.template_copy` of the step template of ``rule``, its functions in
     its globals: an elementwise rule's :func:`_take_step`, a rule with a reduction stage's
-    :func:`_reduced_step`."""
+    :func:`_reduced_step`, an optimizer with parameter groups' :func:`_grouped_step` (``rule``
+    a :class:`GroupedRule`)."""
+    if isinstance(rule, GroupedRule):
+        driver = grouped_for_rule(rule.element, jitted_step_scalars(rule.rule), rule.like,
+                                  False, False)
+        return template_copy(_grouped_step, f"_grouped_step_{rule.name}", _GROUPED=driver)
     name = element_name(rule.element)
     if rule.reduction is None:
         return template_copy(_take_step, f"_take_step_{name}",
@@ -431,9 +478,10 @@ def run(fun, jac, args, optimizer, x, lower, upper, bounded, sign, maxiter, gtol
     if step is None:
         return None
     jac = None if jac is True else jac  # the loop's spelling of "fun returns (f, g)"
-    rule = optimizer.variant.rule
-    inputs = step.inputs  # a rule with a reduction: its scalars follow from the sums
-    if rule.reduction is None:
+    rule = step.stepper
+    # a rule with a reduction: its scalars follow from the sums; groups: from the table
+    inputs = step.inputs
+    if rule.reduction is None and not isinstance(rule, GroupedRule):
         # the table of this setting's step scalars, which the loop reads and extends (a run
         # from a later step than 1 computes them all: the table counts from step 1)
         table, filled = (_step_tables.table_for if optimizer.step_count == 0

@@ -171,7 +171,7 @@ def lean_loop(objective, optimizer, step, x, lower, upper, bounded, sign, maxite
     gradient = g.copy()
     outcome = np.empty(4 + len(step.carry))
     counting = maxfev >= 0
-    driver = _compiled_loop.driver_for(optimizer.variant.rule)(
+    driver = _compiled_loop.driver_for(step.stepper)(
         x, value, gradient, step.state, step.constants, step.inputs, step.carry,
         optimizer.step_count + 1, lower, upper, bounded, sign, maxiter, maxfev, gtol, ftol,
         xtol, return_best, outcome, last)

@@ -203,10 +203,10 @@ def choose_loop(settings, step, x, fun, jac, callback, compiled=True):
 
     - ``"compiled"`` (:func:`numadam._compiled_loop.run`): jitted ``fun`` and ``jac``, a
       float64 ``x`` on the CPU, nothing acting between iterations, ``compiled`` not off, an
-      optimizer a compiled loop can step (not one with parameter groups);
+      optimizer a compiled loop can step (with parameter groups, an elementwise rule's);
     - ``"lean"`` (:func:`numadam._loops.lean_loop`): nothing acting between iterations and an
       optimizer a compiled generator can step (float64 on the CPU, below the size where the
-      step runs in parallel, no parameter groups);
+      step runs in parallel; with parameter groups, an elementwise rule's);
     - ``"python"`` (:func:`numadam._loops.python_loop`): everything else.
     """
     plain = callback is None and not settings.between_iterations

@@ -102,8 +102,11 @@ def _same_entry(value, original):
 
 class CompiledStep(NamedTuple):
     """What a compiled loop needs to run an optimizer's update itself (``minimize``'s
-    compiled loop): the kernel, the rule's per-step scalar function, and the values they take.
-    Only for float64 parameters on the CPU."""
+    compiled loop): the kernel, the rule's per-step scalar function, the values they take,
+    and what the loops step by (``stepper``: the rule, or for an optimizer with parameter
+    groups a :class:`numadam._compiled_loop.GroupedRule`, whose ``constants`` are the segment
+    table, ``inputs`` the group table and its scratch, ``carry`` empty). Only for float64
+    parameters on the CPU."""
 
     kernel: Any
     step_scalars: Any
@@ -111,6 +114,7 @@ class CompiledStep(NamedTuple):
     constants: tuple
     inputs: tuple
     carry: tuple
+    stepper: Any = None
 
 
 class _Hyperparameter:
@@ -841,20 +845,29 @@ class Optimizer:
         steps. ``None`` unless the parameters are float64 NumPy arrays, without groups. (A rule
         with a reduction stage has no single kernel: ``kernel`` is ``None``, and the compiled
         loops take its passes from :func:`numadam.kernels.for_reduction`.)"""
-        if self.device != "cpu" or self.dtype != np.float64 or self._layout is not None:
+        if self.device != "cpu" or self.dtype != np.float64:
             return None
         from numadam import kernels
+        from numadam._compiled_loop import GroupedRule
         from numadam.rules._jit import jitted_step_scalars
 
+        if self._layout is not None:
+            if self._reduction is not None or self._stale:  # their steps: the host's
+                return None
+            return CompiledStep(None, jitted_step_scalars(self._rule), self._state_vectors,
+                                self._segments, (self._table, self._scratch), (),
+                                GroupedRule(self._rule, self._like))
         kernel = None if self._reduction else kernels.for_rule(self._rule.element).serial
         return CompiledStep(kernel, jitted_step_scalars(self._rule), self._state_vectors,
-                            self._constants, self._inputs, self._carry)
+                            self._constants, self._inputs, self._carry, self._rule)
 
     def advance(self, steps: int, carry: tuple) -> None:
         """Record ``steps`` updates made by a compiled loop from :meth:`compiled_step`, with the
-        scalar state ``carry`` it ended with."""
+        scalar state ``carry`` it ended with (with parameter groups, each group's is in the
+        group table, which the loop updated)."""
         self.step_count += steps
-        self._carry = tuple(carry)
+        if self._layout is None:
+            self._carry = tuple(carry)
 
     # -- saving and restoring ---------------------------------------------------------------
 

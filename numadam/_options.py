@@ -231,8 +231,9 @@ COMMON_OPTIONS = {
     "groups": "list of dicts, optional. Parameter groups by index ranges of x, each with "
               "hyperparameters of its own: [{'range': (0, 10), 'lr': 1e-2}, ...]; the other "
               "options give the rest, and the elements no range covers form one more group "
-              "(as the optimizers' groups=, numadam._groups). Runs the Python loop (in "
-              "minimize_batch the vectorized form); no schedule (set each group's lr "
+              "(as the optimizers' groups=, numadam._groups). minimize runs them in its "
+              "compiled and lean loops (a rule with a reduction stage: the Python loop), "
+              "minimize_batch in its vectorized form; no schedule (set each group's lr "
               "instead).",
 }
 

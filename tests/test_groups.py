@@ -375,6 +375,36 @@ def test_minimize_with_groups_equals_a_run_per_group(method):
     assert grouped.state["param_groups"][0]["lr"] == 0.5
 
 
+@pytest.mark.parametrize("method", ["adam", "nadam", "schedulefree_adamw"])
+def test_minimize_runs_groups_in_its_compiled_and_lean_loops(method):
+    """A jitted objective runs the compiled loop with groups, a Python one the lean loop; both
+    bitwise the Python loop (a callback runs it): the answer, the iterations, each group's
+    carry (NAdam, schedule-free) and the step count."""
+    numba = pytest.importorskip("numba")
+    scales = SCALES
+
+    @numba.njit
+    def fun(x):
+        return 0.5 * np.sum(scales * x**2)
+
+    @numba.njit
+    def jac(x):
+        return scales * x
+
+    x0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5])
+    options = {"lr": 1e-2, "maxiter": 60, "return_best": False, "groups": BATCH_GROUPS}
+    compiled = numadam.minimize(fun, x0, jac=jac, method=method, options=options)
+    lean = numadam.minimize(separable, x0, jac=separable_grad, method=method, options=options)
+    python = numadam.minimize(separable, x0, jac=separable_grad, method=method, options=options,
+                              callback=lambda intermediate_result: None)
+    assert compiled.compiled and not lean.compiled
+    for result in (compiled, lean):
+        np.testing.assert_array_equal(result.x, python.x)
+        assert result.nit == python.nit == 60
+        assert result.state.get("carry") == python.state.get("carry")
+        assert result.state["step"] == python.state["step"] == 60
+
+
 @pytest.mark.parametrize("options, exception, match", [
     ({"groups": {"range": (0, 2)}}, TypeError, "groups must be a list of dicts"),
     ({"groups": [{"range": (0, 9)}]}, ValueError, "range"),
