@@ -75,6 +75,7 @@ from numadam._batch_loops import (
     to_evaluation_point,
     vectorized_loop,
 )
+from numadam._compiled_loop import GroupedRule
 from numadam._groups import layout_from_ranges
 from numadam._inputs import batch_bounds, batch_points, batch_rows
 from numadam._objective import RowsObjective, check_row_arity
@@ -99,6 +100,7 @@ from numadam._resume import batch_state, continue_best_rows, load_batch_state
 from numadam._step_tables import step_table
 from numadam._validation import flag
 from numadam.callbacks import ProgressBar, chain
+from numadam.kernels import group_like
 
 __all__ = ["choose_form", "minimize_batch", "summary"]
 
@@ -173,9 +175,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         (``[{"range": (0, 10), "lr": 1e-2}, ...]``, the elements no range covers one more
         group), the same for every problem: a group's hyperparameters override the options'
         (per-problem arrays included) for its elements, and every problem equals its own
-        ``minimize`` run with these groups, bitwise. The vectorized form runs them (a jitted
-        ``fun`` row by row); a rule with a reduction stage takes groups of one run each (cover
-        the row with ranges); no ``maximize`` per group, no ``method="spsa"``. The state
+        ``minimize`` run with these groups, bitwise. Both forms run them (the jitted form: each
+        problem's compiled loop stepping its own group table); a rule with a reduction stage
+        takes groups of one run each (cover the row with ranges), in the vectorized form (a
+        jitted ``fun`` row by row); no ``maximize`` per group, no ``method="spsa"``. The state
         carries each problem's scalars per group ((B, groups) arrays) and the groups, which a
         resumed run must give again.
 
@@ -281,7 +284,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if flag("progress", settings["progress"]):  # closed below, once the loop ran
         bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
     callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
-    form = choose_form(settings, fun, jac, callback, grouped=segments is not None)
+    # a rule with a reduction stage runs its groups in the vectorized form only
+    form = choose_form(settings, fun, jac, callback,
+                       rows_only=segments is not None and rule.reduction is not None)
     if form != "vectorized":
         check_row_arity(fun, jac, len(batch_args), len(args), jac_out)
     if form == "jitted":
@@ -295,21 +300,28 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         # a resumed run computes every step's scalars: the table counts from step 1 and the
         # rule's initial carry
         # (a rule with a reduction has none: its steps' scalars follow from the sums)
-        rows = 0 if resumed or rule.reduction else table_steps(cap, len(compiled), B)
+        rows = (0 if resumed or rule.reduction or segments is not None
+                else table_steps(cap, len(compiled), B))
         tables = np.empty((len(compiled), rows, len(scalars_like) + setting_carries.shape[1]))
         if rows:
             step_table(rule)(inputs, compiled[0].inputs, setting_carries, compiled[0].carry,
                              tables)
         filled = np.array([tables.shape[1]])  # every row, read only (the problems run at once)
+        stepper, run_constants, run_inputs, run_carries = rule, constants, inputs, carries
+        if segments is not None:  # each problem's group table, the groups' driver its step
+            first = compiled[0]
+            stepper = GroupedRule(rule, group_like(first.constants, first.inputs, first.carry))
+            run_constants, (run_inputs, tables, run_carries) = segments, group_tables(
+                compiled, setting, carries, groups, len(scalars_like))
         arguments = RunArguments(
-            fun, None if jac is True else jac, args, batch_args, *state, constants,
-            compiled[0].constants, inputs, compiled[0].inputs, tables, filled, scalars_like,
-            carries, compiled[0].carry, setting, X, lower, upper, bounded, sign, int(cap),
-            *tolerances, return_best, status, nit, F, G, nfev, F_start, step_counts + 1, last,
-            np.empty((B, 2, n)) if jac_out else None)
+            fun, None if jac is True else jac, args, batch_args, *state, run_constants,
+            compiled[0].constants, run_inputs, compiled[0].inputs, tables, filled, scalars_like,
+            run_carries, compiled[0].carry if segments is None else (), setting, X, lower,
+            upper, bounded, sign, int(cap), *tolerances, return_best, status, nit, F, G, nfev,
+            F_start, step_counts + 1, last, np.empty((B, 2, n)) if jac_out else None)
         try:
-            run = (specialized_run(rule) if settings["compiled"] == "specialize"
-                   else cached_run(rule, arguments, X[0]))
+            run = (specialized_run(stepper) if settings["compiled"] == "specialize"
+                   else cached_run(stepper, arguments, X[0]))
             spread(run, arguments)
         except TypingError:  # raised while compiling, before anything ran
             explain_typing_error(fun, jac, jac_out, X[0].copy(),
@@ -317,6 +329,10 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
             raise
         if (status == -1).any():
             raise ValueError(f"jac must return an array of shape ({n},) like a row of x0")
+        if segments is not None:  # each problem's carry per group, from its group table
+            carry_width = carries.shape[1]
+            carries[:] = run_inputs[:, :, run_inputs.shape[2] - carry_width:].reshape(
+                carries.shape)
         njev = nfev.copy()
         objective = None
     else:
@@ -393,12 +409,28 @@ def batch_groups(groups, cls, n, method):
     return layout.table(), layout.overrides, param_groups
 
 
-def choose_form(settings, fun, jac, callback, grouped=False):
+def group_tables(compiled, setting, carries, groups, scalars):
+    """``(tables, scratch, no carries)`` of the jitted form with parameter groups: problem
+    ``b``'s group table ``tables[b]`` (row ``g``: group ``g``'s constants, step inputs and carry,
+    as an optimizer's, :func:`numadam.kernels.grouped_for_rule`), its carries from ``carries``
+    (a row per problem and group); ``scratch[b]`` the driver's; an empty carry per problem."""
+    B = setting.shape[0]
+    rows = float_rows([(*step.constants, *step.inputs, *step.carry) for step in compiled])
+    tables = rows.reshape(-1, groups, rows.shape[1])[setting]  # a copy per problem
+    width = carries.shape[1]
+    if width:
+        tables[:, :, rows.shape[1] - width:] = carries.reshape(B, groups, width)
+    scratch = np.zeros((B, groups, scalars + width))
+    return tables, scratch, np.zeros((B, 0))
+
+
+def choose_form(settings, fun, jac, callback, rows_only=False):
     """Which form runs a batch, decided by ``fun``: a jitted ``fun`` takes one problem's row
     (the jitted form's protocol), any other the active rows at once.
 
     - ``"jitted"`` (every problem's compiled loop, in parallel): jitted ``fun`` and ``jac``
-      (or ``jac=True``), no callback, ``compiled`` not off, no parameter groups;
+      (or ``jac=True``), no callback, ``compiled`` not off, not ``rows_only`` (parameter
+      groups of a rule with a reduction stage);
     - ``"rows"``: a jitted ``fun`` that form cannot run (finite differences, a callback,
       ``compiled=False``, a Python ``jac``): the vectorized form's loop, calling ``fun`` and
       ``jac`` row by row from Python (:class:`numadam._objective.RowByRow`), never with the
@@ -407,7 +439,7 @@ def choose_form(settings, fun, jac, callback, grouped=False):
     """
     if not is_jitted(fun):
         return "vectorized"
-    if (settings["compiled"] is not False and callback is None and not grouped
+    if (settings["compiled"] is not False and callback is None and not rows_only
             and _compiled_loop.is_jitted_pair(fun, jac)):
         return "jitted"
     return "rows"

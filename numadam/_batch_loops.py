@@ -163,10 +163,11 @@ def table_steps(maxiter, settings, B):
 
 
 #: The rule's minimize loop that :func:`_run` calls for each problem, and whether the rule has
-#: a reduction stage (its steps' scalars follow from sums: no table; four state slots), set in
-#: each copy's own globals (see :func:`run_source`).
+#: a reduction stage (its steps' scalars follow from sums: no table; four state slots) or the
+#: problems have parameter groups (the loop of a :class:`~numadam._compiled_loop.GroupedRule`),
+#: set in each copy's own globals (see :func:`run_source`).
 _LOOP = None
-_REDUCED = False
+_REDUCED = _GROUPED = False
 
 
 def _run(fun, jac, args, batch_args, S0, S1, S2, S3, constants, constants_like, inputs,
@@ -175,18 +176,26 @@ def _run(fun, jac, args, batch_args, S0, S1, S2, S3, constants, constants_like, 
          first_steps, last, buffers, start, stop):
     """Every problem's compiled minimize loop: problems ``start`` to ``stop`` (:func:`spread`
     runs blocks of the batch on threads of their own, the GIL released). Its state and inputs
-    as minimize's loop takes them for the rule (a constant branch: Numba types one)."""
+    as minimize's loop takes them for the rule (a constant branch: Numba types one). With
+    parameter groups, ``constants`` is the segment table, ``inputs[b]`` problem ``b``'s group
+    table (each group's constants, step inputs and carry, updated in place), ``tables[b]``
+    its scratch and ``carries`` has no columns."""
     for b in range(start, stop):
         k = setting[b]
-        if _REDUCED:
+        if _GROUPED:
+            state = (row_of(S0, b), row_of(S1, b), row_of(S2, b))
+            step_constants = constants
+            rule_inputs = (inputs[b], tables[b])
+        elif _REDUCED:
             state = (row_of(S0, b), row_of(S1, b), row_of(S2, b), row_of(S3, b))
+            step_constants = tuple_like(constants[k], constants_like)
             rule_inputs = tuple_like(inputs[k], inputs_like)
         else:
             state = (row_of(S0, b), row_of(S1, b), row_of(S2, b))
+            step_constants = tuple_like(constants[k], constants_like)
             rule_inputs = (tables[k], filled, tuple_like(inputs[k], inputs_like), scalars_like)
         result = _LOOP(
-            fun, jac, rows_of(batch_args, b) + args, state,
-            tuple_like(constants[k], constants_like), rule_inputs,
+            fun, jac, rows_of(batch_args, b) + args, state, step_constants, rule_inputs,
             tuple_like(carries[b], carry_like),
             first_steps[b], X[b], lower[b], upper[b], bounded, sign, maxiter, gtol, ftol,
             xtol, return_best, row_of(buffers, b))
@@ -230,7 +239,8 @@ def run_source(rule, specialize):
     loop = (_compiled_loop.loop_for if specialize else _compiled_loop.cached_loop_for)(rule)
     return keyed_by_sources(template_copy(
         _run, f"_run_{rule.name}_{'specialized' if specialize else 'cached'}", _LOOP=loop,
-        _REDUCED=rule.reduction is not None))
+        _REDUCED=rule.reduction is not None,
+        _GROUPED=isinstance(rule, _compiled_loop.GroupedRule)))
 
 
 @functools.cache

@@ -469,10 +469,7 @@ class Optimizer:
         self._scratch = np.zeros((len(rows), scalars + len(carry)))
         self._segments = layout.table()
         self._device_segments = None  # the GPU's copy, made at the first step
-        like = (tuple(False if isinstance(v, bool) else 0.0 for v in constants),
-                tuple(0 if isinstance(v, int) and not isinstance(v, bool) else 0.0
-                      for v in inputs),
-                tuple(0.0 for _ in carry))
+        like = kernels.group_like(constants, inputs, carry)
         self._like = like
         self._grouped_driver = functools.partial(kernels.grouped_for_rule, rule.element,
                                                  jitted_step_scalars(rule), like)

@@ -233,8 +233,7 @@ COMMON_OPTIONS = {
               "options give the rest, and the elements no range covers form one more group "
               "(as the optimizers' groups=, numadam._groups). minimize runs them in its "
               "compiled and lean loops (a rule with a reduction stage: the Python loop), "
-              "minimize_batch in its vectorized form; no schedule (set each group's lr "
-              "instead).",
+              "minimize_batch in both forms; no schedule (set each group's lr instead).",
 }
 
 

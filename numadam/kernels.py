@@ -323,6 +323,14 @@ def _grouped(param, grad, state0, state1, state2, segments, table, scratch, step
     return skipped
 
 
+def group_like(constants, inputs, carry):
+    """``like`` for :func:`grouped_for_rule` from one group's constants, step inputs and carry:
+    a flag stays a flag, an integer input an integer, anything else a float."""
+    return (tuple(False if isinstance(v, bool) else 0.0 for v in constants),
+            tuple(0 if isinstance(v, int) and not isinstance(v, bool) else 0.0 for v in inputs),
+            tuple(0.0 for _ in carry))
+
+
 @functools.cache
 def grouped_for_rule(element, step_scalars, like, checked, threads):
     """The grouped pass of a rule: each segment of the vector updated by the rule's own serial

@@ -467,9 +467,12 @@ def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, 
         assert values.shape == (4, len(groups) + rest), name
 
 
-def test_a_jitted_objective_with_groups_runs_row_by_row():
-    """The jitted form runs no groups: a jitted ``fun`` with groups is called row by row (the
-    answers are minimize's)."""
+@pytest.mark.parametrize("method", ["nadam", "prodigy"])
+def test_a_jitted_objective_with_groups(method):
+    """A jitted ``fun`` with groups: an elementwise rule runs the jitted form (each problem's
+    compiled loop with its group table), a rule with a reduction stage the vectorized loop
+    row by row; either way every answer and carry is ``minimize``'s, and a jitted batch
+    resumed from its state after 10 of 20 iterations ends where the whole run does."""
     numba = pytest.importorskip("numba")
     scales = SCALES
 
@@ -481,12 +484,24 @@ def test_a_jitted_objective_with_groups_runs_row_by_row():
     def jac(x):
         return scales * x
 
-    X0 = np.tile(np.array([1.0, -2.0, 3.0, -1.0, 0.5]), (2, 1))
-    options = {"maxiter": 20, "return_best": False, "groups": BATCH_GROUPS}
-    batch = numadam.minimize_batch(fun, X0, jac=jac, options=options)
-    assert not batch.compiled
-    alone = numadam.minimize(separable, X0[0], jac=separable_grad, options=options)
-    np.testing.assert_array_equal(batch.x, [alone.x, alone.x])
+    X0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5]) * np.array([[1.0], [0.5]])
+    groups = BATCH_GROUPS if method == "nadam" else COVERING
+    options = {"maxiter": 20, "return_best": False, "groups": groups,
+               "lr": np.array([1e-2, 2e-2])}
+    batch = numadam.minimize_batch(fun, X0, jac=jac, method=method, options=options)
+    assert batch.compiled == (method == "nadam")
+    for b in range(2):
+        alone = numadam.minimize(separable, X0[b], jac=separable_grad, method=method,
+                                 options={**options, "lr": options["lr"][b]})
+        np.testing.assert_array_equal(batch.x[b], alone.x)
+        carries = [[group[name] for name in sorted(group)] for group in alone.state["carry"]]
+        assert [[batch.state["carry"][name][b, g] for name in sorted(batch.state["carry"])]
+                for g in range(len(carries))] == carries
+    half = numadam.minimize_batch(fun, X0, jac=jac, method=method,
+                                  options={**options, "maxiter": 10})
+    rest = numadam.minimize_batch(fun, half.x, jac=jac, method=method,
+                                  options={**options, "maxiter": 10, "state": half.state})
+    np.testing.assert_array_equal(rest.x, batch.x)
 
 
 @pytest.mark.parametrize("method, options, exception, match", [
