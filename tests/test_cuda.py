@@ -693,7 +693,8 @@ def test_benchmark_without_a_gpu_says_so_and_exits_0():
 
 
 @needs_cuda
-@pytest.mark.parametrize("method", ["adam", "rmsprop", "nesterov", "prodigy"])
+@pytest.mark.parametrize("method", ["adam", "rmsprop", "nesterov",
+                                    pytest.param("prodigy", marks=pytest.mark.slow)])
 def test_minimize_runs_the_update_on_the_gpu(method):
     from scipy.optimize import rosen, rosen_der
 

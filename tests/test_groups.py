@@ -375,11 +375,13 @@ def test_minimize_with_groups_equals_a_run_per_group(method):
     assert grouped.state["param_groups"][0]["lr"] == 0.5
 
 
-@pytest.mark.parametrize("method", ["adam", "nadam", "schedulefree_adamw"])
+@pytest.mark.parametrize("method", ["nadam", pytest.param("adam", marks=pytest.mark.slow),
+                                    pytest.param("schedulefree_adamw", marks=pytest.mark.slow)])
 def test_minimize_runs_groups_in_its_compiled_and_lean_loops(method):
     """A jitted objective runs the compiled loop with groups, a Python one the lean loop; both
     bitwise the Python loop (a callback runs it): the answer, the iterations, each group's
-    carry (NAdam, schedule-free) and the step count."""
+    carry (NAdam, schedule-free) and the step count. (Each rule compiles two loops of its own:
+    the fast suite runs the rule with a carried scalar.)"""
     numba = pytest.importorskip("numba")
     scales = SCALES
 
@@ -437,14 +439,16 @@ COVERING = [{"range": (0, 2)}, *BATCH_GROUPS[1:], {"range": (2, 3), "lr": 0.5}]
 
 
 @pytest.mark.parametrize("method, groups", [
-    ("adam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS), ("prodigy", COVERING)],
+    ("adam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS),
+    pytest.param("prodigy", COVERING, marks=pytest.mark.slow)],
     ids=["adam", "schedulefree_adamw", "prodigy"])
 def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, rng):
     """Every problem's answer is ``minimize``'s with the same groups, bitwise (carried scalars
     and per-group constants at the switch to the evaluation point, schedule-free; per-group
-    sums, Prodigy); with per-problem learning rates that the groups' own override (Adam); and
-    a batch resumed from its state after 15 of 30 iterations ends where the whole run does.
-    (NAdam's carry per group: the resume tests below.)"""
+    sums, Prodigy, under ``-m slow``: the fast suite's is the jitted-objective test below);
+    with per-problem learning rates that the groups' own override (Adam); and a batch
+    resumed from its state after 15 of 30 iterations ends where the whole run does. (NAdam's
+    carry per group: the resume tests below.)"""
     X0 = rng.standard_normal((4, 5))
     options = {"maxiter": 30, "return_best": False, "groups": groups}
     per_problem = {"lr": np.array([1e-2, 2e-2, 3e-2, 4e-2])} if method == "adam" else {}
