@@ -247,11 +247,11 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         np.clip(X, *limits, out=X)
     segments, overrides, param_groups = batch_groups(settings["groups"], cls, n, method)
     groups = len(overrides)  # steps[k * groups + g]: setting k's optimizer for group g
-    steps, setting = per_problem_steps(cls, scalars, per_problem, B, overrides)
+    steps, setting, bases = per_problem_steps(cls, scalars, per_problem, B, overrides)
     compiled = [step.compiled_step() for step in steps]
     state = initial_state(steps, setting, X, segments, groups)
     rule = steps[0].variant.rule
-    sign = descent_sign(steps[0].hyperparameters.get("maximize", False))
+    sign = descent_sign(bases[0].hyperparameters.get("maximize", False))
     bounded = limits is not None
     lower, upper = limits if bounded else (X[:, :0], X[:, :0])
     # the constants, step inputs and carried scalars of each setting as rows of float arrays,
@@ -271,7 +271,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     if resumed:  # every problem's saved state, checked whole before anything runs
         step_counts, saved_best = load_batch_state(settings["state"], steps, setting, state,
                                                    carries, X, method, param_groups,
-                                                   segments)
+                                                   segments, bases[0])
         if limits is not None:
             np.clip(X, *limits, out=X)
     else:
@@ -283,7 +283,7 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
     bar = None
     if flag("progress", settings["progress"]):  # closed below, once the loop ran
         bar = ProgressBar(total=None if maxiter == sys.maxsize else maxiter)
-    callback = observed(chain(callback, bar), steps[0].hyperparameters, per_problem)
+    callback = observed(chain(callback, bar), bases[0].hyperparameters, per_problem)
     # a rule with a reduction stage runs its groups in the vectorized form only
     form = choose_form(settings, fun, jac, callback,
                        rows_only=segments is not None and rule.reduction is not None)
@@ -310,7 +310,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
         stepper, run_constants, run_inputs, run_carries = rule, constants, inputs, carries
         if segments is not None:  # each problem's group table, the groups' driver its step
             first = compiled[0]
-            stepper = GroupedRule(rule, group_like(first.constants, first.inputs, first.carry))
+            stepper = GroupedRule.of(rule, group_like(first.constants, first.inputs,
+                                                       first.carry))
             run_constants, (run_inputs, tables, run_carries) = segments, group_tables(
                 compiled, setting, carries, groups, len(scalars_like))
         arguments = RunArguments(
@@ -379,7 +380,8 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
                             message=[messages[code] for code in status.tolist()],
                             method=method, compiled=form == "jitted",
                             state=batch_state(steps, setting, state, carries, step_counts + nit,
-                                              per_problem, iterates, best, param_groups))
+                                              per_problem, iterates, best, param_groups,
+                                              bases[0]))
     if disp:
         print(summary(result))
     return result

@@ -53,38 +53,55 @@ __all__ = ["cached_run", "explain_typing_error", "float_rows", "initial_state",
 
 
 def per_problem_steps(cls, scalars, per_problem, B, overrides=({},)):
-    """One optimizer per distinct hyperparameter setting (validating them), and which setting
-    each problem uses: ``(steps, index)``. With parameter groups, ``overrides`` holds each
-    group's hyperparameters: then ``steps[k * G + g]`` is setting ``k``'s optimizer for group
-    ``g`` (``G = len(overrides)``), the group's values over the setting's."""
+    """One optimizer per distinct hyperparameter setting (validating them), which setting each
+    problem uses, and the settings' own optimizers: ``(steps, index, bases)``. With parameter
+    groups, ``overrides`` holds each group's hyperparameters: then ``steps[k * G + g]`` is
+    setting ``k``'s optimizer for group ``g`` (``G = len(overrides)``), the group's values over
+    the setting's, and ``bases[k]`` the setting's without them (``bases`` is ``steps``
+    without groups)."""
+    grouped = overrides != ({},)
 
     def made(values):
-        made = []
+        base = cls(np.zeros(1), **scalars, **values)  # its errors name the option
+        if not grouped:
+            return base, [base]
+        group_steps = []
+        specs = cls.variant.hyperparameters()
         for group, override in enumerate(overrides):
             try:
-                made.append(cls(np.zeros(1), **{**scalars, **values, **override}))
+                step = cls(np.zeros(1), **{**scalars, **values, **override})
             except (TypeError, ValueError) as error:
-                if len(overrides) == 1:
-                    raise
                 raise type(error)(f"groups[{group}]: {error}") from None
-        return made
+            for name in override:  # as the optimizers' groups refuse it
+                if specs[name].fixed and step.hyperparameters[name] != base.hyperparameters[name]:
+                    raise ValueError(f"groups[{group}][{name!r}] = {override[name]!r} differs "
+                                     f"from the options' {base.hyperparameters[name]!r}: {name} "
+                                     f"is fixed for the whole optimizer, so it cannot differ "
+                                     f"between groups")
+            group_steps.append(step)
+        return base, group_steps
 
     index = np.zeros(B, np.int64)
-    if not per_problem:
-        return made({}), index
-    steps, seen = [], {}
-    for b in range(B):
+    steps, bases, seen = [], [], {}
+    for b in range(B if per_problem else 1):
         values = tuple((name, value_of(array[b])) for name, array in per_problem.items())
         if values not in seen:
             seen[values] = len(seen)
-            steps.extend(made(dict(values)))
+            base, group_steps = made(dict(values))
+            bases.append(base)
+            steps.extend(group_steps)
         index[b] = seen[values]
-    in_use = {tuple(step.state[name].size != 0 for name in step.state_names) for step in steps}
-    if len(in_use) > 1:  # e.g. momentum 0 for some problems and not for others
+    in_use = [tuple(step.state[name].size != 0 for name in step.state_names) for step in steps]
+    if len(set(in_use)) > 1:
+        if grouped and len(set(in_use[:len(overrides)])) > 1:
+            raise ValueError("every group must use the same state vectors (a momentum of 0 in "
+                             "one group and not in another does not): give the value that "
+                             "decides them to the options, not to a group")
+        # e.g. momentum 0 for some problems and not for others
         raise ValueError(f"the per-problem values of {sorted(per_problem)} must keep the same "
                          f"state vectors in use for every problem (a momentum of 0 for some "
                          f"and not for others does not): split the batch")
-    return steps, index
+    return steps, index, bases
 
 
 def value_of(value):

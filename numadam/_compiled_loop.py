@@ -89,7 +89,13 @@ from numadam._step_tables import (
     store_tuple,
     table_row,
 )
-from numadam.kernels import count_nonfinite, for_reduction, grouped_for_rule
+from numadam.kernels import (
+    count_nonfinite,
+    for_reduction,
+    grouped_for_rule,
+    like_from_tag,
+    like_tag,
+)
 from numadam.rules import element_name, inlined_on_cpu
 from numadam.rules._jit import jitted_step_scalars
 
@@ -173,13 +179,25 @@ _WHOLE_STEP = False
 
 class GroupedRule(NamedTuple):
     """What the loops below step by for an optimizer with parameter groups, in place of its
-    rule: the rule and ``like``, the types of one group's ``(constants, step inputs, carry)``
-    (see :func:`numadam.kernels.grouped_for_rule`). Its step runs the groups' serial driver
-    over the segment table; the loops take the segments as ``constants``, ``(table,
-    scratch)`` as ``inputs`` and an empty ``carry`` (each group's is in the table)."""
+    (elementwise) rule: the rule and ``tag``, the types of one group's ``(constants, step
+    inputs, carry)`` (:func:`numadam.kernels.like_tag`; see
+    :func:`numadam.kernels.grouped_for_rule`). Its step runs the groups' serial driver over
+    the segment table; the loops take the segments as ``constants``, ``(table, scratch)`` as
+    ``inputs`` and an empty ``carry`` (each group's is in the table). Made by :meth:`of`."""
 
     rule: Any
-    like: tuple
+    tag: str
+
+    @classmethod
+    def of(cls, rule, like):
+        if rule.reduction is not None:  # its groups are stepped one by one, on the host
+            raise ValueError(f"the loops step {rule.name!r}'s groups one by one: no "
+                             f"GroupedRule for a rule with a reduction stage")
+        return cls(rule, like_tag(like))
+
+    @property
+    def like(self):
+        return like_from_tag(self.tag)
 
     @property
     def element(self):
@@ -191,9 +209,7 @@ class GroupedRule(NamedTuple):
 
     @property
     def name(self):
-        kinds = "".join("b" if isinstance(value, bool) else "f"
-                        for part in self.like for value in part)
-        return f"{self.rule.name}_groups_{kinds}_{'_'.join(str(len(p)) for p in self.like)}"
+        return f"{self.rule.name}_groups_{self.tag}"
 
 
 def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower, upper,
@@ -276,7 +292,8 @@ def make_loop(rule):
     """The compiled loop of one rule: a :func:`~numadam._cache.template_copy` of :func:`_loop`
     whose globals hold the rule's element (inlined, so that one update costs what the
     optimizer's serial kernel costs) and its per-step scalar function reading the table; for a
-    rule with a reduction stage, its step (:func:`step_for`) inlined."""
+    rule with a reduction stage or a :class:`GroupedRule`, its step (:func:`step_for`)
+    inlined."""
     if isinstance(rule, GroupedRule):
         return template_copy(_loop, f"_loop_{rule.name}", _WHOLE_STEP=True,
                              _STEP=njit(inline="always")(step_for(rule)))

@@ -3,7 +3,10 @@
 An optimizer updates one contiguous vector in one pass. Groups cut that vector into
 *segments*, runs of elements ``[start, stop)``, each belonging to one group; the compiled pass
 (:func:`numadam.kernels.grouped_for_rule`) walks a small table of segments and gives each its
-group's constants and per-step scalars. Two ways to say which elements form a group:
+group's constants and per-step scalars (on the GPU, one launch does the same); a rule with a
+reduction stage steps one group after the other instead, each with its own sums, as a separate
+optimizer on the group's elements. Two ways to say which elements form a group (on the GPU,
+ranges only):
 
 * PyTorch's: ``Adam([{"params": views["W"]}, {"params": views["b"], "lr": 1e-2}], lr=1e-3)``,
   where every group's ``"params"`` (an array or a list of arrays) are views of one 1-D

@@ -114,7 +114,7 @@ class CompiledStep(NamedTuple):
     constants: tuple
     inputs: tuple
     carry: tuple
-    stepper: Any = None
+    stepper: Any
 
 
 class _Hyperparameter:
@@ -442,6 +442,14 @@ class Optimizer:
         return (_as_python(self._rule.constants(every, self._to_dtype)),
                 tuple(self._rule.step_inputs(every)))
 
+    def _set_group_row(self, index, values):
+        """Group ``index``'s constants and step inputs from its hyperparameters ``values``,
+        in the group table (the compiled pass's) and as Python values (the host's steps)."""
+        nc, ni, _ = self._widths
+        constants, inputs = self._group_rows[index] = self._group_row(values)
+        self._table[index, :nc] = constants
+        self._table[index, nc:nc + ni] = inputs
+
     def _set_up_groups(self, layout: GroupLayout, groups):
         """The segment table, the group table and ``param_groups`` of a grouped optimizer."""
         from numadam import kernels
@@ -554,12 +562,9 @@ class Optimizer:
         if layout is None:
             self._set_hyperparameters(updated[0])
         else:
-            nc, ni, _ = self._widths
             for index, values in enumerate(updated):
                 if values != self._groups[index]:
-                    constants, inputs = self._group_rows[index] = self._group_row(values)
-                    self._table[index, :nc] = constants
-                    self._table[index, nc:nc + ni] = inputs
+                    self._set_group_row(index, values)
             self._groups = updated
         for group, values in zip(self._param_groups, updated):
             dict.update(group, values)  # the validated values (a list of betas as a tuple)
@@ -595,16 +600,7 @@ class Optimizer:
                                      self._table, self._scratch, step,
                                      get_num_threads() if self._threads else 1)
         if skipped < 0:  # a group's per-step scalars are not finite: nothing was changed
-            nc, ni, nk = self._widths
-            for index, row in enumerate(self._table):
-                try:
-                    self._step_scalars(tuple(self._group_row(self._groups[index])[1]),
-                                       tuple(row[nc + ni:nc + ni + nk]), step)
-                except (OverflowError, ZeroDivisionError) as error:
-                    raise ValueError(
-                        f"{type(self).__name__}: the per-step scalars of step {step} cannot be "
-                        f"computed with the hyperparameters of param_groups[{index}] ({error}); "
-                        f"nothing was changed") from None
+            self._group_plans(step)  # raises for a group whose scalars Python cannot compute
             raise ValueError(f"{type(self).__name__}: the per-step scalars of step {step} are "
                              f"not finite for some parameter group; nothing was changed")
         self.step_count = step
@@ -803,11 +799,12 @@ class Optimizer:
         :meth:`synchronize`)."""
         nc, ni, nk = self._widths
         plans = self._group_plans(step)
-        late = self._reports.ready()
         if self._device_segments is None:
             self._device_segments = self._backend.segments(self._segments)
         self._kernel.grouped(param, grad, *self._state_vectors, self._device_segments,
-                             [(constants, scalars) for constants, _, scalars, _ in plans])
+                             [(constants, scalars) for constants, _, scalars, _ in plans],
+                             self._segments)
+        late = self._reports.ready()  # after the launch: a launch that raises loses none
         for index, (_, _, _, carry) in enumerate(plans):
             self._table[index, nc + ni:nc + ni + nk] = carry
         self._reports.launched(step)
@@ -839,7 +836,8 @@ class Optimizer:
     def compiled_step(self) -> CompiledStep | None:
         """The :class:`CompiledStep` of this optimizer, for a loop compiled with Numba that runs
         its updates (the unchecked serial kernel); after it ran, :meth:`advance` records the
-        steps. ``None`` unless the parameters are float64 NumPy arrays, without groups. (A rule
+        steps. ``None`` unless the parameters are float64 NumPy arrays; with parameter groups,
+        an elementwise rule's (the groups' serial driver steps them). (A rule
         with a reduction stage has no single kernel: ``kernel`` is ``None``, and the compiled
         loops take its passes from :func:`numadam.kernels.for_reduction`.)"""
         if self.device != "cpu" or self.dtype != np.float64:
@@ -853,7 +851,7 @@ class Optimizer:
                 return None
             return CompiledStep(None, jitted_step_scalars(self._rule), self._state_vectors,
                                 self._segments, (self._table, self._scratch), (),
-                                GroupedRule(self._rule, self._like))
+                                GroupedRule.of(self._rule, self._like))
         kernel = None if self._reduction else kernels.for_rule(self._rule.element).serial
         return CompiledStep(kernel, jitted_step_scalars(self._rule), self._state_vectors,
                             self._constants, self._inputs, self._carry, self._rule)
@@ -1004,9 +1002,7 @@ class Optimizer:
         if grouped:
             nc, ni, nk = self._widths
             for index, values in enumerate(groups):
-                constants, inputs = self._group_rows[index] = self._group_row(values)
-                self._table[index, :nc] = constants
-                self._table[index, nc:nc + ni] = inputs
+                self._set_group_row(index, values)
                 if nk:
                     self._table[index, nc + ni:] = carry[index]
             self._groups = groups

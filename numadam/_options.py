@@ -232,8 +232,9 @@ COMMON_OPTIONS = {
               "hyperparameters of its own: [{'range': (0, 10), 'lr': 1e-2}, ...]; the other "
               "options give the rest, and the elements no range covers form one more group "
               "(as the optimizers' groups=, numadam._groups). minimize runs them in its "
-              "compiled and lean loops (a rule with a reduction stage: the Python loop), "
-              "minimize_batch in both forms; no schedule (set each group's lr instead).",
+              "compiled and lean loops, minimize_batch in both forms (a rule with a "
+              "reduction stage: minimize's Python loop, minimize_batch's vectorized form, "
+              "groups of one run); no schedule (set each group's lr instead).",
 }
 
 

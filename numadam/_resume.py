@@ -159,7 +159,7 @@ def result_state(optimizer, iterate=None, best=None):
 
 
 def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iterates,
-                best=None, param_groups=None):
+                best=None, param_groups=None, base=None):
     """``result.state`` of a ``minimize_batch`` run: every problem's state stacked.
 
     ``steps``: an optimizer per hyperparameter setting, ``setting`` the one of each problem;
@@ -169,11 +169,14 @@ def batch_state(steps, setting, vectors, carries, step_counts, per_problem, iter
     ``best``: the lowest points (``fun`` NaN for a problem whose answer is its last iterate);
     ``param_groups``: with parameter groups, each group's ``{"segments": [[start, stop],
     ...], **its own hyperparameters}``, saved with the state (each problem's carried scalars
-    are then (B, groups) arrays, ``carries`` having a row per problem and group)."""
+    are then (B, groups) arrays, ``carries`` having a row per problem and group); ``base``:
+    the first setting's optimizer without the groups' hyperparameters (``steps[0]`` without
+    groups), whose hyperparameters are the batch's."""
     first = steps[0]
+    base = first if base is None else base
     B = len(setting)
     hyperparameters = {name: (np.array(per_problem[name]) if name in per_problem else value)
-                       for name, value in first.hyperparameters.items()}
+                       for name, value in base.hyperparameters.items()}
     state = {}
     for name, matrix in zip(first.state_names, vectors):
         state[name] = np.zeros((B, 0)) if matrix is None else matrix.copy()
@@ -264,13 +267,14 @@ def concatenate_states(states):
 
 
 def load_batch_state(state, steps, setting, vectors, carries, X, method, param_groups=None,
-                     segments=None):
+                     segments=None, base=None):
     """Load the stacked ``state`` (``minimize_batch``'s option) into the batch's state
     matrices ``vectors``, ``carries`` (B, k) and points ``X`` (B, n), in place; returns the
     step count of each problem (B,) int64. With parameter groups (``param_groups`` as
     :func:`batch_state` takes them, which must be those the state was saved with, and their
     runs ``segments``), ``carries`` has a row per problem and group and ``steps[k * G + g]``
-    is setting ``k``'s optimizer for group ``g``.
+    is setting ``k``'s optimizer for group ``g`` (``base``: the first setting's without the
+    groups' hyperparameters).
 
     Checked whole before anything changes, with the checks of
     :meth:`~numadam.Optimizer.load_state_dict` (keys, sizes, dtype, finite values, the
@@ -306,7 +310,8 @@ def load_batch_state(state, steps, setting, vectors, carries, X, method, param_g
         b = int(np.argmax(wrong))
         raise fail(f"state['step'] must be non-negative and below 2**62, got {counts[b]} "
                    f"(problem {b})")
-    _check_saved_hyperparameters(state["hyperparameters"], first, fail)
+    _check_saved_hyperparameters(state["hyperparameters"], first if base is None else base,
+                                 fail)
     loaded = {}
     for key, names in (("state", tuple(template["state"])),
                        ("carry", tuple(template.get("carry", ())))):

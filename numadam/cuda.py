@@ -79,7 +79,8 @@ else:
     _rule.register_for_cuda()
 
 __all__ = [
-    "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR", "require",
+    "CudaUnavailableError", "THREADS_PER_BLOCK", "BLOCKS_PER_MULTIPROCESSOR",
+    "GROUPS_PER_LAUNCH", "require",
     "is_available", "is_device_array", "as_device_array", "to_device", "to_host", "full", "zeros",
     "count_nonfinite", "launch_stream", "NonFiniteReports", "CUDABackend", "BACKEND",
     "kernel_ptx", "kernel_signatures",
@@ -91,6 +92,10 @@ THREADS_PER_BLOCK = 256
 #: thread's grid-stride loop. Both knobs are read at every launch, so tests can shrink them to
 #: make small vectors wrap around the grid.
 BLOCKS_PER_MULTIPROCESSOR = 32
+#: Parameter groups stepped in one launch, at most: their constants and scalars are kernel
+#: arguments (CUDA caps a launch's at 4 KiB before 12.1; a float64 Adam group takes 80 bytes);
+#: more groups launch once per run.
+GROUPS_PER_LAUNCH = 16
 #: Steps whose non-finite counts may be in flight at once (:class:`NonFiniteReports`): a host
 #: that runs further ahead of the GPU waits for the oldest of them.
 REPORTS_IN_FLIGHT = 64
@@ -658,6 +663,14 @@ def _reduce_kernel_for(element, present):
     return reduce
 
 
+def _in_dtype(c, s, dtype):
+    """The constants ``c`` (flags kept) and step scalars ``s`` in ``dtype``, as a kernel takes
+    them (the host hands over Python floats holding values of that dtype)."""
+    to_dtype = np.dtype(dtype).type
+    return (tuple(v if isinstance(v, bool) else to_dtype(v) for v in c),
+            tuple(to_dtype(v) for v in s))
+
+
 def _launch_arguments(element, param, grad, states, c, s, skipped, checked,
                       kernel_for=None):
     """``(kernel, arguments)`` of one update: the CPU loops' arguments as the kernel of
@@ -671,9 +684,7 @@ def _launch_arguments(element, param, grad, states, c, s, skipped, checked,
     """
     present = tuple(vector is not None for vector in states)
     states = tuple(param if vector is None else vector for vector in states)
-    to_dtype = param.dtype.type
-    c = tuple(v if isinstance(v, bool) else to_dtype(v) for v in c)
-    s = tuple(to_dtype(v) for v in s)
+    c, s = _in_dtype(c, s, param.dtype)
     kernel = (_kernel_for if kernel_for is None else kernel_for)(element, present)
     return kernel, (param, grad, *states, c, s, skipped, checked)
 
@@ -795,21 +806,28 @@ class _Update:
             self.reports.record(stream)
         return 0
 
-    def grouped(self, param, grad, state0, state1, state2, segments, per_group):
+    def grouped(self, param, grad, state0, state1, state2, segments, per_group, runs):
         """The step of parameter groups in one launch (:func:`_grouped_kernel_for`):
-        ``segments`` a device array of rows ``(start, stop, group)``, ``per_group`` each
-        group's ``(constants, scalars)`` as the CPU loops take them."""
+        ``segments`` a device array of rows ``(start, stop, group)`` (``runs`` the same on the
+        host), ``per_group`` each group's ``(constants, scalars)`` as the CPU loops take them.
+        Beyond :data:`GROUPS_PER_LAUNCH` groups, a launch per run instead (the groups' values
+        are kernel arguments, which CUDA caps at a few KiB)."""
         n = param.shape[0]
         if not n:
+            return 0
+        if len(per_group) > GROUPS_PER_LAUNCH:
+            states = (state0, state1, state2)
+            for start, stop, group in runs.tolist():
+                self(param[start:stop], grad[start:stop],
+                     *(None if vector is None else vector[start:stop] for vector in states),
+                     *per_group[group])
             return 0
         stream = launch_stream(grad)
         counter = self.reports.counter() if self.checked else self._unused
         states = (state0, state1, state2)
         present = tuple(vector is not None for vector in states)
         states = tuple(param if vector is None else vector for vector in states)
-        to_dtype = param.dtype.type
-        per_group = tuple((tuple(v if isinstance(v, bool) else to_dtype(v) for v in c),
-                           tuple(to_dtype(v) for v in s)) for c, s in per_group)
+        per_group = tuple(_in_dtype(c, s, param.dtype) for c, s in per_group)
         kernel = _grouped_kernel_for(self.element, present)
         kernel[(*_grid(n), stream)](param, grad, *states, segments, per_group, counter,
                                     self.checked)
@@ -826,9 +844,10 @@ class _Reduction:
     The step's update scalars follow from the sums on the host (the rule's ``finish``), so the
     first pass waits for the GPU: the blocks' sums (16 bytes per 4,096 entries) and the count
     of skipped entries come to pinned host memory, where the blocks' sums are added in block
-    order, as the CPU loops add them. That one wait per step is what a rule with a global
-    quantity costs (prodigyopt and dadaptation read theirs with ``.item()``). The buffers are
-    made once per optimizer: a step allocates nothing on the device.
+    order, as the CPU loops add them. That one wait per step (per group, with parameter
+    groups) is what a rule with a global quantity costs (prodigyopt and dadaptation read
+    theirs with ``.item()``). The buffers are made once per optimizer: a step allocates
+    nothing on the device.
     """
 
     def __init__(self, rule, n, checked):
@@ -1089,10 +1108,8 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                     grouped = (f"{name}() groups {dtype}", _grouped_kernel_for(
                         rule.element, present), (param, param, *(
                             param if vector is None else vector for vector in states),
-                        np.zeros((1, 3), np.int64), ((tuple(
-                            v if isinstance(v, bool) else dtype.type(v)
-                            for v in optimizer._constants),
-                            tuple(dtype.type(v) for v in scalars)),) * 2, skipped, True))
+                        np.zeros((1, 3), np.int64),
+                        (_in_dtype(optimizer._constants, scalars, dtype),) * 2, skipped, True))
                     launches.append(grouped)
                 for label, element, c, s in updates:
                     if (element, present, dtype) in seen:

@@ -331,7 +331,21 @@ def group_like(constants, inputs, carry):
             tuple(0.0 for _ in carry))
 
 
-@functools.cache
+def like_tag(like):
+    """The types of ``like`` as a name: per part, ``b`` a flag, ``i`` an integer, ``f`` a
+    float (``"bff_ff_f"``). It tells apart what equal values of other types do not (``False
+    == 0 == 0.0``): the drivers are cached and named by it."""
+    return "_".join("".join("b" if isinstance(value, bool) else "i" if isinstance(value, int)
+                            else "f" for value in part) or "0" for part in like)
+
+
+def like_from_tag(tag):
+    """The ``like`` of :func:`like_tag`'s name."""
+    values = {"b": False, "i": 0, "f": 0.0}
+    return tuple(() if part == "0" else tuple(values[kind] for kind in part)
+                 for part in tag.split("_"))
+
+
 def grouped_for_rule(element, step_scalars, like, checked, threads):
     """The grouped pass of a rule: each segment of the vector updated by the rule's own serial
     loop (:func:`for_rule`) with its group's constants and per-step scalars.
@@ -364,13 +378,20 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
     The driver is :func:`_grouped` with globals of its own that name these. Numba's disk cache
     keys a closure by the pickle of what it closes over, which for Numba functions changes
     from process to process (a new uuid each); globals are not in the key, so the driver's
-    name carries the rule, the flags and the ``like`` types instead.
+    name carries the rule, the flags and the ``like`` types instead (:func:`like_tag`, which
+    also keys the cache: equal values of other types compare equal).
     """
+    return _grouped_for_rule(element, step_scalars, like_tag(like), bool(checked),
+                             bool(threads))
+
+
+@functools.cache
+def _grouped_for_rule(element, step_scalars, tag, checked, threads):
+    """:func:`grouped_for_rule` for the ``like`` of ``tag`` (:func:`like_tag`)."""
     loops = for_rule(element)
-    kinds = "".join("b" if isinstance(value, bool) else "f" for part in like for value in part)
+    like = like_from_tag(tag)
     name = (f"_grouped_{element_name(element)}_{'checked' if checked else 'unchecked'}_"
-            f"{'threads' if threads else 'serial'}_{kinds}"
-            f"_{'_'.join(str(len(part)) for part in like)}")
+            f"{'threads' if threads else 'serial'}_{tag}")
     driver = template_copy(_grouped, name,
                            _SHORT=loops.serial_checked if checked else loops.serial,
                            _STEP_SCALARS=step_scalars, _LIKE=like, _THREADS=bool(threads))

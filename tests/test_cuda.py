@@ -244,6 +244,28 @@ def test_parameter_groups_on_the_gpu_step_as_on_the_cpu(method, rng):
 
 
 @needs_cuda
+def test_more_groups_than_one_launch_takes_launch_per_run(rng, monkeypatch):
+    """Beyond ``GROUPS_PER_LAUNCH`` groups (whose values are kernel arguments, which CUDA
+    caps) a step launches once per run: the CPU's steps all the same."""
+    monkeypatch.setattr(nc, "GROUPS_PER_LAUNCH", 2)
+    groups = [{"range": (10 * k, 10 * k + 5), "lr": 0.01 * (k + 1)} for k in range(4)]
+    x0 = rng.standard_normal(50)
+    x_cpu = x0.copy()
+    gpu = numadam.NAdam(_on_device(x0), groups=groups)
+    cpu = numadam.NAdam(x_cpu, groups=groups)
+    for _ in range(3):
+        grad = rng.standard_normal(50)
+        gpu.step(_on_device(grad))
+        cpu.step(grad)
+    assert gpu.state_dict()["carry"] == cpu.state_dict()["carry"]
+    x_gpu = nc.to_host(gpu.param)
+    if SIMULATED:
+        np.testing.assert_array_equal(x_gpu, x_cpu)
+    else:
+        np.testing.assert_allclose(x_gpu, x_cpu, rtol=1e-12)
+
+
+@needs_cuda
 def test_param_groups_edits_and_minimize_with_groups_on_the_gpu():
     """A scheduler's edit of ``param_groups`` applies at the next GPU step, and ``minimize``
     takes groups with ``device="cuda"``: the CPU's answers."""

@@ -516,6 +516,12 @@ def test_a_jitted_objective_with_groups(method):
     ("adam", {"groups": [{"range": (0, 2), "maximize": True}]}, ValueError, "maximize"),
     ("prodigy", {"groups": [{"range": (1, 2)}]}, ValueError, "one run of x"),
     ("spsa", {"groups": [{"range": (0, 2)}]}, ValueError, "spsa"),
+    ("sgd", {"groups": [{"range": (0, 2), "momentum": 0.9}], "lr": 0.1}, ValueError,
+     "every group must use the same state vectors"),
+    ("adam", {"groups": [{"range": (0, 2), "amsgrad": True}]}, ValueError,
+     r"groups\[0\]\['amsgrad'\].*fixed"),
+    ("adam", {"groups": [{"range": (0, 2), "lr": 0.5}], "lr": -1.0}, ValueError,
+     "^Invalid learning rate"),  # the options' value, not a group's
 ])
 def test_minimize_batch_refuses_bad_groups(method, options, exception, match):
     X0 = np.ones((2, 5))
@@ -528,12 +534,18 @@ def test_minimize_batch_refuses_bad_groups(method, options, exception, match):
 def test_a_batch_state_resumes_only_with_its_groups():
     X0 = np.ones((2, 5))
     saved = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
-                                   options={"maxiter": 3, "groups": BATCH_GROUPS}).state
+                                   options={"maxiter": 3, "groups": BATCH_GROUPS,
+                                            "lr": 1e-2}).state
+    assert saved["hyperparameters"]["lr"] == 1e-2  # the options', not the first group's
+    assert saved["param_groups"] == [{"segments": [[1, 2]], "lr": 0.5},
+                                     {"segments": [[3, 5]], "lr": 0.05},
+                                     {"segments": [[0, 1], [2, 3]]}]
     for options, match in (({}, "saved with parameter groups"),
                            ({"groups": BATCH_GROUPS[:1]}, "saved with the parameter groups")):
         with pytest.raises(ValueError, match=match):
             numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
-                                   options={"maxiter": 3, "state": saved, **options})
+                                   options={"maxiter": 3, "state": saved, "lr": 1e-2,
+                                            **options})
     plain = numadam.minimize_batch(separable_rows, X0, method="nadam", jac=separable_rows_grad,
                                    options={"maxiter": 3}).state
     with pytest.raises(ValueError, match="keys"):

@@ -375,4 +375,4 @@ def refuse(rule: Rule, what: str) -> None:
         raise NotImplementedError(
             f"method {rule.name!r} ({rule.class_name}) needs global sums over the vector each "
             f"step (a reduction stage), which {what} does not support yet; use the optimizer "
-            f"class or minimize on the CPU")
+            f"class, minimize or minimize_batch")
