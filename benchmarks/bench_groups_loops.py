@@ -8,7 +8,7 @@ A weighted quadratic in n = 10, 5,000 iterations, three groups by ranges (``lr``
 and the options' 1e-3), beside the same run without groups: a jitted objective (the compiled
 loop), a Python one (the lean loop) and a Python one with a callback (the Python loop, which
 ran every call with groups before); the best of five runs. Methods: ``adam nadam`` by
-default.
+default. (The objectives are ``bench_reduction_loops.py``'s.)
 """
 
 from __future__ import annotations
@@ -17,30 +17,12 @@ import sys
 import time
 
 import numpy as np
-from numba import njit
+from bench_reduction_loops import jitted_fun, jitted_jac, python_fun, python_jac
 
 import numadam
 
 N, MAXITER, RUNS = 10, 5000, 5
 GROUPS = [{"range": (0, 3), "lr": 0.1}, {"range": (3, 6), "lr": 0.01}]
-
-
-@njit(cache=True)
-def jitted_fun(x):
-    return np.sum(np.arange(1.0, x.size + 1) * (x - 1.0) ** 2)
-
-
-@njit(cache=True)
-def jitted_jac(x):
-    return 2.0 * np.arange(1.0, x.size + 1) * (x - 1.0)
-
-
-def python_fun(x):
-    return float(np.sum(np.arange(1.0, x.size + 1) * (x - 1.0) ** 2))
-
-
-def python_jac(x):
-    return 2.0 * np.arange(1.0, x.size + 1) * (x - 1.0)
 
 
 def per_iteration(method, fun, jac, options, callback=None):

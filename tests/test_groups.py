@@ -352,6 +352,22 @@ def separable(x):
     return 0.5 * float(np.sum(SCALES * x**2))
 
 
+def _jitted_separable():
+    """``separable`` and its gradient, jitted."""
+    numba = pytest.importorskip("numba")
+    scales = SCALES
+
+    @numba.njit
+    def fun(x):
+        return 0.5 * np.sum(scales * x**2)
+
+    @numba.njit
+    def jac(x):
+        return scales * x
+
+    return fun, jac
+
+
 def separable_grad(x):
     return SCALES * x
 
@@ -382,17 +398,7 @@ def test_minimize_runs_groups_in_its_compiled_and_lean_loops(method):
     bitwise the Python loop (a callback runs it): the answer, the iterations, each group's
     carry (NAdam, schedule-free) and the step count. (Each rule compiles two loops of its own:
     the fast suite runs the rule with a carried scalar.)"""
-    numba = pytest.importorskip("numba")
-    scales = SCALES
-
-    @numba.njit
-    def fun(x):
-        return 0.5 * np.sum(scales * x**2)
-
-    @numba.njit
-    def jac(x):
-        return scales * x
-
+    fun, jac = _jitted_separable()
     x0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5])
     options = {"lr": 1e-2, "maxiter": 60, "return_best": False, "groups": BATCH_GROUPS}
     compiled = numadam.minimize(fun, x0, jac=jac, method=method, options=options)
@@ -439,13 +445,12 @@ COVERING = [{"range": (0, 2)}, *BATCH_GROUPS[1:], {"range": (2, 3), "lr": 0.5}]
 
 
 @pytest.mark.parametrize("method, groups", [
-    ("adam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS),
-    pytest.param("prodigy", COVERING, marks=pytest.mark.slow)],
+    ("adam", BATCH_GROUPS), ("schedulefree_adamw", BATCH_GROUPS), ("prodigy", COVERING)],
     ids=["adam", "schedulefree_adamw", "prodigy"])
 def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, rng):
     """Every problem's answer is ``minimize``'s with the same groups, bitwise (carried scalars
     and per-group constants at the switch to the evaluation point, schedule-free; per-group
-    sums, Prodigy, under ``-m slow``: the fast suite's is the jitted-objective test below);
+    sums, Prodigy);
     with per-problem learning rates that the groups' own override (Adam); and a batch
     resumed from its state after 15 of 30 iterations ends where the whole run does. (NAdam's
     carry per group: the resume tests below.)"""
@@ -471,23 +476,13 @@ def test_minimize_batch_with_groups_equals_minimize_per_problem(method, groups, 
         assert values.shape == (4, len(groups) + rest), name
 
 
-@pytest.mark.parametrize("method", ["nadam", "prodigy"])
+@pytest.mark.parametrize("method", ["nadam", pytest.param("prodigy", marks=pytest.mark.slow)])
 def test_a_jitted_objective_with_groups(method):
     """A jitted ``fun`` with groups: an elementwise rule runs the jitted form (each problem's
     compiled loop with its group table), a rule with a reduction stage the vectorized loop
     row by row; either way every answer and carry is ``minimize``'s, and a jitted batch
     resumed from its state after 10 of 20 iterations ends where the whole run does."""
-    numba = pytest.importorskip("numba")
-    scales = SCALES
-
-    @numba.njit
-    def fun(x):
-        return 0.5 * np.sum(scales * x**2)
-
-    @numba.njit
-    def jac(x):
-        return scales * x
-
+    fun, jac = _jitted_separable()
     X0 = np.array([1.0, -2.0, 3.0, -1.0, 0.5]) * np.array([[1.0], [0.5]])
     groups = BATCH_GROUPS if method == "nadam" else COVERING
     options = {"maxiter": 20, "return_best": False, "groups": groups,
