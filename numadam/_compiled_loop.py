@@ -271,11 +271,13 @@ def _loop(fun, jac, args, state, constants, inputs, carry, first_step, x, lower,
             copy_into(best_g, g)
             copy_into(best_x, previous)
         nonfinite, step_norm = accept(x, f, g_new, previous)
+        # the step's scalar state is kept even if its point is not, as the state vectors it
+        # updated are (and as the lean and Python loops keep it)
+        carry = carry_next
         if nonfinite:
             copy_into(x, previous)
             f, nit, status = f_previous, nit - 1, NONFINITE
             break
-        carry = carry_next
         g = g_new
         slot = 1 - slot
         if converged_after_step(f, f_previous, step_norm, ftol, xtol):

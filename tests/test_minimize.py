@@ -789,6 +789,34 @@ def test_compiled_loop_stops_on_non_finite_values():
     assert result.x[0] <= 0.5 and np.isfinite(result.fun)
 
 
+def test_every_loop_keeps_the_carry_of_a_step_to_a_non_finite_point():
+    """The rejected step's state changes are kept (its state vectors and its scalar state),
+    in the compiled loop as in the lean and Python loops: their states agree, so a resumed
+    run does not depend on which loop ran (NAdam carries its momentum product)."""
+
+    @njit
+    def cliff(x):
+        return np.nan if x[0] < 0.9 else np.sum(x * x)
+
+    @njit
+    def cliff_der(x):
+        return 2 * x
+
+    options = {"lr": 0.02, "maxiter": 50}
+    runs = [minimize(cliff, np.ones(3), jac=cliff_der, method="nadam", options=options),
+            minimize(lambda x: float(cliff(x)), np.ones(3), jac=lambda x: 2 * x,
+                     method="nadam", options=options),
+            minimize(lambda x: float(cliff(x)), np.ones(3), jac=lambda x: 2 * x,
+                     method="nadam", options=options, callback=lambda intermediate_result: None)]
+    assert [result.compiled for result in runs] == [True, False, False]
+    for result in runs:
+        assert result.status == 3
+        assert result.state["step"] == runs[0].state["step"] == runs[0].nit
+        assert result.state["carry"] == runs[0].state["carry"]
+        for name, vector in result.state["state"].items():
+            np.testing.assert_array_equal(vector, runs[0].state["state"][name])
+
+
 class StopAt:
     """A callable-object callback: the third protocol of SciPy's test_callback_stopiteration."""
 
