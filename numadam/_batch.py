@@ -312,8 +312,9 @@ def minimize_batch(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=N
             first = compiled[0]
             stepper = GroupedRule.of(rule, group_like(first.constants, first.inputs,
                                                        first.carry))
-            run_constants, (run_inputs, tables, run_carries) = segments, group_tables(
-                compiled, setting, carries, groups, len(scalars_like))
+            run_inputs, tables = group_tables(compiled, setting, carries, groups,
+                                              len(scalars_like))
+            run_constants, run_carries = segments, np.zeros((B, 0))  # carries: in the tables
         arguments = RunArguments(
             fun, None if jac is True else jac, args, batch_args, *state, run_constants,
             compiled[0].constants, run_inputs, compiled[0].inputs, tables, filled, scalars_like,
@@ -412,18 +413,17 @@ def batch_groups(groups, cls, n, method):
 
 
 def group_tables(compiled, setting, carries, groups, scalars):
-    """``(tables, scratch, no carries)`` of the jitted form with parameter groups: problem
-    ``b``'s group table ``tables[b]`` (row ``g``: group ``g``'s constants, step inputs and carry,
-    as an optimizer's, :func:`numadam.kernels.grouped_for_rule`), its carries from ``carries``
-    (a row per problem and group); ``scratch[b]`` the driver's; an empty carry per problem."""
+    """``(tables, scratch)`` of the jitted form with parameter groups: problem ``b``'s group
+    table ``tables[b]`` (row ``g``: group ``g``'s constants, step inputs and carry, as an
+    optimizer's, :func:`numadam.kernels.grouped_for_rule`), its carries from ``carries`` (a
+    row per problem and group); ``scratch[b]`` the driver's."""
     B = setting.shape[0]
     rows = float_rows([(*step.constants, *step.inputs, *step.carry) for step in compiled])
     tables = rows.reshape(-1, groups, rows.shape[1])[setting]  # a copy per problem
     width = carries.shape[1]
     if width:
         tables[:, :, rows.shape[1] - width:] = carries.reshape(B, groups, width)
-    scratch = np.zeros((B, groups, scalars + width))
-    return tables, scratch, np.zeros((B, 0))
+    return tables, np.zeros((B, groups, scalars + width))
 
 
 def choose_form(settings, fun, jac, callback, rows_only=False):

@@ -89,13 +89,7 @@ from numadam._step_tables import (
     store_tuple,
     table_row,
 )
-from numadam.kernels import (
-    count_nonfinite,
-    for_reduction,
-    grouped_for_rule,
-    like_from_tag,
-    like_tag,
-)
+from numadam.kernels import count_nonfinite, for_reduction, grouped_for_tag, like_tag
 from numadam.rules import element_name, inlined_on_cpu
 from numadam.rules._jit import jitted_step_scalars
 
@@ -194,10 +188,6 @@ class GroupedRule(NamedTuple):
             raise ValueError(f"the loops step {rule.name!r}'s groups one by one: no "
                              f"GroupedRule for a rule with a reduction stage")
         return cls(rule, like_tag(like))
-
-    @property
-    def like(self):
-        return like_from_tag(self.tag)
 
     @property
     def element(self):
@@ -350,8 +340,8 @@ def step_for(rule):
     :func:`_reduced_step`, an optimizer with parameter groups' :func:`_grouped_step` (``rule``
     a :class:`GroupedRule`)."""
     if isinstance(rule, GroupedRule):
-        driver = grouped_for_rule(rule.element, jitted_step_scalars(rule.rule), rule.like,
-                                  False, False)
+        driver = grouped_for_tag(rule.element, jitted_step_scalars(rule.rule), rule.tag,
+                                 False, False)
         return template_copy(_grouped_step, f"_grouped_step_{rule.name}", _GROUPED=driver)
     name = element_name(rule.element)
     if rule.reduction is None:

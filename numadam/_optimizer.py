@@ -491,20 +491,19 @@ class Optimizer:
 
     def _group_part(self, runs):
         """``(views, copies)`` of a group given by its runs, for a rule with a reduction stage:
-        for a group of one run (or none), ``views`` are the parameters', the gradient's (to be
-        replaced: the gradient changes) and the state vectors' views of it, made once (the
-        vectors are never replaced), and ``copies`` is ``None``; for a group of several runs,
-        ``copies`` are contiguous vectors as long as the group, in that order, which each step
-        fills with the group's elements in run order (and copies back)."""
-        vectors = (self._param, self._param, *self._state_vectors)
+        for a group of one run (or none), ``views`` are the parameters' and the state vectors'
+        views of it, made once (the vectors are never replaced), and ``copies`` is ``None``;
+        for a group of several runs, ``views`` is ``None`` and ``copies`` are contiguous
+        vectors as long as the group for the parameters, the gradient and the state vectors,
+        which each step fills with the group's elements in run order (and copies back)."""
         if len(runs) > 1:
             size = sum(stop - start for start, stop in runs)
             return None, tuple(None if vector is None else self._backend.full(size, 0.0,
                                                                               self.dtype)
-                               for vector in vectors)
+                               for vector in (self._param, self._param, *self._state_vectors))
         start, stop = runs[0] if runs else (0, 0)
         return tuple(None if vector is None else vector[start:stop]
-                     for vector in vectors), None
+                     for vector in (self._param, *self._state_vectors)), None
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -752,13 +751,12 @@ class Optimizer:
         of several runs steps copies of its elements, concatenated in the order of its runs,
         which are copied back: its sums are then those of the concatenation, bit for bit.
         Every group's step scalars are computed before anything changes."""
-        nc, ni, nk = self._widths
         skipped = 0
         for index, (constants, inputs, scalars, carry) in enumerate(self._group_plans(step)):
             runs = self._layout.segments[index]
             views, copies = self._group_parts[index]
             if copies is None:  # one run (or none): views of the vectors
-                param_part, _, *states = views
+                param_part, *states = views
                 start, stop = runs[0] if runs else (0, 0)
                 grad_part = grad[start:stop]
             else:  # several runs: their elements copied, in run order
@@ -772,7 +770,7 @@ class Optimizer:
                 for vector, copy in zip((param, *self._state_vectors), (param_part, *states)):
                     if vector is not None:
                         self._backend.scatter(copy, runs, vector)
-            self._table[index, nc + ni:nc + ni + nk] = carry
+            self._set_group_carry(index, carry)
             skipped += bad
         return skipped
 
@@ -797,7 +795,6 @@ class Optimizer:
         table (kept on the device), each run with its group's constants and scalars. Returns
         the counts of skipped entries of earlier steps that have arrived (see
         :meth:`synchronize`)."""
-        nc, ni, nk = self._widths
         plans = self._group_plans(step)
         if self._device_segments is None:
             self._device_segments = self._backend.segments(self._segments)
@@ -806,7 +803,7 @@ class Optimizer:
                              self._segments)
         late = self._reports.ready()  # after the launch: a launch that raises loses none
         for index, (_, _, _, carry) in enumerate(plans):
-            self._table[index, nc + ni:nc + ni + nk] = carry
+            self._set_group_carry(index, carry)
         self._reports.launched(step)
         return late
 
@@ -904,6 +901,10 @@ class Optimizer:
     def _group_carry(self, index):
         nc, ni, nk = self._widths
         return tuple(self._table[index, nc + ni:nc + ni + nk].tolist())
+
+    def _set_group_carry(self, index, carry):
+        nc, ni, nk = self._widths
+        self._table[index, nc + ni:nc + ni + nk] = carry
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`, checked whole before anything changes.

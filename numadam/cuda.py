@@ -1094,12 +1094,15 @@ def _kernel_launches(dtypes=(np.float32, np.float64)):
                 present = tuple(vector is not None for vector in states)
                 settings = ", ".join(f"{key}={value!r}" for key, value in changed.items())
                 scalars = optimizer._step_scalars(optimizer._inputs, optimizer._carry, 1)[0]
-                updates = [(f"{name}({settings})", rule.element, optimizer._constants, scalars)]
-                if rule.reduction is not None:  # the first pass, then the update's scalars
-                    updates.insert(0, (f"{name}({settings}).reduce", rule.reduction.element,
-                                       optimizer._constants, scalars))
-                    updates[1] = (*updates[1][:3], rule.reduction.finish(
-                        optimizer._inputs, optimizer._carry, 1, (1.0, 1.0))[1])
+                updates = []
+                update_scalars = scalars
+                if rule.reduction is not None:  # the first pass; the update's scalars follow
+                    updates.append((f"{name}({settings}).reduce", rule.reduction.element,
+                                    optimizer._constants, scalars))
+                    update_scalars = rule.reduction.finish(optimizer._inputs, optimizer._carry,
+                                                           1, (1.0, 1.0))[1]
+                updates.append((f"{name}({settings})", rule.element, optimizer._constants,
+                                update_scalars))
                 every = optimizer._all_hyperparameters()
                 updates += [(f"{name}({settings}).{mode}()", element,
                              rule.mode_constants(mode, every, optimizer._to_dtype), ())

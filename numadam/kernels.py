@@ -381,13 +381,12 @@ def grouped_for_rule(element, step_scalars, like, checked, threads):
     name carries the rule, the flags and the ``like`` types instead (:func:`like_tag`, which
     also keys the cache: equal values of other types compare equal).
     """
-    return _grouped_for_rule(element, step_scalars, like_tag(like), bool(checked),
-                             bool(threads))
+    return grouped_for_tag(element, step_scalars, like_tag(like), bool(checked), bool(threads))
 
 
 @functools.cache
-def _grouped_for_rule(element, step_scalars, tag, checked, threads):
-    """:func:`grouped_for_rule` for the ``like`` of ``tag`` (:func:`like_tag`)."""
+def grouped_for_tag(element, step_scalars, tag, checked, threads):
+    """:func:`grouped_for_rule` for the ``like`` whose :func:`like_tag` is ``tag``."""
     loops = for_rule(element)
     like = like_from_tag(tag)
     name = (f"_grouped_{element_name(element)}_{'checked' if checked else 'unchecked'}_"
