@@ -400,6 +400,9 @@ def batch_groups(groups, cls, n, method):
         raise ValueError("groups cannot be combined with method='spsa', whose gain is one "
                          "sequence for the batch")
     layout = layout_from_ranges(np.zeros(n), groups, cls.hyperparameter_names())
+    if any("shape" in entry for entry in layout.entries):
+        raise ValueError("minimize_batch takes no group 'shape' (it decides only Adafactor's "
+                         "factored form, which the optimizer classes and minimize run)")
     if any("maximize" in override for override in layout.overrides):
         raise ValueError("maximize must be one value for the whole batch, not a group's")
     rule = cls.variant.rule

@@ -19,6 +19,13 @@ ranges only):
   group), and their state stays at its initial value.
 * Ranges of a flat vector: ``Adam(x, lr=1e-3, groups=[{"range": (0, 10), "lr": 1e-2}])``. The
   elements no range covers form one more group, last, with the constructor's hyperparameters.
+  A range may say the shape its elements have, ``{"range": (0, 12), "shape": (3, 4)}`` (in C
+  order; its ``"params"`` is then the range so shaped).
+
+A group's *shape*: that of its one view (a group of one array), or its range's ``"shape"``;
+``None`` for a group of several views, or a range without one. Only a rule that steps a shaped
+group differently reads it (Adafactor's factored second moment, :class:`~numadam.rules._rule.
+Reduction`'s ``shaped``); the others step every group as a vector.
 
 Each group's dictionary holds any hyperparameter of the optimizer; those it leaves out take the
 constructor's value. Hyperparameters that decide the state vectors or the compiled loop
@@ -110,13 +117,15 @@ class GroupLayout:
     ``vector`` is the parameter vector; ``segments[i]`` the ``(start, stop)`` runs of group
     ``i``; ``overrides[i]`` the hyperparameters group ``i`` sets; ``entries[i]`` what
     ``param_groups[i]`` holds besides hyperparameters (``"params"``, and ``"range"`` for a group
-    given as a range).
+    given as a range, ``"shape"`` for a range given a shape); ``shapes[i]`` group ``i``'s shape
+    (module docstring), or ``None``.
     """
 
     vector: np.ndarray
     segments: tuple[tuple[tuple[int, int], ...], ...]
     overrides: tuple[dict, ...]
     entries: tuple[dict, ...]
+    shapes: tuple[tuple[int, ...] | None, ...]
 
     def table(self) -> np.ndarray:
         """The segments as the compiled pass takes them: int64 rows ``(start, stop, group)``,
@@ -139,17 +148,18 @@ def _group_dicts(name, groups):
     return list(groups)
 
 
-def _split(name, index, group, layout_key, hyperparameters):
-    """``group``'s hyperparameters, after checking that its other keys are only ``layout_key``."""
-    if layout_key not in group:
-        raise ValueError(f"{name}[{index}] has no {layout_key!r} entry")
-    unknown = set(group) - {layout_key} - set(hyperparameters)
+def _split(name, index, group, layout_keys, hyperparameters):
+    """``group``'s hyperparameters, after checking that its other keys are only
+    ``layout_keys`` (the first of which it must have)."""
+    if layout_keys[0] not in group:
+        raise ValueError(f"{name}[{index}] has no {layout_keys[0]!r} entry")
+    unknown = set(group) - set(layout_keys) - set(hyperparameters)
     if unknown:
         raise TypeError(f"{name}[{index}] has unknown key(s) {sorted(map(str, unknown))}; a "
-                        f"group takes {layout_key!r} and the hyperparameters "
-                        f"{list(hyperparameters)} (the implementation flags and check_finite "
-                        f"are the optimizer's, not a group's)")
-    return {key: value for key, value in group.items() if key != layout_key}
+                        f"group takes {' and '.join(map(repr, layout_keys))} and the "
+                        f"hyperparameters {list(hyperparameters)} (the implementation flags "
+                        f"and check_finite are the optimizer's, not a group's)")
+    return {key: value for key, value in group.items() if key not in layout_keys}
 
 
 def _root(array):
@@ -186,9 +196,9 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
     """
     name = "params"
     groups = _group_dicts(name, groups)
-    overrides, entries, views = [], [], []
+    overrides, entries, views, shapes = [], [], [], []
     for index, group in enumerate(groups):
-        overrides.append(_split(name, index, group, "params", hyperparameters))
+        overrides.append(_split(name, index, group, ("params",), hyperparameters))
         members = group["params"]
         if isinstance(members, np.ndarray) or not isinstance(members, (list, tuple)):
             members = [members]
@@ -206,6 +216,8 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
                                 f"{check.describe_array(view)}")
             views.append((index, label, view))
         entries.append({"params": list(members)})
+        shapes.append(members[0].shape if len(members) == 1 and isinstance(
+            members[0], np.ndarray) and members[0].ndim >= 2 else None)
     if not views:
         raise ValueError("params: the groups hold no array; give each group's 'params' as "
                          "views of one flat vector (numadam.ravel makes one)")
@@ -242,7 +254,7 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
         segments[index].append((start, start + view.size))
     _check_disjoint(name, runs, "group's 'params'")
     return GroupLayout(vector, tuple(tuple(runs) for runs in segments), tuple(overrides),
-                       tuple(entries))
+                       tuple(entries), tuple(shapes))
 
 
 def _range(label, value, n):
@@ -257,32 +269,51 @@ def _range(label, value, n):
     return start, stop
 
 
+def _shape(label, value, size):
+    """A range's ``"shape"``: a tuple of positive integers whose product is the range's size."""
+    if (not isinstance(value, (tuple, list)) or not value or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+            for v in value)):
+        raise TypeError(f"{label} must be a tuple of integers (a shape), got {value!r:.60}")
+    shape = tuple(int(v) for v in value)
+    if min(shape) < 1 or int(np.prod(shape)) != size:
+        raise ValueError(f"{label} = {value!r} must be positive integers whose product is the "
+                         f"range's size, {size}")
+    return shape
+
+
 def layout_from_ranges(vector: np.ndarray, groups: Any,
                        hyperparameters: Sequence[str]) -> GroupLayout:
     """The layout of ``groups=[{"range": (start, stop), **hyperparameters}, ...]`` over the flat
     ``vector`` (checked already): one run per group, and the elements no range covers as a last
-    group with no overrides (if there are any).
+    group with no overrides (if there are any). A group may give ``"shape"`` too.
 
     Raises
     ------
     TypeError
-        Not a list of dicts, a key that is neither ``"range"`` nor a hyperparameter, a range that
-        is not a pair of integers.
+        Not a list of dicts, a key that is neither ``"range"``, ``"shape"`` nor a
+        hyperparameter, a range that is not a pair of integers, a shape not a tuple of them.
     ValueError
-        An empty or out-of-bounds range, ranges that overlap.
+        An empty or out-of-bounds range, ranges that overlap, a shape of another size.
     """
     name = "groups"
     groups = _group_dicts(name, groups)
     n = vector.shape[0]
-    overrides, runs = [], []
+    overrides, runs, entries, shapes = [], [], [], []
     for index, group in enumerate(groups):
-        overrides.append(_split(name, index, group, "range", hyperparameters))
+        overrides.append(_split(name, index, group, ("range", "shape"), hyperparameters))
         start, stop = _range(f"groups[{index}]['range']", group["range"], n)
         runs.append((start, stop, index, f"groups[{index}]['range']"))
+        entry = {"params": [vector[start:stop]], "range": (start, stop)}
+        shape = None
+        if "shape" in group:
+            shape = _shape(f"groups[{index}]['shape']", group["shape"], stop - start)
+            entry = {"params": [vector[start:stop].reshape(shape)], "range": (start, stop),
+                     "shape": shape}
+        entries.append(entry)
+        shapes.append(shape if shape is not None and len(shape) >= 2 else None)
     _check_disjoint(name, runs, "group's range")
     segments = [((start, stop),) for start, stop, _, _ in runs]
-    entries = [{"params": [vector[start:stop]], "range": (start, stop)}
-               for start, stop, _, _ in runs]
     rest, position = [], 0
     for start, stop, _, _ in sorted(runs):
         if start > position:
@@ -294,4 +325,6 @@ def layout_from_ranges(vector: np.ndarray, groups: Any,
         segments.append(tuple(rest))
         overrides.append({})
         entries.append({"params": [vector[start:stop] for start, stop in rest]})
-    return GroupLayout(vector, tuple(segments), tuple(overrides), tuple(entries))
+        shapes.append(None)
+    return GroupLayout(vector, tuple(segments), tuple(overrides), tuple(entries),
+                       tuple(shapes))

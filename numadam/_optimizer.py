@@ -485,6 +485,14 @@ class Optimizer:
         self._layout = layout
         if rule.reduction is not None:
             self._group_parts = [self._group_part(runs) for runs in layout.segments]
+        shaped = rule.reduction.shaped if rule.reduction is not None else None
+        #: each group's step in its shape (Adafactor's factored form), or None
+        self._group_shaped = [None if shaped is None or shape is None else shaped(shape)
+                              for shape in layout.shapes]
+        if self.device != "cpu" and any(step is not None for step in self._group_shaped):
+            raise ValueError(f"{type(self).__name__}: a group with a shape of two or more "
+                             f"dimensions steps in its factored form, which runs on the CPU "
+                             f"only; on the GPU leave the groups' 'shape' out (unfactored)")
         self._param_groups = [ParamGroup(self, {**entry, **values})
                               for entry, values in zip(layout.entries, groups)]
         self._slow = True
@@ -764,8 +772,15 @@ class Optimizer:
                 for vector, copy in zip((param, grad, *self._state_vectors), copies):
                     if vector is not None:
                         self._backend.gather(vector, runs, copy)
-            group = (tuple(states), constants, inputs, self._group_passes[index])
-            bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step, group)
+            shaped = self._group_shaped[index]
+            if shaped is not None:  # one run: views
+                bad, carry = shaped(param_part, grad_part, states,
+                                    {**self._groups[index], **self._fixed}, inputs, scalars,
+                                    carry, step, self._check_finite is True)
+            else:
+                group = (tuple(states), constants, inputs, self._group_passes[index])
+                bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step,
+                                                group)
             if copies is not None:  # and back
                 for vector, copy in zip((param, *self._state_vectors), (param_part, *states)):
                     if vector is not None:
@@ -887,8 +902,10 @@ class Optimizer:
         carry_names = self._rule.carry_names
         if self._layout is not None:
             saved["param_groups"] = [
-                {"segments": [list(run) for run in runs], **values}
-                for runs, values in zip(self._layout.segments, self._groups)]
+                {"segments": [list(run) for run in runs], **self._saved_shape(index),
+                 **values}
+                for index, (runs, values) in enumerate(zip(self._layout.segments,
+                                                           self._groups))]
             if carry_names:
                 saved["carry"] = [dict(zip(carry_names, self._group_carry(index)))
                                   for index in range(len(self._groups))]
@@ -897,6 +914,13 @@ class Optimizer:
         if self._mode is not None:
             saved["mode"] = self._mode
         return saved
+
+    def _saved_shape(self, index):
+        """``{"shape": [...]}`` for a group stepped in its shape (its part of the state
+        vectors is laid out by it), else ``{}``."""
+        if self._group_shaped[index] is None:
+            return {}
+        return {"shape": list(self._layout.shapes[index])}
 
     def _group_carry(self, index):
         nc, ni, nk = self._widths
@@ -1061,7 +1085,14 @@ class Optimizer:
                 raise ValueError(f"{label}['segments'] = {group['segments']!r:.80} differs from "
                                  f"this optimizer's group {index}, {[list(r) for r in runs]}: "
                                  f"the groups must lie as when the state was saved")
-            values = {key: value for key, value in group.items() if key != "segments"}
+            shape = self._saved_shape(index).get("shape")
+            if group.get("shape") != shape:
+                raise ValueError(f"{label}['shape'] = {group.get('shape')!r:.40} differs from "
+                                 f"this optimizer's group {index}, {shape!r} (None: stepped "
+                                 f"unfactored): its state is laid out by the shape it was "
+                                 f"saved with")
+            values = {key: value for key, value in group.items()
+                      if key not in ("segments", "shape")}
             self._check_loaded_hyperparameters(label, values)
             overrides.append(values)
         return dataclasses.replace(layout, overrides=tuple(overrides))

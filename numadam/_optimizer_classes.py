@@ -1605,8 +1605,8 @@ class DoG(Optimizer, variant="DoG"):
 
 
 class Adafactor(Optimizer, variant="Adafactor"):
-    r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor`` for a 1-D parameter:
-    its unfactored form.
+    r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor``: unfactored on a
+    vector, factored on a parameter group with a shape of two or more dimensions.
 
     A second moment with a decay that tends to 1, a step relative to the parameters' scale and an
     update clipped by its root mean square. Each step :math:`t`, over the :math:`n` elements:
@@ -1625,9 +1625,22 @@ class Adafactor(Optimizer, variant="Adafactor"):
 
     with :math:`\mathrm{RMS}(x) = \lVert x \rVert_2 / \sqrt n`, :math:`c` = ``beta2_decay``,
     ``eps = (eps1, eps2)`` (``eps1=None``: the dtype's machine epsilon) and :math:`\lambda` =
-    ``weight_decay``. PyTorch factors the second moment of a parameter of two or more dimensions
-    into row and column means; numadam's parameters are one flat vector, which PyTorch does not
-    factor, so this is Adafactor's unfactored form (one ``variance`` per element).
+    ``weight_decay``.
+
+    **Factored form.** PyTorch factors the second moment of a parameter of two or more dimensions,
+    read as a stack of :math:`m \times n` matrices: per matrix, a row variance :math:`r` and a
+    column variance :math:`k`, lerped as :math:`v` above towards the row and column means of
+    :math:`g_t^2`, and :math:`v_{ij} = r_i k_j / \max(\operatorname{mean}(r), \epsilon_1)` in
+    place of :math:`v`. numadam does so for a parameter group with such a shape: a group of one
+    view, ``Adafactor([{"params": views["W"]}, {"params": views["b"]}])`` (``numadam.ravel``'s
+    views; PyTorch's root mean squares are per tensor, so a group per tensor matches
+    ``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
+    "shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
+    ``variance`` (its :math:`m + n` numbers per matrix, rows first; the rest stays 0), so the
+    state vector keeps its length: this gives PyTorch's steps, not its smaller state. A shape whose
+    last two dimensions are not both at least 2 steps unfactored; so do ``minimize_batch`` (which
+    takes no shape) and the GPU (which refuses one). The factored steps run on the CPU, serially,
+    in float64 (stored in the parameters' dtype).
 
     The two root mean squares are global sums over the vector, so a step is two passes: the
     variance and the sums, then the parameters. They are summed in float64 (also for float32

@@ -234,7 +234,8 @@ COMMON_OPTIONS = {
               "(as the optimizers' groups=, numadam._groups). minimize runs them in its "
               "compiled and lean loops, minimize_batch in both forms (a rule with a "
               "reduction stage: minimize's Python loop, minimize_batch's vectorized form, "
-              "groups of one run); no schedule (set each group's lr instead).",
+              "groups of one run); no schedule (set each group's lr instead). A range may "
+              "give a 'shape' (adafactor steps it factored; minimize_batch takes none).",
 }
 
 

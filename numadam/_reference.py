@@ -591,3 +591,48 @@ def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maxi
     denom = max(1.0, math.sqrt(_blocked_sum((update * update).astype(np.float64) * (1.0 / n)))
                 / d)
     param += dtype(-alpha / denom) * update
+
+
+def _in_order(terms, axis=None):
+    """The float64 sum of ``terms`` added one after the other in C order (along ``axis``), as
+    the factored loops add them (``np.cumsum`` adds in order; its first term is the sum of
+    it and 0.0 for the non-negative terms summed here)."""
+    terms = np.asarray(terms, dtype=np.float64)
+    if axis is None:
+        return float(np.cumsum(terms.ravel())[-1])
+    return np.take(np.cumsum(terms, axis=axis), -1, axis=axis)
+
+
+def adafactor_factored(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay,
+                       maximize):
+    """One Adafactor step in place, as ``torch.optim.Adafactor`` on a parameter of two or more
+    dimensions (the factored second moment: ``state["row_var"]`` of shape ``(..., m)``,
+    ``state["col_var"]`` of shape ``(..., n)``), computed in float64 and stored in the
+    parameters' dtype, its sums added in C order (rows along, columns down)."""
+    dtype = param.dtype
+    m, n = param.shape[-2:]
+    g = (-1.0 if maximize else 1.0) * grad.astype(np.float64)
+    state.setdefault("row_var", np.zeros(param.shape[:-1], dtype))
+    state.setdefault("col_var", np.zeros(param.shape[:-2] + (n,), dtype))
+    state["step"] = step = state.get("step", 0) + 1
+    eps1, eps2 = eps
+    eps1 = float(np.finfo(dtype).eps) if eps1 is None else float(eps1)
+    one_minus_beta2_t = float(step) ** beta2_decay
+    rho_t = min(lr, 1 / (float(step) ** 0.5))
+    p = param.astype(np.float64)
+    scale = 1.0 / param.size
+    alpha = max(eps2, math.sqrt(_in_order((p * p) * scale))) * rho_t
+    row_var, col_var = state["row_var"], state["col_var"]
+    row_var[...] = _lerp(row_var.astype(np.float64), _in_order(g * g, axis=-1) / n,
+                         one_minus_beta2_t)
+    col_var[...] = _lerp(col_var.astype(np.float64), _in_order(g * g, axis=-2) / m,
+                         one_minus_beta2_t)
+    rows = row_var.astype(np.float64)
+    mean = np.maximum(_in_order(rows, axis=-1) / m, eps1)
+    var_estimate = (rows[..., :, None] * col_var.astype(np.float64)[..., None, :]) / mean[
+        ..., None, None]
+    update = (1.0 / np.sqrt(np.maximum(var_estimate, eps1 * eps1))) * g
+    denom = max(1.0, math.sqrt(_in_order((update * update) * scale)) / d)
+    if weight_decay != 0:
+        p = p * (1 - lr * weight_decay)
+    param[...] = p + (-alpha / denom) * update

@@ -290,6 +290,16 @@ def test_param_groups_edits_and_minimize_with_groups_on_the_gpu():
 
 
 @needs_cuda
+def test_a_factored_group_is_refused_on_the_gpu():
+    """Adafactor's factored form runs on the CPU: a range with a shape on the GPU is refused
+    with a message that says so, before any step."""
+    x = _on_device(np.ones(12))
+    with pytest.raises(ValueError, match="factored form, which runs on the CPU only"):
+        numadam.Adafactor(x, groups=[{"range": (0, 12), "shape": (3, 4)}])
+    numadam.Adafactor(x, groups=[{"range": (0, 12), "shape": (12,)}])  # 1-D: unfactored
+
+
+@needs_cuda
 @pytest.mark.parametrize("n", [1, 7, 16, 17, 100, 1000])
 def test_grid_stride_loop_updates_every_element_exactly_once(n):
     """SGD with lr=1 and a gradient of ones subtracts exactly 1 from each element it visits."""

@@ -1,6 +1,7 @@
 """The parameter-free rules (those with a reduction stage) against their reference packages,
 when installed (they are not dependencies): ``prodigyopt.Prodigy``, ``dadaptation.DAdaptAdam``
-``optax.contrib.dog``, and ``torch.optim.Adafactor`` (a 1-D parameter: the unfactored form).
+``optax.contrib.dog``, and ``torch.optim.Adafactor`` (a 1-D parameter: the unfactored form; a
+group per tensor of two or more dimensions: the factored form).
 
 The gradients are a quadratic's, at the reference's iterate (both take the same gradients, so
 that rounding differences are not fed back), so that the distance estimate ``d`` grows as it does
@@ -198,6 +199,49 @@ def test_adafactor_matches_torch(options, rng):
     variance = theirs.state[param]["variance"].numpy()
     np.testing.assert_allclose(ours.state["variance"], variance, rtol=RTOL,
                                atol=RTOL * 1e-2 * np.abs(variance).max())
+
+
+@pytest.mark.parametrize("options", ADAFACTOR_CASES[:3], ids=str)
+def test_factored_adafactor_matches_torch(options, rng):
+    """A matrix, a stack of matrices and a vector, a group each, against one
+    ``torch.optim.Adafactor`` over the three tensors: the first two factored (their row and
+    column variances too), the vector not."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.optim, "Adafactor"):
+        pytest.skip("torch.optim.Adafactor needs PyTorch 2.5 or later")
+    shapes = {"W": (6, 9), "U": (3, 4, 5), "b": (11,)}
+    flat, views = numadam.ravel({key: rng.standard_normal(shape)
+                                 for key, shape in shapes.items()})
+    scales = np.logspace(-2, 1, flat.size)
+    target = rng.standard_normal(flat.size)
+    sign = -1.0 if options.get("maximize") else 1.0
+    tensors = {key: torch.nn.Parameter(torch.from_numpy(view.copy()))
+               for key, view in views.items()}
+    ours = numadam.Adafactor([{"params": views[key]} for key in shapes], **options)
+    theirs = torch.optim.Adafactor(list(tensors.values()), foreach=False, **options)
+    start = flat.copy()
+    for _ in range(STEPS):
+        at = np.concatenate([tensors[key].detach().numpy().ravel() for key in sorted(shapes)])
+        g = sign * scales * (at - target)
+        grads = numadam.unravel(g, views)
+        for key, tensor in tensors.items():
+            tensor.grad = torch.from_numpy(grads[key].copy())
+        theirs.step()
+        ours.step(g)
+    assert np.abs(flat - start).max() > 0.5
+    for key, tensor in tensors.items():
+        np.testing.assert_allclose(views[key], tensor.detach().numpy(), rtol=RTOL,
+                                   atol=RTOL * 1e-2)
+    variance = numadam.unravel(np.asarray(ours.state["variance"]), views)
+    for key in ("W", "U"):
+        state = theirs.state[tensors[key]]
+        rows, cols = state["row_var"].numpy().ravel(), state["col_var"].numpy().ravel()
+        head = variance[key].ravel()
+        np.testing.assert_allclose(head[:rows.size], rows, rtol=RTOL)
+        np.testing.assert_allclose(head[rows.size:rows.size + cols.size], cols, rtol=RTOL)
+        assert not head[rows.size + cols.size:].any()
+    np.testing.assert_allclose(variance["b"], theirs.state[tensors["b"]]["variance"].numpy(),
+                               rtol=RTOL)
 
 
 def test_adafactor_defaults_are_torchs():

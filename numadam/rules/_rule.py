@@ -356,6 +356,13 @@ class Reduction:
       where the first pass updated ``param`` itself (fused), or where the step ends early
       (Prodigy's zero denominator); ``scalars`` is then a tuple of the same types, unused.
       Plain Python that Numba compiles too (as ``step_scalars``), so one type per value.
+    * ``shaped(shape)`` (optional): for a parameter group whose elements have ``shape``
+      (:mod:`numadam._groups`: two or more dimensions), the step the optimizer classes take on
+      them instead of the two passes, or ``None`` to step them as a vector: Adafactor's
+      factored second moment. The step is called as ``step(param, grad, states, h, inputs,
+      scalars, carry, step, checked)`` with the group's elements (1-D, C-contiguous), its views
+      of the state vectors, its hyperparameters ``h``, step inputs and scalars; it returns
+      ``(skipped, carry)``.
 
     Rules with a reduction have up to four state vectors; their loops are
     :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops
@@ -367,6 +374,7 @@ class Reduction:
 
     element: Callable
     finish: Callable[[tuple, tuple, int, tuple], tuple]
+    shaped: Callable[[tuple], Callable | None] | None = None
 
 
 def refuse(rule: Rule, what: str) -> None:

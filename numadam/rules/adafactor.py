@@ -2,6 +2,7 @@ r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor`` on a vector 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -18,8 +19,8 @@ from numadam.rules._rule import (
     nonnegative,
 )
 
-DOC = r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor`` for a 1-D parameter:
-its unfactored form.
+DOC = r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor``: unfactored on a
+vector, factored on a parameter group with a shape of two or more dimensions.
 
 A second moment with a decay that tends to 1, a step relative to the parameters' scale and an
 update clipped by its root mean square. Each step :math:`t`, over the :math:`n` elements:
@@ -38,9 +39,22 @@ update clipped by its root mean square. Each step :math:`t`, over the :math:`n` 
 
 with :math:`\mathrm{RMS}(x) = \lVert x \rVert_2 / \sqrt n`, :math:`c` = ``beta2_decay``,
 ``eps = (eps1, eps2)`` (``eps1=None``: the dtype's machine epsilon) and :math:`\lambda` =
-``weight_decay``. PyTorch factors the second moment of a parameter of two or more dimensions
-into row and column means; numadam's parameters are one flat vector, which PyTorch does not
-factor, so this is Adafactor's unfactored form (one ``variance`` per element).
+``weight_decay``.
+
+**Factored form.** PyTorch factors the second moment of a parameter of two or more dimensions,
+read as a stack of :math:`m \times n` matrices: per matrix, a row variance :math:`r` and a
+column variance :math:`k`, lerped as :math:`v` above towards the row and column means of
+:math:`g_t^2`, and :math:`v_{ij} = r_i k_j / \max(\operatorname{mean}(r), \epsilon_1)` in
+place of :math:`v`. numadam does so for a parameter group with such a shape: a group of one
+view, ``Adafactor([{"params": views["W"]}, {"params": views["b"]}])`` (``numadam.ravel``'s
+views; PyTorch's root mean squares are per tensor, so a group per tensor matches
+``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
+"shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
+``variance`` (its :math:`m + n` numbers per matrix, rows first; the rest stays 0), so the
+state vector keeps its length: this gives PyTorch's steps, not its smaller state. A shape whose
+last two dimensions are not both at least 2 steps unfactored; so do ``minimize_batch`` (which
+takes no shape) and the GPU (which refuses one). The factored steps run on the CPU, serially,
+in float64 (stored in the parameters' dtype).
 
 The two root mean squares are global sums over the vector, so a step is two passes: the
 variance and the sums, then the parameters. They are summed in float64 (also for float32
@@ -162,9 +176,143 @@ def finish(inputs, carry, step, sums):
     return True, (1 - lr * weight_decay, -alpha / denom), carry
 
 
+# -- the factored form ----------------------------------------------------------------------
+#
+# PyTorch factors the second moment of a tensor of two or more dimensions, read as a stack of
+# (m, n) matrices: a mean of g^2 per row and per column, each lerped as the vector's variance,
+# and v_ij = row_i col_j / max(mean(row), eps1) in place of the variance. Its state is m + n
+# numbers a matrix; numadam keeps them at the head of the group's part of the ``variance``
+# vector (rows, then columns: every saved, loaded and checked state stays one vector), which
+# needs m, n >= 2. The loops below compute in float64 (the parameters' dtype only where they
+# store), and sum in the order of C: each row's sum along it, each column's down the rows,
+# the mean squares of the parameters and of the update over the group in order.
+
+
+@element
+def _row_mean(rows, b, eps1):
+    """``max(mean(rows[b]), eps1)``: PyTorch's ``row_var.mean(dim=-2).clamp_(min=eps1)``."""
+    total = 0.0
+    for i in range(rows.shape[1]):
+        total += np.float64(rows[b, i])
+    return maximum(total / rows.shape[1], eps1)
+
+
+@element
+def _factored_direction(g, row, col, denominator, eps1_squared):
+    """``rsqrt(clamp(row col / denominator, min=eps1^2)) * g``, the reciprocal root first."""
+    v = (np.float64(row) * np.float64(col)) / denominator
+    return (1.0 / math.sqrt(maximum(v, eps1_squared))) * g
+
+
+def _factored_sums(param, grad, rows, cols, col_sums, sign, eps1, weight, checked):
+    """The first pass over the stack ``param`` (B, m, n): the row and column variances lerped
+    to this step's means of ``g^2`` with ``weight``; returns ``(skipped, mean(param^2),
+    mean(u^2))``. With ``checked``, an element whose gradient is not finite adds nothing (the
+    means still divide by n and m, as PyTorch's); ``col_sums``: float64 scratch of length n."""
+    stack, m, n = param.shape
+    scale = 1.0 / (stack * m * n)
+    one_minus_weight = 1.0 - weight
+    eps1_squared = eps1 * eps1
+    skipped = 0
+    sum_p = 0.0
+    sum_u = 0.0
+    for b in range(stack):
+        col_sums[:] = 0.0
+        for i in range(m):
+            row_sum = 0.0
+            for j in range(n):
+                g = sign * np.float64(grad[b, i, j])
+                if checked and not np.isfinite(g):
+                    skipped += 1
+                    continue
+                row_sum += g * g
+                col_sums[j] += g * g
+                p = np.float64(param[b, i, j])
+                sum_p += (p * p) * scale
+            rows[b, i] = lerp(np.float64(rows[b, i]), row_sum / n, weight, one_minus_weight)
+        for j in range(n):
+            cols[b, j] = lerp(np.float64(cols[b, j]), col_sums[j] / m, weight,
+                              one_minus_weight)
+        denominator = _row_mean(rows, b, eps1)
+        for i in range(m):
+            for j in range(n):
+                g = sign * np.float64(grad[b, i, j])
+                if checked and not np.isfinite(g):
+                    continue
+                u = _factored_direction(g, rows[b, i], cols[b, j], denominator, eps1_squared)
+                sum_u += (u * u) * scale
+    return skipped, sum_p, sum_u
+
+
+def _factored_update(param, grad, rows, cols, sign, eps1, decay, neg_step, checked):
+    """The second pass: ``param`` times ``decay`` (``None``: no weight decay) plus ``neg_step``
+    times the update; elements whose gradient is not finite unchanged with ``checked``."""
+    stack, m, n = param.shape
+    eps1_squared = eps1 * eps1
+    for b in range(stack):
+        denominator = _row_mean(rows, b, eps1)
+        for i in range(m):
+            for j in range(n):
+                g = sign * np.float64(grad[b, i, j])
+                if checked and not np.isfinite(g):
+                    continue
+                p = np.float64(param[b, i, j])
+                if decay is not None:
+                    p = p * decay
+                param[b, i, j] = p + neg_step * _factored_direction(
+                    g, rows[b, i], cols[b, j], denominator, eps1_squared)
+
+
+@functools.cache
+def _factored_loops():
+    """The two passes, compiled on first use (not at import), cached on disk under a name
+    keyed by the code they inline (:func:`numadam._cache.keyed_by_sources`)."""
+    from numba import njit
+
+    from numadam._cache import keyed_by_sources
+
+    return tuple(njit(cache=True, error_model="numpy")(keyed_by_sources(loop))
+                 for loop in (_factored_sums, _factored_update))
+
+
+class Factored:
+    """The factored step of groups of one shape ``(..., m, n)`` (m, n >= 2), as PyTorch's
+    Adafactor steps a tensor of that shape."""
+
+    def __init__(self, shape):
+        self.stack = (int(np.prod(shape[:-2])), shape[-2], shape[-1])
+        self.col_sums = np.zeros(shape[-1])
+
+    def __call__(self, param, grad, states, h, inputs, scalars, carry, step, checked):
+        sums, update = _factored_loops()
+        stack, m, n = self.stack
+        variance = states[0]
+        rows = variance[:stack * m].reshape(stack, m)
+        cols = variance[stack * m:stack * (m + n)].reshape(stack, n)
+        param, grad = param.reshape(self.stack), grad.reshape(self.stack)
+        eps1 = h["eps"][0]
+        eps1 = float(np.finfo(param.dtype).eps) if eps1 is None else float(eps1)
+        sign = -1.0 if h["maximize"] else 1.0
+        skipped, sum_p, sum_u = sums(param, grad, rows, cols, self.col_sums, sign, eps1,
+                                     float(scalars[0]), checked)
+        _, (decay, neg_step), carry = finish(inputs, carry, step, (sum_p, sum_u))
+        update(param, grad, rows, cols, sign, eps1,
+               decay if h["weight_decay"] != 0 else None, neg_step, checked and skipped > 0)
+        return skipped, carry
+
+
+def shaped(shape):
+    """The factored step for groups of ``shape``, or ``None`` (a vector, or a last dimension
+    or the one before it of 1, where the factored state would not fit the group's part of the
+    ``variance`` vector: such a group steps unfactored)."""
+    if len(shape) < 2 or shape[-2] < 2 or shape[-1] < 2:
+        return None
+    return Factored(tuple(shape))
+
+
 RULE = Rule(
     name="adafactor", class_name="Adafactor", doc=DOC, hyperparameters=HYPERPARAMETERS,
     state=STATE, element=update, constants=constants, step_inputs=step_inputs,
     step_scalars=step_scalars, state_invariants=STATE_INVARIANTS,
-    reduction=Reduction(element=reduce, finish=finish),
+    reduction=Reduction(element=reduce, finish=finish, shaped=shaped),
 )

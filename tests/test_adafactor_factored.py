@@ -1,0 +1,169 @@
+"""Adafactor's factored form (a parameter group with a shape of two or more dimensions) against
+``numadam._reference.adafactor_factored``, bitwise; its state, its inputs and where it runs.
+PyTorch's own: ``test_parameter_free_parity.py``."""
+
+import numpy as np
+import pytest
+
+import numadam
+from numadam import _reference
+
+DEFAULTS = dict(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0,
+                maximize=False)
+CASES = [dict(), dict(lr=0.05, weight_decay=0.1, maximize=True),
+         dict(eps=(1e-3, 1e-3), beta2_decay=-0.5, d=2.0)]
+
+
+def _reference_run(x0, shape, gradients, options, dtype):
+    """The factored reference on ``x0[:size]`` shaped, the unfactored one on the rest."""
+    size = int(np.prod(shape))
+    head, tail = x0[:size].reshape(shape).astype(dtype), x0[size:].astype(dtype)
+    head_state, tail_state = {}, {}
+    hyperparameters = {**DEFAULTS, **options}
+    for g in gradients:
+        g = g.astype(dtype)
+        _reference.adafactor_factored(head, g[:size].reshape(shape), head_state,
+                                      **hyperparameters)
+        _reference.adafactor(tail, g[size:], tail_state, **hyperparameters)
+    return np.concatenate([head.ravel(), tail]), head_state, tail_state
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 5)])
+@pytest.mark.parametrize("options", CASES, ids=str)
+@pytest.mark.parametrize("check_finite", [True, False])
+def test_a_shaped_range_steps_as_the_factored_reference(options, shape, dtype, check_finite,
+                                                         rng):
+    size = int(np.prod(shape))
+    x0 = rng.standard_normal(size + 7)
+    gradients = [rng.standard_normal(x0.size) for _ in range(30)]
+    x = x0.astype(dtype)
+    opt = numadam.Adafactor(x, groups=[{"range": (0, size), "shape": shape}],
+                            check_finite=check_finite, **options)
+    for g in gradients:
+        opt.step(g.astype(dtype))
+    expected, head_state, tail_state = _reference_run(x0, shape, gradients, options, dtype)
+    np.testing.assert_array_equal(x, expected)
+    rows, cols = head_state["row_var"].ravel(), head_state["col_var"].ravel()
+    variance = opt.state["variance"]
+    np.testing.assert_array_equal(variance[:rows.size], rows)
+    np.testing.assert_array_equal(variance[rows.size:rows.size + cols.size], cols)
+    assert not variance[rows.size + cols.size:size].any()
+    np.testing.assert_array_equal(variance[size:], tail_state["variance"])
+    assert opt.param_groups[0]["shape"] == shape
+    assert opt.param_groups[0]["params"][0].shape == shape
+
+
+def test_a_group_of_one_view_factors_by_the_views_shape(rng):
+    """PyTorch's form: a group of one matrix view is factored, a group of a vector or of two
+    views steps as a vector (pooled, as before)."""
+    flat, views = numadam.ravel({"W": rng.standard_normal((4, 5)), "b": rng.standard_normal(3),
+                                 "c": rng.standard_normal((2, 2))})
+    x0 = flat.copy()
+    opt = numadam.Adafactor([{"params": views["W"]}, {"params": [views["b"], views["c"]]}])
+    gradients = [rng.standard_normal(flat.size) for _ in range(20)]
+    for g in gradients:
+        opt.step(g)
+    W, state = x0[:20].reshape(4, 5).copy(), {}
+    rest, rest_state = x0[20:].copy(), {}  # "W" sorts before "b" and "c": one run, 20 on
+    for g in gradients:
+        _reference.adafactor_factored(W, g[:20].reshape(4, 5), state, **DEFAULTS)
+        _reference.adafactor(rest, g[20:], rest_state, **DEFAULTS)
+    np.testing.assert_array_equal(views["W"], W)
+    np.testing.assert_array_equal(flat[20:], rest)
+    saved = opt.state_dict()["param_groups"]
+    assert saved[0]["shape"] == [4, 5] and "shape" not in saved[1]
+
+
+def test_a_shape_without_two_dimensions_of_two_steps_unfactored(rng):
+    """(1, n) and (n, 1) have no room for their factored state in the group's part of the
+    variance vector: they step as the vector, bitwise."""
+    x0 = rng.standard_normal(12)
+    gradients = [rng.standard_normal(12) for _ in range(10)]
+    runs = []
+    for shape in [(1, 12), (12, 1), None]:
+        x = x0.copy()
+        group = {"range": (0, 12)} if shape is None else {"range": (0, 12), "shape": shape}
+        opt = numadam.Adafactor(x, groups=[group])
+        for g in gradients:
+            opt.step(g)
+        runs.append(x)
+    np.testing.assert_array_equal(runs[0], runs[2])
+    np.testing.assert_array_equal(runs[1], runs[2])
+
+
+def test_a_non_finite_gradient_entry_adds_nothing_and_changes_nothing(rng):
+    x = rng.standard_normal(12)
+    opt = numadam.Adafactor(x, groups=[{"range": (0, 12), "shape": (3, 4)}], lr=0.1)
+    opt.step(rng.standard_normal(12))
+    before = x.copy()
+    g = rng.standard_normal(12)
+    g[6] = np.nan
+    with pytest.raises(numadam.NonFiniteGradientError, match="1 non-finite"):
+        opt.step(g)
+    assert x[6] == before[6]
+    assert np.isfinite(x).all() and np.isfinite(opt.state["variance"]).all()
+    assert (x != before).sum() == 11
+    opt.step(rng.standard_normal(12))  # and it goes on
+    assert np.isfinite(x).all()
+
+
+def test_the_state_dict_records_the_shape_and_resumes_bitwise(rng):
+    groups = [{"range": (0, 12), "shape": (3, 4)}]
+    x0 = rng.standard_normal(15)
+    gradients = [rng.standard_normal(15) for _ in range(20)]
+    x = x0.copy()
+    opt = numadam.Adafactor(x, groups=groups)
+    for g in gradients[:10]:
+        opt.step(g)
+    saved = opt.state_dict()
+    assert saved["param_groups"][0]["shape"] == [3, 4]
+    y = x.copy()
+    resumed = numadam.Adafactor(y, groups=groups)
+    resumed.load_state_dict(saved)
+    for g in gradients[10:]:
+        opt.step(g)
+        resumed.step(g)
+    np.testing.assert_array_equal(x, y)
+    unfactored = numadam.Adafactor(x.copy(), groups=[{"range": (0, 12)}])
+    with pytest.raises(ValueError, match=r"\['shape'\] = \[3, 4\] differs"):
+        unfactored.load_state_dict(saved)
+    plain = unfactored.state_dict()
+    with pytest.raises(ValueError, match=r"\['shape'\] = None differs"):
+        resumed.load_state_dict(plain)
+
+
+def test_minimize_steps_a_shaped_group_as_the_optimizer(rng):
+    a = np.diag(np.logspace(0, 2, 12))
+    x0 = rng.standard_normal(12)
+    groups = [{"range": (0, 12), "shape": (3, 4)}]
+    result = numadam.minimize(lambda x: 0.5 * x @ a @ x, x0, jac=lambda x: a @ x,
+                              method="adafactor", options={"groups": groups, "maxiter": 40,
+                                                           "gtol": 0.0, "lr": 0.1})
+    x = x0.copy()
+    opt = numadam.Adafactor(x, groups=groups, lr=0.1)
+    for _ in range(40):
+        opt.step(a @ x)
+    assert result.nit == 40
+    np.testing.assert_array_equal(result.x, x)
+
+
+@pytest.mark.parametrize("shape, error, match", [
+    ((3, 5), ValueError, "product is the range's size, 12"),
+    ((3, 0, 4), ValueError, "positive integers"),
+    ((3.0, 4), TypeError, "tuple of integers"),
+    ("34", TypeError, "tuple of integers"),
+])
+def test_a_bad_shape_is_refused_naming_it(shape, error, match):
+    x = np.ones(12)
+    with pytest.raises(error, match=match) as raised:
+        numadam.Adafactor(x, groups=[{"range": (0, 12), "shape": shape}])
+    assert "groups[0]['shape']" in str(raised.value)
+    assert (x == 1).all()
+
+
+def test_minimize_batch_refuses_a_shape():
+    with pytest.raises(ValueError, match="minimize_batch takes no group 'shape'"):
+        numadam.minimize_batch(lambda x: (x * x).sum(axis=1), np.ones((2, 12)),
+                               jac=lambda x: 2 * x, method="adafactor",
+                               options={"groups": [{"range": (0, 12), "shape": (3, 4)}]})
