@@ -776,7 +776,8 @@ class Optimizer:
             if shaped is not None:  # one run: views
                 bad, carry = shaped(param_part, grad_part, states,
                                     {**self._groups[index], **self._fixed}, inputs, scalars,
-                                    carry, step, self._check_finite is True)
+                                    carry, step, self._check_finite is True,
+                                    self._threaded)
             else:
                 group = (tuple(states), constants, inputs, self._group_passes[index])
                 bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step,

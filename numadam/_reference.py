@@ -593,6 +593,10 @@ def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maxi
     param += dtype(-alpha / denom) * update
 
 
+FACTORED_LANES = 8  # numadam.rules.adafactor's, restated: the order of a row's sums
+FACTORED_CHUNK = 64  # and of a column's
+
+
 def _in_order(terms, axis=None):
     """The float64 sum of ``terms`` added one after the other in C order (along ``axis``), as
     the factored loops add them (``np.cumsum`` adds in order; its first term is the sum of
@@ -603,12 +607,35 @@ def _in_order(terms, axis=None):
     return np.take(np.cumsum(terms, axis=axis), -1, axis=axis)
 
 
+def _row_sums(terms):
+    """Each row's sum of ``terms`` (..., m, n) in the factored loops' order: lane ``k`` adds
+    the terms ``k, k + FACTORED_LANES, ...`` (zeros pad the last lanes), the lanes are added
+    in order."""
+    pad = -terms.shape[-1] % FACTORED_LANES
+    padded = np.concatenate([terms, np.zeros(terms.shape[:-1] + (pad,))], axis=-1)
+    lanes = _in_order(padded.reshape(terms.shape[:-1] + (-1, FACTORED_LANES)), axis=-2)
+    return _in_order(lanes, axis=-1)
+
+
+def _column_sums(terms):
+    """Each column's sum of ``terms`` (..., m, n) in the factored loops' order: down the rows
+    of each chunk of ``FACTORED_CHUNK`` rows (zero rows pad the last), then the chunks'."""
+    pad = -terms.shape[-2] % FACTORED_CHUNK
+    padded = np.concatenate([terms, np.zeros(terms.shape[:-2] + (pad, terms.shape[-1]))],
+                            axis=-2)
+    chunks = _in_order(padded.reshape(terms.shape[:-2] + (-1, FACTORED_CHUNK,
+                                                          terms.shape[-1])), axis=-2)
+    return _in_order(chunks, axis=-2)
+
+
 def adafactor_factored(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay,
                        maximize):
     """One Adafactor step in place, as ``torch.optim.Adafactor`` on a parameter of two or more
     dimensions (the factored second moment: ``state["row_var"]`` of shape ``(..., m)``,
     ``state["col_var"]`` of shape ``(..., n)``), computed in float64 and stored in the
-    parameters' dtype, its sums added in C order (rows along, columns down)."""
+    parameters' dtype, its sums in the loops' order (a row's in lanes, a column's down the
+    rows of chunks, then over the chunks, the group's over its rows' sums), each element's
+    reciprocal root its row's times its column's (``numadam.rules.adafactor``)."""
     dtype = param.dtype
     m, n = param.shape[-2:]
     g = (-1.0 if maximize else 1.0) * grad.astype(np.float64)
@@ -621,18 +648,18 @@ def adafactor_factored(param, grad, state, *, lr, beta2_decay, eps, d, weight_de
     rho_t = min(lr, 1 / (float(step) ** 0.5))
     p = param.astype(np.float64)
     scale = 1.0 / param.size
-    alpha = max(eps2, math.sqrt(_in_order((p * p) * scale))) * rho_t
+    alpha = max(eps2, math.sqrt(_in_order(_row_sums((p * p) * scale)))) * rho_t
     row_var, col_var = state["row_var"], state["col_var"]
-    row_var[...] = _lerp(row_var.astype(np.float64), _in_order(g * g, axis=-1) / n,
+    row_var[...] = _lerp(row_var.astype(np.float64), _row_sums(g * g) / n, one_minus_beta2_t)
+    col_var[...] = _lerp(col_var.astype(np.float64), _column_sums(g * g) / m,
                          one_minus_beta2_t)
-    col_var[...] = _lerp(col_var.astype(np.float64), _in_order(g * g, axis=-2) / m,
-                         one_minus_beta2_t)
-    rows = row_var.astype(np.float64)
-    mean = np.maximum(_in_order(rows, axis=-1) / m, eps1)
-    var_estimate = (rows[..., :, None] * col_var.astype(np.float64)[..., None, :]) / mean[
-        ..., None, None]
-    update = (1.0 / np.sqrt(np.maximum(var_estimate, eps1 * eps1))) * g
-    denom = max(1.0, math.sqrt(_in_order((update * update) * scale)) / d)
+    rows, cols = row_var.astype(np.float64), col_var.astype(np.float64)
+    share = rows / np.maximum(_in_order(rows, axis=-1) / m, eps1)[..., None]
+    with np.errstate(divide="ignore"):  # a zero variance: its root is not used
+        roots = (1.0 / np.sqrt(share))[..., :, None] * (1.0 / np.sqrt(cols))[..., None, :]
+    small = share[..., :, None] * cols[..., None, :] < eps1 * eps1
+    update = np.where(small, 1.0 / eps1, roots) * g
+    denom = max(1.0, math.sqrt(_in_order(_row_sums((update * update) * scale))) / d)
     if weight_decay != 0:
         p = p * (1 - lr * weight_decay)
     param[...] = p + (-alpha / denom) * update

@@ -24,7 +24,8 @@ def _reference_run(x0, shape, gradients, options, dtype):
         g = g.astype(dtype)
         _reference.adafactor_factored(head, g[:size].reshape(shape), head_state,
                                       **hyperparameters)
-        _reference.adafactor(tail, g[size:], tail_state, **hyperparameters)
+        if tail.size:
+            _reference.adafactor(tail, g[size:], tail_state, **hyperparameters)
     return np.concatenate([head.ravel(), tail]), head_state, tail_state
 
 
@@ -52,6 +53,26 @@ def test_a_shaped_range_steps_as_the_factored_reference(options, shape, dtype, c
     np.testing.assert_array_equal(variance[size:], tail_state["variance"])
     assert opt.param_groups[0]["shape"] == shape
     assert opt.param_groups[0]["params"][0].shape == shape
+
+
+def test_threads_step_a_large_group_as_one_thread_and_the_reference(rng):
+    """From ``kernels.PARALLEL_THRESHOLD`` elements on, chunks of rows run on threads: the
+    same bits as one thread and as the reference (five chunks, the last one short)."""
+    shape = (300, 110)
+    assert np.prod(shape) >= numadam.kernels.PARALLEL_THRESHOLD
+    x0 = rng.standard_normal(int(np.prod(shape)))
+    gradients = [rng.standard_normal(x0.size) for _ in range(3)]
+    runs = []
+    for threaded in (True, False):
+        x = x0.copy()
+        opt = numadam.Adafactor(x, groups=[{"range": (0, x.size), "shape": shape}])
+        opt.threaded = threaded
+        for g in gradients:
+            opt.step(g)
+        runs.append(x)
+    expected, _, _ = _reference_run(x0, shape, gradients, {}, np.float64)
+    np.testing.assert_array_equal(runs[0], expected)
+    np.testing.assert_array_equal(runs[1], expected)
 
 
 def test_a_group_of_one_view_factors_by_the_views_shape(rng):

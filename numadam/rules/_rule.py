@@ -360,9 +360,10 @@ class Reduction:
       (:mod:`numadam._groups`: two or more dimensions), the step the optimizer classes take on
       them instead of the two passes, or ``None`` to step them as a vector: Adafactor's
       factored second moment. The step is called as ``step(param, grad, states, h, inputs,
-      scalars, carry, step, checked)`` with the group's elements (1-D, C-contiguous), its views
-      of the state vectors, its hyperparameters ``h``, step inputs and scalars; it returns
-      ``(skipped, carry)``.
+      scalars, carry, step, checked, threaded)`` with the group's elements (1-D,
+      C-contiguous), its views of the state vectors, its hyperparameters ``h``, step inputs
+      and scalars, whether to skip non-finite gradient entries and whether it may use
+      Numba's threads; it returns ``(skipped, carry)``.
 
     Rules with a reduction have up to four state vectors; their loops are
     :func:`numadam.kernels.for_reduction`'s. The optimizer classes, ``minimize``'s loops

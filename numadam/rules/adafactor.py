@@ -1,11 +1,14 @@
-r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor`` on a vector (unfactored)."""
+r"""Adafactor (Shazeer & Stern, 2018), as ``torch.optim.Adafactor``: its unfactored form on a
+vector, its factored form on a parameter group with a shape."""
 
 from __future__ import annotations
 
 import functools
 import math
+from types import FunctionType
 
 import numpy as np
+from numba import prange
 
 from numadam import _validation as check
 from numadam.rules._rule import (
@@ -53,8 +56,10 @@ views; PyTorch's root mean squares are per tensor, so a group per tensor matches
 ``variance`` (its :math:`m + n` numbers per matrix, rows first; the rest stays 0), so the
 state vector keeps its length: this gives PyTorch's steps, not its smaller state. A shape whose
 last two dimensions are not both at least 2 steps unfactored; so do ``minimize_batch`` (which
-takes no shape) and the GPU (which refuses one). The factored steps run on the CPU, serially,
-in float64 (stored in the parameters' dtype).
+takes no shape) and the GPU (which refuses one). The factored steps run on the CPU (chunks of
+rows on Numba's threads from ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with
+sums in an order that does not depend on the threads), in float64, stored in the parameters'
+dtype.
 
 The two root mean squares are global sums over the vector, so a step is two passes: the
 variance and the sums, then the parameters. They are summed in float64 (also for float32
@@ -183,13 +188,26 @@ def finish(inputs, carry, step, sums):
 # and v_ij = row_i col_j / max(mean(row), eps1) in place of the variance. Its state is m + n
 # numbers a matrix; numadam keeps them at the head of the group's part of the ``variance``
 # vector (rows, then columns: every saved, loaded and checked state stays one vector), which
-# needs m, n >= 2. The loops below compute in float64 (the parameters' dtype only where they
-# store), and sum in the order of C: each row's sum along it, each column's down the rows,
-# the mean squares of the parameters and of the update over the group in order.
+# needs m, n >= 2.
+#
+# The loops compute in float64 (the parameters' dtype only where they store). Their sums, in
+# an order the reference restates: along a row in FACTORED_LANES lanes (lane k adds the terms
+# j = k, k + L, ... from 0.0, the row's sum adds its lanes in order from 0.0), so that a row is
+# not one chain of dependent additions; down a column, row after row within a chunk of
+# FACTORED_CHUNK rows, then the chunks' sums in order; the mean squares of the group, its rows'
+# sums in order. An element's reciprocal root is its row's times its
+# column's, 1 / sqrt(row_i / den) * 1 / sqrt(col_j), or 1 / eps1 where row_i / den * col_j <
+# eps1^2: two multiplications where PyTorch takes a root and two divisions per element, within
+# an ulp or two of its.
+
+FACTORED_LANES = 8
+#: Rows per chunk: each chunk of rows adds its own column sums (down its rows, in order), and a
+#: column's sum adds the chunks' in order, so that chunks run on threads and the sums do not
+#: depend on how many there are (serial = threaded, bitwise).
+FACTORED_CHUNK = 64
 
 
-@element
-def _row_mean(rows, b, eps1):
+def _denominator(rows, b, eps1):
     """``max(mean(rows[b]), eps1)``: PyTorch's ``row_var.mean(dim=-2).clamp_(min=eps1)``."""
     total = 0.0
     for i in range(rows.shape[1]):
@@ -197,82 +215,158 @@ def _row_mean(rows, b, eps1):
     return maximum(total / rows.shape[1], eps1)
 
 
+def _column_roots(cols, b, roots):
+    """``roots[j] = 1 / sqrt(cols[b, j])`` in float64."""
+    for j in range(cols.shape[1]):
+        roots[j] = 1.0 / math.sqrt(np.float64(cols[b, j]))
+
+
+def _in_lanes(lanes):
+    """The sum of ``lanes`` in order from 0.0."""
+    total = 0.0
+    for k in range(lanes.shape[0]):
+        total += lanes[k]
+    return total
+
+
 @element
-def _factored_direction(g, row, col, denominator, eps1_squared):
-    """``rsqrt(clamp(row col / denominator, min=eps1^2)) * g``, the reciprocal root first."""
-    v = (np.float64(row) * np.float64(col)) / denominator
-    return (1.0 / math.sqrt(maximum(v, eps1_squared))) * g
+def _reciprocal_root(share, root, col, col_root, inverse_eps1, eps1_squared):
+    """``rsqrt(clamp(share col, min=eps1^2))`` as ``root col_root`` (``share`` = the row's
+    ``row_i / den``, ``root`` its reciprocal root, ``col_root`` the column's); NaN stays
+    NaN (the comparison fails, and the product of the roots is NaN)."""
+    if share * np.float64(col) < eps1_squared:
+        return inverse_eps1
+    return root * col_root
 
 
-def _factored_sums(param, grad, rows, cols, col_sums, sign, eps1, weight, checked):
+@element
+def _skipped(g, checked):
+    """Whether the checked loops skip an element with gradient ``g``."""
+    if checked:
+        return not np.isfinite(g)
+    return False
+
+
+def _factored_sums(param, grad, rows, cols, partial, col_roots, totals, sign, eps1, weight,
+                   checked):
     """The first pass over the stack ``param`` (B, m, n): the row and column variances lerped
     to this step's means of ``g^2`` with ``weight``; returns ``(skipped, mean(param^2),
     mean(u^2))``. With ``checked``, an element whose gradient is not finite adds nothing (the
-    means still divide by n and m, as PyTorch's); ``col_sums``: float64 scratch of length n."""
+    means still divide by n and m, as PyTorch's). Scratch, float64: ``partial`` (chunks, n),
+    ``col_roots`` (n,), ``totals`` (3, m)."""
     stack, m, n = param.shape
+    chunks = partial.shape[0]
+    last_lane = FACTORED_LANES - 1
     scale = 1.0 / (stack * m * n)
     one_minus_weight = 1.0 - weight
-    eps1_squared = eps1 * eps1
+    inverse_eps1, eps1_squared = 1.0 / eps1, eps1 * eps1
     skipped = 0
     sum_p = 0.0
     sum_u = 0.0
     for b in range(stack):
-        col_sums[:] = 0.0
-        for i in range(m):
-            row_sum = 0.0
-            for j in range(n):
-                g = sign * np.float64(grad[b, i, j])
-                if checked and not np.isfinite(g):
-                    skipped += 1
-                    continue
-                row_sum += g * g
-                col_sums[j] += g * g
-                p = np.float64(param[b, i, j])
-                sum_p += (p * p) * scale
-            rows[b, i] = lerp(np.float64(rows[b, i]), row_sum / n, weight, one_minus_weight)
+        for chunk in prange(chunks):  # each chunk of rows: their sums, its column sums
+            lane_g = np.empty(FACTORED_LANES)
+            lane_p = np.empty(FACTORED_LANES)
+            column = partial[chunk]
+            column[:] = 0.0
+            for i in range(chunk * FACTORED_CHUNK, min(m, (chunk + 1) * FACTORED_CHUNK)):
+                lane_g[:] = 0.0
+                lane_p[:] = 0.0
+                bad = 0
+                for j in range(n):
+                    g = sign * np.float64(grad[b, i, j])
+                    p = np.float64(param[b, i, j])
+                    if _skipped(g, checked):
+                        bad += 1
+                    else:
+                        lane_g[j & last_lane] += g * g
+                        column[j] += g * g
+                        lane_p[j & last_lane] += (p * p) * scale
+                rows[b, i] = lerp(np.float64(rows[b, i]), _in_lanes(lane_g) / n, weight,
+                                  one_minus_weight)
+                totals[0, i] = bad
+                totals[1, i] = _in_lanes(lane_p)
+        for chunk in range(1, chunks):  # the chunks' column sums, in order
+            partial[0] += partial[chunk]
         for j in range(n):
-            cols[b, j] = lerp(np.float64(cols[b, j]), col_sums[j] / m, weight,
+            cols[b, j] = lerp(np.float64(cols[b, j]), partial[0, j] / m, weight,
                               one_minus_weight)
-        denominator = _row_mean(rows, b, eps1)
-        for i in range(m):
-            for j in range(n):
-                g = sign * np.float64(grad[b, i, j])
-                if checked and not np.isfinite(g):
-                    continue
-                u = _factored_direction(g, rows[b, i], cols[b, j], denominator, eps1_squared)
-                sum_u += (u * u) * scale
+        denominator = _denominator(rows, b, eps1)
+        _column_roots(cols, b, col_roots)
+        for chunk in prange(chunks):
+            lane_u = np.empty(FACTORED_LANES)
+            for i in range(chunk * FACTORED_CHUNK, min(m, (chunk + 1) * FACTORED_CHUNK)):
+                share = np.float64(rows[b, i]) / denominator
+                root = 1.0 / math.sqrt(share)
+                lane_u[:] = 0.0
+                for j in range(n):
+                    g = sign * np.float64(grad[b, i, j])
+                    if not _skipped(g, checked):
+                        u = _reciprocal_root(share, root, cols[b, j], col_roots[j],
+                                             inverse_eps1, eps1_squared) * g
+                        lane_u[j & last_lane] += (u * u) * scale
+                totals[2, i] = _in_lanes(lane_u)
+        for i in range(m):  # the rows' sums, in order
+            skipped += np.int64(totals[0, i])
+            sum_p += totals[1, i]
+            sum_u += totals[2, i]
     return skipped, sum_p, sum_u
 
 
-def _factored_update(param, grad, rows, cols, sign, eps1, decay, neg_step, checked):
-    """The second pass: ``param`` times ``decay`` (``None``: no weight decay) plus ``neg_step``
-    times the update; elements whose gradient is not finite unchanged with ``checked``."""
+def _factored_update(param, grad, rows, cols, col_roots, sign, eps1, decay, neg_step,
+                     checked):
+    """The second pass: ``param`` times ``decay`` (1.0 without weight decay: the same bits)
+    plus ``neg_step`` times the update; elements whose gradient is not finite unchanged with
+    ``checked``.
+    ``col_roots``: float64 scratch of length n."""
     stack, m, n = param.shape
-    eps1_squared = eps1 * eps1
+    inverse_eps1, eps1_squared = 1.0 / eps1, eps1 * eps1
     for b in range(stack):
-        denominator = _row_mean(rows, b, eps1)
-        for i in range(m):
+        denominator = _denominator(rows, b, eps1)
+        _column_roots(cols, b, col_roots)
+        for i in prange(m):
+            share = np.float64(rows[b, i]) / denominator
+            root = 1.0 / math.sqrt(share)
             for j in range(n):
                 g = sign * np.float64(grad[b, i, j])
-                if checked and not np.isfinite(g):
-                    continue
-                p = np.float64(param[b, i, j])
-                if decay is not None:
-                    p = p * decay
-                param[b, i, j] = p + neg_step * _factored_direction(
-                    g, rows[b, i], cols[b, j], denominator, eps1_squared)
+                if not _skipped(g, checked):
+                    p = np.float64(param[b, i, j]) * decay
+                    param[b, i, j] = p + neg_step * (_reciprocal_root(
+                        share, root, cols[b, j], col_roots[j], inverse_eps1, eps1_squared) * g)
+
+
+_JIT_OPTIONS = dict(cache=True, error_model="numpy")
 
 
 @functools.cache
-def _factored_loops():
-    """The two passes, compiled on first use (not at import), cached on disk under a name
-    keyed by the code they inline (:func:`numadam._cache.keyed_by_sources`)."""
+def _factored_helpers():
+    """The loops' helpers called once a row (a call, not inlined: a loop inlined at several
+    call sites trips Numba's SSA checks), compiled as the loops are."""
     from numba import njit
 
     from numadam._cache import keyed_by_sources
 
-    return tuple(njit(cache=True, error_model="numpy")(keyed_by_sources(loop))
-                 for loop in (_factored_sums, _factored_update))
+    return {name: njit(**_JIT_OPTIONS)(keyed_by_sources(globals()[name]))
+            for name in ("_denominator", "_column_roots", "_in_lanes")}
+
+
+@functools.cache
+def _factored_loops(threads):
+    """The two passes (on Numba's threads with ``threads``), compiled on first use (not at
+    import), cached on disk under names keyed by the code they inline
+    (:func:`numadam._cache.keyed_by_sources`)."""
+    from numba import njit
+
+    from numadam._cache import keyed_by_sources
+
+    suffix = "_threads" if threads else "_serial"
+    loops = []
+    for loop in (_factored_sums, _factored_update):
+        copy = FunctionType(loop.__code__, {**loop.__globals__, **_factored_helpers()},
+                            loop.__name__ + suffix)
+        copy.__qualname__ = loop.__qualname__ + suffix
+        loops.append(njit(parallel=threads, **_JIT_OPTIONS)(keyed_by_sources(copy)))
+    return tuple(loops)
 
 
 class Factored:
@@ -280,11 +374,17 @@ class Factored:
     Adafactor steps a tensor of that shape."""
 
     def __init__(self, shape):
-        self.stack = (int(np.prod(shape[:-2])), shape[-2], shape[-1])
-        self.col_sums = np.zeros(shape[-1])
+        self.stack = stack, m, n = (int(np.prod(shape[:-2])), shape[-2], shape[-1])
+        self.partial = np.zeros((-(-m // FACTORED_CHUNK), n))
+        self.col_roots = np.zeros(n)
+        self.totals = np.zeros((3, m))
+        self.size = stack * m * n
 
-    def __call__(self, param, grad, states, h, inputs, scalars, carry, step, checked):
-        sums, update = _factored_loops()
+    def __call__(self, param, grad, states, h, inputs, scalars, carry, step, checked,
+                 threaded):
+        from numadam.kernels import PARALLEL_THRESHOLD
+
+        sums, update = _factored_loops(threaded and self.size >= PARALLEL_THRESHOLD)
         stack, m, n = self.stack
         variance = states[0]
         rows = variance[:stack * m].reshape(stack, m)
@@ -293,11 +393,11 @@ class Factored:
         eps1 = h["eps"][0]
         eps1 = float(np.finfo(param.dtype).eps) if eps1 is None else float(eps1)
         sign = -1.0 if h["maximize"] else 1.0
-        skipped, sum_p, sum_u = sums(param, grad, rows, cols, self.col_sums, sign, eps1,
-                                     float(scalars[0]), checked)
+        skipped, sum_p, sum_u = sums(param, grad, rows, cols, self.partial, self.col_roots,
+                                     self.totals, sign, eps1, float(scalars[0]), checked)
         _, (decay, neg_step), carry = finish(inputs, carry, step, (sum_p, sum_u))
-        update(param, grad, rows, cols, sign, eps1,
-               decay if h["weight_decay"] != 0 else None, neg_step, checked and skipped > 0)
+        update(param, grad, rows, cols, self.col_roots, sign, eps1, float(decay), neg_step,
+               checked and skipped > 0)
         return skipped, carry
 
 
