@@ -167,6 +167,14 @@ def test_minimize_steps_a_shaped_group_as_the_optimizer(rng):
         opt.step(a @ x)
     assert result.nit == 40
     np.testing.assert_array_equal(result.x, x)
+    # and a run resumed from its state (which records the shape) continues bitwise
+    options = {"groups": groups, "maxiter": 20, "gtol": 0.0, "lr": 0.1}
+    first = numadam.minimize(lambda x: 0.5 * x @ a @ x, x0, jac=lambda x: a @ x,
+                             method="adafactor", options=options)
+    assert first.state["param_groups"][0]["shape"] == [3, 4]
+    second = numadam.minimize(lambda x: 0.5 * x @ a @ x, first.x, jac=lambda x: a @ x,
+                              method="adafactor", options={**options, "state": first.state})
+    np.testing.assert_array_equal(second.x, x)
 
 
 @pytest.mark.parametrize("shape, error, match", [
