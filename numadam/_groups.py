@@ -35,6 +35,7 @@ must agree between groups: the pass updates every segment with the same state ve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -276,7 +277,7 @@ def _shape(label, value, size):
             for v in value)):
         raise TypeError(f"{label} must be a tuple of integers (a shape), got {value!r:.60}")
     shape = tuple(int(v) for v in value)
-    if min(shape) < 1 or int(np.prod(shape)) != size:
+    if min(shape) < 1 or math.prod(shape) != size:
         raise ValueError(f"{label} = {value!r} must be positive integers whose product is the "
                          f"range's size, {size}")
     return shape

@@ -774,10 +774,12 @@ class Optimizer:
                         self._backend.gather(vector, runs, copy)
             shaped = self._group_shaped[index]
             if shaped is not None:  # one run: views
+                from numadam.kernels import PARALLEL_THRESHOLD
+
+                threads = self._threaded and param_part.shape[0] >= PARALLEL_THRESHOLD
                 bad, carry = shaped(param_part, grad_part, states,
                                     {**self._groups[index], **self._fixed}, inputs, scalars,
-                                    carry, step, self._check_finite is True,
-                                    self._threaded)
+                                    carry, step, self._check_finite is True, threads)
             else:
                 group = (tuple(states), constants, inputs, self._group_passes[index])
                 bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step,
@@ -1087,7 +1089,13 @@ class Optimizer:
                                  f"this optimizer's group {index}, {[list(r) for r in runs]}: "
                                  f"the groups must lie as when the state was saved")
             shape = self._saved_shape(index).get("shape")
-            if group.get("shape") != shape:
+            saved_shape = group.get("shape")
+            try:
+                same = saved_shape is None if shape is None else (
+                    saved_shape is not None and [int(v) for v in saved_shape] == shape)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
                 raise ValueError(f"{label}['shape'] = {group.get('shape')!r:.40} differs from "
                                  f"this optimizer's group {index}, {shape!r} (None: stepped "
                                  f"unfactored): its state is laid out by the shape it was "

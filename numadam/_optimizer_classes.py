@@ -1636,11 +1636,15 @@ class Adafactor(Optimizer, variant="Adafactor"):
     views; PyTorch's root mean squares are per tensor, so a group per tensor matches
     ``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
     "shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
-    ``variance`` (its :math:`m + n` numbers per matrix, rows first; the rest stays 0), so the
-    state vector keeps its length: this gives PyTorch's steps, not its smaller state. A shape whose
-    last two dimensions are not both at least 2 steps unfactored; so do ``minimize_batch`` (which
-    takes no shape) and the GPU (which refuses one). The factored steps run on the CPU, serially,
-    in float64 (stored in the parameters' dtype).
+    ``variance`` (the stack's row variances, then its column variances; the rest stays 0), so the
+    state vector keeps its length: this gives PyTorch's steps, not its smaller state. Where
+    :math:`m` or :math:`n` is 1 only the other factor is kept, the one of length 1 being its mean
+    (equal in exact arithmetic to the variance PyTorch carries for it, within rounding in
+    floating point). ``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step
+    groups unfactored. The factored steps run on the CPU (chunks of
+    rows on Numba's threads from ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with
+    sums in an order that does not depend on the threads), in float64, stored in the parameters'
+    dtype.
 
     The two root mean squares are global sums over the vector, so a step is two passes: the
     variance and the sums, then the parameters. They are summed in float64 (also for float32

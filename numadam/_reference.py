@@ -632,10 +632,12 @@ def adafactor_factored(param, grad, state, *, lr, beta2_decay, eps, d, weight_de
                        maximize):
     """One Adafactor step in place, as ``torch.optim.Adafactor`` on a parameter of two or more
     dimensions (the factored second moment: ``state["row_var"]`` of shape ``(..., m)``,
-    ``state["col_var"]`` of shape ``(..., n)``), computed in float64 and stored in the
-    parameters' dtype, its sums in the loops' order (a row's in lanes, a column's down the
-    rows of chunks, then over the chunks, the group's over its rows' sums), each element's
-    reciprocal root its row's times its column's (``numadam.rules.adafactor``)."""
+    ``state["col_var"]`` of shape ``(..., n)``; where m or n is 1, that factor taken as the
+    mean of the other before the step, as numadam keeps only the other), computed in float64
+    and stored in the parameters' dtype, its sums in the loops' order (a row's in lanes, a
+    column's down the rows of chunks, then over the chunks, the group's over its rows' sums),
+    each element's reciprocal root its row's times its column's
+    (``numadam.rules.adafactor``)."""
     dtype = param.dtype
     m, n = param.shape[-2:]
     g = (-1.0 if maximize else 1.0) * grad.astype(np.float64)
@@ -650,15 +652,21 @@ def adafactor_factored(param, grad, state, *, lr, beta2_decay, eps, d, weight_de
     scale = 1.0 / param.size
     alpha = max(eps2, math.sqrt(_in_order(_row_sums((p * p) * scale)))) * rho_t
     row_var, col_var = state["row_var"], state["col_var"]
+    if m == 1:  # numadam keeps the other factor only; this one is its mean (exact arithmetic)
+        row_var[...] = (_in_order(col_var, axis=-1) / n)[..., None]
+    elif n == 1:
+        col_var[...] = (_in_order(row_var, axis=-1) / m)[..., None]
     row_var[...] = _lerp(row_var.astype(np.float64), _row_sums(g * g) / n, one_minus_beta2_t)
     col_var[...] = _lerp(col_var.astype(np.float64), _column_sums(g * g) / m,
                          one_minus_beta2_t)
     rows, cols = row_var.astype(np.float64), col_var.astype(np.float64)
-    share = rows / np.maximum(_in_order(rows, axis=-1) / m, eps1)[..., None]
-    with np.errstate(divide="ignore"):  # a zero variance: its root is not used
+    # a zero variance (its root unused), eps1 = 0 (its reciprocal unused; zero rows give NaN,
+    # as in PyTorch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = rows / np.maximum(_in_order(rows, axis=-1) / m, eps1)[..., None]
         roots = (1.0 / np.sqrt(share))[..., :, None] * (1.0 / np.sqrt(cols))[..., None, :]
-    small = share[..., :, None] * cols[..., None, :] < eps1 * eps1
-    update = np.where(small, 1.0 / eps1, roots) * g
+        small = share[..., :, None] * cols[..., None, :] < eps1 * eps1
+        update = np.where(small, np.float64(1.0) / np.float64(eps1), roots) * g
     denom = max(1.0, math.sqrt(_in_order(_row_sums((update * update) * scale))) / d)
     if weight_decay != 0:
         p = p * (1 - lr * weight_decay)

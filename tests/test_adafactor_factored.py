@@ -96,21 +96,25 @@ def test_a_group_of_one_view_factors_by_the_views_shape(rng):
     assert saved[0]["shape"] == [4, 5] and "shape" not in saved[1]
 
 
-def test_a_shape_without_two_dimensions_of_two_steps_unfactored(rng):
-    """(1, n) and (n, 1) have no room for their factored state in the group's part of the
-    variance vector: they step as the vector, bitwise."""
-    x0 = rng.standard_normal(12)
-    gradients = [rng.standard_normal(12) for _ in range(10)]
-    runs = []
-    for shape in [(1, 12), (12, 1), None]:
-        x = x0.copy()
-        group = {"range": (0, 12)} if shape is None else {"range": (0, 12), "shape": shape}
-        opt = numadam.Adafactor(x, groups=[group])
-        for g in gradients:
-            opt.step(g)
-        runs.append(x)
-    np.testing.assert_array_equal(runs[0], runs[2])
-    np.testing.assert_array_equal(runs[1], runs[2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 12), (12, 1), (2, 1, 6), (2, 5, 1), (3, 1, 1)])
+def test_a_dimension_of_one_keeps_one_factor_and_steps_as_the_reference(shape, dtype, rng):
+    """Where m or n is 1 the group keeps the other factor only (it fills the group's part of
+    the variance vector) and takes the one of length 1 as its mean; gradients small enough
+    that the row mean falls below eps1 (where PyTorch's factored form departs from the
+    unfactored one) and large ones."""
+    size = int(np.prod(shape))
+    x0 = rng.standard_normal(size)
+    scale = 1e-5 if dtype == np.float32 else 1e-10
+    gradients = [rng.standard_normal(size) * (scale if k % 2 else 1.0) for k in range(12)]
+    x = x0.astype(dtype)
+    opt = numadam.Adafactor(x, groups=[{"range": (0, size), "shape": shape}])
+    for g in gradients:
+        opt.step(g.astype(dtype))
+    expected, state, _ = _reference_run(x0, shape, gradients, {}, dtype)
+    np.testing.assert_array_equal(x, expected)
+    kept = state["col_var"] if shape[-2] == 1 else state["row_var"]
+    np.testing.assert_array_equal(opt.state["variance"][:kept.size], kept.ravel())
 
 
 def test_a_non_finite_gradient_entry_adds_nothing_and_changes_nothing(rng):
@@ -146,6 +150,9 @@ def test_the_state_dict_records_the_shape_and_resumes_bitwise(rng):
         opt.step(g)
         resumed.step(g)
     np.testing.assert_array_equal(x, y)
+    tuple_shape = {**saved, "param_groups": [{**saved["param_groups"][0], "shape": (3, 4)},
+                                             *saved["param_groups"][1:]]}
+    numadam.Adafactor(x.copy(), groups=groups).load_state_dict(tuple_shape)  # a tuple is fine
     unfactored = numadam.Adafactor(x.copy(), groups=[{"range": (0, 12)}])
     with pytest.raises(ValueError, match=r"\['shape'\] = \[3, 4\] differs"):
         unfactored.load_state_dict(saved)
@@ -179,6 +186,7 @@ def test_minimize_steps_a_shaped_group_as_the_optimizer(rng):
 
 @pytest.mark.parametrize("shape, error, match", [
     ((3, 5), ValueError, "product is the range's size, 12"),
+    ((4, 3 + 2**62), ValueError, "product is the range's size, 12"),  # no int64 wrap-around
     ((3, 0, 4), ValueError, "positive integers"),
     ((3.0, 4), TypeError, "tuple of integers"),
     ("34", TypeError, "tuple of integers"),

@@ -203,13 +203,13 @@ def test_adafactor_matches_torch(options, rng):
 
 @pytest.mark.parametrize("options", ADAFACTOR_CASES[:3], ids=str)
 def test_factored_adafactor_matches_torch(options, rng):
-    """A matrix, a stack of matrices and a vector, a group each, against one
-    ``torch.optim.Adafactor`` over the three tensors: the first two factored (their row and
-    column variances too), the vector not."""
+    """A matrix, a stack of matrices, a vector, a row and a column, a group each, against one
+    ``torch.optim.Adafactor`` over the five tensors: all but the vector factored (their row and
+    column variances too)."""
     torch = pytest.importorskip("torch")
     if not hasattr(torch.optim, "Adafactor"):
         pytest.skip("torch.optim.Adafactor needs PyTorch 2.5 or later")
-    shapes = {"W": (6, 9), "U": (3, 4, 5), "b": (11,)}
+    shapes = {"W": (6, 9), "U": (3, 4, 5), "b": (11,), "r": (1, 7), "c": (5, 1)}
     flat, views = numadam.ravel({key: rng.standard_normal(shape)
                                  for key, shape in shapes.items()})
     scales = np.logspace(-2, 1, flat.size)
@@ -240,8 +240,34 @@ def test_factored_adafactor_matches_torch(options, rng):
         np.testing.assert_allclose(head[:rows.size], rows, rtol=RTOL)
         np.testing.assert_allclose(head[rows.size:rows.size + cols.size], cols, rtol=RTOL)
         assert not head[rows.size + cols.size:].any()
+    # a dimension of 1: the other factor only
+    np.testing.assert_allclose(variance["r"].ravel(),
+                               theirs.state[tensors["r"]]["col_var"].numpy().ravel(), rtol=RTOL)
+    np.testing.assert_allclose(variance["c"].ravel(),
+                               theirs.state[tensors["c"]]["row_var"].numpy().ravel(), rtol=RTOL)
     np.testing.assert_allclose(variance["b"], theirs.state[tensors["b"]]["variance"].numpy(),
                                rtol=RTOL)
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (4, 1, 1)])
+def test_factored_adafactor_with_a_dimension_of_one_matches_torch_below_eps1(shape, rng):
+    """Gradients so small that the row variances fall below eps1, where PyTorch's factored
+    form departs from the unfactored one: numadam's one kept factor and its mean follow it."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch.optim, "Adafactor"):
+        pytest.skip("torch.optim.Adafactor needs PyTorch 2.5 or later")
+    x0 = rng.standard_normal(shape)
+    x = x0.ravel().copy()
+    ours = numadam.Adafactor(x, groups=[{"range": (0, x.size), "shape": shape}])
+    param = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    theirs = torch.optim.Adafactor([param], foreach=False)
+    for _ in range(20):
+        g = rng.standard_normal(shape) * 1e-10
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+        ours.step(g.ravel())
+    assert np.abs(x - x0.ravel()).max() > 0.01
+    np.testing.assert_allclose(x, param.detach().numpy().ravel(), rtol=RTOL, atol=1e-14)
 
 
 def test_adafactor_defaults_are_torchs():

@@ -53,10 +53,12 @@ view, ``Adafactor([{"params": views["W"]}, {"params": views["b"]}])`` (``numadam
 views; PyTorch's root mean squares are per tensor, so a group per tensor matches
 ``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
 "shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
-``variance`` (its :math:`m + n` numbers per matrix, rows first; the rest stays 0), so the
-state vector keeps its length: this gives PyTorch's steps, not its smaller state. A shape whose
-last two dimensions are not both at least 2 steps unfactored; so do ``minimize_batch`` (which
-takes no shape) and the GPU (which refuses one). The factored steps run on the CPU (chunks of
+``variance`` (the stack's row variances, then its column variances; the rest stays 0), so the
+state vector keeps its length: this gives PyTorch's steps, not its smaller state. Where
+:math:`m` or :math:`n` is 1 only the other factor is kept, the one of length 1 being its mean
+(equal in exact arithmetic to the variance PyTorch carries for it, within rounding in
+floating point). ``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step
+groups unfactored. The factored steps run on the CPU (chunks of
 rows on Numba's threads from ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with
 sums in an order that does not depend on the threads), in float64, stored in the parameters'
 dtype.
@@ -187,8 +189,9 @@ def finish(inputs, carry, step, sums):
 # (m, n) matrices: a mean of g^2 per row and per column, each lerped as the vector's variance,
 # and v_ij = row_i col_j / max(mean(row), eps1) in place of the variance. Its state is m + n
 # numbers a matrix; numadam keeps them at the head of the group's part of the ``variance``
-# vector (rows, then columns: every saved, loaded and checked state stays one vector), which
-# needs m, n >= 2.
+# vector (every row variance of the stack, then every column variance: every saved, loaded and
+# checked state stays one vector). Where m or n is 1 that would not fit: only the other
+# factor is kept, and the one of length 1 is its mean (see ``Factored``).
 #
 # The loops compute in float64 (the parameters' dtype only where they store). Their sums, in
 # an order the reference restates: along a row in FACTORED_LANES lanes (lane k adds the terms
@@ -219,6 +222,15 @@ def _column_roots(cols, b, roots):
     """``roots[j] = 1 / sqrt(cols[b, j])`` in float64."""
     for j in range(cols.shape[1]):
         roots[j] = 1.0 / math.sqrt(np.float64(cols[b, j]))
+
+
+def _means(source, target):
+    """``target[b, 0] = mean(source[b])``, the sum in order from 0.0 in float64."""
+    for b in range(source.shape[0]):
+        total = 0.0
+        for k in range(source.shape[1]):
+            total += np.float64(source[b, k])
+        target[b, 0] = total / source.shape[1]
 
 
 def _in_lanes(lanes):
@@ -347,7 +359,7 @@ def _factored_helpers():
     from numadam._cache import keyed_by_sources
 
     return {name: njit(**_JIT_OPTIONS)(keyed_by_sources(globals()[name]))
-            for name in ("_denominator", "_column_roots", "_in_lanes")}
+            for name in ("_denominator", "_column_roots", "_in_lanes", "_means")}
 
 
 @functools.cache
@@ -370,25 +382,32 @@ def _factored_loops(threads):
 
 
 class Factored:
-    """The factored step of groups of one shape ``(..., m, n)`` (m, n >= 2), as PyTorch's
-    Adafactor steps a tensor of that shape."""
+    """The factored step of groups of one shape ``(..., m, n)``, as PyTorch's Adafactor steps
+    a tensor of that shape. Where m or n is 1, only the other factor is kept: the variance of
+    the dimension of length 1 is the mean of the other's (the same recursion from the same
+    zeros: equal in exact arithmetic), taken afresh each step."""
 
     def __init__(self, shape):
         self.stack = stack, m, n = (int(np.prod(shape[:-2])), shape[-2], shape[-1])
         self.partial = np.zeros((-(-m // FACTORED_CHUNK), n))
         self.col_roots = np.zeros(n)
         self.totals = np.zeros((3, m))
-        self.size = stack * m * n
+        self.derived = None  # the factor of length 1, if any: made at the first step
 
     def __call__(self, param, grad, states, h, inputs, scalars, carry, step, checked,
-                 threaded):
-        from numadam.kernels import PARALLEL_THRESHOLD
-
-        sums, update = _factored_loops(threaded and self.size >= PARALLEL_THRESHOLD)
+                 threads):
+        sums, update = _factored_loops(threads)
         stack, m, n = self.stack
         variance = states[0]
-        rows = variance[:stack * m].reshape(stack, m)
-        cols = variance[stack * m:stack * (m + n)].reshape(stack, n)
+        if m == 1 or n == 1:
+            if self.derived is None or self.derived.dtype != variance.dtype:
+                self.derived = np.zeros((stack, 1), variance.dtype)
+            kept = variance[:stack * (n if m == 1 else m)].reshape(stack, -1)
+            _factored_helpers()["_means"](kept, self.derived)
+            rows, cols = (self.derived, kept) if m == 1 else (kept, self.derived)
+        else:
+            rows = variance[:stack * m].reshape(stack, m)
+            cols = variance[stack * m:stack * (m + n)].reshape(stack, n)
         param, grad = param.reshape(self.stack), grad.reshape(self.stack)
         eps1 = h["eps"][0]
         eps1 = float(np.finfo(param.dtype).eps) if eps1 is None else float(eps1)
@@ -402,10 +421,8 @@ class Factored:
 
 
 def shaped(shape):
-    """The factored step for groups of ``shape``, or ``None`` (a vector, or a last dimension
-    or the one before it of 1, where the factored state would not fit the group's part of the
-    ``variance`` vector: such a group steps unfactored)."""
-    if len(shape) < 2 or shape[-2] < 2 or shape[-1] < 2:
+    """The factored step for groups of ``shape``, or ``None`` for a vector."""
+    if len(shape) < 2:
         return None
     return Factored(tuple(shape))
 
