@@ -587,9 +587,12 @@ def adafactor(param, grad, state, *, lr, beta2_decay, eps, d, weight_decay, maxi
         param *= dtype(1 - lr * weight_decay)
     variance = state["variance"]
     variance[:] = _lerp(variance, grad * grad, one_minus_beta2_t)
-    update = (dtype(1) / np.sqrt(np.maximum(variance, dtype(eps1 * eps1)))) * grad
-    denom = max(1.0, math.sqrt(_blocked_sum((update * update).astype(np.float64) * (1.0 / n)))
-                / d)
+    floor = np.maximum(variance, dtype(eps1 * eps1))
+    update = (dtype(1) / np.sqrt(floor)) * grad
+    # the update's mean square from g^2 / max(v, eps1^2), as numadam's first pass takes it (the
+    # square of the update in exact arithmetic; PyTorch squares the update)
+    mean_square = _blocked_sum(((grad * grad) / floor).astype(np.float64) * (1.0 / n))
+    denom = max(1.0, math.sqrt(mean_square) / d)
     param += dtype(-alpha / denom) * update
 
 

@@ -128,7 +128,9 @@ def _direction(g, v, c):
 @element
 def reduce(i, g, param, variance, unused1, unused2, unused3, c, s):
     """The first pass: the variance updated; returns ``(param^2 / n, u^2 / n)``, ``param``
-    before the weight decay.
+    before the weight decay, ``u^2`` as ``g^2 / max(v, eps1^2)`` (the square of the update
+    pass's ``u`` in exact arithmetic, within an ulp or two in floating point: a square root
+    fewer in a pass bound by its arithmetic).
 
     The terms are scaled by ``1 / n`` here because ``finish`` does not know the vector's
     length: a product by the float64 ``1 / n`` (a float64 term, the dtype the loop sums in
@@ -139,10 +141,9 @@ def reduce(i, g, param, variance, unused1, unused2, unused3, c, s):
     g = g * c[0]
     v = lerp(variance[i], g * g, weight, c[1] - weight)
     variance[i] = v
-    u = _direction(g, v, c)
     p = param[i]
     scale = np.float64(1.0) / param.shape[0]  # float64 under the CUDA simulator too
-    return (p * p) * scale, (u * u) * scale
+    return (p * p) * scale, ((g * g) / maximum(v, c[2])) * scale
 
 
 @element
