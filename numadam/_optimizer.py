@@ -232,22 +232,24 @@ class Optimizer:
         n = self._param.shape[0]
         every = self._all_hyperparameters()
         groups = None
+        state_length = n
         if layout is not None:
             groups = self._group_hyperparameters(layout)
             every = {**groups[0], **self._fixed}
+            state_length = self._lay_out_state(layout)
         self._state = {}
         for name in rule.state:
             initial = rule.initial_state(name, every)
             if isinstance(initial, str) and initial == "params":
                 self._state[name] = backend.copy(self._param)
             else:
-                self._state[name] = backend.full(n if rule.state_is_used(name, every) else 0,
-                                                 initial, self.dtype)
+                self._state[name] = backend.full(
+                    state_length if rule.state_is_used(name, every) else 0, initial, self.dtype)
         self._state_view = None  # made on first use: ~10 us of a small optimizer's creation
         self._mode = next(iter(rule.modes), None)
         # The kernel's 3 state slots, None for a vector the rule does not use.
-        vectors = [vector if vector.shape[0] == n and rule.state_is_used(name, every) else None
-                   for name, vector in self._state.items()]
+        vectors = [vector if vector.shape[0] == state_length and rule.state_is_used(name, every)
+                   else None for name, vector in self._state.items()]
         self._state_vectors = tuple(vectors + [None] * (
             (4 if rule.reduction is not None else 3) - len(vectors)))
         # where the GPU's counts of skipped entries wait for the host (None on the CPU)
@@ -281,7 +283,9 @@ class Optimizer:
     @property
     def state(self) -> Mapping[str, Vector]:
         """The state vectors by name, read-only views (saving and restoring them:
-        :meth:`state_dict`, :meth:`load_state_dict`)."""
+        :meth:`state_dict`, :meth:`load_state_dict`). Each is laid out as the parameters,
+        except where a parameter group steps in its shape (Adafactor's factored form): then
+        it holds each group's state in group order (see the rule's documentation)."""
         if self._state_view is None:
             self._state_view = types.MappingProxyType(
                 {name: _read_only(vector) for name, vector in self._state.items()})
@@ -450,6 +454,34 @@ class Optimizer:
         self._table[index, :nc] = constants
         self._table[index, nc:nc + ni] = inputs
 
+    def _lay_out_state(self, layout: GroupLayout) -> int:
+        """Each group's step in its shape (``self._group_shaped``: Adafactor's factored form,
+        else ``None``) and the runs of the state vectors that hold each group's state
+        (``self._state_runs``); returns the state vectors' length.
+
+        The state vectors are laid out as the parameters (a group's state on its elements)
+        unless a group steps in its shape: then they are compact, each group's state one span
+        in group order (a factored group's as its step lays it out, any other's its elements'
+        state in run order), elements in no group holding none."""
+        reduction = self._rule.reduction
+        shaped = None if reduction is None else reduction.shaped
+        self._group_shaped = [None if shaped is None or shape is None else shaped(shape)
+                              for shape in layout.shapes]
+        self._state_runs = layout.segments
+        if all(step is None for step in self._group_shaped):
+            return self._param.shape[0]
+        if self.device != "cpu":
+            raise ValueError(f"{type(self).__name__}: a group with a shape of two or more "
+                             f"dimensions steps in its factored form, which runs on the CPU "
+                             f"only; on the GPU leave the groups' 'shape' out (unfactored)")
+        spans, offset = [], 0
+        for step, runs in zip(self._group_shaped, layout.segments):
+            size = sum(stop - start for start, stop in runs) if step is None else step.state_size
+            spans.append(((offset, offset + size),))
+            offset += size
+        self._state_runs = tuple(spans)
+        return offset
+
     def _set_up_groups(self, layout: GroupLayout, groups):
         """The segment table, the group table and ``param_groups`` of a grouped optimizer."""
         from numadam import kernels
@@ -458,7 +490,7 @@ class Optimizer:
         rule = self._rule
         # a group's initial state (Adagrad's initial_accumulator_value) may be its own
         for name, vector in self._state.items():
-            for values, runs in zip(groups, layout.segments):
+            for values, runs in zip(groups, self._state_runs):
                 initial = rule.initial_state(name, {**values, **self._fixed})
                 if vector.shape[0] and not isinstance(initial, str):
                     for start, stop in runs:
@@ -484,34 +516,39 @@ class Optimizer:
         self._groups = groups
         self._layout = layout
         if rule.reduction is not None:
-            self._group_parts = [self._group_part(runs) for runs in layout.segments]
-        shaped = rule.reduction.shaped if rule.reduction is not None else None
-        #: each group's step in its shape (Adafactor's factored form), or None
-        self._group_shaped = [None if shaped is None or shape is None else shaped(shape)
-                              for shape in layout.shapes]
-        if self.device != "cpu" and any(step is not None for step in self._group_shaped):
-            raise ValueError(f"{type(self).__name__}: a group with a shape of two or more "
-                             f"dimensions steps in its factored form, which runs on the CPU "
-                             f"only; on the GPU leave the groups' 'shape' out (unfactored)")
+            self._group_parts = [self._group_part(runs, state_runs) for runs, state_runs
+                                 in zip(layout.segments, self._state_runs)]
         self._param_groups = [ParamGroup(self, {**entry, **values})
                               for entry, values in zip(layout.entries, groups)]
         self._slow = True
 
-    def _group_part(self, runs):
-        """``(views, copies)`` of a group given by its runs, for a rule with a reduction stage:
-        for a group of one run (or none), ``views`` are the parameters' and the state vectors'
-        views of it, made once (the vectors are never replaced), and ``copies`` is ``None``;
-        for a group of several runs, ``views`` is ``None`` and ``copies`` are contiguous
-        vectors as long as the group for the parameters, the gradient and the state vectors,
-        which each step fills with the group's elements in run order (and copies back)."""
+    def _group_part(self, runs, state_runs):
+        """``(param, grad, states, gathered)``: the parts of a group given by its runs (and
+        those of its state, ``state_runs``), for a rule with a reduction stage. A part is a
+        view of its vector where the group is one run of it, made once (the vectors are never
+        replaced), else a contiguous vector as long as the group, which each step fills with
+        the group's elements in run order and copies back: ``grad`` is ``None`` for a group
+        of one run (its view is taken at each step), ``gathered`` says which state parts are
+        such copies."""
+        size = sum(stop - start for start, stop in runs)
         if len(runs) > 1:
-            size = sum(stop - start for start, stop in runs)
-            return None, tuple(None if vector is None else self._backend.full(size, 0.0,
-                                                                              self.dtype)
-                               for vector in (self._param, self._param, *self._state_vectors))
-        start, stop = runs[0] if runs else (0, 0)
-        return tuple(None if vector is None else vector[start:stop]
-                     for vector in (self._param, *self._state_vectors)), None
+            param = self._backend.full(size, 0.0, self.dtype)
+            grad = self._backend.full(size, 0.0, self.dtype)
+        else:
+            start, stop = runs[0] if runs else (0, 0)
+            param, grad = self._param[start:stop], None
+        states, gathered = [], []
+        for vector in self._state_vectors:
+            copied = vector is not None and len(state_runs) > 1
+            if vector is None:
+                states.append(None)
+            elif copied:
+                states.append(self._backend.full(size, 0.0, self.dtype))
+            else:
+                start, stop = state_runs[0] if state_runs else (0, 0)
+                states.append(vector[start:stop])
+            gathered.append(copied)
+        return param, grad, tuple(states), tuple(gathered)
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -762,16 +799,16 @@ class Optimizer:
         skipped = 0
         for index, (constants, inputs, scalars, carry) in enumerate(self._group_plans(step)):
             runs = self._layout.segments[index]
-            views, copies = self._group_parts[index]
-            if copies is None:  # one run (or none): views of the vectors
-                param_part, *states = views
+            param_part, grad_part, states, gathered = self._group_parts[index]
+            if grad_part is None:  # one run (or none): views of the vectors
                 start, stop = runs[0] if runs else (0, 0)
                 grad_part = grad[start:stop]
             else:  # several runs: their elements copied, in run order
-                param_part, grad_part, *states = copies
-                for vector, copy in zip((param, grad, *self._state_vectors), copies):
-                    if vector is not None:
-                        self._backend.gather(vector, runs, copy)
+                self._backend.gather(param, runs, param_part)
+                self._backend.gather(grad, runs, grad_part)
+            for vector, part, copied in zip(self._state_vectors, states, gathered):
+                if copied:
+                    self._backend.gather(vector, runs, part)
             shaped = self._group_shaped[index]
             if shaped is not None:  # one run: views
                 from numadam.kernels import PARALLEL_THRESHOLD
@@ -781,13 +818,14 @@ class Optimizer:
                                     {**self._groups[index], **self._fixed}, inputs, scalars,
                                     carry, step, self._check_finite is True, threads)
             else:
-                group = (tuple(states), constants, inputs, self._group_passes[index])
+                group = (states, constants, inputs, self._group_passes[index])
                 bad, carry = self._reduced_step(param_part, grad_part, scalars, carry, step,
                                                 group)
-            if copies is not None:  # and back
-                for vector, copy in zip((param, *self._state_vectors), (param_part, *states)):
-                    if vector is not None:
-                        self._backend.scatter(copy, runs, vector)
+            if len(runs) > 1:  # and back
+                self._backend.scatter(param_part, runs, param)
+            for vector, part, copied in zip(self._state_vectors, states, gathered):
+                if copied:
+                    self._backend.scatter(part, runs, vector)
             self._set_group_carry(index, carry)
             skipped += bad
         return skipped
@@ -963,6 +1001,10 @@ class Optimizer:
                 or not 0 <= step < 2**62):  # a count the compiled loops can take
             raise ValueError(f"state_dict['step'] must be a non-negative integer below 2**62, "
                              f"got {step!r:.40}")
+        # the groups first: how they lie (and a factored group's shape) decide the state's
+        # length
+        layout = self._loaded_layout(state_dict["param_groups"]) if grouped else None
+        compact = grouped and self._state_runs is not self._layout.segments
         vectors = state_dict["state"]
         if not isinstance(vectors, dict) or set(vectors) != set(self.state_names):
             raise ValueError(
@@ -979,7 +1021,8 @@ class Optimizer:
             if vector.shape != tuple(expected.shape):
                 raise ValueError(
                     f"loaded state {name!r} has shape {vector.shape}, the optimizer's has "
-                    f"{tuple(expected.shape)} (parameters of size {self._param.shape[0]})"
+                    f"{tuple(expected.shape)} (parameters of size {self._param.shape[0]}"
+                    f"{'; factored groups keep a compact state' if compact else ''})"
                 )
             if not np.isfinite(vector).all():
                 raise ValueError(f"loaded state {name!r} holds NaN or inf")
@@ -1000,16 +1043,13 @@ class Optimizer:
                              f"got {mode!r}")
         hyperparameters = state_dict["hyperparameters"]
         self._check_loaded_hyperparameters("state_dict['hyperparameters']", hyperparameters)
-        layout = None
-        if grouped:
-            layout = self._loaded_layout(state_dict["param_groups"])
         saved = self._hyperparameters
         try:  # against the current ones: momentum may not switch on or off
             self._set_hyperparameters(hyperparameters)
             if grouped:
                 groups = self._group_hyperparameters(layout, "state_dict['param_groups']",
                                                      self._groups)
-                for index, (values, runs) in enumerate(zip(groups, layout.segments)):
+                for index, (values, runs) in enumerate(zip(groups, self._state_runs)):
                     every = {**values, **self._fixed}
                     where = np.concatenate([np.arange(a, b) for a, b in runs] or [[]]).astype(
                         np.intp)

@@ -1635,16 +1635,20 @@ class Adafactor(Optimizer, variant="Adafactor"):
     view, ``Adafactor([{"params": views["W"]}, {"params": views["b"]}])`` (``numadam.ravel``'s
     views; PyTorch's root mean squares are per tensor, so a group per tensor matches
     ``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
-    "shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
-    ``variance`` (the stack's row variances, then its column variances; the rest stays 0), so the
-    state vector keeps its length: this gives PyTorch's steps, not its smaller state. Where
-    :math:`m` or :math:`n` is 1 only the other factor is kept, the one of length 1 being its mean
-    (equal in exact arithmetic to the variance PyTorch carries for it, within rounding in
-    floating point). ``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step
-    groups unfactored. The factored steps run on the CPU (chunks of
-    rows on Numba's threads from ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with
-    sums in an order that does not depend on the threads), in float64, stored in the parameters'
-    dtype.
+    "shape": (3, 4)}]``. Where :math:`m` or :math:`n` is 1 only the other factor is kept, the one
+    of length 1 being its mean (equal in exact arithmetic to the variance PyTorch carries for it,
+    within rounding in floating point).
+
+    With a factored group the ``variance`` vector is compact, as PyTorch's state is: each group's
+    state in group order, a factored group's as its stack's row variances then its column
+    variances (:math:`m + n` numbers a matrix, where PyTorch keeps as many), any other group's
+    variance of its elements in their order; elements in no group keep none. (Without one it is
+    laid out as the parameters, one number each.)
+
+    ``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step groups
+    unfactored. The factored steps run on the CPU (chunks of rows on Numba's threads from
+    ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with sums in an order that does
+    not depend on the threads), in float64, stored in the parameters' dtype.
 
     The two root mean squares are global sums over the vector, so a step is two passes: the
     variance and the sums, then the parameters. They are summed in float64 (also for float32

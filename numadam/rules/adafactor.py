@@ -52,16 +52,20 @@ place of :math:`v`. numadam does so for a parameter group with such a shape: a g
 view, ``Adafactor([{"params": views["W"]}, {"params": views["b"]}])`` (``numadam.ravel``'s
 views; PyTorch's root mean squares are per tensor, so a group per tensor matches
 ``torch.optim.Adafactor([W, b])``), or a range given a shape, ``groups=[{"range": (0, 12),
-"shape": (3, 4)}]``. The row and column variances are kept at the head of the group's part of
-``variance`` (the stack's row variances, then its column variances; the rest stays 0), so the
-state vector keeps its length: this gives PyTorch's steps, not its smaller state. Where
-:math:`m` or :math:`n` is 1 only the other factor is kept, the one of length 1 being its mean
-(equal in exact arithmetic to the variance PyTorch carries for it, within rounding in
-floating point). ``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step
-groups unfactored. The factored steps run on the CPU (chunks of
-rows on Numba's threads from ``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with
-sums in an order that does not depend on the threads), in float64, stored in the parameters'
-dtype.
+"shape": (3, 4)}]``. Where :math:`m` or :math:`n` is 1 only the other factor is kept, the one
+of length 1 being its mean (equal in exact arithmetic to the variance PyTorch carries for it,
+within rounding in floating point).
+
+With a factored group the ``variance`` vector is compact, as PyTorch's state is: each group's
+state in group order, a factored group's as its stack's row variances then its column
+variances (:math:`m + n` numbers a matrix, where PyTorch keeps as many), any other group's
+variance of its elements in their order; elements in no group keep none. (Without one it is
+laid out as the parameters, one number each.)
+
+``minimize_batch`` (which takes no shape) and the GPU (which refuses one) step groups
+unfactored. The factored steps run on the CPU (chunks of rows on Numba's threads from
+``numadam.kernels.PARALLEL_THRESHOLD`` elements a group on, with sums in an order that does
+not depend on the threads), in float64, stored in the parameters' dtype.
 
 The two root mean squares are global sums over the vector, so a step is two passes: the
 variance and the sums, then the parameters. They are summed in float64 (also for float32
@@ -189,10 +193,9 @@ def finish(inputs, carry, step, sums):
 # PyTorch factors the second moment of a tensor of two or more dimensions, read as a stack of
 # (m, n) matrices: a mean of g^2 per row and per column, each lerped as the vector's variance,
 # and v_ij = row_i col_j / max(mean(row), eps1) in place of the variance. Its state is m + n
-# numbers a matrix; numadam keeps them at the head of the group's part of the ``variance``
-# vector (every row variance of the stack, then every column variance: every saved, loaded and
-# checked state stays one vector). Where m or n is 1 that would not fit: only the other
-# factor is kept, and the one of length 1 is its mean (see ``Factored``).
+# numbers a matrix, the group's span of the compact ``variance`` vector (every row variance of
+# the stack, then every column variance; the optimizer lays the spans out). Where m or n is 1
+# only the other factor is kept, and the one of length 1 is its mean (see ``Factored``).
 #
 # The loops compute in float64 (the parameters' dtype only where they store). Their sums, in
 # an order the reference restates: along a row in FACTORED_LANES lanes (lane k adds the terms
@@ -394,6 +397,9 @@ class Factored:
         self.col_roots = np.zeros(n)
         self.totals = np.zeros((3, m))
         self.derived = None  # the factor of length 1, if any: made at the first step
+        #: the state it keeps: every row variance of the stack, then every column variance
+        #: (only the other where m or n is 1)
+        self.state_size = stack * (n if m == 1 else m if n == 1 else m + n)
 
     def __call__(self, param, grad, states, h, inputs, scalars, carry, step, checked,
                  threads):
