@@ -53,6 +53,28 @@ def test_a_shaped_range_steps_as_the_factored_reference(options, shape, dtype, c
     assert opt.param_groups[0]["params"][0].shape == shape
 
 
+def test_the_rest_around_a_shaped_range_steps_as_one_vector_beside_it(rng):
+    """A shaped range in the middle: the elements no range covers (two runs) form one more
+    group, stepped as their concatenation, its state after the range's in the compact
+    vector."""
+    x0 = rng.standard_normal(25)
+    gradients = [rng.standard_normal(25) for _ in range(15)]
+    x = x0.copy()
+    opt = numadam.Adafactor(x, groups=[{"range": (5, 17), "shape": (3, 4), "lr": 0.05}])
+    for g in gradients:
+        opt.step(g)
+    middle, state = x0[5:17].reshape(3, 4).copy(), {}
+    rest, rest_state = np.concatenate([x0[:5], x0[17:]]), {}
+    for g in gradients:
+        _reference.adafactor_factored(middle, g[5:17].reshape(3, 4), state,
+                                      **{**DEFAULTS, "lr": 0.05})
+        _reference.adafactor(rest, np.concatenate([g[:5], g[17:]]), rest_state, **DEFAULTS)
+    np.testing.assert_array_equal(x[5:17], middle.ravel())
+    np.testing.assert_array_equal(np.concatenate([x[:5], x[17:]]), rest)
+    np.testing.assert_array_equal(opt.state["variance"], np.concatenate(
+        [state["row_var"], state["col_var"], rest_state["variance"]]))
+
+
 def test_threads_step_a_large_group_as_one_thread_and_the_reference(rng):
     """From ``kernels.PARALLEL_THRESHOLD`` elements on, chunks of rows run on threads: the
     same bits as one thread and as the reference (five chunks, the last one short)."""
