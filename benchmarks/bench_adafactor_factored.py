@@ -15,9 +15,9 @@ factored one, chunks of 64 rows), and PyTorch its intra-op threads. Ratios are P
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from bench_kernels import median_time  # the same repeats and median as the kernel table
 
 import numadam
 
@@ -25,16 +25,6 @@ try:
     import torch
 except ImportError:  # optional: its columns appear only when it is installed
     torch = None
-
-
-def median_time(step, repeats):
-    step()  # warm up (compilation, page faults)
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        step()
-        times[i] = time.perf_counter() - start
-    return float(np.median(times))
 
 
 def main():
@@ -51,21 +41,20 @@ def main():
     for text in args.shapes:
         m, n = (int(v) for v in text.split("x"))
         size = m * n
-        repeats = max(7, min(2000, int(3e7 / size)))
         x = rng.standard_normal(size).astype(args.dtype)
         g = rng.standard_normal(size).astype(args.dtype)
         factored = numadam.Adafactor(x.copy(), groups=[{"range": (0, size), "shape": (m, n)}])
-        ours = median_time(lambda: factored.step(g), repeats)
+        ours = median_time(lambda: factored.step(g), size)
         row = [text, f"{ours * 1e3:.3f} ms"]
         for opt in (numadam.Adafactor(x.copy()), numadam.Adam(x.copy())):
-            row.append(f"{median_time(lambda opt=opt: opt.step(g), repeats) * 1e3:.3f} ms")
+            row.append(f"{median_time(lambda opt=opt: opt.step(g), size) * 1e3:.3f} ms")
         if len(header) > 4:
             theirs = []
             for foreach in (False, True):
                 param = torch.nn.Parameter(torch.from_numpy(x.reshape(m, n).copy()))
                 param.grad = torch.from_numpy(g.reshape(m, n).copy())
                 opt = torch.optim.Adafactor([param], foreach=foreach)
-                theirs.append(median_time(opt.step, repeats))
+                theirs.append(median_time(opt.step, size))
                 row.append(f"{theirs[-1] * 1e3:.3f} ms")
             row.append(f"{min(theirs) / ours:.2f}x")
         print(" | ".join(row))

@@ -277,7 +277,7 @@ class Optimizer:
     @property
     def param(self) -> Vector:
         """The parameter vector, updated in place by :meth:`step` (the array given at
-        creation; not re-assignable: the state vectors are sized for it)."""
+        creation; not re-assignable: the state vectors are laid out for it)."""
         return self._param
 
     @property
