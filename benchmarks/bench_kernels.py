@@ -14,8 +14,9 @@ has one (Adam, AdamW, SGD, Adagrad), else its foreach path. GB/s counts the arra
 move: x, g and each used state vector read, x and the states written (Adam: 7 arrays). The
 "memory roof" row is a parallel pass with Adam's exact traffic and trivial arithmetic: what the
 machine's memory allows. Ratios are against plain NumPy written as tutorials write it. The rules
-with a reduction stage (Prodigy, DAdaptAdam, DoG) also print their step's time over Adam's, when
-Adam is in the table.
+with a reduction stage (Prodigy, DAdaptAdam, DoG, Adafactor) also print their step's time over
+Adam's, when Adam is in the table, measured in pairs of steps (one of the rule, one of Adam) so
+that the machine's drift does not enter the ratio.
 """
 
 from __future__ import annotations
@@ -51,6 +52,21 @@ def median_time(step, n):
 
 
 # -- plain NumPy, as tutorials write it -----------------------------------------------------------
+
+
+def paired_ratios(step, other, pairs=41):
+    """The quartiles of ``step``'s time over ``other``'s, each ratio from one call of each
+    made one after the other (both warmed up first)."""
+    step()
+    other()
+    ratios = np.empty(pairs)
+    for i in range(pairs):
+        start = time.perf_counter()
+        step()
+        middle = time.perf_counter()
+        other()
+        ratios[i] = (middle - start) / (time.perf_counter() - middle)
+    return tuple(np.percentile(ratios, [25, 50, 75]))
 
 
 def numpy_adam(x, g, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -137,7 +153,7 @@ def table(sizes, rules=()):
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
-    adam_times = {}  # (n, dtype) -> numadam Adam's step, for the rules compared with it
+    adam_steps = {}  # (n, dtype) -> numadam Adam's step, for the rules compared with it
     for n in sizes:
         for dtype in (np.float32, np.float64):
             g = rng.standard_normal(n).astype(dtype)
@@ -181,11 +197,15 @@ def table(sizes, rules=()):
                           f"{_format_time(seconds):>11} {arrays * nbytes / seconds / 1e9:7.1f} "
                           f"{ratio}{vs_torch}")
                 if rule == "Adam":
-                    adam_times[n, dtype] = times["numadam"]
-                elif cls.variant.rule.reduction is not None and (n, dtype) in adam_times:
-                    # the parameter-free rules' target: within 1.3x of Adam's step
-                    print(f"{'':17} numadam {rule} step / Adam step: "
-                          f"{times['numadam'] / adam_times[n, dtype]:.2f}x")
+                    adam_steps[n, dtype] = dict(rows)["numadam"]
+                elif cls.variant.rule.reduction is not None and (n, dtype) in adam_steps:
+                    # the parameter-free rules' target: within 1.3x of Adam's step, measured
+                    # in pairs (this rule's step, then Adam's) so that the machine's drift
+                    # between the two tables' rows does not enter the ratio
+                    low, median, high = paired_ratios(dict(rows)["numadam"],
+                                                      adam_steps[n, dtype])
+                    print(f"{'':17} numadam {rule} step / Adam step: {median:.2f}x "
+                          f"(paired steps; quartiles {low:.2f}-{high:.2f}x)")
                 torch_time = [t for label, t in times.items() if label.startswith("torch")]
                 if torch_time:
                     print(f"{'':17} numadam (default) vs torch: "
