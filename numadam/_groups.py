@@ -16,16 +16,19 @@ ranges only):
   ``groups=`` ranges). Each view must be C-contiguous (then it is one run of the vector's
   elements).
   Elements of the vector in no group are not updated (as PyTorch leaves a tensor that is in no
-  group), and their state stays at its initial value.
+  group), and their state stays at its initial value (they have none where the state is
+  compact, below).
 * Ranges of a flat vector: ``Adam(x, lr=1e-3, groups=[{"range": (0, 10), "lr": 1e-2}])``. The
   elements no range covers form one more group, last, with the constructor's hyperparameters.
   A range may say the shape its elements have, ``{"range": (0, 12), "shape": (3, 4)}`` (in C
   order; its ``"params"`` is then the range so shaped).
 
-A group's *shape*: that of its one view (a group of one array), or its range's ``"shape"``;
-``None`` for a group of several views, or a range without one. Only a rule that steps a shaped
-group differently reads it (Adafactor's factored second moment, :class:`~numadam.rules._rule.
-Reduction`'s ``shaped``); the others step every group as a vector.
+A group's *shape*: that of its one view (a group of one array), or its range's ``"shape"``,
+when it has two or more dimensions; ``None`` otherwise. Only a rule that steps a shaped group
+differently reads it (Adafactor's factored second moment: the ``shaped`` of
+:class:`~numadam.rules._rule.Reduction`); the others step every group as a vector. With a
+group so stepped the state vectors are compact, each group's state in group order
+(``Optimizer._lay_out_state``).
 
 Each group's dictionary holds any hyperparameter of the optimizer; those it leaves out take the
 constructor's value. Hyperparameters that decide the state vectors or the compiled loop
