@@ -23,9 +23,9 @@ ranges only):
   A range may say the shape its elements have, ``{"range": (0, 12), "shape": (3, 4)}`` (in C
   order; its ``"params"`` is then the range so shaped).
 
-A group's *shape*: that of its one view (a group of one array), or its range's ``"shape"``,
-when it has two or more dimensions; ``None`` otherwise. Only a rule that steps a shaped group
-differently reads it (Adafactor's factored second moment: the ``shaped`` of
+A group's *shape*: that of its one view (a group of one array), or its range's ``"shape"``;
+``None`` otherwise. Only a rule that steps a shaped group differently reads it (and decides
+which shapes it steps so) (Adafactor's factored second moment: the ``shaped`` of
 :class:`~numadam.rules._rule.Reduction`); the others step every group as a vector. With a
 group so stepped the state vectors are compact, each group's state in group order
 (``Optimizer._lay_out_state``).
@@ -221,7 +221,7 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
             views.append((index, label, view))
         entries.append({"params": list(members)})
         shapes.append(members[0].shape if len(members) == 1 and isinstance(
-            members[0], np.ndarray) and members[0].ndim >= 2 else None)
+            members[0], np.ndarray) else None)
     if not views:
         raise ValueError("params: the groups hold no array; give each group's 'params' as "
                          "views of one flat vector (numadam.ravel makes one)")
@@ -261,10 +261,15 @@ def layout_from_views(groups: Any, hyperparameters: Sequence[str]) -> GroupLayou
                        tuple(entries), tuple(shapes))
 
 
+def _integers(value):
+    """Whether ``value`` is a tuple or list of integers (bools are not)."""
+    return isinstance(value, (tuple, list)) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+        for v in value)
+
+
 def _range(label, value, n):
-    if (not isinstance(value, (tuple, list)) or len(value) != 2 or any(
-            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
-            for v in value)):
+    if not _integers(value) or len(value) != 2:
         raise TypeError(f"{label} must be a pair of integers (start, stop), got {value!r:.60}")
     start, stop = int(value[0]), int(value[1])
     if not 0 <= start < stop <= n:
@@ -275,9 +280,7 @@ def _range(label, value, n):
 
 def _shape(label, value, size):
     """A range's ``"shape"``: a tuple of positive integers whose product is the range's size."""
-    if (not isinstance(value, (tuple, list)) or not value or any(
-            isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
-            for v in value)):
+    if not _integers(value) or not value:
         raise TypeError(f"{label} must be a tuple of integers (a shape), got {value!r:.60}")
     shape = tuple(int(v) for v in value)
     if min(shape) < 1 or math.prod(shape) != size:
@@ -308,14 +311,14 @@ def layout_from_ranges(vector: np.ndarray, groups: Any,
         overrides.append(_split(name, index, group, ("range", "shape"), hyperparameters))
         start, stop = _range(f"groups[{index}]['range']", group["range"], n)
         runs.append((start, stop, index, f"groups[{index}]['range']"))
-        entry = {"params": [vector[start:stop]], "range": (start, stop)}
-        shape = None
         if "shape" in group:
             shape = _shape(f"groups[{index}]['shape']", group["shape"], stop - start)
-            entry = {"params": [vector[start:stop].reshape(shape)], "range": (start, stop),
-                     "shape": shape}
-        entries.append(entry)
-        shapes.append(shape if shape is not None and len(shape) >= 2 else None)
+            entries.append({"params": [vector[start:stop].reshape(shape)],
+                            "range": (start, stop), "shape": shape})
+        else:
+            shape = None
+            entries.append({"params": [vector[start:stop]], "range": (start, stop)})
+        shapes.append(shape)
     _check_disjoint(name, runs, "group's range")
     segments = [((start, stop),) for start, stop, _, _ in runs]
     rest, position = [], 0

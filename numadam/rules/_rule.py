@@ -357,12 +357,12 @@ class Reduction:
       (Prodigy's zero denominator); ``scalars`` is then a tuple of the same types, unused.
       Plain Python that Numba compiles too (as ``step_scalars``), so one type per value.
     * ``shaped(shape)`` (optional): for a parameter group whose elements have ``shape``
-      (:mod:`numadam._groups`: two or more dimensions), the step the optimizer classes take on
-      them instead of the two passes, or ``None`` to step them as a vector: Adafactor's
-      factored second moment. The step is called as ``step(param, grad, states, h, inputs,
-      scalars, carry, step, checked, threaded)`` with the group's elements (1-D,
-      C-contiguous), its views of the state vectors, its hyperparameters ``h``, step inputs
-      and scalars, whether to skip non-finite gradient entries and whether it may use
+      (:mod:`numadam._groups`), the step the optimizer classes take on them instead of the
+      two passes (Adafactor's factored second moment), or ``None`` to step them as a vector
+      (Adafactor's answer below two dimensions). The step is called as ``step(param, grad,
+      states, h, inputs, scalars, carry, step, checked, threads)`` with the group's elements
+      (1-D, C-contiguous), its views of the state vectors, its hyperparameters ``h``, step
+      inputs and scalars, whether to skip non-finite gradient entries and whether to run on
       Numba's threads; it returns ``(skipped, carry)``.
 
     Rules with a reduction have up to four state vectors; their loops are
